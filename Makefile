@@ -1,0 +1,48 @@
+# Vertrouwd — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FACES ?= ../shared/faces
+PYTEST_ARGS ?=
+
+.PHONY: all demo test lint typecheck pytest bench venv system-deps clean
+
+all: test
+
+# The virtualenv, rebuilt when pyproject.toml changes. face_recognition is installed with
+# --no-deps: its `dlib` requirement is a long source compile; dlib-bin provides the same module.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	@touch $@
+
+venv: $(STAMP)
+
+# System packages the browser tests need (Debian's chromium). Installed only when missing.
+system-deps:
+	@bash .ci/system-deps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/vertrouwd demo --faces $(FACES)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy edge server consent models tests bench
+
+pytest: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(PY) bench/edge_vs_naive.py --faces $(FACES)
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Vertrouwd consent package."""

@@ -1,0 +1,1 @@
+"""Vertrouwd edge package."""

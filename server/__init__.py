@@ -1,0 +1,1 @@
+"""Vertrouwd server package."""
