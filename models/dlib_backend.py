@@ -63,7 +63,7 @@ class DlibHogDetector:
     ``threshold``: dlib's ``adjust_threshold``; higher gives fewer, surer detections.
     """
 
-    key: ClassVar[str] = "dlib_hog"
+    key: str = "dlib_hog"
 
     def __init__(self, *, upsample: int = 1, threshold: float = 0.0) -> None:
         if upsample < 0:
@@ -108,7 +108,7 @@ class DlibResnetEmbedder:
     jittered copies (slower and no longer deterministic); 1 means no jitter.
     """
 
-    key: ClassVar[str] = "dlib_resnet"
+    key: str = "dlib_resnet"
     model_id: str = "dlib_resnet_v1"
     dim: ClassVar[int] = 128
 

@@ -76,8 +76,8 @@ def decode_image(
             if width * height > max_pixels:
                 raise ImageError(_too_many_pixels_reason((width, height), max_pixels))
             _load_fully(img)
-            img = ImageOps.exif_transpose(img) or img
-            array = _to_rgb8(img)
+            upright: Image.Image = ImageOps.exif_transpose(img) or img
+            array = _to_rgb8(upright)
     height, width = array.shape[:2]
     if min(height, width) < min_side:
         raise ImageError(
