@@ -1,0 +1,164 @@
+"""The edge device's settings: one pydantic-settings object, env prefix ``VERTROUWD_EDGE_``.
+
+Every threshold has bounds and a description; unknown keys are refused (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EdgeSettings(BaseSettings):
+    """Configuration of one camera device (one process per camera)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VERTROUWD_EDGE_", extra="forbid", validate_default=True
+    )
+
+    # --- where frames come from and where the server is -------------------------------------
+    source: str = Field(
+        "0",
+        min_length=1,
+        description='Video source: a file path, a camera index such as "0", or an rtsp/http URL.',
+    )
+    server_url: str | None = Field(
+        None, description="Base URL of the Vertrouwd server, e.g. https://vertrouwd.example."
+    )
+    data_dir: Path = Field(
+        Path("var/edge"),
+        description="Directory for the device key pair, credential and sealed gallery file.",
+    )
+    name: str = Field("edge", min_length=1, max_length=100, description="Device display name.")
+
+    # --- models ---------------------------------------------------------------------------------
+    detector: str = Field("dlib_hog", min_length=1, description="Face detector backend key.")
+    detector_upsample: int = Field(
+        1, ge=0, le=3, description="Times the detector upsamples the (downscaled) crop."
+    )
+    embedder: str = Field("dlib_resnet", min_length=1, description="Face embedder backend key.")
+    detect_scale: float = Field(
+        0.5,
+        gt=0.05,
+        le=1.0,
+        description="Detection runs on the member-zone crop scaled by this factor (1 = full size).",
+    )
+
+    # --- member zone (privacy invariant 11) ---------------------------------------------------
+    zone_x: float = Field(0.0, ge=0.0, lt=1.0, description="Zone left edge, fraction of width.")
+    zone_y: float = Field(0.0, ge=0.0, lt=1.0, description="Zone top edge, fraction of height.")
+    zone_w: float = Field(1.0, gt=0.0, le=1.0, description="Zone width, fraction of width.")
+    zone_h: float = Field(1.0, gt=0.0, le=1.0, description="Zone height, fraction of height.")
+    min_face_size: int = Field(
+        60,
+        ge=20,
+        le=2000,
+        description="Faces whose smaller side is below this many full-resolution pixels are "
+        "dropped: people who do not step up to the camera are not processed.",
+    )
+
+    # --- motion gate ----------------------------------------------------------------------------
+    motion_threshold: float = Field(
+        0.002,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of (downscaled) zone pixels that must change to run detection.",
+    )
+    motion_pixel_delta: int = Field(
+        18, ge=1, le=255, description="Grey-level difference that counts a pixel as changed."
+    )
+    motion_hold_frames: int = Field(
+        5, ge=0, le=300, description="Frames detection keeps running after the last motion."
+    )
+
+    # --- tracking and embedding -----------------------------------------------------------------
+    track_iou: float = Field(
+        0.3, gt=0.0, le=1.0, description="Minimum IoU to continue a track with a new box."
+    )
+    track_max_missed: int = Field(
+        8, ge=0, le=300, description="Processed frames without a box before a track ends."
+    )
+    max_embeds_per_track: int = Field(
+        8, ge=1, le=100, description="At most this many embeddings are computed for one track."
+    )
+    top_n_embeddings: int = Field(
+        3, ge=1, le=20, description="Best-quality embeddings a track keeps in memory."
+    )
+    min_quality: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Minimum face quality score (0..1) for a frame to be embedded.",
+    )
+
+    # --- matching and confirmation --------------------------------------------------------------
+    confirm_k: int = Field(
+        3, ge=1, le=50, description="Matches of one subject needed among the last n embeddings."
+    )
+    confirm_n: int = Field(5, ge=1, le=50, description="Window of embeddings k-of-n looks at.")
+    match_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        le=2.0,
+        description="Override of the calibrated distance threshold (default: the model's).",
+    )
+    min_margin: float | None = Field(
+        None,
+        ge=0.0,
+        le=2.0,
+        description="Override of the calibrated minimum margin to the second-best subject.",
+    )
+    cooldown_s: float = Field(
+        600.0, ge=0.0, le=86_400.0, description="One arrival per member per this many seconds."
+    )
+
+    # --- gallery sync ---------------------------------------------------------------------------
+    gallery_poll_s: float = Field(
+        5.0, ge=0.5, le=3600.0, description="Seconds between gallery polls to the server."
+    )
+    gallery_ttl_s: float = Field(
+        900.0,
+        ge=10.0,
+        le=7 * 86_400.0,
+        description="Fallback TTL when the server gave none: matching stops when the gallery "
+        "has not been confirmed current for this long (fail closed).",
+    )
+
+    # --- runtime --------------------------------------------------------------------------------
+    realtime: bool = Field(
+        True,
+        description="Drop stale frames and always work on the newest (cameras); False processes "
+        "every frame in order (files, tests, benchmarks).",
+    )
+    queue_size: int = Field(2, ge=1, le=2, description="Frames buffered between capture and work.")
+    event_queue_size: int = Field(
+        1000, ge=1, le=1_000_000, description="Arrival events held in memory while unsent."
+    )
+    health_host: str = Field("127.0.0.1", description="Address of the health/metrics endpoint.")
+    health_port: int = Field(
+        0, ge=0, le=65535, description="Port of the health/metrics endpoint; 0 turns it off."
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _check_server_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("server_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.zone_x + self.zone_w > 1.0 + 1e-9:
+            raise ValueError("zone_x + zone_w must not exceed 1")
+        if self.zone_y + self.zone_h > 1.0 + 1e-9:
+            raise ValueError("zone_y + zone_h must not exceed 1")
+        if self.confirm_k > self.confirm_n:
+            raise ValueError("confirm_k must not exceed confirm_n")
+        if self.confirm_k > self.max_embeds_per_track:
+            raise ValueError("confirm_k must not exceed max_embeds_per_track")
+        return self
