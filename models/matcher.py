@@ -189,10 +189,7 @@ class GalleryIndex:
         """Exact distances for the few best subjects by the approximate score, best two out."""
         s = per_subject.shape[0]
         k = min(_CANDIDATES, s)
-        if k < s:
-            candidates = np.argpartition(per_subject, k - 1)[:k]
-        else:
-            candidates = np.arange(s)
+        candidates = np.argpartition(per_subject, k - 1)[:k] if k < s else np.arange(s)
         exact = [(self._subject_distance(int(c), q), int(c)) for c in candidates]
         exact.sort()
         best_d, best = exact[0]
