@@ -84,14 +84,22 @@ class EdgeSettings(BaseSettings):
     max_embeds_per_track: int = Field(
         8, ge=1, le=100, description="At most this many embeddings are computed for one track."
     )
+    embed_interval: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Frames between two embeddings of one track: spreads a track's few "
+        "embeddings over time (pose, blur) instead of spending them on consecutive frames.",
+    )
     top_n_embeddings: int = Field(
         3, ge=1, le=20, description="Best-quality embeddings a track keeps in memory."
     )
     min_quality: float = Field(
-        0.3,
+        1.0,
         ge=0.0,
-        le=1.0,
-        description="Minimum face quality score (0..1) for a frame to be embedded.",
+        le=2.0,
+        description="Minimum models.quality.score_for_selection (0..2; 1 and above means size, "
+        "sharpness and frontalness are all acceptable) for a face to be embedded.",
     )
 
     # --- matching and confirmation --------------------------------------------------------------

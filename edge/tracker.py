@@ -164,7 +164,7 @@ class TrackEvidence:
     """What the embed/match stage keeps for one live track: the top-N embeddings by quality
     and the last n match outcomes. Dropped when the track ends."""
 
-    __slots__ = ("_best", "_seq", "confirmed", "outcomes", "top_n")
+    __slots__ = ("_best", "_seq", "confirmed", "embeds", "last_embedded", "outcomes", "top_n")
 
     def __init__(self, *, top_n: int, n: int) -> None:
         self.top_n = top_n
@@ -172,6 +172,10 @@ class TrackEvidence:
         self._seq = itertools.count()
         self.outcomes: collections.deque[MatchOutcome] = collections.deque(maxlen=n)
         self.confirmed: str | None = None
+        self.embeds = 0
+        """Embeddings computed for this track so far (bounded by max_embeds_per_track)."""
+        self.last_embedded: int | None = None
+        """Frame index of the latest embedding."""
 
     def offer(self, quality: float, embedding: Embedding) -> None:
         item = (quality, next(self._seq), embedding)
@@ -191,3 +195,5 @@ class TrackEvidence:
         self._best.clear()
         self.outcomes.clear()
         self.confirmed = None
+        self.embeds = 0
+        self.last_embedded = None

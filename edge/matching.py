@@ -1,0 +1,62 @@
+"""What the recognition engine matches against, and at which operating point.
+
+The engine asks a ``GalleryProvider`` for the ``ActiveGallery`` before it does any face work;
+``None`` means matching is off (no gallery, expired, not confirmed current, credential revoked,
+store not live) and then the engine does not even detect faces. ``edge.gallery.GalleryState``
+is the real provider; ``StaticGallery`` serves tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.matcher import GalleryIndex
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveGallery:
+    """An installed gallery: the immutable index and its version (for re-matching on change)."""
+
+    index: GalleryIndex
+    version: int
+
+
+class GalleryProvider(Protocol):
+    """Thread-safe: called from the detect/track and the embed/match stages."""
+
+    def current(self) -> ActiveGallery | None: ...
+
+
+class StaticGallery:
+    """A fixed gallery, always current: for tests, benchmarks and offline demos."""
+
+    def __init__(self, index: GalleryIndex, version: int = 1) -> None:
+        self._active = ActiveGallery(index, version)
+
+    def current(self) -> ActiveGallery | None:
+        return self._active
+
+
+@dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    threshold: float
+    min_margin: float
+
+
+def operating_point(
+    model_id: str, *, threshold: float | None = None, min_margin: float | None = None
+) -> OperatingPoint:
+    """Overrides where given, else the model's shipped calibration (never a guessed number).
+
+    Raises ``LookupError`` when a value is missing and the model has no calibration.
+    """
+    if threshold is not None and min_margin is not None:
+        return OperatingPoint(threshold, min_margin)
+    from models.calibration import load_calibration
+
+    calibration = load_calibration(model_id)
+    return OperatingPoint(
+        threshold if threshold is not None else calibration.threshold,
+        min_margin if min_margin is not None else calibration.min_margin,
+    )
