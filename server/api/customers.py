@@ -1,0 +1,73 @@
+"""Enrolment at the register (cashier/admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from server.api.schemas import EnrolmentOut
+from server.db.models import Store
+from server.deps import CurrentStaff, RuntimeDep, SessionDep
+from server.services import devices, enrolment, selfservice
+from server.services.errors import BadInput, Forbidden, TooLarge
+
+router = APIRouter(prefix="/api/v1", tags=["customers"])
+
+
+@router.post("/enrolments", status_code=201)
+def enrol(
+    who: CurrentStaff,
+    rt: RuntimeDep,
+    session: SessionDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    consent_confirmed: Annotated[bool, Form()],
+    confirmation_name: Annotated[str, Form(max_length=200)],
+    photos: Annotated[list[UploadFile], File()],
+    preferred_name: Annotated[str, Form(max_length=100)] = "",
+    language: Annotated[str, Form(pattern="^(nl|en)$")] = "nl",
+    email: Annotated[str | None, Form(max_length=254)] = None,
+    store_code: Annotated[str | None, Form(max_length=32)] = None,
+) -> EnrolmentOut:
+    if who.role not in ("cashier", "admin"):
+        raise Forbidden(f"the {who.role} role may not enrol customers")
+    if who.store_id is not None:
+        store = session.get(Store, who.store_id)
+    elif store_code:
+        store = devices.store_by_code(session, store_code)
+    else:
+        raise BadInput("store_code is required for chain-wide accounts")
+    assert store is not None
+    data: list[bytes] = []
+    for upload in photos:
+        blob = upload.file.read(rt.settings.max_upload_bytes + 1)
+        if len(blob) > rt.settings.max_upload_bytes:
+            limit = rt.settings.max_upload_bytes
+            raise TooLarge(f"{upload.filename or 'photo'} is larger than {limit:,} bytes")
+        data.append(blob)
+    request = enrolment.EnrolmentRequest(
+        name=name,
+        preferred_name=preferred_name,
+        language=language,
+        photos=data,
+        consent_confirmed=consent_confirmed,
+        confirmation_name=confirmation_name,
+        channel="register",
+        collected_by=who.username,
+        email=email or None,
+    )
+    result = enrolment.enrol(
+        session,
+        request=request,
+        store=store,
+        analyser=rt.faces,
+        kek=rt.kek,
+        threshold=rt.threshold,
+        consent_months=rt.settings.consent_months,
+        now=rt.now(),
+    )
+    return EnrolmentOut(
+        customer_id=result.customer_id,
+        templates=result.templates,
+        self_service_url=selfservice.link(rt, result.customer_id),
+    )

@@ -1,0 +1,101 @@
+"""The edge device API (bearer credential per device). Never returns an embedding."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+from functools import partial
+
+from fastapi import APIRouter, Header, Response
+
+from consent.signing import public_key_bytes
+from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
+from server.db.session import after_commit
+from server.deps import CurrentDevice, RuntimeDep, SessionDep
+from server.realtime import tablet_channel
+from server.services import arrivals, devices, gallery
+from server.services.errors import BadInput
+
+router = APIRouter(prefix="/api/v1", tags=["devices"])
+
+
+@router.post("/devices/register", status_code=201)
+def register(body: DeviceRegisterIn, rt: RuntimeDep, session: SessionDep) -> DeviceRegisterOut:
+    try:
+        public_key = base64.b64decode(body.public_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput("public_key is not base64") from None
+    reg = devices.register_device(
+        session, code=body.enrolment_code, name=body.name, public_key=public_key, now=rt.now()
+    )
+    return DeviceRegisterOut(
+        device_id=reg.device_id,
+        store_id=reg.store_code,
+        token=reg.token,
+        server_public_key=base64.b64encode(public_key_bytes(rt.signing_key)).decode(),
+        gallery_ttl_s=rt.settings.gallery_ttl_s,
+    )
+
+
+@router.get("/device/gallery")
+def get_gallery(
+    device: CurrentDevice,
+    rt: RuntimeDep,
+    session: SessionDep,
+    if_none_match: str | None = Header(default=None),
+) -> Response:
+    from server.db.models import Store
+
+    store = session.get(Store, device.store_id)
+    have = (if_none_match or "").strip().strip('"')
+    if (
+        store is not None
+        and store.live
+        and store.gallery_version
+        and have == str(store.gallery_version)
+    ):
+        return Response(status_code=304, headers={"ETag": f'"{store.gallery_version}"'})
+    version, blob = gallery.seal_for_device(
+        session,
+        device=device,
+        kek=rt.kek,
+        signing_key=rt.signing_key,
+        validity=timedelta(seconds=rt.settings.gallery_validity_s),
+        threshold=rt.threshold,
+        min_margin=rt.min_margin,
+        now=rt.now(),
+        allow_x25519=rt.settings.gallery_kem == "x25519",
+    )
+    return Response(
+        content=blob,
+        media_type="application/octet-stream",
+        headers={
+            "X-Gallery-Version": str(version),
+            "ETag": f'"{version}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/device/ack", status_code=204)
+def ack(body: AckIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep) -> None:
+    devices.acknowledge(session, device=device, version=body.version, now=rt.now())
+
+
+@router.post("/device/events", status_code=202)
+def events(body: EventsIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep) -> EventsOut:
+    result = arrivals.ingest(
+        session,
+        device=device,
+        events=[
+            arrivals.ArrivalIn(e.id, e.subject_id, e.at, e.score, e.margin) for e in body.events
+        ],
+        kek=rt.kek,
+        visit_live=timedelta(seconds=rt.settings.visit_live_s),
+        now=rt.now(),
+    )
+    channel = tablet_channel(device.store_id)
+    for message in result.messages:
+        after_commit(session, partial(rt.broker.publish, channel, message))
+    return EventsOut(accepted=result.accepted, duplicates=result.duplicates, refused=result.refused)

@@ -1,0 +1,98 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api import auth, customers, devices, tablet
+from server.runtime import Runtime, build_runtime
+from server.services.errors import ServiceError
+from server.settings import ServerSettings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes with 413 before reading it all: at once when
+    Content-Length says so, otherwise as soon as the streamed body passes the limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLargeError:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.limit:,} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(settings: ServerSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or build_runtime(settings)
+        rt.broker.bind(asyncio.get_running_loop())
+        app.state.runtime = rt
+        yield
+        await rt.broker.close()
+        if runtime is None:
+            rt.close()
+
+    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status_code)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(auth.router)
+    app.include_router(devices.router)
+    app.include_router(customers.router)
+    app.include_router(tablet.router)
+    # Enrolment uploads: a few photos; anything far larger is refused before it is read.
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
+    return app

@@ -1,0 +1,239 @@
+"""``vertrouwd``: one command line for the server side, dispatching ``edge`` and ``models``.
+
+The edge device has its own entry point (``vertrouwd-edge``) so it runs without server code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server.services.errors import ServiceError
+from server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
+
+def _settings(args: argparse.Namespace) -> ServerSettings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    return ServerSettings.model_validate(overrides)
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    from server.runtime import build_runtime
+
+    return build_runtime(_settings(args))
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(_settings(args)), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from server.db.session import transaction
+    from server.services import devices
+
+    rt = _runtime(args)
+    with transaction(rt.sessions) as session:
+        if args.store_cmd == "create":
+            store = devices.create_store(session, code=args.code, name=args.name, now=rt.now())
+            print(f"store {store.code} created (recognition off until go-live)")
+        elif args.store_cmd == "go-live":
+            store = devices.store_by_code(session, args.code)
+            devices.go_live(
+                session,
+                store=store,
+                dpia_reference=args.dpia,
+                signage_confirmed=args.signage_confirmed,
+                actor="cli",
+                now=rt.now(),
+            )
+            print(f"store {store.code} is live (DPIA {store.dpia_reference})")
+        elif args.store_cmd == "device-code":
+            store = devices.store_by_code(session, args.code)
+            code = devices.create_enrolment_code(session, store=store, now=rt.now())
+            print(code)
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    import getpass
+
+    from server.db.session import transaction
+    from server.services import devices, staff
+
+    rt = _runtime(args)
+    password = args.password or getpass.getpass("password: ")
+    with transaction(rt.sessions) as session:
+        store_id = devices.store_by_code(session, args.store).id if args.store else None
+        who = staff.create_staff(
+            session, username=args.username, password=password, role=args.role, store_id=store_id
+        )
+    print(f"{who.role} {who.username} created")
+    return 0
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from server.db.session import transaction
+    from server.services import devices, enrolment, selfservice
+
+    photos = []
+    for p in args.photos:
+        path = Path(p)
+        if not path.is_file():
+            print(f"enrol: {p}: no such file", file=sys.stderr)
+            return 2
+        photos.append(path.read_bytes())
+    rt = _runtime(args)
+    with transaction(rt.sessions) as session:
+        store = devices.store_by_code(session, args.store)
+        result = enrolment.enrol(
+            session,
+            request=enrolment.EnrolmentRequest(
+                name=args.name,
+                preferred_name=args.preferred_name or "",
+                language=args.language,
+                photos=photos,
+                consent_confirmed=args.consent_confirmed,
+                confirmation_name=args.confirmation_name or args.name,
+                channel="cli",
+                collected_by=args.collected_by,
+            ),
+            store=store,
+            analyser=rt.faces,
+            kek=rt.kek,
+            threshold=rt.threshold,
+            consent_months=rt.settings.consent_months,
+            now=rt.now(),
+        )
+    print(f"enrolled {args.name}: customer {result.customer_id}, {result.templates} templates")
+    print(f"self-service link: {selfservice.link(rt, result.customer_id)}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from server.services import audit
+
+    rt = _runtime(args)
+    with rt.sessions() as session:
+        result = audit.verify(session, public_key=rt.signing_key.public_key())
+    if result.ok:
+        print(f"audit chain OK: {result.checked} entries verified")
+        return 0
+    print(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.reason}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vertrouwd", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="default: $VERTROUWD_DATA_DIR or ./var")
+        p.add_argument("--database-url", help="default: SQLite file in the data dir")
+
+    p = sub.add_parser("server", help="run the API, pages and WebSocket push")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(fn=cmd_server)
+
+    p = sub.add_parser("store", help="create a store, take it live, issue a device code")
+    common(p)
+    ssub = p.add_subparsers(dest="store_cmd", required=True)
+    q = ssub.add_parser("create")
+    q.add_argument("code")
+    q.add_argument("--name", required=True)
+    q = ssub.add_parser("go-live", help="confirm signage and record the DPIA reference")
+    q.add_argument("code")
+    q.add_argument("--dpia", required=True)
+    q.add_argument("--signage-confirmed", action="store_true")
+    q = ssub.add_parser("device-code", help="print a one-time code to register an edge device")
+    q.add_argument("code")
+    p.set_defaults(fn=cmd_store)
+
+    p = sub.add_parser("staff", help="add a staff account")
+    common(p)
+    p.add_argument("username")
+    p.add_argument(
+        "--role", required=True, choices=["sales", "cashier", "privacy_officer", "admin"]
+    )
+    p.add_argument("--store", help="store code (required for sales and cashier)")
+    p.add_argument("--password", help="default: asked for")
+    p.set_defaults(fn=cmd_staff)
+
+    p = sub.add_parser("enrol", help="enrol a customer from photo files, with consent")
+    common(p)
+    p.add_argument("photos", nargs="+", help="1-5 photos of the customer, one face each")
+    p.add_argument("--name", required=True)
+    p.add_argument("--preferred-name")
+    p.add_argument("--language", choices=["nl", "en"], default="nl")
+    p.add_argument("--store", required=True, help="store code")
+    p.add_argument("--consent-confirmed", action="store_true", help="the customer agreed")
+    p.add_argument("--confirmation-name", help="name as typed by the customer")
+    p.add_argument("--collected-by", default="cli")
+    p.set_defaults(fn=cmd_enrol)
+
+    p = sub.add_parser("audit", help="verify the audit chain")
+    common(p)
+    asub = p.add_subparsers(dest="audit_cmd", required=True)
+    asub.add_parser("verify")
+    p.set_defaults(fn=cmd_audit)
+
+    p = sub.add_parser("demo", help="the whole loop on the real clip", add_help=False)
+    p.set_defaults(fn=None)
+    p = sub.add_parser(
+        "edge", help="run an edge device (see vertrouwd-edge --help)", add_help=False
+    )
+    p.set_defaults(fn=None)
+    p = sub.add_parser("models", help="model tools: calibrate", add_help=False)
+    p.set_defaults(fn=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own parsers get the rest of the line untouched.
+    if argv and argv[0] == "edge":
+        from edge.cli import main as edge_main
+
+        return int(edge_main(argv[1:]))
+    if argv and argv[0] == "models":
+        from models.cli import main as models_main
+
+        return int(models_main(argv[1:]))
+    if argv and argv[0] == "demo":
+        from server.demo import main as demo_main
+
+        return int(demo_main(argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.fn(args)
+    except ServiceError as exc:
+        print(f"vertrouwd {args.cmd}: {exc.reason}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

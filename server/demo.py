@@ -1,0 +1,313 @@
+"""``vertrouwd demo``: the whole loop in one process on the embedded default.
+
+Server (uvicorn, SQLite, in-process push) on a free localhost port -> a demo store taken live
+(signage + DPIA) -> one member per identity folder, enrolled with consent through the real
+register API -> an edge device registered with a one-time code, running on the real clip ->
+arrival events -> prompt cards received over the tablet WebSocket, revealed and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import websockets
+from sqlalchemy import func, select
+
+from server.app import create_app
+from server.db.models import Visit
+from server.db.session import transaction
+from server.demo_data import populate
+from server.runtime import Runtime, build_runtime
+from server.services import devices, staff
+from server.settings import ServerSettings
+
+log = logging.getLogger("vertrouwd.demo")
+
+STORE_CODE = "amsterdam-centrum"
+DPIA_REFERENCE = "DPIA-2026-017 (demo)"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def display_name(folder: str) -> str:
+    return " ".join(part.capitalize() for part in folder.split("_"))
+
+
+@dataclass
+class ServerThread:
+    """uvicorn in a background thread of this process, stopped by ``stop()``."""
+
+    app: Any
+    port: int
+    server: uvicorn.Server = field(init=False)
+    thread: threading.Thread = field(init=False)
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server failed to start")
+            self.thread.join(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class CardPrinter:
+    """A tablet: WebSocket client that reveals each arrival and prints the card."""
+
+    def __init__(self, base: str, cookie: str) -> None:
+        self.base = base
+        self.cookie = cookie
+        self.cards: list[dict[str, Any]] = []
+        self.ready = threading.Event()
+        self.changed = threading.Condition()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        if not self.ready.wait(15):
+            raise RuntimeError("the tablet could not connect")
+
+    async def _run(self) -> None:
+        url = self.base.replace("http://", "ws://") + "/ws/tablet"
+        headers = {"Cookie": f"vt_session={self.cookie}"}
+        async with (
+            websockets.connect(url, additional_headers=headers) as ws,
+            httpx.AsyncClient(base_url=self.base, cookies={"vt_session": self.cookie}) as http,
+        ):
+            hello = json.loads(await ws.recv())
+            assert hello["type"] == "hello"
+            self.ready.set()
+            while not self._stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                message = json.loads(raw)
+                if message.get("type") != "arrival":
+                    continue
+                card = (await http.post(f"/api/v1/visits/{message['visit_id']}/reveal")).json()
+                print_card(message, card)
+                with self.changed:
+                    self.cards.append(card)
+                    self.changed.notify_all()
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.cards) >= n, timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+
+
+def print_card(teaser: dict[str, Any], card: dict[str, Any]) -> None:
+    last = card["last_visit_at"][:10] if card["last_visit_at"] else "first visit"
+    lines = [
+        f"┌─ {card['preferred_name']} ({card['name']}) · visit {card['visit_number']} · "
+        f"last visit: {last} · photo: {'yes' if teaser.get('thumbnail') else 'no'}",
+    ]
+    if card["allergies"]:
+        lines.append(f"│ ⚠ ALLERGIES: {', '.join(card['allergies']).upper()}")
+    bought = "; ".join(p["product_name"] for p in card["last_purchases"])
+    lines.append(f"│ last purchases: {bought or '-'}")
+    likes = "; ".join(f"{k}: {', '.join(v)}" for k, v in card["preferences"].items())
+    lines.append(f"│ likes: {likes or '-'}")
+    for s in card["suggestions"]:
+        lines.append(f"│ suggest: {s['title']} ({s['reason']})")
+    lines.append("└─")
+    print("\n".join(lines), flush=True)
+
+
+def identities(faces: Path) -> list[tuple[str, list[Path]]]:
+    people = faces / "people"
+    out = []
+    for folder in sorted(p for p in people.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            out.append((folder.name, photos))
+    return out
+
+
+def setup_store(rt: Runtime) -> tuple[str, str, str]:
+    """Demo store taken live, a cashier and a salesperson (random passwords), a device code."""
+    cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    with transaction(rt.sessions) as session:
+        store = devices.create_store(
+            session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
+        )
+        devices.go_live(
+            session,
+            store=store,
+            dpia_reference=DPIA_REFERENCE,
+            signage_confirmed=True,
+            actor="demo",
+            now=rt.now(),
+        )
+        staff.create_staff(
+            session, username="kassa", password=cashier_pw, role="cashier", store_id=store.id
+        )
+        staff.create_staff(
+            session, username="verkoop", password=sales_pw, role="sales", store_id=store.id
+        )
+        code = devices.create_enrolment_code(session, store=store, now=rt.now())
+    return cashier_pw, sales_pw, code
+
+
+def login(base: str, username: str, password: str) -> str:
+    r = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": password})
+    r.raise_for_status()
+    return str(r.cookies["vt_session"])
+
+
+def enrol_all(rt: Runtime, base: str, cookie: str, faces: Path) -> list[str]:
+    with rt.sessions() as session:
+        store_id = devices.store_by_code(session, STORE_CODE).id
+    names = []
+    with httpx.Client(base_url=base, cookies={"vt_session": cookie}, timeout=60) as http:
+        for folder, photos in identities(faces):
+            name = display_name(folder)
+            files = [("photos", (p.name, p.read_bytes())) for p in photos]
+            r = http.post(
+                "/api/v1/enrolments",
+                data={
+                    "name": name,
+                    "preferred_name": name.split()[0],
+                    "language": "en",
+                    "consent_confirmed": "true",
+                    "confirmation_name": name,
+                },
+                files=files,
+            )
+            if r.status_code != 201:
+                print(f"demo: enrolment of {name} refused: {r.json()['detail']}", file=sys.stderr)
+                continue
+            customer_id = r.json()["customer_id"]
+            with transaction(rt.sessions) as session:
+                populate(
+                    session, customer_id=customer_id, name=name, store_id=store_id, now=rt.now()
+                )
+            print(f"enrolled {name} ({len(photos)} photo{'s' if len(photos) > 1 else ''})")
+            names.append(name)
+    return names
+
+
+@contextlib.contextmanager
+def data_dir(path: str | None) -> Iterator[Path]:
+    if path:
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        yield p
+    else:
+        with tempfile.TemporaryDirectory(prefix="vertrouwd-demo-") as tmp:
+            yield Path(tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vertrouwd demo", description=__doc__)
+    parser.add_argument(
+        "--faces", default="../shared/faces", help="folder with people/ (and video/)"
+    )
+    parser.add_argument("--video", help="default: FACES/video/short_hamilton_clip.mp4")
+    parser.add_argument("--data-dir", help="default: a fresh temporary folder")
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--serve", action="store_true", help="keep running after the clip")
+    parser.add_argument("--realtime", action="store_true", help="play the clip at its own speed")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    faces = Path(args.faces)
+    video = Path(args.video) if args.video else faces / "video" / "short_hamilton_clip.mp4"
+    if not (faces / "people").is_dir() or not video.is_file():
+        print(
+            f"demo: no face data at {faces} (need {faces}/people/<name>/*.jpg and {video}).\n"
+            "Point the demo at your own photos and clip:\n"
+            "  vertrouwd demo --faces DIR --video FILE\n"
+            "where DIR/people/ holds one folder per person (named like first_last) with 1-5 "
+            "photos of that person alone.",
+            file=sys.stderr,
+        )
+        return 2
+
+    from edge.cli import main as edge_main
+
+    with data_dir(args.data_dir) as root:
+        port = args.port or free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = ServerSettings(
+            data_dir=root / "server", public_url=base, environment="development"
+        )
+        rt = build_runtime(settings)
+        cashier_pw, sales_pw, code = setup_store(rt)
+        server = ServerThread(create_app(settings, runtime=rt), port)
+        server.start()
+        tablet: CardPrinter | None = None
+        try:
+            print(f"server: {base} (SQLite at {settings.resolved_database_url})")
+            names = enrol_all(rt, base, login(base, "kassa", cashier_pw), faces)
+            tablet = CardPrinter(base, login(base, "verkoop", sales_pw))
+            tablet.start()
+            print(f"edge: running on {video}")
+            edge_args = [
+                "--source", str(video),
+                "--server", base,
+                "--enrol-code", code,
+                "--data-dir", str(root / "edge"),
+                "--exit-at-end",
+                "--realtime" if args.realtime else "--no-realtime",
+            ]  # fmt: skip
+            rc = edge_main(edge_args)
+            if rc != 0:
+                print(f"demo: the edge exited with {rc}", file=sys.stderr)
+                return rc
+            with rt.sessions() as session:
+                visits = int(session.scalar(select(func.count()).select_from(Visit)) or 0)
+            if not tablet.wait_for(visits, timeout=30):
+                print("demo: not every card reached the tablet", file=sys.stderr)
+                return 1
+            seen = [c["name"] for c in tablet.cards]
+            print(f"tablet: {base}/tablet  (sign in as verkoop / {sales_pw})")
+            print(f"enrolled: {', '.join(names)}")
+            print(f"demo: {len(seen)} arrivals: {', '.join(seen) if seen else '-'}")
+            if args.serve:
+                print("serving; press Ctrl-C to stop")
+                with contextlib.suppress(KeyboardInterrupt):
+                    threading.Event().wait()
+            return 0
+        finally:
+            if tablet is not None:
+                tablet.stop()
+            server.stop()
+            rt.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

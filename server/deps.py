@@ -1,0 +1,82 @@
+"""FastAPI dependencies as ``Annotated`` aliases; routes only declare them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+from sqlalchemy.orm import Session
+
+from server.db.models import EdgeDevice
+from server.runtime import Runtime
+from server.services import devices, staff
+from server.services.errors import Forbidden, Unauthorized
+from server.services.staff import StaffIdentity
+
+SESSION_COOKIE = "vt_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(rt: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on error."""
+    with rt.sessions() as session, session.begin():
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a client that
+# got 2xx can rely on the data being there.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def _bearer(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("device credential missing")
+    return token.strip()
+
+
+def current_device(request: Request, rt: RuntimeDep, session: SessionDep) -> EdgeDevice:
+    return devices.authenticate_device(session, token=_bearer(request), now=rt.now())
+
+
+CurrentDevice = Annotated[EdgeDevice, Depends(current_device)]
+
+
+def staff_from_token(rt: Runtime, session: Session, token: str | None) -> StaffIdentity:
+    if not token:
+        raise Unauthorized("not signed in")
+    from datetime import timedelta
+
+    return staff.authenticate(
+        session, token=token, now=rt.now(), idle=timedelta(seconds=rt.settings.session_idle_s)
+    )
+
+
+def current_staff(request: Request, rt: RuntimeDep, session: SessionDep) -> StaffIdentity:
+    return staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
+
+
+CurrentStaff = Annotated[StaffIdentity, Depends(current_staff)]
+
+
+def require_role(*roles: str) -> object:
+    def check(who: CurrentStaff) -> StaffIdentity:
+        if who.role not in roles:
+            raise Forbidden(f"the {who.role} role may not do this")
+        return who
+
+    return Depends(check)
+
+
+def websocket_runtime(websocket: WebSocket) -> Runtime:
+    rt: Runtime = websocket.app.state.runtime
+    return rt

@@ -1,0 +1,101 @@
+"""What one server process holds: settings, database, keys, broker, face models, clock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from consent.keys import KeyProvider, LocalKeyFileProvider
+from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
+from models.calibration import load_calibration
+from server.db.migrate import upgrade
+from server.db.session import make_engine, make_session_factory
+from server.realtime import InProcessBroker
+from server.services.faces import FaceAnalyser
+from server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: ServerSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    kek: KeyProvider
+    signing_key: Ed25519PrivateKey
+    broker: InProcessBroker
+    faces: FaceAnalyser
+    threshold: float
+    min_margin: float
+    secret_key: bytes
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    faces = FaceAnalyser(
+        detector=settings.detector,
+        embedder=settings.embedder,
+        min_face_size=settings.min_face_size,
+        max_bytes=settings.max_upload_bytes,
+    )
+    calibration = load_calibration("dlib_resnet_v1")
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        kek=LocalKeyFileProvider(settings.resolved_kek_path),
+        signing_key=load_or_create_signing_key(settings.resolved_signing_key_path),
+        broker=InProcessBroker(),
+        faces=faces,
+        threshold=settings.duplicate_threshold or calibration.threshold,
+        min_margin=calibration.min_margin,
+        secret_key=(
+            settings.secret_key.encode()
+            if settings.secret_key
+            else load_or_create_secret(settings.data_dir / "keys" / "secret.key")
+        ),
+    )
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """A random 32-byte secret in a 0600 file, created atomically on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            raise PermissionError(f"{path} is readable by others; chmod 600 it") from None
+        data = path.read_bytes()
+        if len(data) < 32:
+            raise ValueError(f"{path} holds fewer than 32 bytes") from None
+        return data
+    data = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return data

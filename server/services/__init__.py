@@ -1,0 +1,1 @@
+"""Services hold the server's logic; routes only translate HTTP to these calls."""

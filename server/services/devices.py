@@ -1,0 +1,161 @@
+"""Stores and edge devices: go-live gate, enrolment codes, registration, credentials, acks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.device import load_device_public_key
+from server.db.models import DeviceEnrolmentCode, EdgeDevice, Store
+from server.services import audit
+from server.services.errors import BadInput, Conflict, NotFound, Unauthorized
+from server.services.ids import new_id, new_token, token_digest
+
+
+def create_store(session: Session, *, code: str, name: str, now: datetime) -> Store:
+    code = code.strip().lower()
+    if not code or not code.replace("-", "").isalnum() or len(code) > 32:
+        raise BadInput("store code: letters, digits and dashes, at most 32")
+    if session.scalar(select(Store).where(Store.code == code)) is not None:
+        raise Conflict(f"store {code!r} exists")
+    store = Store(code=code, name=name, created_at=now)
+    session.add(store)
+    session.flush()
+    return store
+
+
+def store_by_code(session: Session, code: str) -> Store:
+    store = session.scalar(select(Store).where(Store.code == code))
+    if store is None:
+        raise NotFound(f"no store {code!r}")
+    return store
+
+
+def go_live(
+    session: Session,
+    *,
+    store: Store,
+    dpia_reference: str,
+    signage_confirmed: bool,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Recognition at a store stays off until signage is confirmed and a DPIA is on record."""
+    if not signage_confirmed:
+        raise BadInput("confirm that the entrance signage is up before going live")
+    if not dpia_reference.strip():
+        raise BadInput("record the store's DPIA reference before going live")
+    store.signage_confirmed_at = now
+    store.dpia_reference = dpia_reference.strip()
+    store.live = True
+    audit.append(
+        session,
+        kind="store.live",
+        actor=actor,
+        subject=None,
+        data={"store": store.code, "dpia_reference": store.dpia_reference},
+        at=now,
+    )
+
+
+def create_enrolment_code(
+    session: Session, *, store: Store, now: datetime, ttl: timedelta = timedelta(hours=24)
+) -> str:
+    """A one-time code a store device registers with; only its digest is stored."""
+    code = new_token()
+    session.add(
+        DeviceEnrolmentCode(
+            code_hash=token_digest(code), store_id=store.id, created_at=now, expires_at=now + ttl
+        )
+    )
+    return code
+
+
+@dataclass(frozen=True)
+class Registration:
+    device_id: str
+    store_code: str
+    token: str
+
+
+def register_device(
+    session: Session, *, code: str, name: str, public_key: bytes, now: datetime
+) -> Registration:
+    row = session.get(DeviceEnrolmentCode, token_digest(code))
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise Unauthorized("unknown, used or expired enrolment code")
+    try:
+        load_device_public_key(public_key)
+    except Exception as exc:  # consent raises one opaque error; anything else is also bad input
+        raise BadInput("the device public key is not valid") from exc
+    store = session.get(Store, row.store_id)
+    assert store is not None
+    row.used_at = now
+    token = new_token()
+    device = EdgeDevice(
+        id=new_id(),
+        store_id=store.id,
+        name=name.strip()[:120] or "edge",
+        public_key=public_key,
+        token_hash=token_digest(token),
+        created_at=now,
+        last_seen_at=now,
+    )
+    session.add(device)
+    session.flush()
+    audit.append(
+        session,
+        kind="device.registered",
+        actor=f"device:{device.id}",
+        subject=None,
+        data={"store": store.code, "name": device.name},
+        at=now,
+    )
+    return Registration(device.id, store.code, token)
+
+
+def authenticate_device(session: Session, *, token: str, now: datetime) -> EdgeDevice:
+    device = session.scalar(select(EdgeDevice).where(EdgeDevice.token_hash == token_digest(token)))
+    if device is None or device.revoked_at is not None:
+        raise Unauthorized("device credential unknown or revoked")
+    device.last_seen_at = now
+    return device
+
+
+def revoke_device(session: Session, *, device_id: str, actor: str, now: datetime) -> None:
+    device = session.get(EdgeDevice, device_id)
+    if device is None:
+        raise NotFound("no such device")
+    if device.revoked_at is None:
+        device.revoked_at = now
+        audit.append(
+            session,
+            kind="device.revoked",
+            actor=actor,
+            subject=None,
+            data={"device": device.id},
+            at=now,
+        )
+
+
+def acknowledge(session: Session, *, device: EdgeDevice, version: int, now: datetime) -> None:
+    """A device confirms it installed gallery ``version``: the proof that erasure propagated."""
+    store = session.get(Store, device.store_id)
+    assert store is not None
+    if version < 1 or version > store.gallery_version:
+        raise BadInput(f"version {version} was never published for this store")
+    if version <= device.acked_version:
+        return
+    device.acked_version = version
+    device.acked_at = now
+    audit.append(
+        session,
+        kind="device.acknowledged",
+        actor=f"device:{device.id}",
+        subject=None,
+        data={"store": store.code, "version": version},
+        at=now,
+    )

@@ -1,0 +1,213 @@
+"""Galleries: which members a store's devices may recognise, versioning and sealing.
+
+A store's gallery holds, for every customer whose consent is active, unexpired and covers the
+store, that customer's templates under their pseudonymous ``subject_id``. Plaintext templates
+exist only inside ``member_templates`` while a gallery is sealed to one device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.device import load_device_public_key
+from consent.envelope import open_template
+from consent.gallery import GalleryEntry, GalleryPayload, seal_gallery
+from consent.keys import KeyProvider
+from consent.signing import Ed25519PrivateKey
+from models.types import Embedding
+from server.db.models import (
+    ConsentRecord,
+    Customer,
+    CustomerKey,
+    EdgeDevice,
+    FaceTemplate,
+    GalleryPublication,
+    Store,
+)
+from server.services import audit
+from server.services.errors import Conflict, Forbidden
+
+
+@dataclass(frozen=True)
+class MemberTemplates:
+    customer_id: str
+    subject_id: str
+    model_id: str
+    vectors: np.ndarray
+
+
+def _covers(scope: Sequence[str], store_code: str) -> bool:
+    return "*" in scope or store_code in scope
+
+
+def active_consents(session: Session, *, now: datetime) -> list[ConsentRecord]:
+    return list(
+        session.scalars(
+            select(ConsentRecord).where(
+                ConsentRecord.status == "active",
+                ConsentRecord.expires_at > now,
+                ConsentRecord.customer_id.is_not(None),
+            )
+        )
+    )
+
+
+def member_templates(
+    session: Session,
+    *,
+    kek: KeyProvider,
+    now: datetime,
+    store: Store | None = None,
+) -> list[MemberTemplates]:
+    """Decrypted templates of every member with an active consent (covering ``store``)."""
+    out: list[MemberTemplates] = []
+    for record in active_consents(session, now=now):
+        if store is not None and not _covers(record.scope, store.code):
+            continue
+        assert record.customer_id is not None
+        key = session.get(CustomerKey, record.customer_id)
+        customer = session.get(Customer, record.customer_id)
+        if key is None or customer is None:
+            continue  # crypto-shredded: nothing can be opened
+        rows = list(
+            session.scalars(
+                select(FaceTemplate)
+                .where(FaceTemplate.consent_id == record.id)
+                .order_by(FaceTemplate.template_version)
+            )
+        )
+        if not rows:
+            continue
+        dek = kek.unwrap(key.wrapped_dek, context=customer.id.encode())
+        vectors = np.stack(
+            [
+                np.frombuffer(
+                    open_template(
+                        dek,
+                        row.ciphertext,
+                        subject_id=customer.id,
+                        template_version=row.template_version,
+                    ),
+                    dtype=np.float32,
+                )
+                for row in rows
+            ]
+        )
+        del dek
+        out.append(MemberTemplates(customer.id, customer.subject_id, rows[0].model_id, vectors))
+    return out
+
+
+def find_enrolled(
+    session: Session,
+    *,
+    kek: KeyProvider,
+    embeddings: Sequence[Embedding],
+    threshold: float,
+    now: datetime,
+) -> str | None:
+    """The customer id already enrolled with one of these faces, if any (duplicate check)."""
+    for member in member_templates(session, kek=kek, now=now):
+        for emb in embeddings:
+            if emb.model_id != member.model_id:
+                continue
+            dists = np.linalg.norm(member.vectors - emb.vector[None, :], axis=1)
+            if float(dists.min()) < threshold:
+                return member.customer_id
+    return None
+
+
+def publish(session: Session, *, store: Store, reason: str, actor: str, now: datetime) -> int:
+    """Bump the store's gallery version; devices fetch it on their next poll or push."""
+    members = sum(1 for r in active_consents(session, now=now) if _covers(r.scope, store.code))
+    store.gallery_version += 1
+    session.add(
+        GalleryPublication(
+            store_id=store.id,
+            version=store.gallery_version,
+            reason=reason,
+            members=members,
+            published_at=now,
+        )
+    )
+    audit.append(
+        session,
+        kind="gallery.published",
+        actor=actor,
+        subject=None,
+        data={
+            "store": store.code,
+            "version": store.gallery_version,
+            "reason": reason,
+            "members": members,
+        },
+        at=now,
+    )
+    return store.gallery_version
+
+
+def publish_for_scope(
+    session: Session, *, scope: Sequence[str], reason: str, actor: str, now: datetime
+) -> dict[int, int]:
+    stores = session.scalars(select(Store).order_by(Store.id))
+    return {
+        s.id: publish(session, store=s, reason=reason, actor=actor, now=now)
+        for s in stores
+        if _covers(scope, s.code)
+    }
+
+
+def seal_for_device(
+    session: Session,
+    *,
+    device: EdgeDevice,
+    kek: KeyProvider,
+    signing_key: Ed25519PrivateKey,
+    validity: timedelta,
+    threshold: float | None,
+    min_margin: float | None,
+    now: datetime,
+    model_id: str = "dlib_resnet_v1",
+    dim: int = 128,
+    allow_x25519: bool = False,
+) -> tuple[int, bytes]:
+    """The store's current gallery, sealed to ``device``. Refused while the store is not live."""
+    store = session.get(Store, device.store_id)
+    if store is None or not store.live:
+        raise Forbidden(
+            "recognition is off at this store until its entrance signage and DPIA "
+            "reference are confirmed"
+        )
+    if store.gallery_version == 0:
+        publish(session, store=store, reason="first", actor="system", now=now)
+    members = member_templates(session, kek=kek, now=now, store=store)
+    model_ids = {m.model_id for m in members} or {model_id}
+    if len(model_ids) > 1:
+        raise Conflict("members enrolled with different models; re-enrol before mixing models")
+    payload = GalleryPayload(
+        model_id=model_ids.pop(),
+        dim=int(members[0].vectors.shape[1]) if members else dim,
+        entries=tuple(
+            GalleryEntry(m.subject_id, np.asarray(m.vectors, "<f4").tobytes()) for m in members
+        ),
+        threshold=threshold,
+        min_margin=min_margin,
+    )
+    blob = seal_gallery(
+        payload,
+        store_id=store.code,
+        device_id=device.id,
+        version=store.gallery_version,
+        device_public_key=load_device_public_key(device.public_key),
+        signing_key=signing_key,
+        issued_at=now,
+        expires_at=now + validity,
+        allow_x25519=allow_x25519,
+    )
+    return store.gallery_version, blob

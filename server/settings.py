@@ -1,0 +1,89 @@
+"""The server's one settings object (pydantic-settings, prefix ``VERTROUWD_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server process can be configured with. Unknown keys are an error."""
+
+    model_config = SettingsConfigDict(env_prefix="VERTROUWD_", extra="forbid", env_file=None)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="production refuses unsafe defaults"
+    )
+    data_dir: Path = Field(Path("var"), description="keys, SQLite file and other local state")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    secret_key: str | None = Field(
+        None,
+        min_length=32,
+        description="keys self-service links; default: a random key kept 0600 in data_dir",
+    )
+    kek_path: Path | None = Field(None, description="local key-encryption keyring file (0600)")
+    signing_key_path: Path | None = Field(None, description="Ed25519 server signing key (0600)")
+    public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in links")
+    gallery_ttl_s: int = Field(
+        900,
+        ge=30,
+        le=7 * 24 * 3600,
+        description="a device stops matching after this long unconfirmed",
+    )
+    gallery_validity_s: int = Field(
+        24 * 3600, ge=60, le=30 * 24 * 3600, description="expires_at of a sealed gallery"
+    )
+    consent_months: int = Field(12, ge=1, le=36, description="consent lifetime")
+    retention_years: int = Field(3, ge=1, le=3, description="never more than 3 years (BIPA)")
+    gallery_kem: Literal["mlkem768-x25519", "x25519"] = Field(
+        "mlkem768-x25519", description="HPKE KEM for sealing galleries"
+    )
+    detector: str = Field("dlib_hog", description="face detector backend for enrolment")
+    embedder: str = Field("dlib_resnet", description="face embedder backend")
+    min_face_size: int = Field(80, ge=20, le=2000, description="enrolment: smallest face side, px")
+    max_upload_bytes: int = Field(12_000_000, ge=10_000, le=100_000_000)
+    duplicate_threshold: float | None = Field(
+        None, gt=0, lt=2, description="default: the model's calibrated threshold"
+    )
+    visit_live_s: int = Field(1800, ge=60, le=24 * 3600, description="a card lives this long")
+    session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
+    self_service_ttl_days: int = Field(90, ge=1, le=400)
+    log_level: str = Field("INFO")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> ServerSettings:
+        if self.environment == "production" and not self.secret_key:
+            raise ValueError(
+                "VERTROUWD_SECRET_KEY must be set in production (every server process shares it)"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vertrouwd.db').resolve()}"
+
+    @property
+    def resolved_kek_path(self) -> Path:
+        return self.kek_path or self.data_dir / "keys" / "kek.json"
+
+    @property
+    def resolved_signing_key_path(self) -> Path:
+        return self.signing_key_path or self.data_dir / "keys" / "server-signing.key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ServerSettings:
+    return ServerSettings()
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(32)

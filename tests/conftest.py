@@ -1,0 +1,39 @@
+"""Shared fixtures: the real face data, a server runtime on a fresh SQLite file, factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = Path(os.environ.get("VERTROUWD_TEST_FACES", REPO.parent / "shared" / "faces"))
+CLIP = FACES / "video" / "short_hamilton_clip.mp4"
+
+
+def faces_dir() -> Path:
+    """``../shared/faces``, or skip the test with the reason when it is absent."""
+    if not (FACES / "people").is_dir():
+        pytest.skip(f"real face data not found at {FACES} (set VERTROUWD_TEST_FACES)")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def faces() -> Path:
+    return faces_dir()
+
+
+@pytest.fixture(scope="session")
+def clip(faces: Path) -> Path:
+    if not CLIP.is_file():
+        pytest.skip(f"real clip not found at {CLIP}")
+    return CLIP
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    d = tmp_path / "var"
+    d.mkdir()
+    yield d

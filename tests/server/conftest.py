@@ -1,0 +1,76 @@
+"""Server fixtures: a real runtime (SQLite file, keys on disk, real models) and an HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.app import create_app
+from server.db.session import transaction
+from server.runtime import Runtime, build_runtime
+from server.services import devices, staff
+from server.services.faces import FaceAnalyser
+from server.settings import ServerSettings
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def shared_analyser() -> FaceAnalyser:
+    """dlib models load once per test session; each runtime gets this analyser."""
+    return FaceAnalyser(
+        detector="dlib_hog", embedder="dlib_resnet", min_face_size=80, max_bytes=12_000_000
+    )
+
+
+@dataclass
+class StoreFixture:
+    id: int
+    code: str
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> ServerSettings:
+    return ServerSettings(data_dir=data_dir, environment="test")
+
+
+@pytest.fixture
+def runtime(settings: ServerSettings, shared_analyser: FaceAnalyser) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    rt.faces = shared_analyser
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def store(runtime: Runtime) -> StoreFixture:
+    with transaction(runtime.sessions) as session:
+        s = devices.create_store(session, code="utrecht", name="Utrecht", now=runtime.now())
+        devices.go_live(
+            session,
+            store=s,
+            dpia_reference="DPIA-T-1",
+            signage_confirmed=True,
+            actor="test",
+            now=runtime.now(),
+        )
+        for username, role in (("cashier", "cashier"), ("sales", "sales")):
+            staff.create_staff(
+                session, username=username, password=PASSWORD, role=role, store_id=s.id
+            )
+        return StoreFixture(s.id, s.code)
+
+
+@pytest.fixture
+def client(settings: ServerSettings, runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, runtime=runtime)) as c:
+        yield c
+
+
+def sign_in(client: TestClient, username: str) -> None:
+    r = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
