@@ -36,4 +36,4 @@ def clip(faces: Path) -> Path:
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     d = tmp_path / "var"
     d.mkdir()
-    yield d
+    return d

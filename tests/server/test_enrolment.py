@@ -67,13 +67,17 @@ def test_enrolment_stores_only_encrypted_templates_and_publishes(
             assert len(t.ciphertext) < 128 * 4 + 64
             assert photos[0][1][:64] not in t.ciphertext
         record = s.scalar(select(ConsentRecord))
-        assert record is not None and record.status == "active"
-        assert record.channel == "register" and record.collected_by == "cashier"
+        assert record is not None
+        assert record.status == "active"
+        assert record.channel == "register"
+        assert record.collected_by == "cashier"
         assert len(record.text_sha256) == 64
         store = s.get(Store, store.id)
-        assert store is not None and store.gallery_version >= 1
+        assert store is not None
+        assert store.gallery_version >= 1
         kinds = [e.kind for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
-        assert "consent.given" in kinds and "template.created" in kinds
+        assert "consent.given" in kinds
+        assert "template.created" in kinds
         assert "gallery.published" in kinds
 
 
