@@ -151,17 +151,16 @@ def choose_threshold(
     *,
     safety_gap: float = DEFAULT_SAFETY_GAP,
 ) -> tuple[float, dict[str, float]]:
-    """The threshold for ``target_fmr``: the smallest (most cautious) of three bounds.
+    """The threshold for ``target_fmr``: the smallest (most cautious) of up to three bounds.
 
-    1. ``empirical``: with ``N`` impostor distances, at most ``floor(target_fmr * N)`` of them
-       may lie within the threshold, so it sits just below the ``k``-th smallest. With few pairs
-       (``target_fmr * N < 1``) this is "just below the closest impostor pair" and says nothing
-       about the rate aimed for; hence bounds 2 and 3.
+    1. ``empirical``: with ``N`` impostor distances, at most ``k = floor(target_fmr * N)`` of
+       them may lie within the threshold, so it sits just below the ``(k+1)``-th smallest.
     2. ``gaussian``: the ``target_fmr`` quantile of a normal distribution fitted to the impostor
-       distances (mean and sample standard deviation); extrapolates the tail few pairs cannot
-       show.
-    3. ``gap``: the closest impostor pair minus ``safety_gap``, so that a person a little closer
-       to someone enrolled than anyone measured is still refused.
+       distances (mean and sample standard deviation); it extrapolates the tail that few pairs
+       cannot show, and guards the empirical quantile against an unlucky sample.
+    3. ``gap`` (only with few pairs, when ``k == 0``: the data cannot show a single false match
+       at the rate aimed for): the closest impostor pair minus ``safety_gap``, so that a person
+       a little closer to someone enrolled than anyone measured is still refused.
 
     The result is rounded *down* to 0.001. The genuine distances do not move the threshold:
     when they lie above it, the calibration reports the false non-match rate instead of
@@ -174,10 +173,9 @@ def choose_threshold(
         raise ValueError("target_fmr must be in (0, 1)")
     ordered = sorted(impostor)
     k = math.floor(target_fmr * len(ordered))
-    bounds = {
-        "empirical": ordered[k] - 1e-3 if k < len(ordered) else ordered[-1],
-        "gap": ordered[0] - safety_gap,
-    }
+    bounds = {"empirical": ordered[k] - 1e-3 if k < len(ordered) else ordered[-1]}
+    if k == 0:
+        bounds["gap"] = ordered[0] - safety_gap
     if len(ordered) >= 2 and statistics.stdev(ordered) > 0:
         fit = statistics.NormalDist(statistics.fmean(ordered), statistics.stdev(ordered))
         bounds["gaussian"] = fit.inv_cdf(target_fmr)
@@ -348,7 +346,8 @@ def calibrate(
         detector=detector_description or detector.key,
         rule=(
             f"threshold = min(empirical FMR quantile, Gaussian impostor fit at FMR "
-            f"{target_fmr:g}, closest impostor - {safety_gap:g}), rounded down; "
+            f"{target_fmr:g}, and with fewer than 1/FMR impostor pairs closest impostor - "
+            f"{safety_gap:g}), rounded down; "
             f"min_margin = min({MAX_MIN_MARGIN:g}, half the smallest genuine lead), rounded down"
         ),
         created_at=(now or _utcnow)().replace(microsecond=0),

@@ -1,0 +1,54 @@
+"""Package rules: no other project package imported, nothing heavy at import time."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import models
+
+REPO = Path(__file__).resolve().parents[2]
+OTHER_PACKAGES = {"edge", "server", "consent", "tests", "bench"}
+
+
+def test_models_imports_no_other_project_package() -> None:
+    files = sorted((REPO / "models").rglob("*.py"))
+    assert len(files) >= 8
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in OTHER_PACKAGES, f"{file}: imports {name}"
+
+
+def test_import_loads_no_backend() -> None:
+    code = (
+        "import sys, models\n"
+        "print(sorted(m for m in ('dlib', 'cv2', 'face_recognition', 'onnxruntime')"
+        " if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_api_is_exported() -> None:
+    for name in models.__all__:
+        assert hasattr(models, name), name
+    for verb in (
+        "decode_image",
+        "create_detector",
+        "create_embedder",
+        "load_calibration",
+        "assess_face",
+        "GalleryIndex",
+    ):
+        assert verb in models.__all__
