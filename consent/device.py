@@ -37,7 +37,7 @@ from typing import Literal, TypeAlias, get_args
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from consent._files import create_exclusive, read_private_file
+from consent._files import create_exclusive, read_private_file, write_atomic
 from consent.errors import HybridKEMUnavailableError
 
 try:  # ML-KEM arrived in cryptography 47, the hybrid HPKE KEM in 50.
@@ -253,7 +253,7 @@ class DeviceKeyPair:
             private_path, _frame(_PRIV_MAGIC, self._suite, self._material), mode=0o600
         ):
             raise FileExistsError(f"{private_path} already exists; refusing to overwrite it")
-        create_exclusive(target / PUBLIC_KEY_FILE, self.public_bytes(), mode=0o644)
+        write_atomic(target / PUBLIC_KEY_FILE, self.public_bytes(), mode=0o644)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> DeviceKeyPair:

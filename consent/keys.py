@@ -64,6 +64,7 @@ from consent.errors import InvalidSeal
 __all__ = [
     "KeyProvider",
     "LocalKeyFileProvider",
+    "load_or_create_secret",
     "rewrap",
     "wrapped_key_id",
 ]
@@ -126,6 +127,30 @@ def wrapped_key_id(wrapped: bytes) -> str:
     if not _KEY_ID_RE.match(key_id):
         raise InvalidSeal
     return key_id
+
+
+def load_or_create_secret(path: str | os.PathLike[str], *, length: int = 32) -> bytes:
+    """A random secret kept in a 0600 file, created atomically on first use.
+
+    For symmetric secrets that are not KEKs: the self-service token secret on the server
+    (``consent.tokens``), the key of the edge device's encrypted offline event queue. Refuses a
+    file that group/others can access (:class:`~consent.errors.InsecureKeyFileError`) or whose
+    length is not ``length`` (``ValueError``).
+    """
+    if not 16 <= length <= 1024:
+        raise ValueError("secret length must be 16 to 1024 bytes")
+    target = Path(path)
+    try:
+        secret = read_private_file(target)
+    except FileNotFoundError:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fresh = secrets.token_bytes(length)
+        if create_exclusive(target, fresh, mode=0o600):
+            return fresh
+        secret = read_private_file(target)
+    if len(secret) != length:
+        raise ValueError(f"{target} holds {len(secret)} bytes, expected a {length}-byte secret")
+    return secret
 
 
 def _utcnow() -> datetime:

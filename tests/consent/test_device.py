@@ -98,3 +98,11 @@ def test_private_key_material_not_in_public_bytes(tmp_path: Path) -> None:
     secret = private_file[-96:]
     assert secret not in keys.public_bytes()
     assert secret[:64] not in keys.public_bytes()
+
+
+def test_reprovisioning_replaces_stale_public_key(tmp_path: Path) -> None:
+    DeviceKeyPair.generate().save(tmp_path)
+    (tmp_path / PRIVATE_KEY_FILE).unlink()  # deliberate re-provisioning
+    fresh = DeviceKeyPair.generate()
+    fresh.save(tmp_path)
+    assert (tmp_path / PUBLIC_KEY_FILE).read_bytes() == fresh.public_bytes()

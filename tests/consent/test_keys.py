@@ -8,7 +8,13 @@ import pytest
 
 from consent.envelope import new_data_key
 from consent.errors import InsecureKeyFileError, InvalidSeal
-from consent.keys import KeyProvider, LocalKeyFileProvider, rewrap, wrapped_key_id
+from consent.keys import (
+    KeyProvider,
+    LocalKeyFileProvider,
+    load_or_create_secret,
+    rewrap,
+    wrapped_key_id,
+)
 
 
 def test_keyring_created_0600(tmp_path: Path) -> None:
@@ -124,3 +130,17 @@ def test_wrap_validates_inputs(tmp_path: Path) -> None:
         provider.wrap(b"short", context=b"c")
     with pytest.raises(ValueError):
         provider.wrap(new_data_key(), context=b"")
+
+
+def test_load_or_create_secret(tmp_path: Path) -> None:
+    path = tmp_path / "token.secret"
+    secret = load_or_create_secret(path)
+    assert len(secret) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_secret(path) == secret
+    assert load_or_create_secret(tmp_path / "other.secret") != secret
+    with pytest.raises(ValueError, match="expected a 64-byte"):
+        load_or_create_secret(path, length=64)
+    os.chmod(path, 0o644)
+    with pytest.raises(InsecureKeyFileError):
+        load_or_create_secret(path)
