@@ -154,20 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("store", help="create a store, take it live, issue a device code")
-    common(p)
     ssub = p.add_subparsers(dest="store_cmd", required=True)
     q = ssub.add_parser("create")
+    common(q)
     q.add_argument("code")
     q.add_argument("--name", required=True)
     q = ssub.add_parser("go-live", help="confirm signage and record the DPIA reference")
+    common(q)
     q.add_argument("code")
     q.add_argument("--dpia", required=True)
     q.add_argument("--signage-confirmed", action="store_true")
     q = ssub.add_parser("device-code", help="print a one-time code to register an edge device")
+    common(q)
     q.add_argument("code")
     p.set_defaults(fn=cmd_store)
 
-    p = sub.add_parser("staff", help="add a staff account")
+    p = sub.add_parser("staff", help="staff accounts")
+    stsub = p.add_subparsers(dest="staff_cmd", required=True)
+    p = stsub.add_parser("add", help="add a staff account")
     common(p)
     p.add_argument("username")
     p.add_argument(
@@ -190,10 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_enrol)
 
     p = sub.add_parser("audit", help="verify the audit chain")
-    common(p)
     asub = p.add_subparsers(dest="audit_cmd", required=True)
-    asub.add_parser("verify")
-    p.set_defaults(fn=cmd_audit)
+    q = asub.add_parser("verify")
+    common(q)
+    q.set_defaults(fn=cmd_audit)
 
     p = sub.add_parser("demo", help="the whole loop on the real clip", add_help=False)
     p.set_defaults(fn=None)
@@ -224,9 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for name in ("server", "consent", "models"):
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         code: int = args.fn(args)
     except ServiceError as exc:

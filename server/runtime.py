@@ -51,7 +51,7 @@ class Runtime:
 
 
 def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     if migrate:
         upgrade(url)
