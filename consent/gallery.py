@@ -77,7 +77,7 @@ MAX_ENTRIES = 1_000_000
 MAX_DIM = 4096
 MAX_TEMPLATES_PER_ENTRY = 64
 MAX_GALLERY_BYTES = 4 << 30
-MAX_GALLERY_TTL = timedelta(days=7)
+MAX_GALLERY_TTL = timedelta(days=30)  # hard upper bound; deployments use ~24 h
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 
 _MAGIC = b"VGAL\x01"

@@ -264,7 +264,7 @@ def test_seal_arguments_validated(
     device_keys: DeviceKeyPair, server_key: Ed25519PrivateKey, now: datetime
 ) -> None:
     with pytest.raises(ValueError):
-        _seal(device_keys, server_key, now, ttl=timedelta(days=30))
+        _seal(device_keys, server_key, now, ttl=timedelta(days=31))
     with pytest.raises(ValueError):
         _seal(device_keys, server_key, now, version=0)
     with pytest.raises(ValueError):
