@@ -27,6 +27,9 @@ __all__ = ["ImageError", "decode_image", "load_image_file"]
 DEFAULT_MAX_BYTES = 15_000_000
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MIN_SIDE = 64
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+"""Pillow decoders we let untrusted bytes reach (JPEG includes phones' multi-picture MPO). Fewer
+decoders, less attack surface: no PostScript (Ghostscript), no exotic legacy formats."""
 
 # Pillow's "load truncated images" switch is a module global, and face_recognition sets it to
 # True when it is imported. We force it off for the duration of our own decode; the lock keeps
@@ -66,11 +69,13 @@ def decode_image(
         # limit from the header below, so its warning is noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
         except Image.DecompressionBombError as exc:
             raise ImageError(_too_many_pixels_reason(None, max_pixels)) from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ImageError("the file is not an image in a format we can read") from exc
+            raise ImageError(
+                "the file is not an image in a format we can read (JPEG, PNG, WebP, BMP, GIF, TIFF)"
+            ) from exc
         with img:
             width, height = img.size
             if width * height > max_pixels:

@@ -50,6 +50,13 @@ def test_refuses_bytes_that_are_not_an_image() -> None:
     assert "not an image" in _reason(b"%PDF-1.7 definitely not a photo" * 10)
 
 
+def test_refuses_formats_outside_the_allowed_list(obama_small: np.ndarray) -> None:
+    ok, ppm = cv2.imencode(".ppm", obama_small)  # a real image, but a legacy format
+    assert ok
+    assert Image.open(io.BytesIO(ppm.tobytes())).format == "PPM"
+    assert "not an image in a format we can read" in _reason(ppm.tobytes())
+
+
 def test_refuses_empty() -> None:
     assert "empty" in _reason(b"")
 
