@@ -149,12 +149,18 @@ class FrameSource:
         self._reconnect = is_stream(source) if reconnect is None else reconnect
         self._max_reconnects = max_reconnects
         self._pace = pace
-        self._wait = wait or self.stop.wait
+        self._wait_fn = wait
         self._clock = clock
         self._capture: VideoCaptureLike | None = None
         self.reconnects = 0
         self.read_failures = 0
         self.fps = 0.0
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait (interruptible by ``stop``); True when stopped."""
+        if self._wait_fn is not None:
+            return self._wait_fn(seconds)
+        return self.stop.wait(seconds)
 
     def check(self) -> None:
         """Raise ``SourceError`` now when a file source is missing or unreadable."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 MARGIN_CAP = 2.0
 """Margins are sent capped at this value: with a one-subject gallery the margin is infinite,
@@ -52,4 +52,14 @@ class ArrivalEvent:
         return f"ArrivalEvent(id={self.id!r}, frames={self.frames})"
 
 
-__all__ = ["MARGIN_CAP", "ArrivalEvent"]
+class EventSink(Protocol):
+    """Where confirmed arrivals go: ``edge.sender.EventSender`` (in-memory, bounded) today; a
+    disk-backed, encrypted queue that survives restarts plugs in here later.
+
+    ``put`` must not block for long: it is called from the pipeline's publish stage.
+    """
+
+    def put(self, event: ArrivalEvent) -> None: ...
+
+
+__all__ = ["MARGIN_CAP", "ArrivalEvent", "EventSink"]

@@ -15,11 +15,19 @@ from models.matcher import GalleryIndex
 
 
 @dataclass(frozen=True, slots=True)
+class OperatingPoint:
+    threshold: float
+    min_margin: float
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveGallery:
-    """An installed gallery: the immutable index and its version (for re-matching on change)."""
+    """An installed gallery: the immutable index, its version (for re-matching on change) and
+    the operating point the server published with it, if any."""
 
     index: GalleryIndex
     version: int
+    point: OperatingPoint | None = None
 
 
 class GalleryProvider(Protocol):
@@ -36,12 +44,6 @@ class StaticGallery:
 
     def current(self) -> ActiveGallery | None:
         return self._active
-
-
-@dataclass(frozen=True, slots=True)
-class OperatingPoint:
-    threshold: float
-    min_margin: float
 
 
 def operating_point(

@@ -35,7 +35,7 @@ import numpy as np
 
 from edge.capture import BGRImage, Frame, FrameSource, LatestFrameSlot
 from edge.confirm import Cooldown, KOfN, MatchOutcome
-from edge.events import ArrivalEvent
+from edge.events import ArrivalEvent, EventSink
 from edge.matching import ActiveGallery, GalleryProvider, OperatingPoint, operating_point
 from edge.metrics import EngineMetrics
 from edge.motion import MotionGate
@@ -197,6 +197,7 @@ class MatchStage:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        point_fixed: bool = True,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -206,6 +207,9 @@ class MatchStage:
         self._now = now
         self._clock = clock
         self.rule = KOfN(settings.confirm_k, settings.confirm_n, point.threshold, point.min_margin)
+        self._base_rule = self.rule
+        self._point_fixed = point_fixed
+        """True when the operating point was set locally; else a gallery's own point wins."""
         self.cooldown = Cooldown(settings.cooldown_s, clock=clock)
         self._evidence: dict[int, TrackEvidence] = {}
         self._version: int | None = None
@@ -227,6 +231,12 @@ class MatchStage:
     def _on_new_gallery(self, active: ActiveGallery) -> None:
         """Outcomes against an old gallery are stale: re-match the kept best embeddings."""
         self._version = active.version
+        self.rule = self._base_rule
+        if active.point is not None and not self._point_fixed:
+            s = self.settings
+            self.rule = KOfN(
+                s.confirm_k, s.confirm_n, active.point.threshold, active.point.min_margin
+            )
         for evidence in self._evidence.values():
             evidence.outcomes.clear()
             best = evidence.best()
@@ -361,6 +371,9 @@ class Engine:
         self.detector = detector
         self.embedder = embedder
         self.gallery = gallery
+        fixed = point is not None or (
+            settings.match_threshold is not None or settings.min_margin is not None
+        )
         self.point = point or operating_point(
             embedder.model_id, threshold=settings.match_threshold, min_margin=settings.min_margin
         )
@@ -376,6 +389,7 @@ class Engine:
             self._done,
             clock=clock,
             now=now,
+            point_fixed=fixed,
         )
 
     @classmethod
@@ -476,12 +490,6 @@ def _capture_loop(
         log.exception("capture stage failed")
     finally:
         slot.close()
-
-
-class EventSink(Protocol):
-    """Where confirmed arrivals go (``edge.sender.EventSender``; tests collect them)."""
-
-    def put(self, event: ArrivalEvent) -> None: ...
 
 
 class Pipeline:

@@ -1,0 +1,311 @@
+"""The device's gallery: loaded from disk, kept current from the server, fail closed.
+
+``GalleryState`` is the engine's ``GalleryProvider``: ``current()`` gives the installed index
+only while matching is allowed: a gallery is installed, it has not expired, it was confirmed
+current by the server (200 or 304) within the TTL, the credential was not refused (401) and the
+store is live (not 403). Otherwise it gives None and the engine does not even detect faces.
+
+``GalleryClient`` owns the polling thread: ``GET /api/v1/device/gallery`` with
+``If-None-Match``, opens a new blob with ``consent.gallery.open_gallery``, installs it in memory
+(a new ``GalleryIndex``, swapped in one assignment) and on disk (``write_atomic``), then acks
+its version. Thread-safety: ``GalleryState`` guards its fields with a lock; the index object is
+immutable and shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from consent.device import DeviceKeyPair
+from consent.errors import GalleryRejected, InvalidSeal
+from consent.gallery import GalleryPayload, OpenedGallery, open_gallery, write_atomic
+from consent.signing import load_public_key
+from edge.matching import ActiveGallery, OperatingPoint
+from edge.provision import DeviceIdentity
+from models.matcher import GalleryIndex
+
+log = logging.getLogger(__name__)
+
+GALLERY_FILE = "gallery.sealed"
+GALLERY_PATH = "/api/v1/device/gallery"
+ACK_PATH = "/api/v1/device/ack"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def index_from_payload(payload: GalleryPayload) -> GalleryIndex:
+    """The matcher index of an opened gallery (templates in memory only)."""
+    ids: list[str] = []
+    rows: list[np.ndarray[Any, np.dtype[np.float32]]] = []
+    for entry in payload.entries:
+        vectors = np.frombuffer(entry.vectors, dtype="<f4").reshape(-1, payload.dim)
+        ids.extend([entry.subject_id] * vectors.shape[0])
+        rows.append(vectors.astype(np.float32))
+    matrix = np.concatenate(rows) if rows else np.zeros((0, payload.dim), dtype=np.float32)
+    return GalleryIndex.build(ids, matrix, payload.model_id)
+
+
+@dataclass(frozen=True)
+class GalleryStatus:
+    """For the health endpoint: numbers and reasons, never identities."""
+
+    matching: bool
+    reason: str
+    version: int
+    subjects: int
+    age_s: float | None
+    """Seconds since the installed gallery was last confirmed current."""
+    expires_at: datetime | None
+    last_contact: datetime | None
+
+
+class GalleryState:
+    def __init__(
+        self, *, ttl_s: float, now: Clock = utc_now, expected_model_id: str | None = None
+    ) -> None:
+        self.ttl = timedelta(seconds=ttl_s)
+        self._now = now
+        self._expected_model_id = expected_model_id
+        self._lock = threading.Lock()
+        self._active: ActiveGallery | None = None
+        self._expires_at: datetime | None = None
+        self._confirmed_at: datetime | None = None
+        self._blocked: str | None = None
+        self._last_contact: datetime | None = None
+        self._rejected: str | None = None
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return self._active.version if self._active is not None else 0
+
+    def install(self, opened: OpenedGallery, *, confirmed_at: datetime) -> None:
+        payload = opened.payload
+        if self._expected_model_id is not None and payload.model_id != self._expected_model_id:
+            self.reject("wrong_model")
+            return
+        index = index_from_payload(payload)
+        point = None
+        if payload.threshold is not None and payload.min_margin is not None:
+            point = OperatingPoint(payload.threshold, payload.min_margin)
+        active = ActiveGallery(index, opened.manifest.version, point)
+        with self._lock:
+            self._active = active
+            self._expires_at = opened.manifest.expires_at
+            self._confirmed_at = confirmed_at
+            self._blocked = None
+            self._rejected = None
+
+    def confirm(self, at: datetime) -> None:
+        """The server said our version is current (304)."""
+        with self._lock:
+            self._confirmed_at = at
+            self._blocked = None
+
+    def contact(self, at: datetime) -> None:
+        with self._lock:
+            self._last_contact = at
+
+    def block(self, reason: str) -> None:
+        """Stop matching now and forget the gallery (401 credential, 403 store not live)."""
+        with self._lock:
+            self._active = None
+            self._expires_at = None
+            self._confirmed_at = None
+            self._blocked = reason
+
+    def reject(self, reason: str) -> None:
+        """A received gallery was refused; the installed one (if any) stays, TTL permitting."""
+        with self._lock:
+            self._rejected = reason
+
+    def _why_not(self, now: datetime) -> str | None:
+        if self._blocked is not None:
+            return self._blocked
+        if self._active is None:
+            return self._rejected or "no_gallery"
+        if self._expires_at is not None and now >= self._expires_at:
+            return "expired"
+        if self._confirmed_at is None or now - self._confirmed_at > self.ttl:
+            return "not_confirmed_current"
+        return None
+
+    def current(self) -> ActiveGallery | None:
+        now = self._now()
+        with self._lock:
+            if self._why_not(now) is not None:
+                return None
+            return self._active
+
+    def status(self) -> GalleryStatus:
+        now = self._now()
+        with self._lock:
+            reason = self._why_not(now)
+            age = (now - self._confirmed_at).total_seconds() if self._confirmed_at else None
+            return GalleryStatus(
+                matching=reason is None,
+                reason=reason or "ok",
+                version=self._active.version if self._active is not None else 0,
+                subjects=self._active.index.subject_count if self._active is not None else 0,
+                age_s=age,
+                expires_at=self._expires_at,
+                last_contact=self._last_contact,
+            )
+
+
+class GalleryClient:
+    """Keeps ``state`` current from the server; one polling thread owns the HTTP client."""
+
+    def __init__(
+        self,
+        *,
+        identity: DeviceIdentity,
+        keys: DeviceKeyPair,
+        state: GalleryState,
+        data_dir: Path,
+        client: httpx.Client,
+        poll_s: float,
+        now: Clock = utc_now,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.identity = identity
+        self.keys = keys
+        self.state = state
+        self.path = data_dir / GALLERY_FILE
+        self.client = client
+        self.poll_s = poll_s
+        self._now = now
+        self.stop = stop or threading.Event()
+        self._server_key = load_public_key(identity.server_public_key)
+        self._pending_ack: int | None = None
+        self._thread: threading.Thread | None = None
+        self.polls = 0
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.identity.token}"}
+
+    def _open(self, blob: bytes, min_version: int) -> OpenedGallery | None:
+        try:
+            return open_gallery(
+                blob,
+                device_keys=self.keys,
+                device_id=self.identity.device_id,
+                server_public_key=self._server_key,
+                min_version=min_version,
+                now=self._now(),
+            )
+        except GalleryRejected as exc:
+            log.warning("gallery refused: %s", exc.reason)
+            self.state.reject(exc.reason)
+        except InvalidSeal:
+            log.warning("gallery refused: invalid or tampered")
+            self.state.reject("invalid_seal")
+        return None
+
+    def load_from_disk(self) -> bool:
+        """Install the stored gallery if it is authentic and unexpired. It counts as confirmed
+        at its issue time, so an offline device matches at most a TTL after issue."""
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        opened = self._open(blob, min_version=0)
+        if opened is None:
+            return False
+        self.state.install(opened, confirmed_at=opened.manifest.issued_at)
+        log.info("installed stored gallery version %d", opened.manifest.version)
+        return True
+
+    def _forget_disk_copy(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def poll_once(self) -> str:
+        """One poll; returns what happened ("installed", "current", "revoked", "not_live",
+        "refused", "error")."""
+        self.polls += 1
+        version = self.state.version
+        headers = self._headers
+        if version:
+            headers["If-None-Match"] = f'"{version}"'
+        url = self.identity.server_url + GALLERY_PATH
+        try:
+            response = self.client.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("gallery poll failed: %s", type(exc).__name__)
+            return "error"
+        now = self._now()
+        self.state.contact(now)
+        status = response.status_code
+        if status == 401:
+            log.error("device credential refused by the server; matching stopped")
+            self.state.block("credential_revoked")
+            self._forget_disk_copy()
+            return "revoked"
+        if status == 403:
+            log.warning("store is not live; matching stopped")
+            self.state.block("store_not_live")
+            self._forget_disk_copy()
+            return "not_live"
+        if status == 304:
+            self.state.confirm(now)
+            self._send_pending_ack()
+            return "current"
+        if status != 200:
+            log.warning("gallery poll answered %d", status)
+            return "error"
+        opened = self._open(response.content, min_version=version)
+        if opened is None:
+            return "refused"
+        write_atomic(self.path, response.content)
+        self.state.install(opened, confirmed_at=now)
+        log.info("installed gallery version %d", opened.manifest.version)
+        self._pending_ack = opened.manifest.version
+        self._send_pending_ack()
+        return "installed"
+
+    def _send_pending_ack(self) -> None:
+        if self._pending_ack is None:
+            return
+        url = self.identity.server_url + ACK_PATH
+        try:
+            response = self.client.post(
+                url, json={"version": self._pending_ack}, headers=self._headers
+            )
+        except httpx.HTTPError:
+            return  # retried after the next poll
+        if response.status_code in (200, 202, 204):
+            self._pending_ack = None
+        elif response.status_code == 401:
+            self.state.block("credential_revoked")
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("gallery poll crashed")
+            if self.stop.wait(self.poll_s):
+                return
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="edge-gallery", daemon=True)
+        self._thread.start()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

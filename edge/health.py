@@ -1,0 +1,129 @@
+"""A tiny health and metrics endpoint (stdlib ``http.server`` in a daemon thread).
+
+``/healthz``: JSON with ok, gallery version and age, last server contact, whether matching is
+on and why not. ``/metrics``: Prometheus text format. Values only, never identities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PREFIX = "vertrouwd_edge_"
+_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+HELP: dict[str, tuple[str, str]] = {
+    "fps": ("gauge", "Frames processed per second since start."),
+    "frames_processed": ("counter", "Frames that went through the detect/track stage."),
+    "frames_captured": ("counter", "Frames read from the source."),
+    "frames_dropped": ("counter", "Stale frames dropped to stay realtime."),
+    "queue_lag_seconds": ("gauge", "Capture-to-match delay of the latest frame."),
+    "gallery_version": ("gauge", "Installed gallery version (0: none)."),
+    "gallery_age_seconds": ("gauge", "Seconds since the gallery was confirmed current."),
+    "gallery_subjects": ("gauge", "Members in the installed gallery."),
+    "matching_enabled": ("gauge", "1 while matching is allowed, else 0."),
+    "last_server_contact_timestamp_seconds": ("gauge", "Unix time of the last server answer."),
+    "arrivals_sent": ("counter", "Arrival events accepted by the server."),
+    "events_dropped": ("counter", "Arrival events dropped because a queue was full."),
+    "events_pending": ("gauge", "Arrival events waiting to be sent."),
+}
+
+
+def render_prometheus(values: Mapping[str, float], prefix: str = PREFIX) -> str:
+    """Prometheus text exposition; ``stage_seconds_<stage>`` become one labelled family."""
+    lines: list[str] = []
+    stages = {k[len("stage_seconds_") :]: v for k, v in values.items() if k.startswith("stage_")}
+    for key in sorted(values):
+        if key.startswith("stage_seconds_"):
+            continue
+        value = float(values[key])
+        if math.isnan(value):
+            continue
+        kind, text = HELP.get(key, ("gauge", key.replace("_", " ") + "."))
+        name = prefix + _NAME.sub("_", key) + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value:.6g}"]
+    if stages:
+        name = prefix + "stage_seconds_total"
+        lines += [f"# HELP {name} Seconds spent per pipeline stage.", f"# TYPE {name} counter"]
+        for stage in sorted(stages):
+            lines.append(f'{name}{{stage="{_NAME.sub("_", stage)}"}} {stages[stage]:.6g}')
+    return "\n".join(lines) + "\n"
+
+
+class HealthServer:
+    """Serves ``health()`` as /healthz and ``metrics()`` as /metrics. Port 0 binds any free
+    port (the settings use 0 to mean "off"; the CLI then does not start this at all)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        health: Callable[[], dict[str, Any]],
+        metrics: Callable[[], Mapping[str, float]],
+    ) -> None:
+        self._health = health
+        self._metrics = metrics
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                try:
+                    if path == "/healthz":
+                        data = outer._health()
+                        body = json.dumps(data, sort_keys=True).encode()
+                        self._send(200 if data.get("ok") else 503, "application/json", body)
+                    elif path == "/metrics":
+                        body = render_prometheus(outer._metrics()).encode()
+                        self._send(200, "text/plain; version=0.0.4", body)
+                    else:
+                        self._send(404, "text/plain", b"not found\n")
+                except Exception:
+                    log.exception("health endpoint failed")
+                    self._send(500, "text/plain", b"error\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # no access log lines
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{text}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="edge-health", daemon=True
+        )
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
