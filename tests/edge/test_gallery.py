@@ -1,0 +1,175 @@
+"""Gallery sync: install, 304 keeps it current, fail closed on TTL/expiry/401/403, restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from edge.gallery import GALLERY_FILE, GalleryClient, GalleryState
+from edge.provision import DeviceIdentity, load_or_create_keys, register
+from models.types import Embedding
+from tests.edge.fakeserver import CODE, FakeServer
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@dataclass
+class Rig:
+    server: FakeServer
+    clock: Clock
+    data: Path
+    identity: DeviceIdentity
+    http: httpx.Client
+
+    def client(self, state: GalleryState | None = None) -> GalleryClient:
+        return GalleryClient(
+            identity=self.identity,
+            keys=load_or_create_keys(self.data),
+            state=state or GalleryState(ttl_s=600, now=self.clock),
+            data_dir=self.data,
+            client=self.http,
+            poll_s=5,
+            now=self.clock,
+        )
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    clock = Clock()
+    server = FakeServer(tmp_path, now=clock)
+    data = tmp_path / "data"
+    with server.client() as http:
+        identity = register(
+            server_url="http://server.test",
+            enrolment_code=CODE,
+            name="e",
+            data_dir=data,
+            client=http,
+        )
+        yield Rig(server, clock, data, identity, http)
+
+
+def test_poll_installs_writes_and_acks(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1), "s-b": np.stack([_vec(2), _vec(3)])})
+    client = rig.client()
+    assert client.state.current() is None
+    assert client.poll_once() == "installed"
+    active = client.state.current()
+    assert active is not None
+    assert active.version == 1
+    assert active.index.subject_ids == ("s-a", "s-b")
+    assert len(active.index) == 3
+    match = active.index.match(Embedding(_vec(3), "dlib_resnet_v1"))
+    assert match.subject_id == "s-b"
+    assert match.distance == pytest.approx(0.0, abs=1e-5)
+    assert (rig.data / GALLERY_FILE).read_bytes() == rig.server.blob
+    assert rig.server.acks == [1]
+    # unchanged: If-None-Match, 304, still current
+    assert client.poll_once() == "current"
+    assert rig.server.gallery_requests[-1].headers["If-None-Match"] == '"1"'
+    assert client.state.status().reason == "ok"
+
+
+def test_not_confirmed_within_ttl_stops_matching_until_confirmed(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)})
+    client = rig.client()
+    client.poll_once()
+    rig.clock.now += timedelta(seconds=599)
+    assert client.state.current() is not None
+    rig.clock.now += timedelta(seconds=2)  # server unreachable for longer than the TTL
+    assert client.state.current() is None
+    assert client.state.status().reason == "not_confirmed_current"
+    assert client.poll_once() == "current"
+    assert client.state.current() is not None
+
+
+def test_expired_gallery_stops_matching_even_when_confirmed(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)}, ttl=timedelta(minutes=5))
+    client = rig.client()
+    client.poll_once()
+    rig.clock.now += timedelta(minutes=4)
+    assert client.poll_once() == "current"
+    rig.clock.now += timedelta(minutes=1)
+    assert client.state.current() is None
+    assert client.state.status().reason == "expired"
+
+
+def test_revoked_credential_clears_gallery_and_disk_copy(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)})
+    client = rig.client()
+    client.poll_once()
+    rig.server.revoked = True
+    assert client.poll_once() == "revoked"
+    assert client.state.current() is None
+    assert client.state.status().reason == "credential_revoked"
+    assert not (rig.data / GALLERY_FILE).exists()
+    # and a restart cannot resurrect it from disk
+    assert rig.client().load_from_disk() is False
+
+
+def test_store_not_live_means_no_matching(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)})
+    client = rig.client()
+    client.poll_once()
+    rig.server.live = False
+    assert client.poll_once() == "not_live"
+    assert client.state.current() is None
+    assert client.state.status().reason == "store_not_live"
+
+
+def test_restart_loads_unexpired_gallery_from_disk_only(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)}, ttl=timedelta(minutes=30))
+    rig.client().poll_once()
+    restarted = rig.client()
+    assert restarted.load_from_disk() is True
+    assert restarted.state.version == 1
+    assert restarted.state.current() is not None
+    # counted as confirmed at issue time: offline, it matches at most a TTL after issue
+    rig.clock.now += timedelta(seconds=601)
+    assert restarted.state.current() is None
+    rig.clock.now += timedelta(minutes=30)
+    assert rig.client().load_from_disk() is False  # expired on disk: not even installed
+
+
+def test_tampered_stale_or_foreign_galleries_are_refused(rig: Rig) -> None:
+    rig.server.publish({"s-a": _vec(1)})
+    rig.server.publish({"s-a": _vec(1), "s-b": _vec(2)})
+    client = rig.client()
+    assert client.poll_once() == "installed"
+    assert client.state.version == 2
+    good = rig.server.blob
+    assert good is not None
+    # tampered
+    rig.server.version = 3
+    rig.server.blob = good[:-1] + bytes([good[-1] ^ 1])
+    assert client.poll_once() == "refused"
+    # older version
+    rig.server.blob = rig.server.seal({"s-z": _vec(9)}, version=1)
+    assert client.poll_once() == "refused"
+    # sealed for another device
+    rig.server.blob = rig.server.seal({"s-z": _vec(9)}, version=4, device_id="dev-2")
+    assert client.poll_once() == "refused"
+    active = client.state.current()
+    assert active is not None
+    assert active.version == 2  # the installed gallery stays
+    assert active.index.subject_ids == ("s-a", "s-b")
+    assert rig.server.acks == [2]
