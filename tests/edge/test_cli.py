@@ -1,0 +1,113 @@
+"""The CLI: clear errors with non-zero exits, and one end-to-end run on the real clip against
+an in-process fake server (registration, sealed gallery, ack, one arrival event)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.cli import main, run_edge
+from edge.settings import EdgeSettings
+from models.images import load_image_file
+from tests.edge.conftest import LIN, Models
+from tests.edge.fakeserver import CODE, FakeServer
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreadable_source_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["edge", "--source", str(tmp_path / "missing.mp4"), "--server", "http://127.0.0.1:9"]
+    )
+    assert code == 2
+    assert "not a readable file" in capsys.readouterr().err
+
+
+def test_garbage_file_is_not_a_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    assert main(["--source", str(bad), "--server", "http://127.0.0.1:9"]) == 2
+    assert "cannot open video source" in capsys.readouterr().err
+
+
+def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source", "0", "--server", "ftp://nope"]) == 2
+    assert "server_url" in capsys.readouterr().err
+
+
+def test_unregistered_device_without_code_exits_2(
+    edge_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["--source", str(edge_clip), "--server", "http://x.test", "--data-dir", str(tmp_path)]
+    )
+    assert code == 2
+    assert "--enrol-code" in capsys.readouterr().err
+
+
+def test_unreachable_server_at_registration_exits_3(
+    edge_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "--source",
+            str(edge_clip),
+            "--server",
+            f"http://127.0.0.1:{_closed_port()}",
+            "--enrol-code",
+            CODE,
+            "--data-dir",
+            str(tmp_path / "d"),
+        ]
+    )
+    assert code == 3
+    assert "cannot reach the server" in capsys.readouterr().err
+
+
+def test_end_to_end_on_the_clip_with_a_fake_server(
+    edge_models: Models, edge_faces: Path, edge_clip: Path, tmp_path: Path
+) -> None:
+    image = load_image_file(edge_faces / "people" / LIN)
+    lin = edge_models.embedder.embed(image, edge_models.detector.detect(image))[0].vector
+    server = FakeServer(tmp_path)
+    server.pending = {"subj-lin": lin, "subj-other": -lin}  # sealed on the first poll
+    data = tmp_path / "data"
+    seen: dict[str, Any] = {}
+
+    def ready(parts: dict[str, Any]) -> None:
+        seen.update(parts["health"]())
+
+    settings = EdgeSettings(
+        source=str(edge_clip), server_url="http://server.test", data_dir=data, realtime=False
+    )
+    code = run_edge(
+        settings,
+        enrol_code=CODE,
+        max_frames=120,
+        exit_at_end=True,
+        client_factory=server.client,
+        on_ready=ready,
+    )
+    assert code == 0
+    assert seen["matching"] is True
+    assert seen["gallery_version"] == 1
+    assert server.acks == [1]
+    assert [e["subject_id"] for e in server.events] == ["subj-lin"]
+    event = server.events[0]
+    assert event["kind"] == "arrival"
+    assert isinstance(event["frames"], int)
+    assert event["frames"] >= 3
+    # the device wrote its identity, keys and the sealed gallery, and nothing else
+    assert sorted(p.name for p in data.iterdir()) == [
+        "device.json",
+        "device.key",
+        "device.pub",
+        "gallery.sealed",
+    ]

@@ -1,0 +1,175 @@
+"""Engine wiring with stand-in models (fast): fail closed, k-of-n, cooldown, track end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge.capture import Frame
+from edge.matching import ActiveGallery, OperatingPoint
+from edge.pipeline import Engine
+from edge.settings import EdgeSettings
+from models.matcher import GalleryIndex
+from models.types import Embedding, FaceBox, RGBImage
+
+MODEL = "fake_v1"
+
+
+class FakeDetector:
+    key = "fake"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.boxes: list[FaceBox] = []
+
+    def load(self) -> None:
+        return None
+
+    def detect(self, image: RGBImage) -> list[FaceBox]:
+        self.calls += 1
+        return list(self.boxes)
+
+
+class FakeEmbedder:
+    key = "fake"
+    model_id = MODEL
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector.astype(np.float32)
+        self.batches: list[int] = []
+
+    def load(self) -> None:
+        return None
+
+    def embed(self, image: RGBImage, boxes: Sequence[FaceBox]) -> list[Embedding]:
+        self.batches.append(len(boxes))
+        return [Embedding(self.vector, MODEL) for _ in boxes]
+
+
+class Switch:
+    def __init__(self, active: ActiveGallery | None) -> None:
+        self.active = active
+
+    def current(self) -> ActiveGallery | None:
+        return self.active
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+MEMBER = np.eye(8, dtype=np.float32)[0]
+OTHER = np.eye(8, dtype=np.float32)[1]
+FACE = FaceBox(top=40, right=110, bottom=100, left=50)  # in the half-size image: 120 px full
+
+
+def _frames() -> list[Frame]:
+    rng = np.random.default_rng(0)
+    return [
+        Frame(i, 0.0, rng.integers(0, 255, size=(360, 640, 3), dtype=np.uint8)) for i in range(40)
+    ]
+
+
+FRAMES = _frames()
+
+
+def _engine(
+    gallery: Switch, embedder: FakeEmbedder, detector: FakeDetector, clock: Clock
+) -> Engine:
+    settings = EdgeSettings(
+        detect_scale=0.5,
+        embed_interval=1,
+        confirm_k=3,
+        confirm_n=5,
+        track_max_missed=1,
+        cooldown_s=600,
+        min_quality=0.0,
+    )
+    return Engine(
+        settings,
+        detector=detector,
+        embedder=embedder,
+        gallery=gallery,
+        point=OperatingPoint(threshold=0.5, min_margin=0.0),
+        clock=clock,
+    )
+
+
+def _index(*subjects: tuple[str, np.ndarray]) -> GalleryIndex:
+    return GalleryIndex.build([s for s, _ in subjects], np.stack([v for _, v in subjects]), MODEL)
+
+
+def test_no_current_gallery_means_no_detection_at_all() -> None:
+    detector = FakeDetector()
+    detector.boxes = [FACE]
+    gallery = Switch(None)
+    engine = _engine(gallery, FakeEmbedder(MEMBER), detector, Clock())
+    for frame in FRAMES[:5]:
+        assert engine.process_frame(frame) == []
+    assert detector.calls == 0
+    gallery.active = ActiveGallery(_index(("s-member", MEMBER)), 1)
+    engine.process_frame(FRAMES[5])
+    assert detector.calls == 1
+    assert engine.active_tracks == 1
+    gallery.active = None  # withdrawn / expired: the live track is dropped at once
+    engine.process_frame(FRAMES[6])
+    assert engine.active_tracks == 0
+
+
+def test_k_of_n_then_cooldown_across_tracks() -> None:
+    detector, clock = FakeDetector(), Clock()
+    embedder = FakeEmbedder(MEMBER)
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, clock)
+    detector.boxes = [FACE]
+    results = [engine.process_frame(f) for f in FRAMES[:6]]
+    assert [len(r) for r in results] == [0, 0, 1, 0, 0, 0]  # confirmed at the 3rd embedding
+    event = results[2][0]
+    assert event.subject_id == "s-m"
+    assert event.frames == 3
+    assert embedder.batches == [1, 1, 1]  # no embeddings after confirmation
+    detector.boxes = []
+    engine.process_frame(FRAMES[6])
+    engine.process_frame(FRAMES[7])
+    assert engine.active_tracks == 0  # the track ended, its evidence is gone
+    # the same member comes back within the cooldown: a new track, confirmed, but no event
+    detector.boxes = [FACE]
+    assert sum(len(engine.process_frame(f)) for f in FRAMES[8:14]) == 0
+    assert engine.metrics.snapshot()["arrivals_in_cooldown"] == 1
+    detector.boxes = []
+    engine.process_frame(FRAMES[14])
+    engine.process_frame(FRAMES[15])
+    clock.t += 600
+    detector.boxes = [FACE]
+    assert sum(len(engine.process_frame(f)) for f in FRAMES[16:22]) == 1
+
+
+def test_stranger_is_embedded_at_most_max_times_and_forgotten() -> None:
+    detector = FakeDetector()
+    embedder = FakeEmbedder(OTHER)  # distance sqrt(2) to the member: no match
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, Clock())
+    detector.boxes = [FACE]
+    assert sum(len(engine.process_frame(f)) for f in FRAMES[:30]) == 0
+    assert sum(embedder.batches) == engine.settings.max_embeds_per_track
+    assert engine.match_stage.active_tracks == 1
+    assert engine.finish() == []
+    assert engine.active_tracks == 0
+    assert engine.match_stage.active_tracks == 0
+
+
+def test_new_gallery_version_rematches_the_kept_embeddings() -> None:
+    detector = FakeDetector()
+    embedder = FakeEmbedder(OTHER)
+    gallery = Switch(ActiveGallery(_index(("s-m", MEMBER)), 1))
+    engine = _engine(gallery, embedder, detector, Clock())
+    detector.boxes = [FACE]
+    assert engine.process_frame(FRAMES[0]) == []
+    assert engine.process_frame(FRAMES[1]) == []
+    # the person in front of the camera just enrolled: the new version includes them
+    gallery.active = ActiveGallery(_index(("s-m", MEMBER), ("s-new", OTHER)), 2)
+    events = engine.process_frame(FRAMES[2])
+    assert [e.subject_id for e in events] == ["s-new"]
