@@ -39,7 +39,13 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(_settings(args)), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(_settings(args)),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        ws="websockets-sansio",
+    )
     return 0
 
 

@@ -72,9 +72,9 @@ def test_enrolment_stores_only_encrypted_templates_and_publishes(
         assert record.channel == "register"
         assert record.collected_by == "cashier"
         assert len(record.text_sha256) == 64
-        store = s.get(Store, store.id)
-        assert store is not None
-        assert store.gallery_version >= 1
+        row = s.get(Store, store.id)
+        assert row is not None
+        assert row.gallery_version >= 1
         kinds = [e.kind for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
         assert "consent.given" in kinds
         assert "template.created" in kinds
