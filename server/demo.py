@@ -14,17 +14,14 @@ import contextlib
 import json
 import logging
 import secrets
-import socket
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 import websockets
 from sqlalchemy import func, select
 
@@ -33,6 +30,7 @@ from server.db.models import Visit
 from server.db.session import transaction
 from server.demo_data import populate
 from server.runtime import Runtime, build_runtime
+from server.serve import ServerThread, free_port
 from server.services import devices, staff
 from server.settings import ServerSettings
 
@@ -43,40 +41,8 @@ DPIA_REFERENCE = "DPIA-2026-017 (demo)"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def display_name(folder: str) -> str:
     return " ".join(part.capitalize() for part in folder.split("_"))
-
-
-@dataclass
-class ServerThread:
-    """uvicorn in a background thread of this process, stopped by ``stop()``."""
-
-    app: Any
-    port: int
-    server: uvicorn.Server = field(init=False)
-    thread: threading.Thread = field(init=False)
-
-    def start(self) -> None:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets-sansio"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the server failed to start")
-            self.thread.join(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 class CardPrinter:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, screenshot_dir  # noqa: F401  (fixtures)
+
 REPO = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("VERTROUWD_TEST_FACES", REPO.parent / "shared" / "faces"))
 CLIP = FACES / "video" / "short_hamilton_clip.mp4"
