@@ -342,3 +342,7 @@ def customer_tables() -> dict[str, str]:
         if col:
             out[table.name] = str(col)
     return out
+
+
+# Tables kept in their own modules register on the same metadata when this module is imported.
+from server.db import clienteling, lifecycle  # noqa: E402, F401

@@ -1,0 +1,3 @@
+"""Tables for the lifecycle side (registered on the shared metadata by ``server.db.models``)."""
+
+from __future__ import annotations
