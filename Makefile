@@ -36,8 +36,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy edge server consent models tests bench
 
+# The whole suite on the embedded default (SQLite), then the server suite again on PostgreSQL.
 pytest: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+	VERTROUWD_TEST_DB=postgres $(PY) -m pytest tests/server $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

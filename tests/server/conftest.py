@@ -15,6 +15,7 @@ from server.runtime import Runtime, build_runtime
 from server.services import devices, staff
 from server.services.faces import FaceAnalyser
 from server.settings import ServerSettings
+from tests.databases import database_url_for_tests
 
 PASSWORD = "correct horse battery"
 
@@ -34,8 +35,10 @@ class StoreFixture:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> ServerSettings:
-    return ServerSettings(data_dir=data_dir, environment="test")
+def settings(data_dir: Path) -> Iterator[ServerSettings]:
+    """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``."""
+    with database_url_for_tests(data_dir) as url:
+        yield ServerSettings(data_dir=data_dir, environment="test", database_url=url)
 
 
 @pytest.fixture

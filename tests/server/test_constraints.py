@@ -19,7 +19,7 @@ def _customer_with_consent(rt: Runtime, status: str = "active") -> None:
                 "INSERT INTO customers (id, subject_id, name, preferred_name, language,"
                 " created_at, last_interaction_at) VALUES ('c1', 's1', 'A B', 'A', 'nl', :n, :n)"
             ),
-            {"n": now.replace(tzinfo=None)},
+            {"n": now},
         )
         conn.execute(
             text(
@@ -29,10 +29,10 @@ def _customer_with_consent(rt: Runtime, status: str = "active") -> None:
             ),
             {
                 "h": "0" * 64,
-                "n": now.replace(tzinfo=None),
-                "e": (now + timedelta(days=30)).replace(tzinfo=None),
+                "n": now,
+                "e": now + timedelta(days=30),
                 "s": status,
-                "w": None if status == "active" else now.replace(tzinfo=None),
+                "w": None if status == "active" else now,
             },
         )
 
@@ -43,9 +43,9 @@ def _insert_template(rt: Runtime, consent_id: str, consent_status: str = "active
             text(
                 "INSERT INTO face_templates (customer_id, consent_id, consent_status, ciphertext,"
                 " created_at, model_id, template_version)"
-                " VALUES ('c1', :k, :cs, x'00', :n, 'm', 1)"
+                " VALUES ('c1', :k, :cs, :blob, :n, 'm', 1)"
             ),
-            {"k": consent_id, "cs": consent_status, "n": rt.now().replace(tzinfo=None)},
+            {"k": consent_id, "cs": consent_status, "blob": b"\x00", "n": rt.now()},
         )
 
 
@@ -76,13 +76,13 @@ def test_consent_cannot_be_withdrawn_while_templates_exist(runtime: Runtime) -> 
     with pytest.raises(IntegrityError), runtime.engine.begin() as conn:
         conn.execute(
             text("UPDATE consent_records SET status='withdrawn', withdrawn_at=:n WHERE id='k1'"),
-            {"n": runtime.now().replace(tzinfo=None)},
+            {"n": runtime.now()},
         )
     with runtime.engine.begin() as conn:  # destroy templates first: then it may end
         conn.execute(text("DELETE FROM face_templates WHERE consent_id='k1'"))
         conn.execute(
             text("UPDATE consent_records SET status='withdrawn', withdrawn_at=:n WHERE id='k1'"),
-            {"n": runtime.now().replace(tzinfo=None)},
+            {"n": runtime.now()},
         )
 
 
@@ -91,9 +91,9 @@ def test_store_cannot_go_live_without_signage_and_dpia(runtime: Runtime) -> None
         conn.execute(
             text(
                 "INSERT INTO stores (code, name, live, gallery_version, created_at)"
-                " VALUES ('x', 'X', 1, 0, :n)"
+                " VALUES ('x', 'X', :live, 0, :n)"
             ),
-            {"n": runtime.now().replace(tzinfo=None)},
+            {"live": True, "n": runtime.now()},
         )
 
 
