@@ -72,7 +72,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or build_runtime(settings)
-        rt.broker.bind(asyncio.get_running_loop())
+        await rt.broker.start(asyncio.get_running_loop())
         app.state.runtime = rt
         yield
         await rt.broker.close()

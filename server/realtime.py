@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -24,6 +25,9 @@ Message = dict[str, Any]
 
 
 class Broker(Protocol):
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called once in the server's event loop before any subscriber arrives."""
+
     def publish(self, channel: str, message: Message) -> None:
         """Deliver ``message`` to every current subscriber of ``channel``; never blocks."""
 
@@ -44,6 +48,9 @@ class InProcessBroker:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.bind(loop)
 
     def publish(self, channel: str, message: Message) -> None:
         loop = self._loop
@@ -93,3 +100,82 @@ class InProcessBroker:
 
 def tablet_channel(store_id: int) -> str:
     return f"store:{store_id}:tablets"
+
+
+class RedisBroker:
+    """Fan-out across server processes through Redis publish/subscribe.
+
+    ``publish`` sends to Redis (from any thread); each process keeps ONE pattern subscription
+    (``store:*``) whose listener task hands every message to a local ``InProcessBroker``, which
+    fans it out to that process's WebSocket clients. So an arrival handled by process A reaches
+    a tablet connected to process B, and a process with 200 tablets still holds one Redis
+    connection for them. Messages are JSON; Redis sees pseudonymous ids and first names only
+    (the same data the tablets get).
+    """
+
+    PATTERN = "store:*"
+
+    def __init__(self, url: str, queue_size: int = 256) -> None:
+        import redis
+
+        self.url = url
+        self.local = InProcessBroker(queue_size)
+        self._sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.local.bind(loop)
+        self._task = loop.create_task(self._listen(), name="redis-broker")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def _listen(self) -> None:
+        import redis.asyncio as aredis
+
+        backoff = 0.2
+        while True:
+            client = aredis.Redis.from_url(self.url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe(self.PATTERN)
+                    self._ready.set()
+                    backoff = 0.2
+                    async for item in pubsub.listen():
+                        if item.get("type") != "pmessage":
+                            continue
+                        channel = item["channel"]
+                        channel = channel.decode() if isinstance(channel, bytes) else channel
+                        try:
+                            message = json.loads(item["data"])
+                        except (TypeError, ValueError):
+                            continue
+                        self.local.publish(str(channel), message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis restarted or unreachable: reconnect with backoff
+                log.warning("redis subscription lost; reconnecting")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                await client.aclose()
+
+    def publish(self, channel: str, message: Message) -> None:
+        self._sync.publish(channel, json.dumps(message, separators=(",", ":")))
+
+    def subscribe(
+        self, channel: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
+        return self.local.subscribe(channel)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.local.close()
+        self._sync.close()
+
+
+def make_broker(redis_url: str | None) -> InProcessBroker | RedisBroker:
+    """The embedded default (one process) unless a Redis URL is configured."""
+    return RedisBroker(redis_url) if redis_url else InProcessBroker()

@@ -18,7 +18,7 @@ from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
 from models.calibration import load_calibration
 from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory
-from server.realtime import InProcessBroker
+from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services.faces import FaceAnalyser
 from server.settings import ServerSettings
 
@@ -36,7 +36,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     kek: KeyProvider
     signing_key: Ed25519PrivateKey
-    broker: InProcessBroker
+    broker: InProcessBroker | RedisBroker
     faces: FaceAnalyser
     threshold: float
     min_margin: float
@@ -69,7 +69,7 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         sessions=make_session_factory(engine),
         kek=LocalKeyFileProvider(settings.resolved_kek_path),
         signing_key=load_or_create_signing_key(settings.resolved_signing_key_path),
-        broker=InProcessBroker(),
+        broker=make_broker(settings.redis_url),
         faces=faces,
         threshold=settings.duplicate_threshold or calibration.threshold,
         min_margin=calibration.min_margin,

@@ -55,6 +55,9 @@ class ServerSettings(BaseSettings):
     visit_live_s: int = Field(1800, ge=60, le=24 * 3600, description="a card lives this long")
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
     self_service_ttl_days: int = Field(90, ge=1, le=400)
+    redis_url: str | None = Field(
+        None, description="Redis for WebSocket fan-out across server processes; none: in-process"
+    )
     log_level: str = Field("INFO")
 
     @model_validator(mode="after")
