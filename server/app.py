@@ -71,7 +71,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or build_runtime(settings)
+        rt = runtime or build_runtime(settings, migrate=settings.migrate_on_start)
         await rt.broker.start(asyncio.get_running_loop())
         app.state.runtime = rt
         yield

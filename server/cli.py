@@ -35,14 +35,38 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
     from server.app import create_app
+    from server.runtime import build_runtime
 
+    settings = _settings(args)
+    if args.workers <= 1:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            ws="websockets-sansio",
+        )
+        return 0
+    if not settings.redis_url:
+        print("vertrouwd server: --workers > 1 needs VERTROUWD_REDIS_URL", file=sys.stderr)
+        return 2
+    # Several worker processes share the socket. Migrate and create keys once, here, then
+    # let each worker build its own runtime from the same settings (passed via environment).
+    build_runtime(settings).close()
+    os.environ["VERTROUWD_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["VERTROUWD_DATABASE_URL"] = settings.resolved_database_url
+    os.environ["VERTROUWD_MIGRATE_ON_START"] = "false"
     uvicorn.run(
-        create_app(_settings(args)),
+        "server.app:create_app",
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         log_level="info",
         ws="websockets-sansio",
     )
@@ -157,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="server processes (need Redis)")
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("store", help="create a store, take it live, issue a device code")

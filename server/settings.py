@@ -58,6 +58,7 @@ class ServerSettings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis for WebSocket fan-out across server processes; none: in-process"
     )
+    migrate_on_start: bool = Field(True, description="run Alembic upgrades when a process starts")
     log_level: str = Field("INFO")
 
     @model_validator(mode="after")
