@@ -1,3 +1,294 @@
-"""Tables for the clienteling side (registered on the shared metadata by ``server.db.models``)."""
+"""Tables for the clienteling side (registered on the shared metadata by ``server.db.models``).
+
+Catalogue (``products``), sales from the point of sale (``sales`` with their lines in
+``purchases``), what a customer told us (``preferences``, ``allergies``, ``dietary_needs``),
+what the store owes them (``service_items``), what staff remember (``staff_notes``), how other
+systems name them (``customer_external_ids``), false matches for the privacy officer
+(``incidents``) and the keys a point-of-sale system posts sales with (``pos_keys``).
+
+Every table that holds a customer's data says so in ``info["customer_data"]`` (see
+``server.db.models``). Purchase lines keep the product's name, category and brand as sold, so a
+card needs no join and a line survives a product leaving the catalogue.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db.base import Base, UTCDateTime, utcnow
+
+SERVICE_KINDS = ("repair", "special_order", "pickup", "return")
+SERVICE_STATUSES = ("open", "ready", "closed", "cancelled")
+ALLERGY_SEVERITIES = ("severe", "allergy", "intolerance")
+INCIDENT_OUTCOMES = ("open", "confirmed", "rejected")
+SALE_SOURCES = ("pos", "csv", "demo")
+
+
+class Product(Base):
+    """A catalogue article. ``allergens`` is ``None`` when the supplier declared nothing: such a
+    product is never suggested to a customer with an allergy or dietary need."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    brand: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    allergens: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    ingredients: Mapped[str | None] = mapped_column(Text, nullable=True)
+    diets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sizes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consumable: Mapped[bool] = mapped_column(Boolean, default=False)
+    replenish_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    new_arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("replenish_days IS NULL OR replenish_days > 0", name="replenish_positive"),
+    )
+
+
+class Sale(Base):
+    """One receipt of a member, as the point of sale numbered it (``ref``, unique per store: a
+    re-posted or re-imported sale is recognised). ``visit_id`` links a sale made while the
+    member's card was live in that store (store metrics)."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        UniqueConstraint("store_id", "ref"),
+        Index("ix_sales_customer_at", "customer_id", "sold_at"),
+        CheckConstraint("source IN ('pos', 'csv', 'demo')", name="source_known"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    ref: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(8))
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visits.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Purchase(Base):
+    """One line of a sale (older rows may have no sale). The indexes serve the card: newest
+    lines, per-product counts and last dates, per-category and per-brand counts, all from the
+    index without touching the table."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        Index("ix_purchases_customer_at", "customer_id", "purchased_at"),
+        Index("ix_purchases_customer_product", "customer_id", "product_id", "purchased_at"),
+        Index("ix_purchases_customer_category", "customer_id", "category", "brand"),
+        UniqueConstraint("sale_id", "line_no"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    product_name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    brand: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
+    sale_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sales.id", ondelete="CASCADE"), nullable=True
+    )
+    line_no: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    size: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Preference(Base):
+    """What a customer likes: ``kind`` is brand | category | size | note (style notes)."""
+
+    __tablename__ = "preferences"
+    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))  # brand | category | size | note
+    value: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20), default="staff")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Allergy(Base):
+    """An allergy or intolerance, as the customer named it (``allergen``; matched against the
+    catalogue by ``server.services.catalogue.allergen_keys``)."""
+
+    __tablename__ = "allergies"
+    __table_args__ = (
+        CheckConstraint("severity IN ('severe', 'allergy', 'intolerance')", name="severity_known"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    allergen: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    severity: Mapped[str] = mapped_column(String(12), default="allergy")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DietaryNeed(Base):
+    """vegan, vegetarian, halal, kosher, gluten_free, lactose_free, sugar_free, alcohol_free."""
+
+    __tablename__ = "dietary_needs"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "need"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    need: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceItem(Base):
+    """Something the store is doing for the customer: a repair, a special order, an order ready
+    for pickup, a return. ``ref`` is the point of sale's or workshop's number (unique per store,
+    so updates from the POS find the item)."""
+
+    __tablename__ = "service_items"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('repair', 'special_order', 'pickup', 'return')", name="kind_known"
+        ),
+        CheckConstraint("status IN ('open', 'ready', 'closed', 'cancelled')", name="status_known"),
+        UniqueConstraint("store_id", "ref"),
+        Index("ix_service_items_customer_status", "customer_id", "status"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    description: Mapped[str] = mapped_column(String(200))
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StaffNote(Base):
+    """A short note a colleague left ("prefers to be helped by Sanne"). ``author`` is a
+    username, kept as text so a note survives the account."""
+
+    __tablename__ = "staff_notes"
+    __table_args__ = (
+        Index("ix_staff_notes_customer_at", "customer_id", "created_at"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    author: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerExternalId(Base):
+    """How another system names a customer: ``system`` is crm | pos | webshop ... The loyalty
+    card number lives on ``customers.loyalty_id``."""
+
+    __tablename__ = "customer_external_ids"
+    __table_args__ = (
+        UniqueConstraint("system", "external_id"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Incident(Base):
+    """A "not this person" report: which camera matched whom, how sure it was, and what the
+    privacy officer concluded. While ``suppress_until`` lies ahead, that customer's arrivals from
+    that camera make no card."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('open', 'confirmed', 'rejected')", name="outcome_known"),
+        Index("ix_incidents_suppression", "customer_id", "device_id", "suppress_until"),
+        Index("ix_incidents_store_at", "store_id", "reported_at"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visits.id", ondelete="SET NULL"), nullable=True
+    )
+    customer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reported_by: Mapped[str] = mapped_column(String(80))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    suppress_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(12), default="open")
+    officer_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PosKey(Base):
+    """A point-of-sale system's credential for one store. Only the SHA-256 of the (random,
+    high-entropy) key is stored; the key itself is printed once by ``vertrouwd pos-key``."""
+
+    __tablename__ = "pos_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    name: Mapped[str] = mapped_column(String(120))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

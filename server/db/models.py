@@ -26,7 +26,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -197,48 +196,6 @@ class FaceThumbnail(_BiometricMixin, Base):
     __tablename__ = "face_thumbnails"
 
 
-class Purchase(Base):
-    __tablename__ = "purchases"
-    __table_args__ = (
-        Index("ix_purchases_customer_at", "customer_id", "purchased_at"),
-        {"info": {"customer_data": "customer_id"}},
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
-    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    product_name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(100))
-    brand: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    quantity: Mapped[int] = mapped_column(Integer, default=1)
-    amount_cents: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Preference(Base):
-    __tablename__ = "preferences"
-    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(String(30))  # brand | category | size | note
-    value: Mapped[str] = mapped_column(String(200))
-
-
-class Allergy(Base):
-    __tablename__ = "allergies"
-    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    allergen: Mapped[str] = mapped_column(String(100))
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
 class Visit(Base):
     __tablename__ = "visits"
     __table_args__ = (
@@ -345,4 +302,8 @@ def customer_tables() -> dict[str, str]:
 
 
 # Tables kept in their own modules register on the same metadata when this module is imported.
+# Purchases, preferences and allergies live with the clienteling tables; imported from here too.
 from server.db import clienteling, lifecycle  # noqa: E402, F401
+from server.db.clienteling import Allergy as Allergy  # noqa: E402
+from server.db.clienteling import Preference as Preference  # noqa: E402
+from server.db.clienteling import Purchase as Purchase  # noqa: E402
