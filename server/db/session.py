@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -19,6 +20,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        # SQLite has one writer at a time. Many threads each holding a connection and racing
+        # for the write lock collapse into a lock convoy under load (busy retries, timeouts).
+        # One pooled connection makes the process take turns in order instead: threads queue
+        # for it, and each transaction runs at full speed.
+        kwargs.setdefault("poolclass", QueuePool)
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")

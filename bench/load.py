@@ -1,0 +1,342 @@
+"""Load benchmark: simulated edge devices post arrivals while tablets listen over WebSocket.
+
+For each configuration (SQLite + one process; PostgreSQL + Redis + several processes) this
+starts real server processes, creates N live stores with a device, members and a salesperson
+each, connects M tablets spread over the stores, then posts arrival events open-loop at a target
+rate for a fixed time. Each event names a member who is not in the store yet, so each one makes
+a visit and a card. It measures, per event, the time from sending the POST to the card arriving
+on the first tablet of that store, and prints one line per configuration:
+
+    load: config=<name> events_per_s=<x> p95_ms=<y> errors=<n> tablets=<m>
+
+Runs on loopback only, bounded in time; it stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import websockets
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from consent.device import DeviceKeyPair  # noqa: E402
+from consent.records import PURPOSE, consent_expiry, current_consent_text  # noqa: E402
+from server.db.models import ConsentRecord, Customer  # noqa: E402
+from server.db.session import transaction  # noqa: E402
+from server.runtime import build_runtime  # noqa: E402
+from server.serve import free_port  # noqa: E402
+from server.services import devices, staff  # noqa: E402
+from server.services.ids import new_id, new_subject_id  # noqa: E402
+from server.settings import ServerSettings  # noqa: E402
+
+PASSWORD = "load-test-password"
+PG_ADMIN = os.environ.get(
+    "VERTROUWD_TEST_PG_URL", "postgresql://vertrouwd:vertrouwd-test@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class StoreSetup:
+    code: str
+    enrol_code: str
+    members: list[tuple[str, str]] = field(default_factory=list)  # (subject_id, preferred)
+    token: str = ""
+
+
+@dataclass
+class Result:
+    config: str
+    sent: int
+    ok: int
+    errors: int
+    latencies_ms: list[float]
+    duration_s: float
+    tablets: int
+
+    def line(self) -> str:
+        lat = sorted(self.latencies_ms) or [float("nan")]
+
+        def pct(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p * len(lat)))]
+
+        return (
+            f"load: config={self.config} events_per_s={self.ok / self.duration_s:.0f} "
+            f"p50_ms={statistics.median(lat):.1f} p95_ms={pct(0.95):.1f} p99_ms={pct(0.99):.1f} "
+            f"errors={self.errors} tablets={self.tablets}"
+        )
+
+
+def event(subject: str) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4().hex,
+        "kind": "arrival",
+        "subject_id": subject,
+        "at": datetime.now(UTC).isoformat(),
+        "score": 0.4,
+        "margin": 0.3,
+        "frames": 3,
+    }
+
+
+@contextlib.contextmanager
+def postgres_db() -> Iterator[str]:
+    import psycopg
+
+    name = "vt_load_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def prepare(settings: ServerSettings, stores: int, members_per_store: int) -> list[StoreSetup]:
+    rt = build_runtime(settings)
+    text = current_consent_text("en")
+    out: list[StoreSetup] = []
+    try:
+        with transaction(rt.sessions) as session:
+            now = rt.now()
+            for i in range(stores):
+                store = devices.create_store(session, code=f"s{i}", name=f"Store {i}", now=now)
+                devices.go_live(
+                    session, store=store, dpia_reference="DPIA-LOAD", signage_confirmed=True,
+                    actor="bench", now=now,
+                )  # fmt: skip
+                staff.create_staff(
+                    session, username=f"sales{i}", password=PASSWORD, role="sales",
+                    store_id=store.id,
+                )  # fmt: skip
+                setup = StoreSetup(
+                    store.code, devices.create_enrolment_code(session, store=store, now=now)
+                )
+                for j in range(members_per_store):
+                    c = Customer(
+                        id=new_id(), subject_id=new_subject_id(), name=f"Member {i}-{j}",
+                        preferred_name=f"M{i}x{j}", language="en", home_store_id=store.id,
+                        created_at=now, last_interaction_at=now,
+                    )  # fmt: skip
+                    session.add(c)
+                    session.flush()
+                    session.add(
+                        ConsentRecord(
+                            id=new_id(),
+                            customer_id=c.id,
+                            purpose=PURPOSE,
+                            scope=[store.code],
+                            text_version=text.version,
+                            text_language="en",
+                            text_sha256=text.sha256,
+                            channel="cli",
+                            given_at=now,
+                            expires_at=consent_expiry(now),
+                            status="active",
+                        )
+                    )
+                    setup.members.append((c.subject_id, c.preferred_name))
+                out.append(setup)
+    finally:
+        rt.close()
+    return out
+
+
+def start_server(
+    env: dict[str, str], data_dir: Path, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "server.cli", "server", "--data-dir", str(data_dir),
+           "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-2000:])
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+async def run_load(
+    config: str,
+    base: str,
+    setups: list[StoreSetup],
+    tablets: int,
+    rate: float,
+    duration: float,
+) -> Result:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=10, limits=httpx.Limits(max_connections=64)
+    ) as http:
+        for s in setups:  # register one device per store
+            keys = DeviceKeyPair.generate()
+            r = await http.post(
+                "/api/v1/devices/register",
+                json={"enrolment_code": s.enrol_code, "name": "door",
+                      "public_key": base64.b64encode(keys.public_bytes()).decode()},
+            )  # fmt: skip
+            r.raise_for_status()
+            s.token = r.json()["token"]
+        cookies = []
+        for i in range(len(setups)):
+            r = await http.post(
+                "/api/v1/auth/login", json={"username": f"sales{i}", "password": PASSWORD}
+            )
+            r.raise_for_status()
+            cookies.append(r.cookies["vt_session"])
+
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        seen: set[str] = set()
+        connected = 0
+        all_connected = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def tablet(i: int) -> None:
+            nonlocal connected
+            store = i % len(setups)
+            url = base.replace("http://", "ws://") + "/ws/tablet"
+            async with websockets.connect(
+                url, additional_headers={"Cookie": f"vt_session={cookies[store]}"}, max_queue=None
+            ) as ws:
+                await ws.recv()  # hello
+                connected += 1
+                if connected == tablets:
+                    all_connected.set()
+                while not stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), 0.5)
+                    except TimeoutError:
+                        continue
+                    msg = json.loads(raw)
+                    name = msg.get("preferred_name")
+                    if msg.get("type") == "arrival" and name in sent_at and name not in seen:
+                        seen.add(name)
+                        latencies.append((time.perf_counter() - sent_at[name]) * 1000)
+
+        tablet_tasks = [asyncio.create_task(tablet(i)) for i in range(tablets)]
+        await asyncio.wait_for(all_connected.wait(), 60)
+
+        errors = 0
+        ok = 0
+        queue = [(s, m) for idx in range(max(len(s.members) for s in setups))
+                 for s in setups if idx < len(s.members) for m in [s.members[idx]]]  # fmt: skip
+        total = min(len(queue), int(rate * duration))
+
+        async def post(s: StoreSetup, member: tuple[str, str]) -> None:
+            nonlocal errors, ok
+            subject, name = member
+            sent_at[name] = time.perf_counter()
+            try:
+                r = await http.post(
+                    "/api/v1/device/events",
+                    headers={"Authorization": f"Bearer {s.token}"},
+                    json={"events": [event(subject)]},
+                )
+                if r.status_code == 202 and r.json()["accepted"] == 1:
+                    ok += 1
+                else:
+                    errors += 1
+                    if errors <= 3:
+                        print(f"error: {r.status_code} {r.text[:300]}", file=sys.stderr)
+            except httpx.HTTPError as exc:
+                errors += 1
+                if errors <= 3:
+                    print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+        start = time.perf_counter()
+        posts = []
+        for n in range(total):  # open loop: send at the target rate regardless of answers
+            due = start + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(post(*queue[n])))
+        await asyncio.gather(*posts)
+        duration_s = time.perf_counter() - start
+        deadline = time.perf_counter() + 10  # cards still in flight
+        while len(latencies) < ok and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        missing = ok - len(latencies)
+        stop.set()
+        await asyncio.gather(*tablet_tasks, return_exceptions=True)
+        return Result(config, total, ok, errors + missing, latencies, duration_s, connected)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=500, help="target arrival events per second")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of load")
+    parser.add_argument("--stores", type=int, default=10)
+    parser.add_argument("--tablets", type=int, default=200)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes for the PostgreSQL config"
+    )
+    parser.add_argument("--configs", default="sqlite,postgres")
+    args = parser.parse_args()
+    members = int(args.rate * args.duration / args.stores) + 1
+    results = []
+    for config in args.configs.split(","):
+        with tempfile.TemporaryDirectory(prefix="vt-load-") as tmp, contextlib.ExitStack() as stack:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
+            env["VERTROUWD_ENVIRONMENT"] = "test"
+            data_dir = Path(tmp) / "server"
+            workers = 1
+            url = None
+            if config == "postgres":
+                url = stack.enter_context(postgres_db())
+                env["VERTROUWD_DATABASE_URL"] = url
+                env["VERTROUWD_REDIS_URL"] = REDIS_URL
+                workers = args.workers
+            settings = ServerSettings(data_dir=data_dir, database_url=url, environment="test")
+            t0 = time.perf_counter()
+            setups = prepare(settings, args.stores, members)
+            print(f"{config}: prepared {args.stores} stores, {members * args.stores} members "
+                  f"in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
+            proc, base = start_server(env, data_dir, workers)
+            try:
+                name = "sqlite-1proc" if config == "sqlite" else f"postgres-redis-{workers}proc"
+                result = asyncio.run(
+                    run_load(name, base, setups, args.tablets, args.rate, args.duration)
+                )
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            results.append(result)
+            print(result.line(), flush=True)
+    return 0 if all(r.errors == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
