@@ -6,17 +6,20 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api import auth, customers, devices, tablet
+from server.api import auth, customers, devices, pages, register, tablet
 from server.runtime import Runtime, build_runtime
 from server.services.errors import ServiceError
 from server.settings import ServerSettings, get_settings
 
 log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class BodyLimit:
@@ -93,6 +96,9 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(devices.router)
     app.include_router(customers.router)
     app.include_router(tablet.router)
+    app.include_router(register.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
     return app

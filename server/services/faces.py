@@ -22,6 +22,26 @@ THUMBNAIL_SIDE = 96
 
 
 @dataclass(frozen=True)
+class PhotoCheck:
+    """The verdict on one enrolment photo: ``reasons`` is empty exactly when ``ok`` is true.
+
+    Measurements are those of :func:`models.quality.assess_face` for the one face found; with
+    no face or several faces they are ``None`` and ``faces`` says how many were found.
+    """
+
+    ok: bool
+    reasons: tuple[str, ...]
+    faces: int
+    face_size: int | None = None
+    sharpness: float | None = None
+    frontalness: float | None = None
+
+    @classmethod
+    def refused(cls, faces: int, reason: str) -> PhotoCheck:
+        return cls(ok=False, reasons=(reason,), faces=faces)
+
+
+@dataclass(frozen=True)
 class AnalysedPhoto:
     embedding: Embedding
     thumbnail_jpeg: bytes = b""
@@ -53,29 +73,60 @@ class FaceAnalyser:
     def model_id(self) -> str:
         return self._models()[1].model_id
 
+    def check(self, data: bytes) -> PhotoCheck:
+        """Judge one photo the way :meth:`analyse` would, without embedding or keeping it.
+
+        Raises ``BadInput`` only when the bytes are not a usable image; a photo with no face,
+        several faces or a poor face comes back with ``ok=False`` and the reasons.
+        """
+        return self._inspect(data, label=None).check
+
     def analyse(self, data: bytes, *, label: str = "photo") -> AnalysedPhoto:
         """Raises ``BadInput`` with a reason a cashier can act on."""
+        inspected = self._inspect(data, label=label)
+        if not inspected.check.ok or inspected.box is None:
+            raise BadInput(f"{label}: " + "; ".join(inspected.check.reasons))
+        _detector, embedder = self._models()
+        with self._lock:
+            embedding = embedder.embed(inspected.image, [inspected.box])[0]
+        return AnalysedPhoto(
+            embedding=embedding, thumbnail_jpeg=_thumbnail(inspected.image, inspected.box)
+        )
+
+    def _inspect(self, data: bytes, *, label: str | None) -> _Inspected:
         try:
             image = decode_image(data, max_bytes=self.max_bytes)
         except ImageError as exc:
-            raise BadInput(f"{label}: {exc.reason}") from None
+            raise BadInput(f"{label}: {exc.reason}" if label else exc.reason) from None
         detector, embedder = self._models()
         with self._lock:  # dlib objects are not documented thread-safe
             boxes = detector.detect(image)
         if not boxes:
-            raise BadInput(f"{label}: no face found; the customer should face the camera")
+            reason = "no face found; the customer should face the camera"
+            return _Inspected(image, None, PhotoCheck.refused(0, reason))
         if len(boxes) > 1:
-            raise BadInput(
-                f"{label}: {len(boxes)} faces found; exactly one person may be in the photo"
-            )
+            reason = f"{len(boxes)} faces found; exactly one person may be in the photo"
+            return _Inspected(image, None, PhotoCheck.refused(len(boxes), reason))
         box = boxes[0].clipped(image.shape[1], image.shape[0])
         with self._lock:
             marks = _landmarks(embedder, image, box)
             quality = assess_face(image, box, marks, min_face_size=self.min_face_size)
-            if not quality.ok:
-                raise BadInput(f"{label}: " + "; ".join(quality.reasons))
-            embedding = embedder.embed(image, [box])[0]
-        return AnalysedPhoto(embedding=embedding, thumbnail_jpeg=_thumbnail(image, box))
+        check = PhotoCheck(
+            ok=quality.ok,
+            reasons=quality.reasons,
+            faces=1,
+            face_size=quality.face_size,
+            sharpness=quality.sharpness,
+            frontalness=quality.frontalness,
+        )
+        return _Inspected(image, box, check)
+
+
+@dataclass(frozen=True)
+class _Inspected:
+    image: RGBImage
+    box: FaceBox | None
+    check: PhotoCheck
 
 
 def _landmarks(embedder: FaceEmbedder, image: RGBImage, box: FaceBox) -> FaceLandmarks | None:

@@ -1,0 +1,24 @@
+"""The register's photo check: live feedback on one enrolment photo, nothing stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+
+from server.deps import CurrentStaff, RuntimeDep
+from server.services import photo_check
+from server.services.errors import Forbidden, TooLarge
+
+router = APIRouter(prefix="/api/v1", tags=["register"])
+
+
+@router.post("/enrolments/check-photo")
+def check_photo(who: CurrentStaff, rt: RuntimeDep, photo: Annotated[UploadFile, File()]) -> Any:
+    if who.role not in ("cashier", "admin"):
+        raise Forbidden(f"the {who.role} role may not enrol customers")
+    limit = rt.settings.max_upload_bytes
+    data = photo.file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"the photo is larger than {limit:,} bytes")
+    return photo_check.check_photo(analyser=rt.faces, data=data).as_json()

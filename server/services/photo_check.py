@@ -1,0 +1,50 @@
+"""Live quality feedback for one enrolment photo at the register.
+
+The register page sends each photo as it is taken or chosen; the answer says whether the photo
+would pass enrolment (exactly one face, minimum face size, sharpness, roughly frontal) and, when
+not, what the cashier can do about it. Nothing is stored: the bytes are decoded, measured and
+dropped; no embedding is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.services.faces import FaceAnalyser, PhotoCheck
+
+# What the cashier can do about each kind of reason (matched on the reason's wording).
+_HINTS: tuple[tuple[str, str], ...] = (
+    ("no face found", "Ask the customer to look straight at the camera, face uncovered."),
+    ("faces found", "Only the customer may be in the photo: ask others to step aside."),
+    ("too small", "Ask the customer to step closer to the camera."),
+    ("too blurred", "Hold still and make sure the face is in focus and well lit."),
+    ("not looking at the camera", "Ask the customer to face the camera straight on."),
+)
+
+
+@dataclass(frozen=True)
+class PhotoReport:
+    check: PhotoCheck
+    hints: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.check
+        return {
+            "ok": c.ok,
+            "reasons": list(c.reasons),
+            "hints": list(self.hints),
+            "faces": c.faces,
+            "face_size": c.face_size,
+            "sharpness": None if c.sharpness is None else round(c.sharpness, 1),
+            "frontalness": None if c.frontalness is None else round(c.frontalness, 2),
+        }
+
+
+def check_photo(*, analyser: FaceAnalyser, data: bytes) -> PhotoReport:
+    """Judge ``data`` as an enrolment photo. Raises ``BadInput`` when it is not an image."""
+    check = analyser.check(data)
+    hints = tuple(
+        dict.fromkeys(hint for reason in check.reasons for key, hint in _HINTS if key in reason)
+    )
+    return PhotoReport(check=check, hints=hints)

@@ -1,0 +1,364 @@
+// Vertrouwd register: find or create a customer, consent, three checked photos, enrol.
+// Photos live only in this page's memory until they are sent; after enrolment (or a refusal
+// that ends the attempt) every photo blob and canvas is cleared.
+"use strict";
+
+const MAX_PHOTOS = 3;
+const $ = (id) => document.getElementById(id);
+const state = { who: null, slots: [], stream: null, nextSlotId: 1 };
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+
+async function detail(r) {
+  const body = await r.json().catch(() => ({}));
+  if (typeof body.detail === "string") return body.detail;
+  if (Array.isArray(body.detail)) return body.detail.map((d) => d.msg || String(d)).join("; ");
+  return r.statusText || `HTTP ${r.status}`;
+}
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { credentials: "same-origin", ...opts });
+  if (r.status === 401) { showLogin(); throw new Error("Your session has ended: please sign in again."); }
+  if (!r.ok) { const e = new Error(await detail(r)); e.status = r.status; throw e; }
+  return r.status === 204 ? null : r.json();
+}
+
+// ---- sign in ----------------------------------------------------------------------------
+function show(view) {
+  for (const id of ["login-view", "forbidden-view", "app"]) $(id).hidden = id !== view;
+}
+function showLogin() {
+  state.who = null;
+  $("who").textContent = "not signed in";
+  $("sign-out").hidden = true;
+  show("login-view");
+  $("username").focus();
+}
+async function start() {
+  let who;
+  try { who = await api("/api/v1/auth/me"); } catch { return; }
+  state.who = who;
+  $("who").textContent = `${who.display_name} (${who.role})`;
+  $("sign-out").hidden = false;
+  if (who.role !== "cashier" && who.role !== "admin") {
+    $("forbidden-text").textContent =
+      `You are signed in as ${who.display_name}, a ${who.role} account, which may not enrol customers. ` +
+      "Sign out and sign in with a cashier account.";
+    show("forbidden-view");
+    return;
+  }
+  show("app");
+  refresh();
+}
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  const r = await fetch("/api/v1/auth/login", {
+    method: "POST", headers: { "content-type": "application/json" }, credentials: "same-origin",
+    body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+  });
+  if (!r.ok) { $("login-error").textContent = "Wrong username or password."; return; }
+  $("password").value = "";
+  start();
+});
+$("sign-out").addEventListener("click", async () => {
+  clearPhotos();
+  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+  showLogin();
+});
+
+// ---- find an existing customer -------------------------------------------------------------
+function statusBadge(c) {
+  const s = c.recognition || c.consent_status || c.status || "";
+  return s ? el("span", { class: `badge ${s}` }, s === "active" ? "recognition on" : s) : null;
+}
+function customerAction(label, cls, action, fn) {
+  return el("button", { type: "button", class: cls, "data-action": action, onclick: fn }, label);
+}
+async function customerCall(c, what, confirmText) {
+  if (confirmText && !window.confirm(confirmText)) return;
+  const msg = $("customer-message");
+  msg.className = "alert";
+  try {
+    await api(`/api/v1/customers/${encodeURIComponent(c.id)}/${what}`, { method: "POST" });
+    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased" }[what];
+    msg.className = "alert good";
+    msg.textContent = `${done}: ${c.name}.`;
+    search();
+  } catch (e) {
+    msg.className = "alert bad";
+    msg.textContent = e.message;
+  }
+}
+async function search() {
+  const q = $("search").value.trim();
+  const results = $("results");
+  results.replaceChildren();
+  if (!q) { $("search-status").textContent = ""; return; }
+  $("search-status").textContent = "Searching…";
+  let found;
+  try {
+    found = await api(`/api/v1/customers?q=${encodeURIComponent(q)}`);
+  } catch (e) {
+    $("search-status").textContent = `Search failed: ${e.message}`;
+    return;
+  }
+  const list = Array.isArray(found) ? found : (found.customers || found.results || []);
+  $("search-status").textContent = list.length
+    ? `${list.length} customer${list.length === 1 ? "" : "s"} found in this store.`
+    : "No customer found in this store: enrol them as a new member below.";
+  for (const c of list) {
+    const s = c.recognition || c.consent_status || c.status;
+    const buttons = el("div", { class: "row" },
+      el("a", { class: "button secondary", href: `/register/receipt/${encodeURIComponent(c.id)}`, "data-action": "receipt" }, "Print self-service link"));
+    if (s === "active") {
+      buttons.append(
+        customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),
+        customerAction("Stop recognition", "danger", "withdraw",
+          () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
+    }
+    buttons.append(customerAction("Erase", "danger", "erase",
+      () => customerCall(c, "erase", `Erase everything about ${c.name}? This cannot be undone.`)));
+    results.append(el("li", { "data-customer": c.id },
+      el("div", {}, el("strong", {}, c.name), " ",
+        c.preferred_name && c.preferred_name !== c.name ? el("span", { class: "muted" }, `(${c.preferred_name}) `) : null,
+        statusBadge(c)),
+      buttons));
+  }
+}
+$("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+// ---- language and consent ------------------------------------------------------------------
+function applyLanguage() {
+  const lang = $("language").value;
+  for (const e of document.querySelectorAll("[data-lang]")) e.hidden = e.dataset.lang !== lang;
+}
+$("language").addEventListener("change", applyLanguage);
+
+const norm = (s) => s.split(/\s+/).filter(Boolean).join(" ").toLowerCase();
+function nameMatches() {
+  const name = norm($("name").value);
+  return name !== "" && norm($("confirmation_name").value) === name;
+}
+function updateNameMatch() {
+  const typed = $("confirmation_name").value.trim();
+  $("name-match").textContent = !typed ? "" : nameMatches()
+    ? "✓ The typed name matches." : "The typed name does not match the full name above yet.";
+}
+
+// ---- photos --------------------------------------------------------------------------------
+function slotView(slot) {
+  const verdict = el("div", { class: "verdict" });
+  const detailEl = el("div", { class: "detail" });
+  const remove = el("button", { type: "button", class: "secondary", "data-action": "remove",
+    "aria-label": `Remove photo ${slot.id}`, onclick: () => removeSlot(slot) }, "Remove");
+  slot.node = el("div", { class: "slot pending", "data-slot": slot.id },
+    el("div", { class: "meta" }, `Photo ${slot.id} · ${slot.source}`), slot.canvas, verdict, detailEl, remove);
+  slot.verdictEl = verdict;
+  slot.detailEl = detailEl;
+  verdict.textContent = "Checking…";
+  $("slots").append(slot.node);
+}
+function renderVerdict(slot) {
+  slot.node.className = `slot ${slot.status}`;
+  slot.node.dataset.status = slot.status;
+  if (slot.status === "ok") {
+    const r = slot.result;
+    slot.verdictEl.textContent = "✓ ok: good photo";
+    slot.detailEl.textContent =
+      `one face, ${r.face_size} px; sharpness ${Math.round(r.sharpness)}; ` +
+      (r.frontalness == null ? "" : `frontal ${Math.round(r.frontalness * 100)}%`);
+  } else if (slot.status === "bad") {
+    slot.verdictEl.textContent = "✗ Not usable";
+    const reasons = slot.result ? slot.result.reasons : [slot.error];
+    const hints = slot.result ? slot.result.hints || [] : [];
+    slot.detailEl.replaceChildren(...reasons.map((t) => el("div", {}, t)),
+      ...hints.map((t) => el("div", { class: "muted" }, t)));
+  }
+}
+async function addPhoto(blob, source) {
+  if (state.slots.length >= MAX_PHOTOS) {
+    $("camera-status").textContent = `Three photos are enough: remove one to add another.`;
+    return;
+  }
+  const slot = { id: state.nextSlotId++, blob, source, status: "pending", result: null,
+    canvas: el("canvas", { width: 1, height: 1, role: "img", "aria-label": "photo preview" }) };
+  state.slots.push(slot);
+  slotView(slot);
+  refresh();
+  try {
+    const bitmap = await createImageBitmap(blob);
+    const scale = Math.min(1, 320 / bitmap.width);
+    slot.canvas.width = Math.round(bitmap.width * scale);
+    slot.canvas.height = Math.round(bitmap.height * scale);
+    slot.canvas.getContext("2d").drawImage(bitmap, 0, 0, slot.canvas.width, slot.canvas.height);
+    bitmap.close();
+  } catch { /* the server says why it is not an image */ }
+  const form = new FormData();
+  form.append("photo", blob, `photo-${slot.id}.jpg`);
+  try {
+    slot.result = await api("/api/v1/enrolments/check-photo", { method: "POST", body: form });
+    slot.status = slot.result.ok ? "ok" : "bad";
+  } catch (e) {
+    slot.status = "bad";
+    slot.error = e.message;
+  }
+  if (!state.slots.includes(slot)) return; // removed while being checked
+  renderVerdict(slot);
+  refresh();
+}
+function wipe(slot) {
+  slot.blob = null;
+  slot.result = null;
+  const ctx = slot.canvas.getContext("2d");
+  ctx.clearRect(0, 0, slot.canvas.width, slot.canvas.height);
+  slot.canvas.width = 0;
+  slot.canvas.height = 0;
+  slot.node.remove();
+}
+function removeSlot(slot) {
+  state.slots = state.slots.filter((s) => s !== slot);
+  wipe(slot);
+  refresh();
+}
+function clearPhotos() {
+  for (const slot of state.slots) wipe(slot);
+  state.slots = [];
+  state.nextSlotId = 1;
+  $("upload").value = "";
+  stopCamera();
+  refresh();
+}
+$("upload").addEventListener("change", async (ev) => {
+  const files = Array.from(ev.target.files || []);
+  ev.target.value = ""; // the page keeps its own copy only until submit
+  const room = MAX_PHOTOS - state.slots.length;
+  if (files.length > room) {
+    $("camera-status").textContent = `Only ${room} more photo${room === 1 ? "" : "s"} fit; the rest were not added.`;
+  }
+  await Promise.all(files.slice(0, Math.max(room, 0)).map((f) => addPhoto(f, "uploaded")));
+});
+
+async function startCamera() {
+  const status = $("camera-status");
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    status.textContent = "No camera available in this browser: use “Choose photos…” instead.";
+    return;
+  }
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
+  } catch (e) {
+    status.textContent = `The camera could not be started (${e.name}): use “Choose photos…” instead.`;
+    return;
+  }
+  const video = $("video");
+  video.srcObject = state.stream;
+  video.hidden = false;
+  await video.play().catch(() => {});
+  $("capture").hidden = false;
+  $("camera-start").textContent = "Stop camera";
+  status.textContent = "Camera on: ask the customer to look at the camera, then take a photo.";
+}
+function stopCamera() {
+  if (state.stream) for (const t of state.stream.getTracks()) t.stop();
+  state.stream = null;
+  const video = $("video");
+  video.srcObject = null;
+  video.hidden = true;
+  $("capture").hidden = true;
+  $("camera-start").textContent = "Start camera";
+}
+$("camera-start").addEventListener("click", () => (state.stream ? stopCamera() : startCamera()));
+$("capture").addEventListener("click", async () => {
+  const video = $("video");
+  if (!video.videoWidth) { $("camera-status").textContent = "The camera has no picture yet."; return; }
+  const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+  canvas.width = 0; // the full-size frame is not kept
+  if (blob) await addPhoto(blob, "camera");
+});
+
+// ---- enrol ---------------------------------------------------------------------------------
+function missing() {
+  const out = [];
+  if (!$("name").value.trim()) out.push("the customer's full name");
+  if (!$("consent_confirmed").checked) out.push("the customer ticks the consent box");
+  if (!nameMatches()) out.push("the customer types their full name, exactly as above");
+  const ok = state.slots.filter((s) => s.status === "ok").length;
+  if (state.slots.some((s) => s.status === "pending")) out.push("wait for the photo check");
+  if (state.slots.some((s) => s.status === "bad")) out.push("remove or retake the photos marked “not usable”");
+  if (ok === 0) out.push("at least one good photo (three recommended)");
+  return out;
+}
+function refresh() {
+  updateNameMatch();
+  const m = missing();
+  const ok = state.slots.filter((s) => s.status === "ok").length;
+  const items = m.map((t) => el("li", {}, `Still needed: ${t}`));
+  if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
+  if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
+  $("missing").replaceChildren(...items);
+  $("submit").disabled = m.length > 0;
+}
+for (const id of ["name", "confirmation_name", "consent_confirmed"]) {
+  $(id).addEventListener("input", refresh);
+  $(id).addEventListener("change", refresh);
+}
+$("reset").addEventListener("click", () => {
+  $("enrol-form").reset();
+  $("enrol-error").textContent = "";
+  clearPhotos();
+  applyLanguage();
+});
+
+function plainError(status, message) {
+  if (status === 409 && /already enrolled/.test(message)) {
+    return "This face is already enrolled as another customer. Nothing was saved: look the customer up " +
+      "with the search above instead of enrolling again.";
+  }
+  if (status === 413) return "A photo is too large. Use a smaller photo.";
+  if (status === 422) return `Not enrolled, nothing was saved: ${message}`;
+  if (status === 403) return `Not allowed: ${message}`;
+  return `Enrolment failed, nothing was saved: ${message}`;
+}
+$("enrol-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (missing().length) return;
+  const button = $("submit");
+  button.disabled = true;
+  button.textContent = "Enrolling…";
+  $("enrol-error").textContent = "";
+  const form = new FormData();
+  form.append("name", $("name").value);
+  form.append("preferred_name", $("preferred_name").value);
+  form.append("language", $("language").value);
+  if ($("email").value.trim()) form.append("email", $("email").value.trim());
+  form.append("consent_confirmed", "true");
+  form.append("confirmation_name", $("confirmation_name").value);
+  for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
+  try {
+    const result = await api("/api/v1/enrolments", { method: "POST", body: form });
+    clearPhotos();
+    location.assign(`/register/receipt/${encodeURIComponent(result.customer_id)}`);
+  } catch (e) {
+    if (e.status === 409) clearPhotos(); // this person must not be enrolled again
+    $("enrol-error").textContent = plainError(e.status, e.message);
+    button.textContent = "Enrol customer";
+    refresh();
+  }
+});
+window.addEventListener("pagehide", clearPhotos);
+
+applyLanguage();
+start();
