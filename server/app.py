@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,10 +12,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api import auth, customers, devices, pages, register, tablet
+from server.api import auth, customers, devices, pages, register, selfservice, tablet
 from server.runtime import Runtime, build_runtime
+from server.services import retention
 from server.services.errors import ServiceError
 from server.settings import ServerSettings, get_settings
 
@@ -77,7 +80,12 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         rt = runtime or build_runtime(settings, migrate=settings.migrate_on_start)
         await rt.broker.start(asyncio.get_running_loop())
         app.state.runtime = rt
+        # Consent expiry and the retention limit, enforced from inside the server process.
+        maintenance = asyncio.create_task(retention.periodic(rt), name="retention")
         yield
+        maintenance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maintenance
         await rt.broker.close()
         if runtime is None:
             rt.close()
@@ -88,6 +96,17 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status_code)
 
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is unreachable or overloaded: say so and let clients retry (edges
+        # queue their events); never a 500 with a stack trace.
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -95,6 +114,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(auth.router)
     app.include_router(devices.router)
     app.include_router(customers.router)
+    app.include_router(selfservice.router)
     app.include_router(tablet.router)
     app.include_router(register.router)
     app.include_router(pages.router)

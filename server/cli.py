@@ -73,6 +73,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database to the newest schema and create the keys if missing, then exit."""
+    rt = _runtime(args)
+    rt.close()
+    print("database migrated; keys present")
+    return 0
+
+
 def cmd_store(args: argparse.Namespace) -> int:
     from server.db.session import transaction
     from server.services import devices
@@ -183,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (need Redis)")
     p.set_defaults(fn=cmd_server)
+
+    p = sub.add_parser("migrate", help="apply database migrations and create keys, then exit")
+    common(p)
+    p.set_defaults(fn=cmd_migrate)
 
     p = sub.add_parser("store", help="create a store, take it live, issue a device code")
     ssub = p.add_subparsers(dest="store_cmd", required=True)
