@@ -21,7 +21,7 @@ import numpy as np
 
 from models.types import BackendUnavailable, Embedding, FaceBox, FaceLandmarks, RGBImage
 
-__all__ = ["DlibHogDetector", "DlibResnetEmbedder"]
+__all__ = ["DlibAligner", "DlibHogDetector", "DlibResnetEmbedder"]
 
 CHIP_SIZE = 150
 """Side of the aligned face chip the ResNet reads."""
@@ -99,41 +99,31 @@ class DlibHogDetector:
         ]
 
 
-class DlibResnetEmbedder:
-    """dlib's ResNet face-recognition network (128-d, Euclidean distance, LFW 99.38%).
+class DlibAligner:
+    """dlib's 5-point landmarks and aligned face chips: what every embedder here reads.
 
-    Each face is aligned with the 5-point shape predictor, cut into a 150x150 chip and fed to
-    the network, exactly as ``face_recognition.face_encodings`` does, so the vectors equal
-    face_recognition's for the same boxes. ``num_jitters > 1`` averages that many randomly
-    jittered copies (slower and no longer deterministic); 1 means no jitter.
+    The dlib embedder and the ONNX embedder both cut their chips with :meth:`face_chips`, so a
+    network converted from dlib's sees exactly the pixels dlib's own does.
     """
 
-    key: str = "dlib_resnet"
-    model_id: str = "dlib_resnet_v1"
-    dim: ClassVar[int] = 128
+    key: str = "dlib_5point"
 
-    def __init__(self, *, num_jitters: int = 1) -> None:
-        if num_jitters < 1:
-            raise ValueError("num_jitters must be >= 1")
-        self.num_jitters = num_jitters
+    def __init__(self) -> None:
         self._dlib: Any = None
         self._predictor: Any = None
-        self._net: Any = None
 
     @property
     def loaded(self) -> bool:
-        return self._net is not None
+        return self._predictor is not None
 
-    def load(self) -> None:
-        if self._net is not None:
-            return
-        dlib = _import_dlib(self.key)
-        frm = _import_models(self.key)
-        predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-        net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-        self._dlib, self._predictor, self._net = dlib, predictor, net
-
-    # -- landmarks -------------------------------------------------------------------------
+    def load(self, *, backend: str = "dlib_5point") -> Any:
+        """Load dlib and the shape predictor; returns the dlib module."""
+        if self._predictor is None:
+            dlib = _import_dlib(backend)
+            frm = _import_models(backend)
+            self._predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+            self._dlib = dlib
+        return self._dlib
 
     def landmarks(self, image: RGBImage, boxes: Sequence[FaceBox]) -> list[FaceLandmarks]:
         """The 5-point landmarks of each box (for alignment and for judging frontalness)."""
@@ -151,12 +141,14 @@ class DlibResnetEmbedder:
     def _points(shape: Any) -> FaceLandmarks:
         return FaceLandmarks(tuple((int(p.x), int(p.y)) for p in shape.parts()))
 
-    def _shapes(
+    def shapes(
         self,
         img: RGBImage,
         boxes: Sequence[FaceBox],
         landmarks: Sequence[FaceLandmarks] | None,
     ) -> Any:
+        """dlib ``full_object_detections`` for ``boxes`` (from ``landmarks`` when given)."""
+        self.load()
         dlib = self._dlib
         shapes = dlib.full_object_detections()
         if landmarks is None:
@@ -171,6 +163,67 @@ class DlibResnetEmbedder:
                 points.append(dlib.point(x, y))
             shapes.append(dlib.full_object_detection(self._rect(box), points))
         return shapes
+
+    def face_chips(
+        self,
+        image: RGBImage,
+        boxes: Sequence[FaceBox],
+        *,
+        landmarks: Sequence[FaceLandmarks] | None = None,
+        size: int = CHIP_SIZE,
+        padding: float = CHIP_PADDING,
+    ) -> list[RGBImage]:
+        """Aligned ``size`` x ``size`` RGB chips, one per box (``dlib.get_face_chips``).
+
+        The chips are face images: keep them in memory only, never write them anywhere.
+        """
+        self.load()
+        if not boxes:
+            return []
+        img = _check_image(image)
+        shapes = self.shapes(img, boxes, landmarks)
+        chips = self._dlib.get_face_chips(img, shapes, size=size, padding=padding)
+        return [np.ascontiguousarray(np.asarray(c, dtype=np.uint8)) for c in chips]
+
+
+class DlibResnetEmbedder:
+    """dlib's ResNet face-recognition network (128-d, Euclidean distance, LFW 99.38%).
+
+    Each face is aligned with the 5-point shape predictor, cut into a 150x150 chip and fed to
+    the network, exactly as ``face_recognition.face_encodings`` does, so the vectors equal
+    face_recognition's for the same boxes. ``num_jitters > 1`` averages that many randomly
+    jittered copies (slower and no longer deterministic); 1 means no jitter.
+    """
+
+    key: str = "dlib_resnet"
+    model_id: str = "dlib_resnet_v1"
+    dim: ClassVar[int] = 128
+
+    def __init__(self, *, num_jitters: int = 1) -> None:
+        if num_jitters < 1:
+            raise ValueError("num_jitters must be >= 1")
+        self.num_jitters = num_jitters
+        self._aligner = DlibAligner()
+        self._net: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._net is not None
+
+    def load(self) -> None:
+        if self._net is not None:
+            return
+        self._aligner.load(backend=self.key)
+        dlib = _import_dlib(self.key)
+        frm = _import_models(self.key)
+        self._net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+
+    # -- landmarks -------------------------------------------------------------------------
+
+    def landmarks(self, image: RGBImage, boxes: Sequence[FaceBox]) -> list[FaceLandmarks]:
+        """The 5-point landmarks of each box (for alignment and for judging frontalness)."""
+        self.load()
+        return self._aligner.landmarks(image, boxes)
 
     # -- embeddings ------------------------------------------------------------------------
 
@@ -189,7 +242,7 @@ class DlibResnetEmbedder:
         if not boxes:
             return []
         img = _check_image(image)
-        shapes = self._shapes(img, boxes, landmarks)
+        shapes = self._aligner.shapes(img, boxes, landmarks)
         vectors = self._net.compute_face_descriptor(img, shapes, self.num_jitters)
         return [self._embedding(v) for v in vectors]
 
@@ -206,12 +259,7 @@ class DlibResnetEmbedder:
         The chips are face images: keep them in memory only, never write them anywhere.
         """
         self.load()
-        if not boxes:
-            return []
-        img = _check_image(image)
-        shapes = self._shapes(img, boxes, landmarks)
-        chips = self._dlib.get_face_chips(img, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
-        return [np.ascontiguousarray(np.asarray(c, dtype=np.uint8)) for c in chips]
+        return self._aligner.face_chips(image, boxes, landmarks=landmarks)
 
     def embed_chips(self, chips: Sequence[RGBImage]) -> list[Embedding]:
         """Embeddings of aligned chips from :meth:`face_chips`, in one batch through the net."""

@@ -49,7 +49,7 @@ def test_unknown_name_lists_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown embedder 'arcface'.*dlib_resnet"):
         create_embedder({"type": "arcface"})
     assert known_detectors() == ["dlib_hog"]
-    assert known_embedders() == ["dlib_resnet"]
+    assert known_embedders() == ["dlib_resnet", "onnx"]
 
 
 def test_options_are_validated() -> None:
