@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
 from server.services import devices, staff
-from server.services.errors import Forbidden, Unauthorized
+from server.services.errors import Forbidden, ServiceError, Unauthorized
 from server.services.staff import StaffIdentity
 
 SESSION_COOKIE = "vt_session"
@@ -26,9 +26,16 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_session(rt: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on error."""
+    """One transaction per request: committed when the route returns, rolled back on error,
+    except a ``ServiceError(keep_writes=True)``: the audit entry of a refusal is kept."""
     with rt.sessions() as session, session.begin():
-        yield session
+        try:
+            yield session
+        except ServiceError as exc:
+            if not exc.keep_writes:
+                raise
+            session.commit()
+            raise
 
 
 # scope="function": the transaction commits before the response is sent, so a client that

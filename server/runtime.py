@@ -19,6 +19,7 @@ from models.calibration import load_calibration
 from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
+from server.services import audit
 from server.services.faces import FaceAnalyser
 from server.settings import ServerSettings
 
@@ -63,12 +64,17 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         max_bytes=settings.max_upload_bytes,
     )
     calibration = load_calibration("dlib_resnet_v1")
+    sessions = make_session_factory(engine)
+    signing_key = load_or_create_signing_key(settings.resolved_signing_key_path)
+    audit.enable_checkpoints(
+        sessions, signing_key=signing_key, every=settings.audit_checkpoint_every
+    )
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         kek=LocalKeyFileProvider(settings.resolved_kek_path),
-        signing_key=load_or_create_signing_key(settings.resolved_signing_key_path),
+        signing_key=signing_key,
         broker=make_broker(settings.redis_url),
         faces=faces,
         threshold=settings.duplicate_threshold or calibration.threshold,

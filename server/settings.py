@@ -42,6 +42,18 @@ class ServerSettings(BaseSettings):
     )
     consent_months: int = Field(12, ge=1, le=36, description="consent lifetime")
     retention_years: int = Field(3, ge=1, le=3, description="never more than 3 years (BIPA)")
+    retention_interval_s: int = Field(
+        900,
+        ge=60,
+        le=24 * 3600,
+        description="the server runs the retention job (expiry, 3-year limit) this often",
+    )
+    audit_checkpoint_every: int = Field(
+        256, ge=1, le=100_000, description="sign an audit checkpoint every this many entries"
+    )
+    key_rotation_batch: int = Field(
+        500, ge=1, le=100_000, description="data keys re-wrapped per transaction by keys rotate"
+    )
     gallery_kem: Literal["mlkem768-x25519", "x25519"] = Field(
         "mlkem768-x25519", description="HPKE KEM for sealing galleries"
     )

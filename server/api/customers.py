@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from server.api.schemas import EnrolmentOut
+from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
 from server.db.models import Store
 from server.deps import CurrentStaff, RuntimeDep, SessionDep
-from server.services import devices, enrolment, selfservice
+from server.services import customer_admin, devices, enrolment, lifecycle, selfservice
 from server.services.errors import BadInput, Forbidden, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -71,3 +72,79 @@ def enrol(
         templates=result.templates,
         self_service_url=selfservice.link(rt, result.customer_id),
     )
+
+
+# -- consent lifecycle by staff (register, console) --------------------------------------------
+
+
+@router.get("/customers")
+def search_customers(
+    who: CurrentStaff,
+    rt: RuntimeDep,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+) -> list[CustomerPublic]:
+    """Customers of the signed-in cashier's store by name, e-mail or loyalty id."""
+    found = customer_admin.search(session, who=who, q=q, now=rt.now())
+    return [CustomerPublic.model_validate(asdict(c)) for c in found]
+
+
+@router.post("/customers/{customer_id}/withdraw")
+def withdraw(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="withdraw", now=now
+    )
+    result = lifecycle.withdraw(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        channel=_channel(who.role),
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
+
+
+@router.post("/customers/{customer_id}/erase")
+def erase(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="erase", now=now
+    )
+    result = lifecycle.erase(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        channel=_channel(who.role),
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
+
+
+@router.post("/customers/{customer_id}/renew")
+def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> RenewOut:
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="renew", now=now
+    )
+    result = lifecycle.renew(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        channel=_channel(who.role),
+        collected_by=who.username,
+        consent_months=rt.settings.consent_months,
+        now=now,
+    )
+    return RenewOut(
+        status="active",
+        consent_id=result.consent_id,
+        previous_consent_id=result.previous_consent_id,
+        expires_at=result.expires_at,
+    )
+
+
+def _channel(role: str) -> str:
+    return "register" if role == "cashier" else "console"

@@ -66,3 +66,29 @@ class EnrolmentOut(BaseModel):
     customer_id: str
     templates: int
     self_service_url: str
+
+
+class CustomerPublic(BaseModel):
+    """A customer as staff search results show them: no pseudonym, key, template or token."""
+
+    id: str
+    name: str
+    preferred_name: str
+    email: str | None
+    loyalty_id: str | None
+    language: str
+    home_store: str | None
+    recognition: Literal["active", "withdrawn", "expired", "erased", "none"]
+    consent_expires_at: datetime | None
+
+
+class StatusOut(BaseModel):
+    status: str
+    gallery_versions: dict[str, int] = Field(default_factory=dict)
+
+
+class RenewOut(BaseModel):
+    status: str
+    consent_id: str
+    previous_consent_id: str
+    expires_at: datetime

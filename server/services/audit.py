@@ -1,15 +1,42 @@
-"""Appending to and verifying the hash-chained audit log (format: ``consent.audit``)."""
+"""Appending to and verifying the hash-chained audit log (format: ``consent.audit``).
+
+Signed checkpoints: a session factory configured with :func:`enable_checkpoints` (the server's
+runtime does it) signs a checkpoint over every ``every``-th entry, in the same transaction that
+appends it; :func:`checkpoint` signs one on demand (``vertrouwd audit checkpoint``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from consent import audit as chain
+from consent.signing import Ed25519PrivateKey, Ed25519PublicKey
 from server.db.models import AuditCheckpoint, AuditEntry
+
+_CHECKPOINTS = "vertrouwd.audit.checkpoints"
+
+
+@dataclass(frozen=True)
+class _CheckpointPolicy:
+    signing_key: Ed25519PrivateKey
+    every: int
+
+
+def enable_checkpoints(
+    sessions: sessionmaker[Session], *, signing_key: Ed25519PrivateKey, every: int
+) -> None:
+    """Sessions from ``sessions`` sign a checkpoint whenever an entry's seq is a multiple of
+    ``every``."""
+    if every < 1:
+        raise ValueError("checkpoint interval must be at least 1")
+    info = dict(sessions.kw.get("info") or {})
+    info[_CHECKPOINTS] = _CheckpointPolicy(signing_key, every)
+    sessions.configure(info=info)
 
 
 def _as_record(row: AuditEntry) -> chain.AuditRecord:
@@ -60,10 +87,43 @@ def append(
     )
     session.add(row)
     session.flush()
+    policy = session.info.get(_CHECKPOINTS)
+    if isinstance(policy, _CheckpointPolicy) and record.seq % policy.every == 0:
+        _sign(session, record, policy.signing_key, at=record.at)
     return row
 
 
-def verify(session: Session, public_key: Any = None) -> chain.VerifyResult:
+def _sign(
+    session: Session, record: chain.AuditRecord, signing_key: Ed25519PrivateKey, *, at: datetime
+) -> AuditCheckpoint:
+    cp = chain.sign_checkpoint(record, signing_key, at)
+    row = AuditCheckpoint(seq=cp.seq, hash=cp.hash, at=cp.at, signature=cp.signature)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def checkpoint(
+    session: Session, *, signing_key: Ed25519PrivateKey, now: datetime
+) -> AuditCheckpoint | None:
+    """Sign a checkpoint over the latest entry (None when the log is empty). The latest entry
+    is re-verified first, so a checkpoint never vouches for an entry that no longer matches its
+    hash; an entry that already has a checkpoint keeps the one it has."""
+    last = session.scalar(
+        select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1).with_for_update()
+    )
+    if last is None:
+        return None
+    existing = session.get(AuditCheckpoint, last.seq)
+    if existing is not None:
+        return existing
+    record = _as_record(last)
+    if record.expected_hash() != record.hash:
+        raise ValueError(f"audit entry {record.seq} does not match its hash; run audit verify")
+    return _sign(session, record, signing_key, at=now)
+
+
+def verify(session: Session, public_key: Ed25519PublicKey | None = None) -> chain.VerifyResult:
     records = [_as_record(r) for r in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
     checkpoints = [
         chain.Checkpoint(seq=c.seq, hash=c.hash, at=c.at, signature=c.signature)

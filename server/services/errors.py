@@ -4,11 +4,19 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
+    """A refusal with a reason for the caller.
+
+    ``keep_writes``: the request's transaction is committed, not rolled back, before the error is
+    answered. Services set it when the only thing they wrote is the audit entry of the refusal
+    itself (``access.denied``), which must survive the refusal.
+    """
+
     status_code = 400
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, keep_writes: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.keep_writes = keep_writes
 
 
 class BadInput(ServiceError):

@@ -1,0 +1,88 @@
+"""The customer's self-service JSON API behind the link on the receipt (``/me/<token>``).
+
+No staff session: the signed, expiring token in the path is the credential. Every answer is
+``Cache-Control: no-store``. A bad or expired token is one opaque 401; after "forget me" the
+same link answers 404 "nothing is held under this link".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from server.deps import RuntimeDep, SessionDep
+from server.services import export, lifecycle, selfservice
+
+router = APIRouter(prefix="/api/v1/me", tags=["self-service"])
+
+ACTOR = "customer:self-service"
+CHANNEL = "portal"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class WithdrawOut(BaseModel):
+    status: str
+    gallery_versions: dict[str, int]
+
+
+class ForgetOut(BaseModel):
+    status: str
+
+
+@router.get("/{token}")
+def view(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> dict[str, Any]:
+    """Everything held about the customer (the same document as the export)."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    response.headers.update(NO_STORE)
+    return export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
+
+
+@router.get("/{token}/export")
+def download(token: str, rt: RuntimeDep, session: SessionDep) -> JSONResponse:
+    """The same document as a JSON file download (GDPR Art. 15/20); audited."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    doc = export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
+    export.record_export(session, customer=customer, actor=ACTOR, channel=CHANNEL, now=now)
+    filename = f"vertrouwd-export-{now:%Y%m%d}.json"
+    return JSONResponse(
+        doc, headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE}
+    )
+
+
+@router.post("/{token}/withdraw")
+def withdraw(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> WithdrawOut:
+    """Withdraw recognition consent at once; idempotent."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    result = lifecycle.withdraw(
+        session,
+        customer_id=customer.id,
+        actor=ACTOR,
+        channel=CHANNEL,
+        now=now,
+        notify=rt.broker.publish,
+    )
+    response.headers.update(NO_STORE)
+    return WithdrawOut(status=result.status, gallery_versions=result.gallery_versions)
+
+
+@router.post("/{token}/forget")
+def forget(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> ForgetOut:
+    """Erase everything held about the customer ("forget me")."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    result = lifecycle.erase(
+        session,
+        customer_id=customer.id,
+        actor=ACTOR,
+        channel=CHANNEL,
+        now=now,
+        notify=rt.broker.publish,
+    )
+    response.headers.update(NO_STORE)
+    return ForgetOut(status=result.status)

@@ -1,0 +1,132 @@
+"""Staff acting on a customer's consent (register, console): who may, search, and refusals.
+
+Withdraw, erase and renew are allowed to the cashier of the customer's home store, a privacy
+officer and an admin. Anyone else gets 403, an unknown id 404; both are written to the audit log
+as ``access.denied`` and kept even though the request fails. The audit entry names an existing
+customer only by pseudonym, and an unknown id not at all (it may be an erased customer's id,
+which must not reappear anywhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from consent import audit as kinds
+from server.db.models import ConsentRecord, Customer, Store
+from server.services import audit, lifecycle
+from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.staff import StaffIdentity
+
+ACTIONS = ("withdraw", "erase", "renew", "view")
+SEARCH_ROLES = ("cashier", "admin")
+MAX_RESULTS = 25
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """What a search shows: contact fields and consent state; no pseudonym, key or template."""
+
+    id: str
+    name: str
+    preferred_name: str
+    email: str | None
+    loyalty_id: str | None
+    language: str
+    home_store: str | None
+    recognition: str
+    consent_expires_at: datetime | None
+
+
+def _may(who: StaffIdentity, customer: Customer) -> bool:
+    if who.role in ("privacy_officer", "admin"):
+        return True
+    return (
+        who.role == "cashier"
+        and who.store_id is not None
+        and who.store_id == customer.home_store_id
+    )
+
+
+def authorise(
+    session: Session, *, who: StaffIdentity, customer_id: str, action: str, now: datetime
+) -> Customer:
+    """The customer ``who`` may ``action``; otherwise an audited 404/403."""
+    if action not in ACTIONS:
+        raise BadInput(f"unknown action {action!r}")
+    customer = session.get(Customer, customer_id)
+    if customer is not None and _may(who, customer):
+        return customer
+    audit.append(
+        session,
+        kind=kinds.ACCESS_DENIED,
+        actor=f"staff:{who.username}",
+        subject=customer.subject_id if customer is not None else None,
+        data={"what": "customer", "action": action, "found": customer is not None},
+        at=now,
+    )
+    if customer is None:
+        raise NotFound("no such customer", keep_writes=True)
+    raise Forbidden(
+        f"the {who.role} role may not {action} this customer's consent", keep_writes=True
+    )
+
+
+def summarise(session: Session, customer: Customer, *, now: datetime) -> CustomerSummary:
+    home = session.get(Store, customer.home_store_id) if customer.home_store_id else None
+    expires = session.scalar(
+        select(ConsentRecord.expires_at)
+        .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
+        .order_by(ConsentRecord.expires_at.desc())
+        .limit(1)
+    )
+    return CustomerSummary(
+        id=customer.id,
+        name=customer.name,
+        preferred_name=customer.preferred_name,
+        email=customer.email,
+        loyalty_id=customer.loyalty_id,
+        language=customer.language,
+        home_store=home.code if home else None,
+        recognition=lifecycle.recognition_state(session, customer, now=now),
+        consent_expires_at=expires,
+    )
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
+    """Customers of the staff member's store whose name or e-mail contains ``q`` or whose
+    loyalty id is ``q`` (an admin without a store searches every store)."""
+    if who.role not in SEARCH_ROLES:
+        raise Forbidden(f"the {who.role} role may not search customers")
+    q = " ".join(q.split())
+    if len(q) < 2:
+        raise BadInput("type at least 2 characters to search")
+    if len(q) > 200:
+        raise BadInput("search text too long")
+    pattern = _like(q)
+    stmt = (
+        select(Customer)
+        .where(
+            or_(
+                Customer.name.ilike(pattern, escape="\\"),
+                Customer.preferred_name.ilike(pattern, escape="\\"),
+                Customer.email.ilike(pattern, escape="\\"),
+                Customer.loyalty_id == q,
+            )
+        )
+        .order_by(Customer.name, Customer.id)
+        .limit(MAX_RESULTS)
+    )
+    if who.role == "cashier" or who.store_id is not None:
+        if who.store_id is None:
+            return []
+        stmt = stmt.where(Customer.home_store_id == who.store_id)
+    return [summarise(session, c, now=now) for c in session.scalars(stmt)]

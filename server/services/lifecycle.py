@@ -1,0 +1,539 @@
+"""The end of a consent: withdrawal, expiry, erasure ("forget me"), and renewal before expiry.
+
+Withdrawal (Art. 7(3)), in ONE transaction:
+
+1. the customer's data key (DEK) is deleted first (crypto-shredding: every blob sealed under it,
+   in any backup, is unreadable from here on), then the template and thumbnail rows;
+2. the consent is marked ``withdrawn``. The database forces this order: templates reference
+   ``(consent_id, customer_id, 'active')`` of their consent (``server.db.models``), so the
+   status cannot change while one exists;
+3. ``consent.withdrawn``, ``template.destroyed`` and ``key.destroyed`` are audited;
+4. a new gallery version is published for every store in the consent's scope; devices fetch it
+   and acknowledge it (``device.acknowledged``: the proof of propagation), and stop matching the
+   subject once it is installed;
+5. the customer's live visits end; after the commit the tablets of those stores get
+   ``{"type": "visit", "visit_id": ..., "status": "expired"}`` and drop the card.
+
+Withdrawing twice is a no-op the second time (same state, no second audit entry).
+
+Erasure is a withdrawal plus the deletion of every row the customer owns, table by table from
+:data:`ERASERS` (a test checks it covers every table that holds customer data, see
+``server.db.models.customer_tables``). What stays:
+
+* the consent records, as proof that a consent existed and ended: status ``erased``,
+  ``customer_id`` NULL. They hold no name, contact or profile field; purpose, scope, text hash,
+  channel, the collecting staff member and the dates are facts about the *processing*, not a
+  profile, and no query can join them to a person any more;
+* the audit log's entries, which name only the pseudonymous ``subject_id``. After erasure no
+  table maps that pseudonym to anybody (the ``customers`` row that held it is gone), and the
+  audit log never held a name, e-mail or customer id;
+* one ``erasures`` row with per-table counts, the time, channel and home store, and no id.
+
+On SQLite every connection runs with ``secure_delete`` (deleted content is overwritten with
+zeros), and after the erasure commits the WAL is checkpointed and truncated so the deleted
+pages do not survive in the ``-wal`` file either.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from consent import audit as kinds
+from consent.records import PURPOSE, consent_expiry, current_consent_text
+from server import faults
+from server.db.base import Base
+from server.db.lifecycle import ConsentRenewal, Erasure
+from server.db.models import (
+    ConsentRecord,
+    Customer,
+    CustomerKey,
+    FaceTemplate,
+    FaceThumbnail,
+    Store,
+    Visit,
+)
+from server.db.session import after_commit
+from server.realtime import tablet_channel
+from server.services import audit, gallery
+from server.services.errors import BadInput, Conflict, NotFound
+from server.services.ids import new_id
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str, dict[str, Any]], None]
+"""``broker.publish``: (channel, message), called only after the transaction committed."""
+
+Eraser = Callable[[Session, Customer, datetime], int]
+"""Deletes (or anonymises) one table's rows of a customer; returns how many rows."""
+
+RECOGNITION_STATES = ("active", "withdrawn", "expired", "erased", "none")
+
+
+@dataclass(frozen=True)
+class Shredded:
+    templates: int
+    thumbnails: int
+    keys: int
+
+
+@dataclass
+class Ended:
+    """What ending a customer's consent(s) did; ``scope`` is the union of their stores."""
+
+    consent_ids: list[str] = field(default_factory=list)
+    scope: set[str] = field(default_factory=set)
+    shredded: Shredded = field(default_factory=lambda: Shredded(0, 0, 0))
+    visits_ended: int = 0
+
+
+@dataclass(frozen=True)
+class WithdrawalResult:
+    status: str
+    changed: bool
+    gallery_versions: dict[str, int]
+    shredded: Shredded
+    visits_ended: int
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    status: str
+    counts: dict[str, int]
+    gallery_versions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RenewalResult:
+    consent_id: str
+    previous_consent_id: str
+    expires_at: datetime
+
+
+# -- shared steps ----------------------------------------------------------------------------
+
+
+def get_customer(session: Session, customer_id: str) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("no such customer")
+    return customer
+
+
+def shred(session: Session, customer: Customer) -> Shredded:
+    """Delete the customer's DEK, then every template and thumbnail row (in the caller's
+    transaction). Safe to call when there is nothing left."""
+    keys = session.execute(delete(CustomerKey).where(CustomerKey.customer_id == customer.id))
+    faults.point("withdraw.after_key")
+    templates = session.execute(delete(FaceTemplate).where(FaceTemplate.customer_id == customer.id))
+    faults.point("withdraw.after_templates")
+    thumbnails = session.execute(
+        delete(FaceThumbnail).where(FaceThumbnail.customer_id == customer.id)
+    )
+    return Shredded(
+        templates=_rowcount(templates), thumbnails=_rowcount(thumbnails), keys=_rowcount(keys)
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def end_live_visits(
+    session: Session, *, customer: Customer, now: datetime, notify: Notify | None
+) -> int:
+    """End the customer's live visits; tablets drop the cards once the transaction commits."""
+    visits = list(
+        session.scalars(
+            select(Visit).where(
+                Visit.customer_id == customer.id,
+                Visit.status.in_(("live", "greeted")),
+                Visit.live_until > now,
+            )
+        )
+    )
+    for visit in visits:
+        visit.status = "expired"
+        visit.ended_at = now
+        if notify is not None:
+            message = {"type": "visit", "visit_id": visit.id, "status": "expired"}
+            after_commit(session, partial(notify, tablet_channel(visit.store_id), message))
+    return len(visits)
+
+
+def end_consents(
+    session: Session,
+    *,
+    customer: Customer,
+    records: Iterable[ConsentRecord],
+    status: str,
+    reason: str,
+    actor: str,
+    channel: str | None,
+    now: datetime,
+    notify: Notify | None,
+) -> Ended:
+    """Shred the biometrics, end ``records`` with ``status`` and audit it; no publication
+    (callers publish once for all the stores in ``Ended.scope``)."""
+    ended = Ended()
+    records = list(records)
+    ended.shredded = shred(session, customer)
+    session.flush()
+    for record in records:
+        record.status = status
+        record.withdrawn_at = now
+        ended.consent_ids.append(record.id)
+        ended.scope.update(record.scope)
+    session.flush()
+    kind = kinds.CONSENT_WITHDRAWN if status == "withdrawn" else kinds.CONSENT_EXPIRED
+    for record in records:
+        data: dict[str, Any] = {"consent_id": record.id, "reason": reason}
+        if channel:
+            data["channel"] = channel
+        audit.append(
+            session, kind=kind, actor=actor, subject=customer.subject_id, data=data, at=now
+        )
+    if ended.shredded.templates or ended.shredded.thumbnails:
+        audit.append(
+            session,
+            kind=kinds.TEMPLATE_DESTROYED,
+            actor=actor,
+            subject=customer.subject_id,
+            data={
+                "templates": ended.shredded.templates,
+                "thumbnails": ended.shredded.thumbnails,
+                "reason": reason,
+            },
+            at=now,
+        )
+    if ended.shredded.keys:
+        audit.append(
+            session,
+            kind=kinds.DATA_KEY_DESTROYED,
+            actor=actor,
+            subject=customer.subject_id,
+            data={"reason": reason},
+            at=now,
+        )
+    ended.visits_ended = end_live_visits(session, customer=customer, now=now, notify=notify)
+    return ended
+
+
+def publish_scope(
+    session: Session, *, scope: Iterable[str], reason: str, actor: str, now: datetime
+) -> dict[str, int]:
+    """Publish a new gallery version for every store in ``scope``: store code -> version."""
+    scope = sorted(set(scope))
+    if not scope:
+        return {}
+    versions = gallery.publish_for_scope(session, scope=scope, reason=reason, actor=actor, now=now)
+    out: dict[str, int] = {}
+    for store_id, version in versions.items():
+        store = session.get(Store, store_id)
+        if store is not None:
+            out[store.code] = version
+    return out
+
+
+def current_versions(session: Session, scope: Iterable[str]) -> dict[str, int]:
+    scope = set(scope)
+    return {
+        s.code: s.gallery_version
+        for s in session.scalars(select(Store).order_by(Store.id))
+        if "*" in scope or s.code in scope
+    }
+
+
+def consent_history(session: Session, customer_id: str) -> list[ConsentRecord]:
+    return list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.customer_id == customer_id)
+            .order_by(ConsentRecord.given_at, ConsentRecord.id)
+        )
+    )
+
+
+def recognition_state(session: Session, customer: Customer, *, now: datetime) -> str:
+    """``active`` while an unexpired consent is active; else how the latest one ended
+    (``withdrawn``/``expired``), or ``none`` when the customer never consented."""
+    history = consent_history(session, customer.id)
+    if any(r.status == "active" and r.expires_at > now for r in history):
+        return "active"
+    if not history:
+        return "none"
+    latest = max(history, key=lambda r: (r.withdrawn_at or r.expires_at, r.given_at))
+    if latest.status == "active":  # past expires_at, not yet processed by the retention job
+        return "expired"
+    return latest.status
+
+
+# -- withdrawal ------------------------------------------------------------------------------
+
+
+def withdraw(
+    session: Session,
+    *,
+    customer_id: str,
+    actor: str,
+    channel: str,
+    now: datetime,
+    notify: Notify | None = None,
+) -> WithdrawalResult:
+    """Withdraw the customer's recognition consent (see the module docstring). Idempotent."""
+    customer = get_customer(session, customer_id)
+    active = list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
+            .with_for_update()
+        )
+    )
+    if not active:
+        history = consent_history(session, customer.id)
+        return WithdrawalResult(
+            status=recognition_state(session, customer, now=now),
+            changed=False,
+            gallery_versions=current_versions(session, (s for r in history for s in r.scope)),
+            shredded=Shredded(0, 0, 0),
+            visits_ended=0,
+        )
+    ended = end_consents(
+        session,
+        customer=customer,
+        records=active,
+        status="withdrawn",
+        reason="withdrawal",
+        actor=actor,
+        channel=channel,
+        now=now,
+        notify=notify,
+    )
+    versions = publish_scope(session, scope=ended.scope, reason="withdrawal", actor=actor, now=now)
+    return WithdrawalResult(
+        status="withdrawn",
+        changed=True,
+        gallery_versions=versions,
+        shredded=ended.shredded,
+        visits_ended=ended.visits_ended,
+    )
+
+
+# -- erasure ---------------------------------------------------------------------------------
+
+
+def _delete_rows(table_name: str, column: str) -> Eraser:
+    def erase_rows(session: Session, customer: Customer, _now: datetime) -> int:
+        table = Base.metadata.tables[table_name]
+        return _rowcount(session.execute(delete(table).where(table.c[column] == customer.id)))
+
+    erase_rows.__name__ = f"erase_{table_name}"
+    return erase_rows
+
+
+def _anonymise_consents(session: Session, customer: Customer, now: datetime) -> int:
+    """Keep the proof that consents existed and ended; drop who gave them."""
+    rows = consent_history(session, customer.id)
+    for record in rows:
+        record.status = "erased"
+        record.withdrawn_at = record.withdrawn_at or now
+        record.customer_id = None
+    session.flush()
+    return len(rows)
+
+
+ERASERS: dict[str, Eraser] = {
+    "customer_keys": _delete_rows("customer_keys", "customer_id"),
+    "face_templates": _delete_rows("face_templates", "customer_id"),
+    "face_thumbnails": _delete_rows("face_thumbnails", "customer_id"),
+    "consent_records": _anonymise_consents,
+    "purchases": _delete_rows("purchases", "customer_id"),
+    "preferences": _delete_rows("preferences", "customer_id"),
+    "allergies": _delete_rows("allergies", "customer_id"),
+    "visits": _delete_rows("visits", "customer_id"),
+    "customers": _delete_rows("customers", "id"),
+}
+"""Every table holding a customer's data -> how erasure removes it. Register a new table here
+(and in ``server.services.export.EXPORTERS``); ``tests/server/test_export_coverage.py`` fails
+until both cover it. Erasers run children first (reverse dependency order of the metadata)."""
+
+
+def register_eraser(table_name: str, eraser: Eraser | None = None, *, column: str = "") -> None:
+    """Cover a table defined elsewhere (e.g. clienteling): delete its rows where ``column``
+    equals the customer id, or run ``eraser``."""
+    if eraser is None:
+        if not column:
+            raise ValueError("give an eraser or the column that holds the customer id")
+        eraser = _delete_rows(table_name, column)
+    ERASERS[table_name] = eraser
+
+
+def checkpoint_wal(engine: Engine) -> bool:
+    """SQLite: copy the WAL into the database file and truncate it, so pages that held erased
+    rows do not linger in ``-wal``; True when it completed. No-op (True) on other backends.
+
+    Runs on a connection of its own, outside the engine's pool: it is called right after a
+    commit, while the committing session may still hold the pool's only SQLite connection
+    (which by then has no open transaction, so it does not block the checkpoint)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return True
+    conn = sqlite3.connect(url.database, timeout=30)
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    if row is not None and row[0]:
+        log.warning("WAL checkpoint after erasure was blocked by a reader; retried later")
+        return False
+    return True
+
+
+def erase(
+    session: Session,
+    *,
+    customer_id: str,
+    actor: str,
+    channel: str,
+    now: datetime,
+    notify: Notify | None = None,
+) -> ErasureResult:
+    """ "Forget me": withdrawal, then every table in :data:`ERASERS` (module docstring)."""
+    customer = get_customer(session, customer_id)
+    withdrawal = withdraw(
+        session, customer_id=customer.id, actor=actor, channel=channel, now=now, notify=notify
+    )
+    subject_id = customer.subject_id
+    home_store_id = customer.home_store_id
+    counts: dict[str, int] = {}
+    session.flush()  # erasers may use Core statements, which do not autoflush
+    for table in reversed(Base.metadata.sorted_tables):
+        eraser = ERASERS.get(table.name)
+        if eraser is not None:
+            counts[table.name] = eraser(session, customer, now)
+            session.flush()
+    missing = set(ERASERS) - set(counts)
+    if missing:  # a registered table that is not in the metadata: a programming error
+        raise RuntimeError(f"erasers for unknown tables: {sorted(missing)}")
+    counts["customer_keys"] += withdrawal.shredded.keys
+    counts["face_templates"] += withdrawal.shredded.templates
+    counts["face_thumbnails"] += withdrawal.shredded.thumbnails
+    for obj in list(session.identity_map.values()):  # rows deleted behind the ORM's back
+        if obj is customer or getattr(obj, "customer_id", None) == customer_id:
+            session.expunge(obj)
+    faults.point("erase.after_rows")
+    session.add(Erasure(erased_at=now, store_id=home_store_id, channel=channel, counts=counts))
+    audit.append(
+        session,
+        kind=kinds.CUSTOMER_ERASED,
+        actor=actor,
+        subject=subject_id,
+        data={"channel": channel, "counts": counts},
+        at=now,
+    )
+    session.flush()
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        after_commit(session, partial(_after_erasure, bind))
+    return ErasureResult(
+        status="erased", counts=counts, gallery_versions=withdrawal.gallery_versions
+    )
+
+
+def _after_erasure(engine: Engine) -> None:
+    faults.point("erase.after_commit")
+    checkpoint_wal(engine)
+
+
+# -- renewal ---------------------------------------------------------------------------------
+
+
+def renew(
+    session: Session,
+    *,
+    customer_id: str,
+    actor: str,
+    channel: str,
+    collected_by: str | None,
+    consent_months: int,
+    now: datetime,
+    language: str | None = None,
+) -> RenewalResult:
+    """Renew an active, unexpired consent: a NEW consent record (current text, same scope, new
+    expiry) takes over the templates and thumbnail in the same transaction, and the old record
+    ends (status ``expired`` at ``now``, linked in ``consent_renewals``).
+
+    The composite foreign key stays satisfied at every statement: the new record exists and is
+    active before the templates point at it, and the old one ends only once none do.
+    """
+    customer = get_customer(session, customer_id)
+    current = session.scalars(
+        select(ConsentRecord)
+        .where(
+            ConsentRecord.customer_id == customer.id,
+            ConsentRecord.status == "active",
+            ConsentRecord.expires_at > now,
+        )
+        .order_by(ConsentRecord.expires_at.desc())
+        .with_for_update()
+    ).first()
+    if current is None:
+        raise Conflict(
+            "there is no active consent to renew; the customer must enrol again "
+            "(templates are destroyed when a consent ends)"
+        )
+    try:
+        text = current_consent_text(language or customer.language)
+    except LookupError as exc:
+        raise BadInput(f"no consent text for language {language!r}") from exc
+    record = ConsentRecord(
+        id=new_id(),
+        customer_id=customer.id,
+        purpose=PURPOSE,
+        scope=list(current.scope),
+        text_version=text.version,
+        text_language=text.language,
+        text_sha256=text.sha256,
+        channel=channel,
+        collected_by=collected_by,
+        given_at=now,
+        expires_at=consent_expiry(now, months=consent_months),
+        status="active",
+    )
+    session.add(record)
+    session.flush()
+    for model in (FaceTemplate, FaceThumbnail):
+        session.execute(
+            update(model).where(model.consent_id == current.id).values(consent_id=record.id)
+        )
+    current.status = "expired"
+    current.withdrawn_at = now
+    session.add(ConsentRenewal(consent_id=current.id, renewed_by=record.id, renewed_at=now))
+    customer.last_interaction_at = now
+    session.flush()
+    audit.append(
+        session,
+        kind=kinds.CONSENT_RENEWED,
+        actor=actor,
+        subject=customer.subject_id,
+        data={
+            "consent_id": record.id,
+            "previous_consent_id": current.id,
+            "text_version": text.version,
+            "text_sha256": text.sha256,
+            "channel": channel,
+            "expires_at": record.expires_at.isoformat(),
+        },
+        at=now,
+    )
+    return RenewalResult(
+        consent_id=record.id, previous_consent_id=current.id, expires_at=record.expires_at
+    )
