@@ -155,6 +155,9 @@ class FrameSource:
         self.reconnects = 0
         self.read_failures = 0
         self.fps = 0.0
+        self.last_read_s = 0.0
+        """Seconds the latest ``read()`` (grab + decode) took: the capture stage's own time,
+        without the pacing wait."""
 
     def _wait(self, seconds: float) -> bool:
         """Wait (interruptible by ``stop``); True when stopped."""
@@ -224,7 +227,9 @@ class FrameSource:
         try:
             while not self.stop.is_set():
                 assert self._capture is not None
+                read_started = time.perf_counter()
                 ok, image = self._capture.read()
+                self.last_read_s = time.perf_counter() - read_started
                 if not ok or image is None:
                     self.read_failures += 1
                     if not self._reconnect:

@@ -177,6 +177,8 @@ def run_edge(
         data_dir=settings.data_dir,
         client=gallery_client,
         poll_s=settings.gallery_poll_s,
+        push=settings.gallery_push,
+        confirm_s=settings.gallery_confirm_s,
     )
     sender = EventSender(
         server_url=identity.server_url,
@@ -202,6 +204,7 @@ def run_edge(
                 status.last_contact.isoformat() if status.last_contact else None
             ),
             "events_pending": sender.pending,
+            "push_connected": gallery.push_connected.is_set(),
         }
 
     def metrics() -> dict[str, float]:
@@ -217,6 +220,7 @@ def run_edge(
         values["arrivals_sent"] = float(sender.sent)
         values["events_dropped"] = float(sender.dropped) + values.get("events_dropped", 0.0)
         values["events_pending"] = float(sender.pending)
+        values["gallery_push_connected"] = 1.0 if gallery.push_connected.is_set() else 0.0
         return values
 
     health_server: HealthServer | None = None

@@ -8,14 +8,22 @@ store is live (not 403). Otherwise it gives None and the engine does not even de
 ``GalleryClient`` owns the polling thread: ``GET /api/v1/device/gallery`` with
 ``If-None-Match``, opens a new blob with ``consent.gallery.open_gallery``, installs it in memory
 (a new ``GalleryIndex``, swapped in one assignment) and on disk (``write_atomic``), then acks
-its version. Thread-safety: ``GalleryState`` guards its fields with a lock; the index object is
-immutable and shared.
+its version. With ``push`` on, a second thread keeps a WebSocket open to ``/ws/device``: the
+server sends ``{"type": "gallery", "version": N}`` on connect and whenever the store publishes a
+new version, and a newer N wakes the polling thread at once (a withdrawal reaches the device in
+well under the 10 s target). While the socket is up, the polling thread only confirms the
+gallery every ``confirm_s``; while it is down, it polls every ``poll_s``. The socket never
+carries a gallery or a decision: only "poll now". Thread-safety: ``GalleryState`` guards its
+fields with a lock; the index object is immutable and shared; the two threads share only
+``threading.Event`` objects.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +37,7 @@ from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
 from consent.gallery import GalleryPayload, OpenedGallery, open_gallery, write_atomic
 from consent.signing import load_public_key
+from edge.capture import Backoff
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.provision import DeviceIdentity
 from models.matcher import GalleryIndex
@@ -38,12 +47,23 @@ log = logging.getLogger(__name__)
 GALLERY_FILE = "gallery.sealed"
 GALLERY_PATH = "/api/v1/device/gallery"
 ACK_PATH = "/api/v1/device/ack"
+PUSH_PATH = "/ws/device"
+CLOSE_UNAUTHORIZED = 4401
 
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def push_url(server_url: str) -> str:
+    """The device WebSocket of a server: ``http`` -> ``ws``, ``https`` -> ``wss``."""
+    if server_url.startswith("https://"):
+        return "wss://" + server_url[len("https://") :] + PUSH_PATH
+    if server_url.startswith("http://"):
+        return "ws://" + server_url[len("http://") :] + PUSH_PATH
+    raise ValueError("server_url must start with http:// or https://")
 
 
 def index_from_payload(payload: GalleryPayload) -> GalleryIndex:
@@ -167,7 +187,8 @@ class GalleryState:
 
 
 class GalleryClient:
-    """Keeps ``state`` current from the server; one polling thread owns the HTTP client."""
+    """Keeps ``state`` current from the server; one polling thread owns the HTTP client, and
+    (with ``push``) one push thread owns the WebSocket. See the module docstring."""
 
     def __init__(
         self,
@@ -180,6 +201,9 @@ class GalleryClient:
         poll_s: float,
         now: Clock = utc_now,
         stop: threading.Event | None = None,
+        push: bool = False,
+        confirm_s: float | None = None,
+        push_backoff: Backoff | None = None,
     ) -> None:
         self.identity = identity
         self.keys = keys
@@ -193,6 +217,18 @@ class GalleryClient:
         self._pending_ack: int | None = None
         self._thread: threading.Thread | None = None
         self.polls = 0
+        self.push = push
+        ttl_s = state.ttl.total_seconds()
+        self.confirm_s = min(confirm_s if confirm_s is not None else 60.0, ttl_s / 3)
+        """Seconds between confirming polls while the push socket is up (at most TTL/3)."""
+        self.confirm_s = max(self.confirm_s, poll_s)
+        self._push_backoff = push_backoff or Backoff(initial=0.5, maximum=30.0)
+        self._push_thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self.push_connected = threading.Event()
+        """Set while the push socket is open (tests and the health page read it)."""
+        self.push_notices = 0
+        self._socket: Any = None
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -292,20 +328,110 @@ class GalleryClient:
         elif response.status_code == 401:
             self.state.block("credential_revoked")
 
+    def wake(self) -> None:
+        """Poll now (the push thread calls this when the server announces a new version)."""
+        self._wake.set()
+
     def run(self) -> None:
+        """The polling thread: poll, then wait for a wake-up or the interval, until stopped."""
         while not self.stop.is_set():
+            self._wake.clear()  # a notice that arrives during the poll triggers another
             try:
                 self.poll_once()
             except Exception:
                 log.exception("gallery poll crashed")
-            if self.stop.wait(self.poll_s):
+            interval = self.confirm_s if self.push_connected.is_set() else self.poll_s
+            self._sleep(interval)
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait until woken, stopped (``stop`` may be shared and set by others) or timed out."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._wake.wait(min(remaining, 0.5)):
+                return
+
+    # --- push ------------------------------------------------------------------------------
+
+    def _on_push(self, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+            version = int(message["version"]) if message.get("type") == "gallery" else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.warning("push: ignored a malformed message")
+            return
+        if version is not None and version != self.state.version:
+            self.push_notices += 1
+            self.wake()
+
+    def _push_session(self) -> bool:
+        """One WebSocket session; False when the server refused the credential."""
+        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.sync.client import connect
+
+        try:
+            socket = connect(
+                push_url(self.identity.server_url),
+                additional_headers=self._headers,
+                open_timeout=10,
+                close_timeout=2,
+                proxy=None,
+            )
+        except InvalidStatus as exc:
+            log.warning("push socket refused (%d)", exc.response.status_code)
+            return exc.response.status_code != 401
+        with socket:
+            self._socket = socket
+            self.push_connected.set()
+            self._push_backoff.reset()
+            log.info("push socket connected")
+            try:
+                while not self.stop.is_set():
+                    try:
+                        raw = socket.recv(timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    self._on_push(raw)
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code == CLOSE_UNAUTHORIZED:
+                    log.error("push socket: device credential refused")
+                    self.wake()  # the poll confirms and stops matching
+                    return False
+            finally:
+                self._socket = None
+                if self.push_connected.is_set():
+                    self.push_connected.clear()
+                    self.wake()  # fall back to polling every poll_s from now
+        return True
+
+    def run_push(self) -> None:
+        """The push thread: keep the socket open, reconnecting with backoff."""
+        while not self.stop.is_set():
+            try:
+                keep_trying = self._push_session()
+            except Exception as exc:  # unreachable, DNS, TLS, handshake: retried later
+                log.debug("push socket unavailable: %s", type(exc).__name__)
+                keep_trying = True
+            if not keep_trying:
+                return  # credential refused: polling handles revocation
+            if self.stop.wait(self._push_backoff.next_delay()):
                 return
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="edge-gallery", daemon=True)
         self._thread.start()
+        if self.push:
+            self._push_thread = threading.Thread(
+                target=self.run_push, name="edge-gallery-push", daemon=True
+            )
+            self._push_thread.start()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._wake.set()
+        socket = self._socket
+        if socket is not None:
+            socket.close()
+        for thread in (self._thread, self._push_thread):
+            if thread is not None:
+                thread.join(timeout)

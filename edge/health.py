@@ -30,6 +30,7 @@ HELP: dict[str, tuple[str, str]] = {
     "gallery_age_seconds": ("gauge", "Seconds since the gallery was confirmed current."),
     "gallery_subjects": ("gauge", "Members in the installed gallery."),
     "matching_enabled": ("gauge", "1 while matching is allowed, else 0."),
+    "gallery_push_connected": ("gauge", "1 while the gallery push socket is open, else 0."),
     "last_server_contact_timestamp_seconds": ("gauge", "Unix time of the last server answer."),
     "arrivals_sent": ("counter", "Arrival events accepted by the server."),
     "events_dropped": ("counter", "Arrival events dropped because a queue was full."),

@@ -447,6 +447,8 @@ class Engine:
                 if max_frames is not None and count >= max_frames:
                     source.stop.set()
                     break
+                self.metrics.incr("frames_captured")
+                self.metrics.add_time("capture", source.last_read_s)
                 emit(self.process_frame(frame))
             emit(self.finish())
             return events
@@ -484,6 +486,7 @@ def _capture_loop(
             if max_frames is not None and count >= max_frames:
                 break
             metrics.incr("frames_captured")
+            metrics.add_time("capture", source.last_read_s)
             if not slot.put(frame):
                 break
     except Exception:

@@ -127,6 +127,18 @@ class EdgeSettings(BaseSettings):
     gallery_poll_s: float = Field(
         5.0, ge=0.5, le=3600.0, description="Seconds between gallery polls to the server."
     )
+    gallery_push: bool = Field(
+        True,
+        description="Keep a WebSocket open to the server's /ws/device: a new gallery version "
+        "(e.g. a withdrawal) is fetched at once instead of at the next poll.",
+    )
+    gallery_confirm_s: float = Field(
+        60.0,
+        ge=0.5,
+        le=3600.0,
+        description="Seconds between confirming polls while the push socket is up (at most a "
+        "third of the gallery TTL); while it is down the device polls every gallery_poll_s.",
+    )
     gallery_ttl_s: float = Field(
         900.0,
         ge=10.0,

@@ -66,6 +66,7 @@ def enrol(
         threshold=rt.threshold,
         consent_months=rt.settings.consent_months,
         now=rt.now(),
+        notify=rt.broker.publish,
     )
     return EnrolmentOut(
         customer_id=result.customer_id,

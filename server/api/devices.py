@@ -1,13 +1,22 @@
-"""The edge device API (bearer credential per device). Never returns an embedding."""
+"""The edge device API (bearer credential per device). Never returns an embedding.
+
+``GET /ws/device`` is the push channel: the device's bearer credential is checked once when it
+connects (close code 4401 when unknown or revoked); the server then sends
+``{"type": "gallery", "version": N}`` at once (the current version, so a device that was
+offline catches up) and whenever its store publishes a new gallery version. The socket only
+says "poll now"; the gallery itself always comes sealed over ``GET /api/v1/device/gallery``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 from datetime import timedelta
 from functools import partial
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
 
 from consent.signing import public_key_bytes
 from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
@@ -15,12 +24,14 @@ from server.db.session import after_commit
 from server.deps import CurrentDevice, RuntimeDep, SessionDep
 from server.realtime import tablet_channel
 from server.services import arrivals, devices, gallery
-from server.services.errors import BadInput
+from server.services.errors import BadInput, ServiceError
 
-router = APIRouter(prefix="/api/v1", tags=["devices"])
+router = APIRouter(tags=["devices"])
+API = "/api/v1"
+CLOSE_UNAUTHORIZED = 4401
 
 
-@router.post("/devices/register", status_code=201)
+@router.post(API + "/devices/register", status_code=201)
 def register(body: DeviceRegisterIn, rt: RuntimeDep, session: SessionDep) -> DeviceRegisterOut:
     try:
         public_key = base64.b64decode(body.public_key, validate=True)
@@ -38,7 +49,7 @@ def register(body: DeviceRegisterIn, rt: RuntimeDep, session: SessionDep) -> Dev
     )
 
 
-@router.get("/device/gallery")
+@router.get(API + "/device/gallery")
 def get_gallery(
     device: CurrentDevice,
     rt: RuntimeDep,
@@ -78,12 +89,12 @@ def get_gallery(
     )
 
 
-@router.post("/device/ack", status_code=204)
+@router.post(API + "/device/ack", status_code=204)
 def ack(body: AckIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep) -> None:
     devices.acknowledge(session, device=device, version=body.version, now=rt.now())
 
 
-@router.post("/device/events", status_code=202)
+@router.post(API + "/device/events", status_code=202)
 def events(body: EventsIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep) -> EventsOut:
     result = arrivals.ingest(
         session,
@@ -99,3 +110,53 @@ def events(body: EventsIn, device: CurrentDevice, rt: RuntimeDep, session: Sessi
     for message in result.messages:
         after_commit(session, partial(rt.broker.publish, channel, message))
     return EventsOut(accepted=result.accepted, duplicates=result.duplicates, refused=result.refused)
+
+
+def _bearer(websocket: WebSocket) -> str:
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+@router.websocket("/ws/device")
+async def device_ws(websocket: WebSocket) -> None:
+    rt = websocket.app.state.runtime
+    token = _bearer(websocket)
+
+    def auth() -> tuple[int, int]:
+        from server.db.models import Store
+
+        with rt.sessions() as session, session.begin():
+            device = devices.authenticate_device(session, token=token, now=rt.now())
+            store = session.get(Store, device.store_id)
+            return device.store_id, store.gallery_version if store is not None else 0
+
+    try:
+        if not token:
+            raise BadInput("device credential missing")
+        store_id, version = await asyncio.to_thread(auth)
+    except ServiceError:
+        # accept, then close with a code the device can read (a refused handshake loses it)
+        await websocket.accept()
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential refused")
+        return
+    await websocket.accept()
+    async with rt.broker.subscribe(gallery.device_channel(store_id)) as messages:
+        await websocket.send_json({"type": "gallery", "version": version})
+
+        async def pump() -> None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                async for message in messages:
+                    await websocket.send_json(message)
+
+        sender = asyncio.create_task(pump())
+        try:
+            while True:  # the device sends nothing; reading notices a disconnect
+                received = await websocket.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+        except WebSocketDisconnect:
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender

@@ -92,8 +92,10 @@ def enrol(
     threshold: float,
     consent_months: int,
     now: datetime,
+    notify: gallery.Notify | None = None,
 ) -> EnrolmentResult:
-    """Enrol a new member at ``store``. Raises ``BadInput``/``Conflict``; writes nothing then."""
+    """Enrol a new member at ``store``. Raises ``BadInput``/``Conflict``; writes nothing then.
+    ``notify`` (``rt.broker.publish``) tells the store's devices about the new gallery."""
     _validate(request)
     try:
         text = (
@@ -218,7 +220,7 @@ def enrol(
     )
     session.flush()
     versions = gallery.publish_for_scope(
-        session, scope=record.scope, reason="enrolment", actor=actor, now=now
+        session, scope=record.scope, reason="enrolment", actor=actor, now=now, notify=notify
     )
     return EnrolmentResult(
         customer_id=customer.id,

@@ -7,9 +7,11 @@ exist only inside ``member_templates`` while a gallery is sealed to one device.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -30,8 +32,17 @@ from server.db.models import (
     GalleryPublication,
     Store,
 )
+from server.db.session import after_commit
 from server.services import audit
 from server.services.errors import Conflict, Forbidden
+
+Notify = Callable[[str, dict[str, Any]], None]
+"""``broker.publish``: (channel, message); called only after the transaction committed."""
+
+
+def device_channel(store_id: int) -> str:
+    """The broker channel a store's edge devices listen on (``GET /ws/device``)."""
+    return f"store:{store_id}:devices"
 
 
 @dataclass(frozen=True)
@@ -123,8 +134,20 @@ def find_enrolled(
     return None
 
 
-def publish(session: Session, *, store: Store, reason: str, actor: str, now: datetime) -> int:
-    """Bump the store's gallery version; devices fetch it on their next poll or push."""
+def publish(
+    session: Session,
+    *,
+    store: Store,
+    reason: str,
+    actor: str,
+    now: datetime,
+    notify: Notify | None = None,
+) -> int:
+    """Bump the store's gallery version; devices fetch it on their next poll or push.
+
+    With ``notify`` (``rt.broker.publish``), the store's connected devices are told
+    ``{"type": "gallery", "version": N}`` once the transaction has committed, and fetch it at
+    once: that is how a withdrawal reaches every online device within seconds."""
     members = sum(1 for r in active_consents(session, now=now) if _covers(r.scope, store.code))
     store.gallery_version += 1
     session.add(
@@ -149,15 +172,24 @@ def publish(session: Session, *, store: Store, reason: str, actor: str, now: dat
         },
         at=now,
     )
+    if notify is not None:
+        message = {"type": "gallery", "version": store.gallery_version}
+        after_commit(session, partial(notify, device_channel(store.id), message))
     return store.gallery_version
 
 
 def publish_for_scope(
-    session: Session, *, scope: Sequence[str], reason: str, actor: str, now: datetime
+    session: Session,
+    *,
+    scope: Sequence[str],
+    reason: str,
+    actor: str,
+    now: datetime,
+    notify: Notify | None = None,
 ) -> dict[int, int]:
     stores = session.scalars(select(Store).order_by(Store.id))
     return {
-        s.id: publish(session, store=s, reason=reason, actor=actor, now=now)
+        s.id: publish(session, store=s, reason=reason, actor=actor, now=now, notify=notify)
         for s in stores
         if _covers(scope, s.code)
     }

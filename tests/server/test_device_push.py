@@ -1,0 +1,210 @@
+"""Gallery push: a real server (uvicorn in a thread) and a real edge ``GalleryClient``.
+
+A new gallery version (an enrolment, a withdrawal) must reach every online device within 10 s
+(DESIGN, invariant 4). The device polls only once an hour here, so only the push over
+``/ws/device`` can make it fetch and acknowledge the new version in time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from edge.gallery import GalleryClient, GalleryState, push_url
+from edge.provision import DeviceIdentity, load_or_create_keys, register
+from server.app import create_app
+from server.db.models import EdgeDevice, Store
+from server.db.session import transaction
+from server.runtime import Runtime
+from server.serve import ServerThread
+from server.services import devices, enrolment, gallery
+from server.settings import ServerSettings
+from tests.server.conftest import StoreFixture
+
+PROPAGATION_LIMIT_S = 10.0
+HOUR = 3600.0
+
+
+@pytest.fixture
+def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
+    srv = ServerThread(create_app(settings, runtime=runtime))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@dataclass
+class Device:
+    identity: DeviceIdentity
+    client: GalleryClient
+    http: httpx.Client
+
+
+def acked_version(rt: Runtime, device_id: str) -> int:
+    with transaction(rt.sessions) as session:
+        device = session.get(EdgeDevice, device_id)
+        assert device is not None
+        return device.acked_version
+
+
+def wait_for_ack(rt: Runtime, device_id: str, version: int, timeout: float) -> float | None:
+    """Seconds until the device's acknowledgement of ``version`` is in the database (bounded
+    polling of that real condition), or None when it did not come within ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if acked_version(rt, device_id) >= version:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    return None
+
+
+def enrolment_code(rt: Runtime, store: StoreFixture) -> str:
+    with transaction(rt.sessions) as session:
+        return devices.create_enrolment_code(
+            session, store=devices.store_by_code(session, store.code), now=rt.now()
+        )
+
+
+@pytest.fixture
+def device(
+    runtime: Runtime, store: StoreFixture, live: ServerThread, tmp_path: Path
+) -> Iterator[Device]:
+    data = tmp_path / "edge"
+    http = httpx.Client(timeout=10.0)
+    identity = register(
+        server_url=live.base_url,
+        enrolment_code=enrolment_code(runtime, store),
+        name="entrance",
+        data_dir=data,
+        client=http,
+    )
+    client = GalleryClient(
+        identity=identity,
+        keys=load_or_create_keys(data),
+        state=GalleryState(ttl_s=identity.gallery_ttl_s),
+        data_dir=data,
+        client=http,
+        poll_s=HOUR,  # only the push can make it poll in time
+        confirm_s=HOUR,
+        push=True,
+    )
+    client.start()
+    try:
+        yield Device(identity, client, http)
+    finally:
+        client.shutdown()
+        http.close()
+
+
+def connected(dev: Device, rt: Runtime) -> None:
+    """Wait until the device installed the first gallery and its push socket is open."""
+    assert wait_for_ack(rt, dev.identity.device_id, 1, PROPAGATION_LIMIT_S) is not None
+    assert dev.client.push_connected.wait(PROPAGATION_LIMIT_S), "push socket did not open"
+
+
+def test_enrolment_reaches_an_online_device_within_10_s(
+    runtime: Runtime, store: StoreFixture, device: Device, faces: Path
+) -> None:
+    connected(device, runtime)
+    photo = (faces / "people" / "lin_manuel_miranda" / "img1.png").read_bytes()
+    with transaction(runtime.sessions) as session:
+        result = enrolment.enrol(
+            session,
+            request=enrolment.EnrolmentRequest(
+                name="Lin Manuel Miranda",
+                preferred_name="Lin",
+                language="en",
+                photos=[photo],
+                consent_confirmed=True,
+                confirmation_name="Lin Manuel Miranda",
+                channel="register",
+                collected_by="cashier",
+            ),
+            store=devices.store_by_code(session, store.code),
+            analyser=runtime.faces,
+            kek=runtime.kek,
+            threshold=runtime.threshold,
+            consent_months=12,
+            now=runtime.now(),
+            notify=runtime.broker.publish,
+        )
+    version = result.gallery_versions[store.id]
+    took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)
+    assert took is not None, f"version {version} not acknowledged within 10 s"
+    print(f"enrolment -> device ack: {took * 1000:.0f} ms")
+    active = device.client.state.current()
+    assert active is not None
+    assert active.version == version
+    assert active.index.subject_ids == (result.subject_id,)
+    # the poll interval is an hour: every poll after the first was woken by the push
+    assert device.client.push_notices >= 1
+
+
+def test_withdrawal_style_publication_reaches_the_device_within_10_s(
+    runtime: Runtime, store: StoreFixture, device: Device
+) -> None:
+    connected(device, runtime)
+    timings = []
+    for _ in range(3):  # repeated: each publication is pushed, not only the first
+        with transaction(runtime.sessions) as session:
+            row = session.get(Store, store.id)
+            assert row is not None
+            version = gallery.publish(
+                session,
+                store=row,
+                reason="withdrawal",
+                actor="test",
+                now=runtime.now(),
+                notify=runtime.broker.publish,
+            )
+        took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)
+        assert took is not None, f"version {version} not acknowledged within 10 s"
+        timings.append(took)
+    print("publish -> device ack: " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
+    assert device.client.state.version == version
+
+
+def test_socket_greets_with_the_current_version(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread
+) -> None:
+    """A device that was offline learns the current version the moment it reconnects."""
+    connected(device, runtime)
+    headers = {"Authorization": f"Bearer {device.identity.token}"}
+    with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
+        hello = json.loads(ws.recv(timeout=10))
+    with transaction(runtime.sessions) as session:
+        row = session.get(Store, store.id)
+        assert row is not None
+        assert hello == {"type": "gallery", "version": row.gallery_version}
+
+
+def _close_code(url: str, token: str | None) -> int | None:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    with (
+        connect(url, additional_headers=headers, proxy=None) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+def test_unknown_missing_or_revoked_credential_is_closed_4401(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread
+) -> None:
+    url = push_url(live.base_url)
+    assert _close_code(url, "not-a-token") == 4401
+    assert _close_code(url, None) == 4401
+    with transaction(runtime.sessions) as session:
+        devices.revoke_device(
+            session, device_id=device.identity.device_id, actor="test", now=runtime.now()
+        )
+    assert _close_code(url, device.identity.token) == 4401
