@@ -201,6 +201,12 @@ EXPORTERS: dict[str, Exporter] = {
     "preferences": table_rows("preferences", "customer_id"),
     "allergies": table_rows("allergies", "customer_id"),
     "visits": table_rows("visits", "customer_id", omit=("device_id",)),
+    "sales": table_rows("sales", "customer_id"),
+    "dietary_needs": table_rows("dietary_needs", "customer_id"),
+    "service_items": table_rows("service_items", "customer_id"),
+    "staff_notes": table_rows("staff_notes", "customer_id"),
+    "customer_external_ids": table_rows("customer_external_ids", "customer_id"),
+    "incidents": table_rows("incidents", "customer_id", omit=("device_id",)),
 }
 """Every table holding a customer's data -> its exporter (see ``lifecycle.ERASERS``)."""
 

@@ -228,13 +228,22 @@ def end_consents(
 
 
 def publish_scope(
-    session: Session, *, scope: Iterable[str], reason: str, actor: str, now: datetime
+    session: Session,
+    *,
+    scope: Iterable[str],
+    reason: str,
+    actor: str,
+    now: datetime,
+    notify: Notify | None = None,
 ) -> dict[str, int]:
-    """Publish a new gallery version for every store in ``scope``: store code -> version."""
+    """Publish a new gallery version for every store in ``scope``: store code -> version.
+    ``notify`` tells the stores' online devices to fetch it now (``GET /ws/device``)."""
     scope = sorted(set(scope))
     if not scope:
         return {}
-    versions = gallery.publish_for_scope(session, scope=scope, reason=reason, actor=actor, now=now)
+    versions = gallery.publish_for_scope(
+        session, scope=scope, reason=reason, actor=actor, now=now, notify=notify
+    )
     out: dict[str, int] = {}
     for store_id, version in versions.items():
         store = session.get(Store, store_id)
@@ -317,7 +326,9 @@ def withdraw(
         now=now,
         notify=notify,
     )
-    versions = publish_scope(session, scope=ended.scope, reason="withdrawal", actor=actor, now=now)
+    versions = publish_scope(
+        session, scope=ended.scope, reason="withdrawal", actor=actor, now=now, notify=notify
+    )
     return WithdrawalResult(
         status="withdrawn",
         changed=True,
@@ -350,6 +361,18 @@ def _anonymise_consents(session: Session, customer: Customer, now: datetime) -> 
     return len(rows)
 
 
+def _anonymise_incidents(session: Session, customer: Customer, _now: datetime) -> int:
+    """A "not this person" report stays for the privacy officer's false-match statistics
+    (store, camera, score, outcome, dates), without whom it was about or the officer's note."""
+    table = Base.metadata.tables["incidents"]
+    result = session.execute(
+        update(table)
+        .where(table.c.customer_id == customer.id)
+        .values(customer_id=None, visit_id=None, officer_note=None)
+    )
+    return _rowcount(result)
+
+
 ERASERS: dict[str, Eraser] = {
     "customer_keys": _delete_rows("customer_keys", "customer_id"),
     "face_templates": _delete_rows("face_templates", "customer_id"),
@@ -359,6 +382,12 @@ ERASERS: dict[str, Eraser] = {
     "preferences": _delete_rows("preferences", "customer_id"),
     "allergies": _delete_rows("allergies", "customer_id"),
     "visits": _delete_rows("visits", "customer_id"),
+    "sales": _delete_rows("sales", "customer_id"),
+    "dietary_needs": _delete_rows("dietary_needs", "customer_id"),
+    "service_items": _delete_rows("service_items", "customer_id"),
+    "staff_notes": _delete_rows("staff_notes", "customer_id"),
+    "customer_external_ids": _delete_rows("customer_external_ids", "customer_id"),
+    "incidents": _anonymise_incidents,
     "customers": _delete_rows("customers", "id"),
 }
 """Every table holding a customer's data -> how erasure removes it. Register a new table here

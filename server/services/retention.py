@@ -174,7 +174,7 @@ def run(
         report.orphan_keys += 1
 
     report.gallery_versions = lifecycle.publish_scope(
-        session, scope=scope, reason="expiry", actor=actor, now=now
+        session, scope=scope, reason="expiry", actor=actor, now=now, notify=notify
     )
     return report
 
