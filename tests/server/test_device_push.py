@@ -25,7 +25,7 @@ from server.db.models import EdgeDevice, Store
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.services import devices, enrolment, gallery
+from server.services import devices, enrolment, gallery, lifecycle
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 
@@ -110,13 +110,10 @@ def connected(dev: Device, rt: Runtime) -> None:
     assert dev.client.push_connected.wait(PROPAGATION_LIMIT_S), "push socket did not open"
 
 
-def test_enrolment_reaches_an_online_device_within_10_s(
-    runtime: Runtime, store: StoreFixture, device: Device, faces: Path
-) -> None:
-    connected(device, runtime)
+def enrol_lin(runtime: Runtime, store: StoreFixture, faces: Path) -> enrolment.EnrolmentResult:
     photo = (faces / "people" / "lin_manuel_miranda" / "img1.png").read_bytes()
     with transaction(runtime.sessions) as session:
-        result = enrolment.enrol(
+        return enrolment.enrol(
             session,
             request=enrolment.EnrolmentRequest(
                 name="Lin Manuel Miranda",
@@ -136,6 +133,13 @@ def test_enrolment_reaches_an_online_device_within_10_s(
             now=runtime.now(),
             notify=runtime.broker.publish,
         )
+
+
+def test_enrolment_and_withdrawal_reach_an_online_device_within_10_s(
+    runtime: Runtime, store: StoreFixture, device: Device, faces: Path
+) -> None:
+    connected(device, runtime)
+    result = enrol_lin(runtime, store, faces)
     version = result.gallery_versions[store.id]
     took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)
     assert took is not None, f"version {version} not acknowledged within 10 s"
@@ -144,8 +148,26 @@ def test_enrolment_reaches_an_online_device_within_10_s(
     assert active is not None
     assert active.version == version
     assert active.index.subject_ids == (result.subject_id,)
+
+    with transaction(runtime.sessions) as session:
+        withdrawn = lifecycle.withdraw(
+            session,
+            customer_id=result.customer_id,
+            actor="test",
+            channel="portal",
+            now=runtime.now(),
+            notify=runtime.broker.publish,
+        )
+    version = withdrawn.gallery_versions[store.code]
+    took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)
+    assert took is not None, f"withdrawal (version {version}) not acknowledged within 10 s"
+    print(f"withdrawal -> device ack: {took * 1000:.0f} ms")
+    active = device.client.state.current()
+    assert active is not None
+    assert active.version == version
+    assert result.subject_id not in active.index.subject_ids  # the template is gone
     # the poll interval is an hour: every poll after the first was woken by the push
-    assert device.client.push_notices >= 1
+    assert device.client.push_notices >= 2
 
 
 def test_withdrawal_style_publication_reaches_the_device_within_10_s(
