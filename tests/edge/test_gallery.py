@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,7 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from edge.gallery import GALLERY_FILE, GalleryClient, GalleryState
+from edge.capture import Backoff
+from edge.gallery import GALLERY_FILE, GalleryClient, GalleryState, push_url
 from edge.provision import DeviceIdentity, load_or_create_keys, register
 from models.types import Embedding
 from tests.edge.fakeserver import CODE, FakeServer
@@ -173,3 +177,48 @@ def test_tampered_stale_or_foreign_galleries_are_refused(rig: Rig) -> None:
     assert active.version == 2  # the installed gallery stays
     assert active.index.subject_ids == ("s-a", "s-b")
     assert rig.server.acks == [2]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_push_url_follows_the_server_scheme() -> None:
+    assert push_url("http://10.0.0.5:8000") == "ws://10.0.0.5:8000/ws/device"
+    assert push_url("https://vertrouwd.example") == "wss://vertrouwd.example/ws/device"
+    with pytest.raises(ValueError, match="http"):
+        push_url("ftp://x")
+
+
+def test_without_the_push_socket_the_device_polls_every_poll_s(rig: Rig) -> None:
+    """The server's WebSocket is unreachable: the device keeps retrying it with backoff and
+    meanwhile polls at ``poll_s`` (not at the slower interval it uses while pushed to)."""
+    rig.server.publish({"s-a": _vec(1)})
+    identity = dataclasses.replace(rig.identity, server_url=f"http://127.0.0.1:{_closed_port()}")
+    backoff = Backoff(initial=0.05, maximum=0.2)
+    client = GalleryClient(
+        identity=identity,
+        keys=load_or_create_keys(rig.data),
+        state=GalleryState(ttl_s=600, now=rig.clock),
+        data_dir=rig.data,
+        client=rig.http,  # the fake server answers polls whatever the host
+        poll_s=0.1,
+        confirm_s=3600,
+        now=rig.clock,
+        push=True,
+        push_backoff=backoff,
+    )
+    client.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(rig.server.gallery_requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(rig.server.gallery_requests) >= 4, "fallback polling did not happen"
+        assert not client.push_connected.is_set()
+        assert backoff.attempt >= 1  # the socket is being retried, with backoff
+    finally:
+        client.shutdown()
+    assert client.state.version == 1
+    assert rig.server.acks == [1]
