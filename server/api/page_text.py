@@ -42,6 +42,9 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "recognition_withdrawn": "Stopped: you are no longer recognised. "
         "Your face templates have been destroyed.",
         "recognition_erased": "Erased.",
+        "recognition_expired": "Expired: your consent has lapsed and your face templates are "
+        "destroyed. Ask at the register if you want to join again.",
+        "recognition_none": "Off: you have not consented to face recognition.",
         "templates": "{count} face templates, stored encrypted; never shown.",
         "templates_none": "No face templates are held.",
         "consents": "Consent history",
@@ -81,6 +84,25 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "invalid_title": "This link is not valid",
         "invalid_body": "The link is incomplete, has expired, or was not made by us. No data is "
         "shown. Ask at any register for a new self-service link.",
+        "photo_alt": "Your photo from the enrolment",
+        "data_key": "Your personal data key is held, stored wrapped by our server key; never "
+        "shown. Erasing it makes your templates and photo unreadable everywhere.",
+        "yes": "yes",
+        "no": "no",
+        "channel_register": "at the register",
+        "channel_portal": "self-service",
+        "channel_console": "privacy console",
+        "channel_cli": "by the store",
+        "pref_brand": "Brand",
+        "pref_category": "Category",
+        "pref_size": "Size",
+        "pref_note": "Note",
+        "section_sales": "Receipts",
+        "section_dietary_needs": "Dietary needs",
+        "section_service_items": "Orders, repairs and pickups",
+        "section_staff_notes": "Notes by staff",
+        "section_external_ids": "Linked customer numbers",
+        "section_incidents": "Recognition incidents",
         "privacy_contact": "Questions? Ask at the register or contact our privacy officer.",
     },
     "nl": {
@@ -113,6 +135,9 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "recognition_withdrawn": "Gestopt: u wordt niet meer herkend. "
         "Uw gezichtstemplates zijn vernietigd.",
         "recognition_erased": "Gewist.",
+        "recognition_expired": "Verlopen: uw toestemming is afgelopen en uw gezichtstemplates "
+        "zijn vernietigd. Vraag het aan de kassa als u opnieuw wilt meedoen.",
+        "recognition_none": "Uit: u hebt geen toestemming gegeven voor gezichtsherkenning.",
         "templates": "{count} gezichtstemplates, versleuteld opgeslagen; nooit getoond.",
         "templates_none": "Er worden geen gezichtstemplates bewaard.",
         "consents": "Geschiedenis van uw toestemming",
@@ -154,6 +179,25 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "invalid_title": "Deze link is niet geldig",
         "invalid_body": "De link is onvolledig, verlopen of niet door ons gemaakt. Er worden geen "
         "gegevens getoond. Vraag aan elke kassa een nieuwe link.",
+        "photo_alt": "Uw foto van de inschrijving",
+        "data_key": "Uw persoonlijke gegevenssleutel wordt bewaard, versleuteld met onze "
+        "serversleutel; nooit getoond. Wissen maakt uw templates en foto overal onleesbaar.",
+        "yes": "ja",
+        "no": "nee",
+        "channel_register": "aan de kassa",
+        "channel_portal": "zelfservice",
+        "channel_console": "privacyconsole",
+        "channel_cli": "door de winkel",
+        "pref_brand": "Merk",
+        "pref_category": "Categorie",
+        "pref_size": "Maat",
+        "pref_note": "Notitie",
+        "section_sales": "Kassabonnen",
+        "section_dietary_needs": "Dieetwensen",
+        "section_service_items": "Bestellingen, reparaties en afhaalorders",
+        "section_staff_notes": "Notities van medewerkers",
+        "section_external_ids": "Gekoppelde klantnummers",
+        "section_incidents": "Herkenningsincidenten",
         "privacy_contact": "Vragen? Vraag het aan de kassa of neem contact op met onze "
         "privacyfunctionaris.",
     },

@@ -20,8 +20,8 @@ from fastapi.templating import Jinja2Templates
 from consent.records import LANGUAGES
 from server.api.page_text import TEXT, texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
-from server.services import consent_view, receipts, selfservice
-from server.services.errors import NotFound, Unauthorized
+from server.services import consent_view, customer_admin, export, receipts, selfservice
+from server.services.errors import Forbidden, NotFound, Unauthorized
 
 router = APIRouter(tags=["pages"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -56,7 +56,54 @@ def format_date(value: datetime | str | None, language: str) -> str:
     return f"{dt.day} {months[dt.month - 1]} {dt.year}"
 
 
+def format_clock(value: datetime | str | None) -> str:
+    """``14:05`` (UTC, as stored)."""
+    if value is None or value == "":
+        return ""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{dt:%H:%M}"
+
+
+def is_datetime(value: object) -> bool:
+    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] != "T":
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def columns_of(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Table columns for rows of an unknown section: every key, ids last."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    keys.sort(key=lambda k: k == "id" or k.endswith("_id"))
+    return [(k, k.replace("_", " ")) for k in keys]
+
+
 templates.env.filters["date"] = format_date
+templates.env.filters["clock"] = format_clock
+templates.env.filters["is_datetime"] = is_datetime
+templates.env.globals["columns_of"] = columns_of
+
+# Sections of the export document the self-service page lays out itself; any other section
+# (a table added later) is still shown, generically, so the page always shows everything held.
+KNOWN_SECTIONS = frozenset(
+    {
+        "format",
+        "exported_at",
+        "profile",
+        "recognition",
+        "consents",
+        "templates",
+        "thumbnail",
+        "data_key",
+        "purchases",
+        "preferences",
+        "allergies",
+        "visits",
+    }
+)
 
 
 def _headers(*, private: bool) -> dict[str, str]:
@@ -97,17 +144,19 @@ def receipt_page(
         who = staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
     except Unauthorized:
         return RedirectResponse("/register", status_code=303)
+    now = rt.now()
     try:
-        customer = receipts.customer_for_receipt(session, who=who, customer_id=customer_id)
-    except NotFound:
+        customer = customer_admin.authorise(
+            session, who=who, customer_id=customer_id, action="view", now=now
+        )
+    except (NotFound, Forbidden) as exc:  # audited as access.denied by authorise
         return _render(
             request,
             "receipt.html",
-            {"receipt": None, "t": texts("en")},
-            status=404,
+            {"receipt": None, "t": texts("en"), "reason": exc.reason},
+            status=exc.status_code,
             private=True,
         )
-    now = rt.now()
     receipt = receipts.issue_receipt(
         session,
         who=who,
@@ -122,3 +171,46 @@ def receipt_page(
         {"receipt": receipt, "t": texts(receipt.language), "lang": receipt.language},
         private=True,
     )
+
+
+@router.get("/me/{token}", response_class=HTMLResponse)
+def me_page(
+    token: str,
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    lang: str | None = None,
+    done: str | None = None,
+) -> HTMLResponse:
+    """Everything held about the customer, with export, withdraw and forget. A bad or expired
+    link is a 401 page and a link whose customer was erased a 404 page, neither with data."""
+    now = rt.now()
+    context: dict[str, Any] = {
+        "done": done,
+        "all_texts": [{"lang": code, **TEXT[code]} for code in LANGUAGES],
+        "languages": [(code, TEXT[code]["lang_name"]) for code in LANGUAGES],
+        "language_names": {code: TEXT[code]["lang_name"] for code in LANGUAGES},
+    }
+    fallback = lang if lang in LANGUAGES else "nl"
+    try:
+        customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    except Unauthorized:
+        context.update(state="invalid", lang=fallback, t=texts(fallback))
+        return _render(request, "me.html", context, status=401, private=True)
+    except NotFound:
+        context.update(state="nothing", lang=fallback, t=texts(fallback))
+        return _render(request, "me.html", context, status=404, private=True)
+    doc = export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
+    language = lang if lang in LANGUAGES else customer.language
+    base = f"/api/v1/me/{token}"
+    context.update(
+        state="held",
+        lang=language,
+        t=texts(language),
+        doc=doc,
+        other=[(k, v) for k, v in doc.items() if k not in KNOWN_SECTIONS],
+        export_url=f"{base}/export",
+        withdraw_url=f"{base}/withdraw",
+        forget_url=f"{base}/forget",
+    )
+    return _render(request, "me.html", context, private=True)

@@ -158,6 +158,21 @@ def test_enrol_obama_with_uploads_feedback_receipt_and_duplicate_refused(
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Customer)) == 1
 
+    # Found again by search: recognition on; the cashier renews the consent from the list.
+    page.fill("#search", "obama")
+    page.press("#search", "Enter")
+    row = page.locator(f"#results li[data-customer='{customer.id}']")
+    row.wait_for()
+    assert "recognition on" in row.inner_text()
+    row.locator("[data-action=renew]").click()
+    page.wait_for_selector("#customer-message:has-text('Consent renewed: Barack Obama')")
+    _, consents, templates = enrolled(runtime, "Barack Obama")
+    assert [c.status for c in consents].count("active") == 1
+    assert templates == 2
+    assert row.locator("[data-action=receipt]").get_attribute("href") == (
+        f"/register/receipt/{customer.id}"
+    )
+
 
 def y4m_of(photo: Path, out: Path, frames: int = 5) -> Path:
     """A short raw video (YUV4MPEG2, 4:2:0) showing ``photo``: chromium's fake camera plays it."""
