@@ -194,6 +194,7 @@ def test_enrol_with_the_webcam(
     live: ServerThread,
     faces: Path,
     tmp_path: Path,
+    screenshot_dir: Path,
 ) -> None:
     video = y4m_of(faces / "people" / "lin_manuel_miranda" / "img1.png", tmp_path / "lin.y4m")
     flags = [
@@ -219,6 +220,8 @@ def test_enrol_with_the_webcam(
         statuses = [page.locator(".slot").nth(i).get_attribute("data-status") for i in range(3)]
         assert statuses == ["ok", "ok", "ok"]
         assert "camera" in page.inner_text(".slot >> nth=0")
+        page.locator("#slots").scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot_dir / "register-webcam.png"))
         page.check("#consent_confirmed")
         page.fill("#confirmation_name", "Lin Manuel Miranda")
         page.click("#submit")
