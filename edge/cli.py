@@ -236,7 +236,16 @@ def run_edge(
             health_server.start()
         pipeline.start()
         if on_ready is not None:
-            on_ready({"pipeline": pipeline, "state": state, "sender": sender, "health": health})
+            on_ready(
+                {
+                    "pipeline": pipeline,
+                    "state": state,
+                    "sender": sender,
+                    "gallery": gallery,
+                    "health": health,
+                    "metrics": metrics,
+                }
+            )
         log.info("edge running (matching: %s)", state.status().reason)
         while not stop.is_set():
             if pipeline.finished.is_set() and exit_at_end:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from edge.cli import main, run_edge
+from edge.health import render_prometheus
 from edge.settings import EdgeSettings
 from models.images import load_image_file
 from tests.edge.conftest import LIN, Models
@@ -83,6 +84,8 @@ def test_end_to_end_on_the_clip_with_a_fake_server(
 
     def ready(parts: dict[str, Any]) -> None:
         seen.update(parts["health"]())
+        seen["metrics_fn"] = parts["metrics"]
+        seen["health_fn"] = parts["health"]
 
     settings = EdgeSettings(
         source=str(edge_clip), server_url="http://server.test", data_dir=data, realtime=False
@@ -105,6 +108,26 @@ def test_end_to_end_on_the_clip_with_a_fake_server(
     assert isinstance(event["frames"], int)
     assert event["frames"] >= 3
     # the device wrote its identity, keys and the sealed gallery, and nothing else
+    # /metrics: fps, per-stage time, queue lag, gallery version and age, last server contact
+    text = render_prometheus(seen["metrics_fn"]())
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[-1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["vertrouwd_edge_fps"] > 0
+    assert values["vertrouwd_edge_frames_processed_total"] == 120
+    for stage in ("capture", "motion", "detect", "track", "embed", "match"):
+        assert values[f'vertrouwd_edge_stage_seconds_total{{stage="{stage}"}}'] > 0, stage
+    assert "vertrouwd_edge_queue_lag_seconds" in values
+    assert values["vertrouwd_edge_gallery_version"] == 1
+    assert 0 <= values["vertrouwd_edge_gallery_age_seconds"] < 600
+    assert values["vertrouwd_edge_last_server_contact_timestamp_seconds"] > 1.7e9
+    assert values["vertrouwd_edge_arrivals_sent_total"] == 1
+    assert "subj-lin" not in text
+    health = seen["health_fn"]()
+    assert health["last_server_contact"] is not None
+    assert health["gallery_age_s"] is not None
     assert sorted(p.name for p in data.iterdir()) == [
         "device.json",
         "device.key",

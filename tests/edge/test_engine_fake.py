@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from edge.capture import Frame
 from edge.matching import ActiveGallery, OperatingPoint
@@ -173,3 +175,42 @@ def test_new_gallery_version_rematches_the_kept_embeddings() -> None:
     gallery.active = ActiveGallery(_index(("s-m", MEMBER), ("s-new", OTHER)), 2)
     events = engine.process_frame(FRAMES[2])
     assert [e.subject_id for e in events] == ["s-new"]
+
+
+def test_two_faces_in_one_frame_are_embedded_in_one_batch() -> None:
+    detector, embedder = FakeDetector(), FakeEmbedder(OTHER)
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, Clock())
+    second = FaceBox(top=40, right=250, bottom=100, left=190)
+    detector.boxes = [FACE, second]
+    engine.process_frame(FRAMES[0])
+    assert embedder.batches == [2]  # one call to the network for both faces
+    assert engine.match_stage.active_tracks == 2
+
+
+def test_a_strangers_track_that_ends_mid_stream_leaves_no_trace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The tracker path of invariant 2: a stranger walks in, is embedded and compared, walks
+    out; once the tracker ends the track (missed frames, not end of stream) nothing about them
+    is held, and no log line was written about them."""
+    caplog.set_level(logging.DEBUG)
+    detector, embedder = FakeDetector(), FakeEmbedder(OTHER)
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, Clock())
+    detector.boxes = [FACE]
+    for frame in FRAMES[:4]:
+        assert engine.process_frame(frame) == []
+    (track,) = engine.detect_stage.tracker.tracks
+    evidence = engine.match_stage._evidence[track.track_id]
+    assert len(evidence) > 0  # embeddings were held while the stranger was in view
+    assert len(evidence.outcomes) > 0
+    detector.boxes = []
+    for frame in FRAMES[4:7]:  # track_max_missed=1: ended after two empty frames
+        assert engine.process_frame(frame) == []
+    assert engine.active_tracks == 0
+    assert engine.match_stage.active_tracks == 0
+    assert len(track.boxes) == 0  # the tracker's box history is wiped
+    assert len(evidence) == 0  # and so are the embeddings and match outcomes
+    assert len(evidence.outcomes) == 0
+    assert evidence.best() == []
+    assert caplog.records == []
+    assert engine.metrics.snapshot().get("arrivals", 0) == 0
