@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument(
         "--out",
         type=Path,
-        help="the ONNX file to write (default: dlib_resnet_v1.onnx in the model directory)",
+        help="the ONNX file, or a directory to write dlib_resnet_v1.onnx into "
+        "(default: the model directory)",
     )
     conv.add_argument(
         "--int8",
