@@ -466,7 +466,7 @@ def _read_details(r: _Reader, kind: str, spec: dict[str, Any]) -> Layer | None:
 
 
 def _read_layer_state(r: _Reader, *, innermost_version: int | None) -> None:
-    """The training state an ``add_layer`` writes after its layer; must be empty tensors."""
+    """Skip the training state an ``add_layer`` writes after its layer (unused for inference)."""
     for _ in range(3):
         r.flag()
     for _ in range(3):  # x_grad, cached_output, params_grad (or grad_final)
