@@ -164,16 +164,72 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from server.db.session import transaction
     from server.services import audit
 
     rt = _runtime(args)
+    if args.audit_cmd == "checkpoint":
+        with transaction(rt.sessions) as session:
+            cp = audit.checkpoint(session, signing_key=rt.signing_key, now=rt.now())
+        if cp is None:
+            print("audit log is empty: nothing to sign")
+        else:
+            print(f"checkpoint signed over entry {cp.seq} ({cp.hash[:16]}…)")
+        return 0
     with rt.sessions() as session:
         result = audit.verify(session, public_key=rt.signing_key.public_key())
     if result.ok:
-        print(f"audit chain OK: {result.checked} entries verified")
+        print(
+            f"audit chain OK: {result.checked} entries verified, "
+            f"{result.checkpoints_verified} signed checkpoints match"
+        )
         return 0
     print(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.reason}", file=sys.stderr)
     return 1
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from server.services import keys
+
+    rt = _runtime(args)
+    report = keys.rotate(
+        rt.sessions,
+        kek=rt.kek,
+        actor="cli",
+        batch_size=args.batch or rt.settings.key_rotation_batch,
+        clock=rt.now,
+    )
+    print(
+        f"key-encryption key rotated: {report.previous_key_id} -> {report.key_id}; "
+        f"{report.rewrapped} data keys re-wrapped in {report.batches} batches"
+    )
+    if report.failed or report.remaining:
+        print(
+            f"{report.failed} data keys could not be opened; {report.remaining} remain under an "
+            "older key (run keys rotate again once other server processes reloaded)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from server.db.session import transaction
+    from server.services import lifecycle, retention
+
+    rt = _runtime(args)
+    with transaction(rt.sessions) as session:
+        report = retention.run(
+            session, now=rt.now(), retention_years=rt.settings.retention_years, actor="cli"
+        )
+    lifecycle.checkpoint_wal(rt.engine)
+    print(
+        f"retention: {report.expired} consents expired, {report.purged} customers past the "
+        f"{rt.settings.retention_years}-year limit, {report.templates_destroyed} templates and "
+        f"{report.orphan_keys} orphaned data keys destroyed; galleries published: "
+        f"{report.gallery_versions or 'none'}"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,11 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collected-by", default="cli")
     p.set_defaults(fn=cmd_enrol)
 
-    p = sub.add_parser("audit", help="verify the audit chain")
+    p = sub.add_parser("audit", help="verify the audit chain, sign a checkpoint")
     asub = p.add_subparsers(dest="audit_cmd", required=True)
-    q = asub.add_parser("verify")
+    q = asub.add_parser("verify", help="recompute the chain and checkpoints; 1 if broken")
     common(q)
     q.set_defaults(fn=cmd_audit)
+    q = asub.add_parser("checkpoint", help="sign a checkpoint over the latest entry")
+    common(q)
+    q.set_defaults(fn=cmd_audit)
+
+    p = sub.add_parser("keys", help="key-encryption key rotation")
+    ksub = p.add_subparsers(dest="keys_cmd", required=True)
+    q = ksub.add_parser("rotate", help="new KEK, re-wrap every data key (server keeps running)")
+    common(q)
+    q.add_argument("--batch", type=int, help="data keys per transaction (default: setting)")
+    q.set_defaults(fn=cmd_keys)
+
+    p = sub.add_parser("retention", help="consent expiry and the retention limit")
+    rsub = p.add_subparsers(dest="retention_cmd", required=True)
+    q = rsub.add_parser("run", help="expire consents and destroy templates now")
+    common(q)
+    q.set_defaults(fn=cmd_retention)
 
     p = sub.add_parser("demo", help="the whole loop on the real clip", add_help=False)
     p.set_defaults(fn=None)
