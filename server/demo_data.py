@@ -396,7 +396,7 @@ def catalogue_specs() -> list[ProductSpec]:
 
 def insert_catalogue(session: Session, *, now: datetime) -> dict[str, int]:
     """Products by SKU -> id (inserts the catalogue when the table is empty)."""
-    existing = dict(session.execute(select(Product.sku, Product.id)).tuples().all())
+    existing = dict(session.execute(select(Product.sku, Product.id)).all())
     if existing:
         return existing
     rows = [
@@ -420,7 +420,7 @@ def insert_catalogue(session: Session, *, now: datetime) -> dict[str, int]:
         for s in catalogue_specs()
     ]
     session.execute(insert(Product), rows)
-    return dict(session.execute(select(Product.sku, Product.id)).tuples().all())
+    return dict(session.execute(select(Product.sku, Product.id)).all())
 
 
 # --- simulated shoppers -----------------------------------------------------------------------

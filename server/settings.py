@@ -65,6 +65,25 @@ class ServerSettings(BaseSettings):
         None, gt=0, lt=2, description="default: the model's calibrated threshold"
     )
     visit_live_s: int = Field(1800, ge=60, le=24 * 3600, description="a card lives this long")
+    not_this_person_suppress_s: int = Field(
+        4 * 3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="after 'not this person', that customer's arrivals from that camera make no "
+        "card for this long",
+    )
+    card_follow_up_after_days: int = Field(
+        7, ge=1, le=365, description="ask how a durable purchase is working out after this long"
+    )
+    card_follow_up_until_days: int = Field(
+        45, ge=1, le=730, description="... and stop asking after this long"
+    )
+    recommender: Literal["co_purchase", "popular"] = Field(
+        "co_purchase", description="what suggests items on the card"
+    )
+    recommender_rebuild_s: int = Field(
+        600, ge=10, le=24 * 3600, description="rebuild the recommender's model this often"
+    )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
     self_service_ttl_days: int = Field(90, ge=1, le=400)
     redis_url: str | None = Field(

@@ -1,30 +1,66 @@
-"""The salesperson's tablet: page, live visits, reveal, actions, WebSocket push."""
+"""The salesperson's tablet: pages, live visits, reveal, profile, actions, notes, metrics, and
+the WebSocket that pushes cards."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from server.db.session import after_commit
-from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
+from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
 from server.realtime import tablet_channel
-from server.services import visits
-from server.services.errors import ServiceError
+from server.runtime import Runtime
+from server.services import recommend, staff, visits
+from server.services.cards import CardSettings
+from server.services.errors import ServiceError, Unauthorized
+from server.services.recommend import Recommender
 
 router = APIRouter(tags=["tablet"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
+# The page pings this often; each ping re-checks the session without refreshing it.
+PING_S = 15
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=500)
+
+
+def card_settings(rt: Runtime) -> CardSettings:
+    return CardSettings(
+        follow_up_after_days=rt.settings.card_follow_up_after_days,
+        follow_up_until_days=rt.settings.card_follow_up_until_days,
+    )
+
+
+def recommender(rt: Runtime, session: Session) -> Recommender:
+    cache = recommend.for_engine(
+        rt.engine, rt.settings.recommender, rt.settings.recommender_rebuild_s
+    )
+    return cache.get(session, now=rt.now())
+
 
 @router.get("/tablet", response_class=HTMLResponse)
-def tablet_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "tablet.html", {})
+def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "tablet.html", {"ping_s": PING_S, "idle_s": rt.settings.session_idle_s}
+    )
+
+
+@router.get("/tablet/metrics", response_class=HTMLResponse)
+def metrics_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "tablet_metrics.html", {})
 
 
 @router.get("/api/v1/visits/live")
@@ -34,39 +70,110 @@ def live(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> list[dict[st
 
 @router.post("/api/v1/visits/{visit_id}/reveal")
 def reveal(visit_id: int, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    return visits.reveal(session, who=who, visit_id=visit_id, now=rt.now()).as_json()
+    card = visits.reveal(
+        session,
+        who=who,
+        visit_id=visit_id,
+        now=rt.now(),
+        recommender=recommender(rt, session),
+        settings=card_settings(rt),
+    )
+    return card.as_json()
+
+
+@router.get("/api/v1/visits/{visit_id}/profile")
+def visit_profile(
+    visit_id: int, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    found = visits.profile(
+        session,
+        who=who,
+        visit_id=visit_id,
+        now=rt.now(),
+        recommender=recommender(rt, session),
+        settings=card_settings(rt),
+    )
+    return found.as_json()
+
+
+@router.get("/api/v1/customers/{customer_id}/profile")
+def customer_profile(
+    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    found = visits.profile_by_customer(
+        session,
+        who=who,
+        customer_id=customer_id,
+        now=rt.now(),
+        recommender=recommender(rt, session),
+        settings=card_settings(rt),
+    )
+    return found.as_json()
+
+
+@router.post("/api/v1/visits/{visit_id}/notes", status_code=201)
+def add_note(
+    visit_id: int, body: NoteIn, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    note = visits.add_note(session, who=who, visit_id=visit_id, body=body.body, now=rt.now())
+    return {"id": note.id, "author": note.author, "body": note.body, "at": note.created_at}
+
+
+@router.get("/api/v1/metrics")
+def metrics(
+    who: CurrentStaff,
+    rt: RuntimeDep,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> dict[str, Any]:
+    return visits.store_metrics(session, who=who, now=rt.now(), days=days).as_json()
 
 
 @router.post("/api/v1/visits/{visit_id}/{action}")
 def act(
     visit_id: int, action: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
-    visit = visits.act(session, who=who, visit_id=visit_id, action=action, now=rt.now())
-    message = {"type": "visit", "visit_id": visit.id, "status": visit.status}
+    visit = visits.act(
+        session,
+        who=who,
+        visit_id=visit_id,
+        action=action,
+        now=rt.now(),
+        suppress_for=timedelta(seconds=rt.settings.not_this_person_suppress_s),
+    )
+    message = visits.visit_message(visit, who)
     after_commit(session, partial(rt.broker.publish, tablet_channel(visit.store_id), message))
     return message
 
 
 @router.websocket("/ws/tablet")
 async def tablet_ws(websocket: WebSocket) -> None:
-    rt = websocket.app.state.runtime
+    """Cards for the signed-in staff member's store. The session is checked on connect and on
+    every ping (without refreshing it), so a tablet left alone is signed out after the idle
+    timeout and a signed-out session stops receiving cards at once (close code 4401)."""
+    rt: Runtime = websocket.app.state.runtime
     token = websocket.cookies.get(SESSION_COOKIE)
+    idle = timedelta(seconds=rt.settings.session_idle_s)
 
-    def auth() -> Any:
+    def check(refresh: bool) -> Any:
+        if not token:
+            raise Unauthorized("not signed in")
         with rt.sessions() as session, session.begin():
-            return staff_from_token(rt, session, token)
+            return staff.authenticate(
+                session, token=token, now=rt.now(), idle=idle, refresh=refresh
+            )
 
     try:
-        who = await asyncio.to_thread(auth)
+        who = await asyncio.to_thread(check, True)
     except ServiceError:
         await websocket.close(code=4401, reason="not signed in")
         return
-    if who.store_id is None:
-        await websocket.close(code=4403, reason="no store")
+    if who.store_id is None or who.role not in visits.TABLET_ROLES:
+        await websocket.close(code=4403, reason="this account does not see live visits")
         return
     await websocket.accept()
     async with rt.broker.subscribe(tablet_channel(who.store_id)) as messages:
-        await websocket.send_json({"type": "hello", "store_id": who.store_id})
+        await websocket.send_json({"type": "hello", "store_id": who.store_id, "ping_s": PING_S})
 
         async def pump() -> None:
             async for message in messages:
@@ -74,8 +181,13 @@ async def tablet_ws(websocket: WebSocket) -> None:
 
         sender = asyncio.create_task(pump())
         try:
-            while True:  # the client only pings; we read to notice disconnects
+            while True:  # the client only pings; each ping re-checks the session
                 await websocket.receive_text()
+                try:
+                    await asyncio.to_thread(check, False)
+                except ServiceError:
+                    await websocket.close(code=4401, reason="session expired")
+                    break
         except WebSocketDisconnect:
             pass
         finally:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
+from server.db.clienteling import Incident
 from server.db.models import (
     ConsentRecord,
     Customer,
@@ -53,6 +54,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     refused: int = 0
+    suppressed: int = 0  # of the refused: after a "not this person" report on that camera
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -67,6 +69,23 @@ def _consent_covers(session: Session, customer: Customer, store: Store, now: dat
         if "*" in record.scope or store.code in record.scope:
             return True
     return False
+
+
+def _suppressed(session: Session, *, customer_id: str, device_id: str, now: datetime) -> bool:
+    """A salesperson said "not this person" for this customer on this camera lately: the
+    camera may keep confusing someone with them, so it makes no card until the time is up."""
+    return (
+        session.scalar(
+            select(Incident.id)
+            .where(
+                Incident.customer_id == customer_id,
+                Incident.device_id == device_id,
+                Incident.suppress_until > now,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def thumbnail_b64(session: Session, customer: Customer, kek: KeyProvider) -> str | None:
@@ -105,6 +124,10 @@ def ingest(
         if customer is None or not store.live or not _consent_covers(session, customer, store, now):
             result.refused += 1
             continue
+        if _suppressed(session, customer_id=customer.id, device_id=device.id, now=now):
+            result.refused += 1
+            result.suppressed += 1
+            continue
         live = session.scalar(
             select(Visit).where(
                 Visit.customer_id == customer.id,
@@ -130,6 +153,6 @@ def ingest(
         customer.last_interaction_at = now
         session.flush()
         result.messages.append(
-            cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek))
+            cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek), now=now)
         )
     return result

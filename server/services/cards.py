@@ -4,19 +4,51 @@ Two-step reveal (DESIGN.md): the pushed ``teaser`` holds only the preferred name
 number and the small enrolment photo; ``compose_card`` (history, preferences, allergies,
 suggestions) is served only when the salesperson confirms it is that person, and that opening is
 written to the audit log by the caller.
+
+The card is read in the two seconds before saying hello, so it is ordered by what matters at
+the door: allergies (prominent, never contradicted by a suggestion), what they may have come for
+(open service items, ready ones first), a follow-up on a recent purchase, then the last three
+purchases, favourites and sizes, a colleague's note, and two or three suggestions with a reason.
+
+Composition reads only this customer's rows through indexes (``ix_purchases_customer_*``,
+``ix_sales_customer_at``, ``ix_service_items_customer_status``, ``ix_staff_notes_customer_at``)
+with grouped queries, so it stays within a few milliseconds for a customer with thousands of
+purchase lines; the recommender's model is built once per database (``recommend.ModelCache``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.db.models import Allergy, Customer, Preference, Purchase, Visit
+from server.db.clienteling import (
+    Allergy,
+    DietaryNeed,
+    Preference,
+    Product,
+    Purchase,
+    Sale,
+    ServiceItem,
+    StaffNote,
+)
+from server.db.models import Customer, Visit
+from server.services import recommend
+from server.services.catalogue import Restrictions
+from server.services.recommend import Recommender, Suggestion, favourites
+
+SEVERITY_ORDER = {"severe": 0, "allergy": 1, "intolerance": 2}
+
+
+@dataclass(frozen=True)
+class CardSettings:
+    follow_up_after_days: int = 7  # ask how a durable purchase is working out after this long
+    follow_up_until_days: int = 45  # ... and no longer after this
+    suggestions: int = 3
+    last_purchases: int = 3
 
 
 @dataclass(frozen=True)
@@ -25,12 +57,37 @@ class PurchaseLine:
     category: str
     brand: str | None
     purchased_at: datetime
+    size: str | None = None
+    quantity: int = 1
 
 
 @dataclass(frozen=True)
-class Suggestion:
-    title: str
-    reason: str
+class AllergyLine:
+    allergen: str
+    severity: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    kind: str
+    status: str
+    text: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    text: str
+    product_name: str
+    purchased_at: datetime
+
+
+@dataclass(frozen=True)
+class NoteLine:
+    author: str
+    body: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -45,28 +102,58 @@ class Card:
     preferences: dict[str, list[str]]
     last_purchases: list[PurchaseLine]
     suggestions: list[Suggestion] = field(default_factory=list)
+    days_since_last_visit: int | None = None
+    member_since: datetime | None = None
+    allergy_details: list[AllergyLine] = field(default_factory=list)
+    dietary: list[str] = field(default_factory=list)
+    service_items: list[ServiceLine] = field(default_factory=list)
+    follow_up: FollowUp | None = None
+    favourites: dict[str, list[str]] = field(default_factory=dict)
+    sizes: list[str] = field(default_factory=list)
+    notes: list[NoteLine] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        def enc(value: Any) -> Any:
-            if isinstance(value, datetime):
-                return value.isoformat()
-            if isinstance(value, dict):
-                return {k: enc(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [enc(v) for v in value]
-            return value
+        out: dict[str, Any] = encode(asdict(self))
+        return out
 
-        return {k: enc(v) for k, v in asdict(self).items()}
+
+def encode(value: Any) -> Any:
+    """Dataclasses, datetimes, dicts and lists as JSON values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return encode(asdict(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
 
 
 def visit_number(session: Session, customer_id: str) -> int:
-    return int(session.scalar(select(func.count()).where(Visit.customer_id == customer_id)) or 0)
+    """Recognised visits plus sales made outside one (so a member with a year of receipts who
+    was just enrolled is not on their "first visit")."""
+    visits = session.scalar(select(func.count()).where(Visit.customer_id == customer_id)) or 0
+    sales = (
+        session.scalar(
+            select(func.count()).where(Sale.customer_id == customer_id, Sale.visit_id.is_(None))
+        )
+        or 0
+    )
+    return int(visits) + int(sales)
 
 
 def teaser(
-    session: Session, visit: Visit, customer: Customer, thumbnail_b64: str | None
+    session: Session,
+    visit: Visit,
+    customer: Customer,
+    thumbnail_b64: str | None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The first step of the reveal: a first name and a photo, nothing else."""
+    """The first step of the reveal: a first name and a photo, nothing else. ``expires_in_s``
+    lets a tablet drop the card on time whatever its own clock says."""
+    now = now or visit.arrived_at
     return {
         "type": "arrival",
         "visit_id": visit.id,
@@ -74,69 +161,198 @@ def teaser(
         "visit_number": visit_number(session, customer.id),
         "arrived_at": visit.arrived_at.isoformat(),
         "live_until": visit.live_until.isoformat(),
+        "expires_in_s": max(0, int((visit.live_until - now).total_seconds())),
+        "status": visit.status,
         "thumbnail": thumbnail_b64,
     }
 
 
-def _suggest(
-    purchases: list[Purchase], preferences: dict[str, list[str]], allergies: list[str]
-) -> list[Suggestion]:
-    """A plain baseline until the recommender lands: replenish the most-bought consumable
-    category, or a favourite category not bought recently; never anything naming an allergen."""
-    banned = [a.lower() for a in allergies]
-
-    def safe(text: str) -> bool:
-        low = text.lower()
-        return not any(a in low for a in banned)
-
-    out: list[Suggestion] = []
-    counts = Counter(p.product_name for p in purchases)
-    for product, n in counts.most_common():
-        if n >= 2 and safe(product):
-            out.append(Suggestion(product, f"bought {n} times; may be running low"))
-            break
-    bought_cats = {p.category for p in purchases[:10]}
-    for cat in preferences.get("category", []):
-        if cat not in bought_cats and safe(cat):
-            out.append(
-                Suggestion(f"New in {cat}", "favourite category, nothing bought there lately")
-            )
-            break
-    return out[:3]
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def compose_card(session: Session, visit: Visit, customer: Customer) -> Card:
-    purchases = list(
+def service_text(kind: str, status: str, description: str) -> str:
+    ready = status == "ready"
+    what = _lower_first(description)
+    if kind == "repair":
+        return f"Repair of {what} is ready" if ready else f"Repair of {what} in progress"
+    if kind == "special_order":
+        return f"Special order ready: {description}" if ready else f"Special order: {description}"
+    if kind == "pickup":
+        return f"Order ready for pickup: {description}" if ready else f"Order: {description}"
+    if kind == "return":
+        return f"Return ready: {description}" if ready else f"Return in progress: {description}"
+    return description
+
+
+def _days(delta: timedelta) -> int:
+    return max(0, int(delta.total_seconds() // 86400))
+
+
+def _ago(days: int) -> str:
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 14:
+        return f"{days} days ago"
+    if days < 60:
+        return f"{round(days / 7)} weeks ago"
+    return f"{round(days / 30.4)} months ago"
+
+
+def compose_card(
+    session: Session,
+    visit: Visit,
+    customer: Customer,
+    *,
+    recommender: Recommender | None,
+    now: datetime,
+    settings: CardSettings | None = None,
+) -> Card:
+    cfg = settings or CardSettings()
+    cid = customer.id
+
+    # Allergies and diets first: they decide what may be suggested.
+    allergy_rows = sorted(
+        session.scalars(select(Allergy).where(Allergy.customer_id == cid)),
+        key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.allergen),
+    )
+    diets = list(
         session.scalars(
-            select(Purchase)
-            .where(Purchase.customer_id == customer.id)
-            .order_by(Purchase.purchased_at.desc())
-            .limit(200)
+            select(DietaryNeed.need)
+            .where(DietaryNeed.customer_id == cid)
+            .order_by(DietaryNeed.need)
         )
     )
+    restrictions = Restrictions.of([a.allergen for a in allergy_rows], diets)
+
     prefs: dict[str, list[str]] = {}
-    for pref in session.scalars(select(Preference).where(Preference.customer_id == customer.id)):
-        prefs.setdefault(pref.kind, []).append(pref.value)
-    allergies = [
-        a.allergen
-        for a in session.scalars(select(Allergy).where(Allergy.customer_id == customer.id))
-    ]
-    previous = session.scalar(
-        select(func.max(Visit.arrived_at)).where(
-            Visit.customer_id == customer.id, Visit.id != visit.id
+    for kind, value in session.execute(
+        select(Preference.kind, Preference.value)
+        .where(Preference.customer_id == cid)
+        .order_by(Preference.id)
+    ):
+        prefs.setdefault(kind, []).append(value)
+
+    # Visits: how many, and when were they last here (a visit or a purchase before this one).
+    previous_visit = session.scalar(
+        select(func.max(Visit.arrived_at)).where(Visit.customer_id == cid, Visit.id != visit.id)
+    )
+    last_purchase_at = session.scalar(
+        select(func.max(Purchase.purchased_at)).where(
+            Purchase.customer_id == cid, Purchase.purchased_at < visit.arrived_at
         )
     )
+    last_visit_at = max((t for t in (previous_visit, last_purchase_at) if t), default=None)
+
+    recent = list(
+        session.execute(
+            select(
+                Purchase.product_name,
+                Purchase.category,
+                Purchase.brand,
+                Purchase.purchased_at,
+                Purchase.size,
+                Purchase.quantity,
+            )
+            .where(Purchase.customer_id == cid)
+            .order_by(Purchase.purchased_at.desc(), Purchase.id.desc())
+            .limit(max(cfg.last_purchases, 60))
+        )
+    )
+    category_counts = dict(
+        session.execute(
+            select(Purchase.category, func.count())
+            .where(Purchase.customer_id == cid)
+            .group_by(Purchase.category)
+        ).all()
+    )
+    brand_counts = dict(
+        session.execute(
+            select(Purchase.brand, func.count())
+            .where(Purchase.customer_id == cid, Purchase.brand.is_not(None))
+            .group_by(Purchase.brand)
+        ).all()
+    )
+    favourite_categories = favourites(prefs.get("category", []), category_counts)
+    favourite_brands = favourites(
+        prefs.get("brand", []), {b: n for b, n in brand_counts.items() if b is not None}
+    )
+    sizes = list(dict.fromkeys([*prefs.get("size", []), *(r[4] for r in recent if r[4])]))[:3]
+
+    service_rows = sorted(
+        session.scalars(
+            select(ServiceItem).where(
+                ServiceItem.customer_id == cid, ServiceItem.status.in_(("open", "ready"))
+            )
+        ),
+        key=lambda s: (s.status != "ready", -(s.updated_at.timestamp())),
+    )
+    service = [
+        ServiceLine(s.kind, s.status, service_text(s.kind, s.status, s.description), s.updated_at)
+        for s in service_rows[:4]
+    ]
+
+    follow = session.execute(
+        select(Purchase.product_name, Purchase.purchased_at)
+        .join(Product, Product.id == Purchase.product_id)
+        .where(
+            Purchase.customer_id == cid,
+            Purchase.purchased_at <= now - timedelta(days=cfg.follow_up_after_days),
+            Purchase.purchased_at >= now - timedelta(days=cfg.follow_up_until_days),
+            Product.consumable.is_(False),
+        )
+        .order_by(Purchase.amount_cents.desc(), Purchase.purchased_at.desc())
+        .limit(1)
+    ).first()
+    follow_up = None
+    if follow is not None:
+        name, at = follow
+        under_repair = any(name.lower() in s.text.lower() for s in service)
+        if not under_repair:
+            days = _days(now - at)
+            follow_up = FollowUp(
+                f"Ask how the {name} is working out (bought {_ago(days)})", name, at
+            )
+
+    notes = [
+        NoteLine(n.author, n.body, n.created_at)
+        for n in session.scalars(
+            select(StaffNote)
+            .where(StaffNote.customer_id == cid)
+            .order_by(StaffNote.created_at.desc())
+            .limit(2)
+        )
+    ]
+
+    suggestions: list[Suggestion] = []
+    if recommender is not None and cfg.suggestions > 0:
+        history = recommend.history_from_db(
+            session, cid, restrictions=restrictions, favourite_categories=favourite_categories
+        )
+        suggestions = recommender.recommend(history, k=cfg.suggestions, now=now)
+
     return Card(
         visit_id=visit.id,
-        customer_id=customer.id,
+        customer_id=cid,
         name=customer.name,
         preferred_name=customer.preferred_name,
-        visit_number=visit_number(session, customer.id),
-        last_visit_at=previous,
-        allergies=allergies,
+        visit_number=visit_number(session, cid),
+        last_visit_at=last_visit_at,
+        days_since_last_visit=_days(now - last_visit_at) if last_visit_at else None,
+        member_since=customer.created_at,
+        allergies=[a.allergen for a in allergy_rows],
+        allergy_details=[AllergyLine(a.allergen, a.severity, a.note) for a in allergy_rows],
+        dietary=diets,
         preferences=prefs,
+        service_items=service,
+        follow_up=follow_up,
         last_purchases=[
-            PurchaseLine(p.product_name, p.category, p.brand, p.purchased_at) for p in purchases[:3]
+            PurchaseLine(r[0], r[1], r[2], r[3], r[4], r[5]) for r in recent[: cfg.last_purchases]
         ],
-        suggestions=_suggest(purchases, prefs, allergies),
+        favourites={"categories": list(favourite_categories), "brands": list(favourite_brands)},
+        sizes=sizes,
+        notes=notes,
+        suggestions=suggestions,
     )

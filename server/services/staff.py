@@ -83,15 +83,20 @@ def login(
     return token, _identity(staff)
 
 
-def authenticate(session: Session, *, token: str, now: datetime, idle: timedelta) -> StaffIdentity:
-    """The staff member behind a session token; refreshes the idle timer."""
+def authenticate(
+    session: Session, *, token: str, now: datetime, idle: timedelta, refresh: bool = True
+) -> StaffIdentity:
+    """The staff member behind a session token. Any use refreshes the idle timer unless
+    ``refresh`` is false (a tablet's open WebSocket checks its session without keeping it
+    alive: an unattended tablet signs itself out after ``idle``)."""
     row = session.get(StaffSession, token_digest(token))
     if row is None or row.ended_at is not None or now - row.last_seen_at > idle:
         raise Unauthorized("not signed in or session expired")
     staff = session.get(Staff, row.staff_id)
     if staff is None or not staff.active:
         raise Unauthorized("not signed in or session expired")
-    row.last_seen_at = now
+    if refresh:
+        row.last_seen_at = now
     return _identity(staff)
 
 

@@ -1,45 +1,72 @@
-"""Live visits as tablets see them: store-scoped, time-limited, every opening audited."""
+"""Live visits as tablets see them: store-scoped, time-limited, every opening audited.
+
+Who may see what (privacy invariant 7): a member's card, profile and history are shown only to
+staff of the store that recognised them (sales, cashier, or an admin signed in to that store),
+and only while the visit is live. Anything else answers 404 — the same whether the visit or
+customer exists elsewhere or not — and the attempt is written to the audit log as
+``access.denied``. The privacy officer audits; they do not look at live customers (403).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.keys import KeyProvider
+from server.db.clienteling import (
+    Incident,
+    Preference,
+    Purchase,
+    Sale,
+    ServiceItem,
+    StaffNote,
+)
 from server.db.models import Customer, Visit
 from server.services import audit, cards
 from server.services.arrivals import thumbnail_b64
-from server.services.errors import BadInput, NotFound
+from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.recommend import Recommender
 from server.services.staff import StaffIdentity
 
 ACTIONS = {"greeted": "greeted", "dismiss": "dismissed", "not-this-person": "not_this_person"}
+TABLET_ROLES = ("sales", "cashier", "admin")
+# A visit on the tablets: not ended, not refused, not past its time.
+SHOWN = ("live", "greeted")
+
+
+def _deny(session: Session, who: StaffIdentity, *, what: str, ref: object, now: datetime) -> None:
+    audit.append(
+        session,
+        kind="access.denied",
+        actor=f"staff:{who.username}",
+        subject=None,
+        data={"what": what, "id": str(ref), "role": who.role, "store_id": who.store_id},
+        at=now,
+    )
+
+
+def require_tablet(session: Session, who: StaffIdentity, *, what: str, now: datetime) -> None:
+    """Only store staff look at live members; the attempt by anyone else is audited."""
+    if who.role not in TABLET_ROLES or who.store_id is None:
+        _deny(session, who, what=what, ref="-", now=now)
+        raise Forbidden(f"the {who.role} role does not see live visits")
+
+
+def _is_shown(visit: Visit, now: datetime) -> bool:
+    return visit.status in SHOWN and visit.ended_at is None and visit.live_until > now
 
 
 def _visible_visit(session: Session, *, who: StaffIdentity, visit_id: int, now: datetime) -> Visit:
     """A visit this staff member may see: their own store, still live. Anything else is a 404
     (the same answer whether the visit exists elsewhere or not), and the attempt is audited."""
+    require_tablet(session, who, what="visit", now=now)
     visit = session.get(Visit, visit_id)
-    if (
-        visit is None
-        or visit.store_id != who.store_id
-        or visit.live_until <= now
-        or visit.status
-        in (
-            "not_this_person",
-            "expired",
-        )
-    ):
-        audit.append(
-            session,
-            kind="access.denied",
-            actor=f"staff:{who.username}",
-            subject=None,
-            data={"what": "visit", "id": visit_id},
-            at=now,
-        )
+    if visit is None or visit.store_id != who.store_id or not _is_shown(visit, now):
+        _deny(session, who, what="visit", ref=visit_id, now=now)
         raise NotFound("no such live visit in your store")
     return visit
 
@@ -47,13 +74,15 @@ def _visible_visit(session: Session, *, who: StaffIdentity, visit_id: int, now: 
 def live_teasers(
     session: Session, *, who: StaffIdentity, kek: KeyProvider, now: datetime
 ) -> list[dict[str, Any]]:
-    if who.store_id is None:
-        return []
+    """Every card that should be on this store's tablets now, newest first (the catch-up a
+    tablet asks for after (re)connecting)."""
+    require_tablet(session, who, what="live visits", now=now)
     rows = session.scalars(
         select(Visit)
         .where(
             Visit.store_id == who.store_id,
-            Visit.status.in_(("live", "greeted")),
+            Visit.status.in_(SHOWN),
+            Visit.ended_at.is_(None),
             Visit.live_until > now,
         )
         .order_by(Visit.arrived_at.desc())
@@ -63,50 +92,325 @@ def live_teasers(
         customer = session.get(Customer, visit.customer_id)
         if customer is not None:
             msg = cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek))
-            msg["status"] = visit.status
+            msg["expires_in_s"] = max(0, int((visit.live_until - now).total_seconds()))
             out.append(msg)
     return out
 
 
-def reveal(session: Session, *, who: StaffIdentity, visit_id: int, now: datetime) -> cards.Card:
-    """Step two of the reveal; written to the access audit log (who looked at whom, when)."""
-    visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
-    customer = session.get(Customer, visit.customer_id)
-    if customer is None:
-        raise NotFound("no such live visit in your store")
+def _viewed(session: Session, who: StaffIdentity, customer: Customer, visit: Visit, what: str,
+            now: datetime) -> None:  # fmt: skip
     audit.append(
         session,
         kind="profile.viewed",
         actor=f"staff:{who.username}",
         subject=customer.subject_id,
-        data={"visit_id": visit.id, "store_id": visit.store_id},
+        data={"visit_id": visit.id, "store_id": visit.store_id, "what": what},
         at=now,
     )
-    return cards.compose_card(session, visit, customer)
+
+
+def reveal(
+    session: Session,
+    *,
+    who: StaffIdentity,
+    visit_id: int,
+    now: datetime,
+    recommender: Recommender | None = None,
+    settings: cards.CardSettings | None = None,
+) -> cards.Card:
+    """Step two of the reveal; written to the access audit log (who looked at whom, when)."""
+    visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
+    customer = session.get(Customer, visit.customer_id)
+    if customer is None:
+        raise NotFound("no such live visit in your store")
+    _viewed(session, who, customer, visit, "card", now)
+    return cards.compose_card(
+        session, visit, customer, recommender=recommender, now=now, settings=settings
+    )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a tap on the card opens: the card plus the longer history."""
+
+    card: cards.Card
+    purchases: list[cards.PurchaseLine]
+    service_items: list[cards.ServiceLine]
+    notes: list[cards.NoteLine]
+    preferences: dict[str, list[str]] = field(default_factory=dict)
+    lifetime: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = cards.encode(self)
+        return out
+
+
+def profile(
+    session: Session,
+    *,
+    who: StaffIdentity,
+    visit_id: int,
+    now: datetime,
+    recommender: Recommender | None = None,
+    settings: cards.CardSettings | None = None,
+) -> Profile:
+    visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
+    customer = session.get(Customer, visit.customer_id)
+    if customer is None:
+        raise NotFound("no such live visit in your store")
+    _viewed(session, who, customer, visit, "profile", now)
+    card = cards.compose_card(
+        session, visit, customer, recommender=recommender, now=now, settings=settings
+    )
+    purchases = [
+        cards.PurchaseLine(p.product_name, p.category, p.brand, p.purchased_at, p.size, p.quantity)
+        for p in session.scalars(
+            select(Purchase)
+            .where(Purchase.customer_id == customer.id)
+            .order_by(Purchase.purchased_at.desc(), Purchase.id.desc())
+            .limit(30)
+        )
+    ]
+    service = [
+        cards.ServiceLine(
+            s.kind, s.status, cards.service_text(s.kind, s.status, s.description), s.updated_at
+        )
+        for s in session.scalars(
+            select(ServiceItem)
+            .where(ServiceItem.customer_id == customer.id)
+            .order_by(ServiceItem.updated_at.desc())
+            .limit(10)
+        )
+    ]
+    notes = [
+        cards.NoteLine(n.author, n.body, n.created_at)
+        for n in session.scalars(
+            select(StaffNote)
+            .where(StaffNote.customer_id == customer.id)
+            .order_by(StaffNote.created_at.desc())
+            .limit(10)
+        )
+    ]
+    prefs: dict[str, list[str]] = {}
+    for p in session.scalars(select(Preference).where(Preference.customer_id == customer.id)):
+        prefs.setdefault(p.kind, []).append(p.value)
+    count, spent, first = session.execute(
+        select(func.count(), func.coalesce(func.sum(Sale.total_cents), 0), func.min(Sale.sold_at))
+        .where(Sale.customer_id == customer.id)
+    ).one()  # fmt: skip
+    lifetime = {"sales": int(count), "spent_cents": int(spent), "first_sale_at": first}
+    return Profile(card, purchases, service, notes, prefs, lifetime)
+
+
+def profile_by_customer(
+    session: Session,
+    *,
+    who: StaffIdentity,
+    customer_id: str,
+    now: datetime,
+    recommender: Recommender | None = None,
+    settings: cards.CardSettings | None = None,
+) -> Profile:
+    """A profile URL by customer id: allowed only while that customer's visit is live in the
+    staff member's own store."""
+    require_tablet(session, who, what="customer", now=now)
+    visit = session.scalar(
+        select(Visit)
+        .where(
+            Visit.customer_id == customer_id,
+            Visit.store_id == who.store_id,
+            Visit.status.in_(SHOWN),
+            Visit.ended_at.is_(None),
+            Visit.live_until > now,
+        )
+        .order_by(Visit.arrived_at.desc())
+        .limit(1)
+    )
+    if visit is None:
+        _deny(session, who, what="customer", ref=customer_id, now=now)
+        raise NotFound("no such customer in your store right now")
+    return profile(
+        session, who=who, visit_id=visit.id, now=now, recommender=recommender, settings=settings
+    )
 
 
 def act(
-    session: Session, *, who: StaffIdentity, visit_id: int, action: str, now: datetime
+    session: Session,
+    *,
+    who: StaffIdentity,
+    visit_id: int,
+    action: str,
+    now: datetime,
+    suppress_for: timedelta = timedelta(hours=4),
 ) -> Visit:
+    """greeted: the card stays (marked) on every tablet; dismiss: it leaves every tablet (a
+    greeted visit stays counted as greeted); not-this-person: it leaves every tablet at once,
+    an incident is opened for the privacy officer, and that customer's arrivals from that
+    camera are suppressed for ``suppress_for``."""
     if action not in ACTIONS:
-        raise BadInput(f"unknown action {action!r}")
+        raise BadInput(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
-    visit.status = ACTIONS[action]
-    if action != "greeted":
-        visit.ended_at = now
-    if action == "not-this-person":
-        customer = session.get(Customer, visit.customer_id)
-        audit.append(
-            session,
-            kind="incident.reported",
-            actor=f"staff:{who.username}",
-            subject=customer.subject_id if customer else None,
-            data={
-                "visit_id": visit.id,
-                "device": visit.device_id,
-                "score": visit.score,
-                "margin": visit.margin,
-            },
-            at=now,
-        )
+    if action == "greeted":
+        visit.status = "greeted"
+        return visit
+    visit.ended_at = now
+    if action == "dismiss":
+        if visit.status != "greeted":
+            visit.status = "dismissed"
+        return visit
+    visit.status = "not_this_person"
+    customer = session.get(Customer, visit.customer_id)
+    incident = Incident(
+        store_id=visit.store_id,
+        visit_id=visit.id,
+        customer_id=visit.customer_id,
+        device_id=visit.device_id,
+        score=visit.score,
+        margin=visit.margin,
+        reported_by=who.username,
+        reported_at=now,
+        suppress_until=now + suppress_for if visit.device_id and suppress_for else None,
+        outcome="open",
+    )
+    session.add(incident)
+    session.flush()
+    audit.append(
+        session,
+        kind="incident.reported",
+        actor=f"staff:{who.username}",
+        subject=customer.subject_id if customer else None,
+        data={
+            "incident_id": incident.id,
+            "visit_id": visit.id,
+            "device": visit.device_id,
+            "score": visit.score,
+            "margin": visit.margin,
+            "suppressed_until": incident.suppress_until.isoformat()
+            if incident.suppress_until
+            else None,
+        },
+        at=now,
+    )
     return visit
+
+
+def visit_message(visit: Visit, who: StaffIdentity) -> dict[str, Any]:
+    """What every tablet of the store is told after an action."""
+    return {
+        "type": "visit",
+        "visit_id": visit.id,
+        "status": visit.status,
+        "ended": visit.ended_at is not None,
+        "by": who.display_name,
+    }
+
+
+def add_note(
+    session: Session, *, who: StaffIdentity, visit_id: int, body: str, now: datetime
+) -> StaffNote:
+    body = body.strip()
+    if not body:
+        raise BadInput("a note needs some text")
+    if len(body) > 500:
+        raise BadInput("a note is at most 500 characters")
+    visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
+    note = StaffNote(
+        customer_id=visit.customer_id,
+        store_id=visit.store_id,
+        author=who.username,
+        body=body,
+        created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+# --- store metrics ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayMetrics:
+    day: str
+    arrivals: int
+    greeted: int
+    not_this_person: int
+    with_purchase: int
+
+
+@dataclass(frozen=True)
+class StoreMetrics:
+    since: datetime
+    until: datetime
+    arrivals: int
+    greeted: int
+    dismissed: int
+    not_this_person: int
+    visits_with_purchase: int
+    greeted_with_purchase: int
+    revenue_during_visits_cents: int
+    open_incidents: int
+    days: list[DayMetrics]
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = cards.encode(self)
+
+        def rate(n: int, d: int) -> float | None:
+            return round(n / d, 3) if d else None
+
+        out["greeted_rate"] = rate(self.greeted, self.arrivals)
+        out["not_this_person_rate"] = rate(self.not_this_person, self.arrivals)
+        out["purchase_rate"] = rate(self.visits_with_purchase, self.arrivals)
+        out["greeted_purchase_rate"] = rate(self.greeted_with_purchase, self.greeted)
+        return out
+
+
+def store_metrics(
+    session: Session, *, who: StaffIdentity, now: datetime, days: int = 30
+) -> StoreMetrics:
+    """Counts only: arrivals, greeted and "not this person" rates, visits with a purchase
+    (sales linked to a live visit: the card was on the tablets while they shopped)."""
+    if who.store_id is None:
+        raise Forbidden("metrics are per store; sign in with a store account")
+    since = now - timedelta(days=days)
+    visits = session.execute(
+        select(Visit.id, Visit.arrived_at, Visit.status).where(
+            Visit.store_id == who.store_id, Visit.arrived_at >= since, Visit.arrived_at <= now
+        )
+    ).all()
+    bought = dict(
+        session.execute(
+            select(Sale.visit_id, func.sum(Sale.total_cents))
+            .join(Visit, Visit.id == Sale.visit_id)
+            .where(Visit.store_id == who.store_id, Visit.arrived_at >= since)
+            .group_by(Sale.visit_id)
+        ).all()
+    )
+    open_incidents = session.scalar(
+        select(func.count()).where(Incident.store_id == who.store_id, Incident.outcome == "open")
+    )
+    per_day: dict[str, list[int]] = {}
+    for d in range(days - 1, -1, -1):
+        per_day[(now - timedelta(days=d)).date().isoformat()] = [0, 0, 0, 0]
+    for vid, arrived, status in visits:
+        row = per_day.setdefault(arrived.date().isoformat(), [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += status == "greeted"
+        row[2] += status == "not_this_person"
+        row[3] += vid in bought
+    status_of = {vid: status for vid, _, status in visits}
+    return StoreMetrics(
+        since=since,
+        until=now,
+        arrivals=len(visits),
+        greeted=sum(1 for s in status_of.values() if s == "greeted"),
+        dismissed=sum(1 for s in status_of.values() if s == "dismissed"),
+        not_this_person=sum(1 for s in status_of.values() if s == "not_this_person"),
+        visits_with_purchase=sum(1 for v in status_of if v in bought),
+        greeted_with_purchase=sum(
+            1 for v, s in status_of.items() if v in bought and s == "greeted"
+        ),
+        revenue_during_visits_cents=int(sum(v or 0 for k, v in bought.items() if k in status_of)),
+        open_incidents=int(open_incidents or 0),
+        days=[DayMetrics(day, *vals) for day, vals in sorted(per_day.items())][-14:],
+    )
