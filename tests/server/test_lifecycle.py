@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from pydantic import ValidationError
+from sqlalchemy import select, update
 
+from server.app import create_app
+from server.cli import main
 from server.db.lifecycle import ConsentRenewal, Erasure
 from server.db.models import (
     ConsentRecord,
@@ -22,8 +25,10 @@ from server.db.models import (
     Store,
     Visit,
 )
+from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import gallery
+from server.services import gallery, retention
+from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.members import (
     add_history,
@@ -346,3 +351,142 @@ def test_search_finds_customers_of_the_own_store_with_public_fields_only(
     sign_in(client, "kassa-zwolle")
     found = client.get("/api/v1/customers", params={"q": "BIDEN"}).json()
     assert [c["id"] for c in found] == [biden.customer_id]
+
+
+# -- expiry and the retention limit (injected clock) ------------------------------------------
+
+
+def test_retention_job_expires_consents_and_destroys_their_templates(
+    client: TestClient, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    member = enrol_member(runtime, store, faces)
+    other = enrol_member(runtime, store, faces, "biden", consent_months=24)
+    add_history(runtime, member, store)
+    with runtime.sessions() as s:
+        record = s.get(ConsentRecord, member.consent_id)
+        assert record is not None
+        expires_at = record.expires_at
+    # The day before: nothing happens.
+    with transaction(runtime.sessions) as s:
+        report = retention.run(s, now=expires_at - timedelta(seconds=1), retention_years=3)
+    assert not report.changed
+    assert report.gallery_versions == {}
+    # At expiry: data key, templates and thumbnail go, the consent ends, galleries move on.
+    after = expires_at + timedelta(seconds=1)
+    with transaction(runtime.sessions) as s:
+        report = retention.run(s, now=after, retention_years=3)
+    assert (report.expired, report.purged, report.templates_destroyed) == (1, 0, 2)
+    assert list(report.gallery_versions) == [store.code]
+    with runtime.sessions() as s:
+        record = s.get(ConsentRecord, member.consent_id)
+        assert record is not None
+        assert (record.status, record.withdrawn_at) == ("expired", after)
+        assert s.get(CustomerKey, member.customer_id) is None
+        assert s.get(CustomerKey, other.customer_id) is not None
+        assert s.scalars(select(FaceTemplate.customer_id)).all() == [other.customer_id] * 2
+        assert s.scalars(select(FaceThumbnail.customer_id)).all() == [other.customer_id]
+    kinds = audit_kinds(runtime, member.subject_id)
+    assert "consent.expired" in kinds
+    assert "template.destroyed" in kinds
+    assert audit_entries(runtime, "gallery.published")[-1]["data"]["reason"] == "expiry"
+    # Idempotent: a second pass finds nothing to do.
+    with transaction(runtime.sessions) as s:
+        assert not retention.run(s, now=after, retention_years=3).changed
+    runtime.clock = lambda: after
+    doc = client.get(f"/api/v1/me/{token(runtime, member)}").json()
+    assert doc["recognition"] == "expired"
+    assert doc["templates"]["count"] == 0
+    assert doc["profile"]["name"] == member.name  # expiry ends recognition, not the membership
+
+
+def test_no_template_outlives_the_retention_limit_whatever_the_consent_says(
+    runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    """36-month consent, 1-year retention: 13 months without a visit ends recognition."""
+    start = runtime.now()
+    member = enrol_member(runtime, store, faces, consent_months=36, now=start)
+    month_12 = start + timedelta(days=364)
+    with transaction(runtime.sessions) as s:
+        assert not retention.run(s, now=month_12, retention_years=1).changed
+    month_13 = start + timedelta(days=396)
+    with transaction(runtime.sessions) as s:
+        report = retention.run(s, now=month_13, retention_years=1)
+    assert (report.expired, report.purged, report.templates_destroyed) == (0, 1, 2)
+    with runtime.sessions() as s:
+        record = s.get(ConsentRecord, member.consent_id)
+        assert record is not None
+        assert record.status == "expired"
+        assert record.expires_at > month_13  # the consent had not run out: the limit did it
+        assert s.get(CustomerKey, member.customer_id) is None
+    purged = audit_entries(runtime, "retention.purged")
+    assert [(p["subject"], p["data"]["retention_years"]) for p in purged] == [
+        (member.subject_id, 1)
+    ]
+
+
+def test_a_data_key_without_an_active_consent_is_destroyed(
+    client: TestClient, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    member = enrol_member(runtime, store, faces)
+    assert client.post(f"/api/v1/me/{token(runtime, member)}/withdraw").status_code == 200
+    with transaction(runtime.sessions) as s:  # e.g. restored from an old backup
+        s.add(CustomerKey(customer_id=member.customer_id, wrapped_dek=b"x" * 60, kek_id="old"))
+    with transaction(runtime.sessions) as s:
+        report = retention.run(s, now=runtime.now(), retention_years=3)
+    assert report.orphan_keys == 1
+    with runtime.sessions() as s:
+        assert s.get(CustomerKey, member.customer_id) is None
+
+
+def test_retention_can_be_configured_down_never_up(data_dir: Path) -> None:
+    assert ServerSettings(data_dir=data_dir, retention_years=1).retention_years == 1
+    assert ServerSettings(data_dir=data_dir).retention_years == 3
+    with pytest.raises(ValidationError, match="less than or equal to 3"):
+        ServerSettings(data_dir=data_dir, retention_years=4)
+    with pytest.raises(ValidationError):
+        ServerSettings(data_dir=data_dir, retention_interval_s=10)  # bounded: not a busy loop
+
+
+def test_the_server_runs_the_retention_job_itself(
+    settings: ServerSettings, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    member = enrol_member(runtime, store, faces)
+    with runtime.sessions() as s:
+        record = s.get(ConsentRecord, member.consent_id)
+        assert record is not None
+        later = record.expires_at + timedelta(minutes=1)
+    runtime.clock = lambda: later
+    with TestClient(create_app(settings, runtime=runtime)):
+        deadline = time.monotonic() + 30
+        while True:  # the job's first pass runs at start-up; poll its visible effect
+            with runtime.sessions() as s:
+                record = s.get(ConsentRecord, member.consent_id)
+                assert record is not None
+                if record.status == "expired":
+                    break
+            assert time.monotonic() < deadline, "the retention job did not run"
+            time.sleep(0.05)
+    assert "consent.expired" in audit_kinds(runtime, member.subject_id)
+
+
+def test_retention_run_command(
+    runtime: Runtime,
+    settings: ServerSettings,
+    store: StoreFixture,
+    faces: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    member = enrol_member(runtime, store, faces)
+    with transaction(runtime.sessions) as s:  # a consent that ran out yesterday
+        s.execute(
+            update(ConsentRecord)
+            .where(ConsentRecord.id == member.consent_id)
+            .values(expires_at=runtime.now() - timedelta(days=1))
+        )
+    args = ["retention", "run", "--data-dir", str(settings.data_dir)]
+    if settings.database_url:
+        args += ["--database-url", settings.database_url]
+    assert main(args) == 0
+    assert "1 consents expired" in capsys.readouterr().out
+    with runtime.sessions() as s:
+        assert s.get(CustomerKey, member.customer_id) is None
