@@ -117,6 +117,7 @@ def test_end_to_end_on_the_clip_with_a_fake_server(
     }
     assert values["vertrouwd_edge_fps"] > 0
     assert values["vertrouwd_edge_frames_processed_total"] == 120
+    assert values["vertrouwd_edge_faces_in_zone_total"] > 0
     for stage in ("capture", "motion", "detect", "track", "embed", "match"):
         assert values[f'vertrouwd_edge_stage_seconds_total{{stage="{stage}"}}'] > 0, stage
     assert "vertrouwd_edge_queue_lag_seconds" in values
