@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api import auth, customers, devices, pages, register, selfservice, tablet
+from server.api import auth, customers, devices, pages, pos, register, selfservice, tablet
 from server.runtime import Runtime, build_runtime
 from server.services import retention
 from server.services.errors import ServiceError
@@ -42,19 +42,27 @@ class BodyLimit:
                 await self._refuse(send)
                 return
         seen = 0
+        exceeded = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _TooLargeError
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLargeError:
+        async def guarded(message: Message) -> None:
+            # The app may turn the error into its own answer (FastAPI's form parser makes any
+            # error while reading the body a 400); once over the limit, ours is the only one.
+            if not exceeded:
+                await send(message)
+
+        with contextlib.suppress(_TooLargeError):
+            await self.app(scope, limited, guarded)
+        if exceeded:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
@@ -116,6 +124,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(customers.router)
     app.include_router(selfservice.router)
     app.include_router(tablet.router)
+    app.include_router(pos.router)
     app.include_router(register.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
