@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from consent.envelope import new_data_key, seal_blob, seal_template
 from consent.keys import KeyProvider
 from consent.records import PURPOSE, consent_expiry, consent_text, current_consent_text
+from server import faults
 from server.db.models import (
     ConsentRecord,
     Customer,
@@ -219,6 +220,7 @@ def enrol(
         at=now,
     )
     session.flush()
+    faults.point("enrol.after_templates")  # crash-safety tests: die with the rows flushed
     versions = gallery.publish_for_scope(
         session, scope=record.scope, reason="enrolment", actor=actor, now=now, notify=notify
     )
