@@ -232,6 +232,65 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """CSV import (columns: ``server.services.importer``). Exit 0: all rows imported; 1: some
+    malformed rows were reported and skipped; 2: the file was refused as a whole."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from server.services import importer
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"import: {args.file}: no such file", file=sys.stderr)
+        return 2
+    try:
+        tz = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(f"import: unknown time zone {args.timezone!r}", file=sys.stderr)
+        return 2
+    extra: dict[str, Any] = {"tz": tz} if args.kind == "purchases" else {}
+    rt = _runtime(args)
+    with rt.sessions() as session:
+        tx = session.begin()
+        try:
+            report = importer.IMPORTERS[args.kind](
+                session, path.read_bytes(), now=rt.now(), dry_run=args.dry_run, actor="cli", **extra
+            )
+        except BaseException:
+            tx.rollback()
+            raise
+        if args.dry_run:
+            tx.rollback()  # the same checks and writes as a real run, then nothing kept
+        else:
+            tx.commit()
+    for note in report.notes:
+        print(f"note: {note}")
+    for err in report.errors[: args.max_errors]:
+        print(f"{path.name}:{err.line}: {err.message}", file=sys.stderr)
+    if len(report.errors) > args.max_errors:
+        print(f"... and {len(report.errors) - args.max_errors} more", file=sys.stderr)
+    print(report.summary() + (" (dry run: nothing written)" if args.dry_run else ""))
+    return 1 if report.errors else 0
+
+
+def cmd_pos_key(args: argparse.Namespace) -> int:
+    from server.db.session import transaction
+    from server.services import devices, pos
+
+    rt = _runtime(args)
+    with transaction(rt.sessions) as session:
+        if args.pos_cmd == "create":
+            store = devices.store_by_code(session, args.store)
+            created = pos.create_key(session, store=store, name=args.name, now=rt.now())
+            print(f"POS key {created.id} for store {created.store_code} ({created.name}):")
+            print(created.key)
+            print("Shown once. The POS sends it as 'Authorization: Bearer <key>'.")
+        else:
+            row = pos.revoke_key(session, key_id=args.key_id, now=rt.now())
+            print(f"POS key {row.id} ({row.name}) revoked")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vertrouwd", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -313,6 +372,32 @@ def build_parser() -> argparse.ArgumentParser:
     q = rsub.add_parser("run", help="expire consents and destroy templates now")
     common(q)
     q.set_defaults(fn=cmd_retention)
+
+    p = sub.add_parser(
+        "import",
+        help="import a point-of-sale/CRM CSV export: catalogue, customers or purchases",
+        description="Columns and rules: see server/services/importer.py (module docstring).",
+    )
+    common(p)
+    p.add_argument("kind", choices=["catalogue", "customers", "purchases"])
+    p.add_argument("file", help="CSV file (UTF-8, header row, ',' ';' or tab separated)")
+    p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    p.add_argument(
+        "--timezone", default="Europe/Amsterdam", help="for sale times without an offset"
+    )
+    p.add_argument("--max-errors", type=int, default=50, help="row errors to print")
+    p.set_defaults(fn=cmd_import)
+
+    p = sub.add_parser("pos-key", help="API keys for a point-of-sale system (sales webhook)")
+    psub = p.add_subparsers(dest="pos_cmd", required=True)
+    q = psub.add_parser("create", help="create a key for a store; printed once")
+    common(q)
+    q.add_argument("store", help="store code")
+    q.add_argument("--name", required=True, help="what uses it, e.g. 'register 1'")
+    q = psub.add_parser("revoke", help="revoke a key by its number")
+    common(q)
+    q.add_argument("key_id", type=int)
+    p.set_defaults(fn=cmd_pos_key)
 
     p = sub.add_parser("demo", help="the whole loop on the real clip", add_help=False)
     p.set_defaults(fn=None)
