@@ -38,13 +38,27 @@ TABLET_ROLES = ("sales", "cashier", "admin")
 SHOWN = ("live", "greeted")
 
 
-def _deny(session: Session, who: StaffIdentity, *, what: str, ref: object, now: datetime) -> None:
+def _deny(
+    session: Session,
+    who: StaffIdentity,
+    *,
+    what: str,
+    ref: object = None,
+    subject: str | None = None,
+    now: datetime,
+) -> None:
+    """Audit a refusal. The entry is kept although the request fails (``keep_writes``). A
+    customer is named only by pseudonym, and an unknown customer id not at all (it may be an
+    erased customer's, which must not reappear in the append-only log)."""
+    data: dict[str, Any] = {"what": what, "role": who.role, "store_id": who.store_id}
+    if ref is not None:
+        data["id"] = str(ref)
     audit.append(
         session,
         kind="access.denied",
         actor=f"staff:{who.username}",
-        subject=None,
-        data={"what": what, "id": str(ref), "role": who.role, "store_id": who.store_id},
+        subject=subject,
+        data=data,
         at=now,
     )
 
@@ -52,8 +66,8 @@ def _deny(session: Session, who: StaffIdentity, *, what: str, ref: object, now: 
 def require_tablet(session: Session, who: StaffIdentity, *, what: str, now: datetime) -> None:
     """Only store staff look at live members; the attempt by anyone else is audited."""
     if who.role not in TABLET_ROLES or who.store_id is None:
-        _deny(session, who, what=what, ref="-", now=now)
-        raise Forbidden(f"the {who.role} role does not see live visits")
+        _deny(session, who, what=what, now=now)
+        raise Forbidden(f"the {who.role} role does not see live visits", keep_writes=True)
 
 
 def _is_shown(visit: Visit, now: datetime) -> bool:
@@ -67,7 +81,7 @@ def _visible_visit(session: Session, *, who: StaffIdentity, visit_id: int, now: 
     visit = session.get(Visit, visit_id)
     if visit is None or visit.store_id != who.store_id or not _is_shown(visit, now):
         _deny(session, who, what="visit", ref=visit_id, now=now)
-        raise NotFound("no such live visit in your store")
+        raise NotFound("no such live visit in your store", keep_writes=True)
     return visit
 
 
@@ -227,8 +241,9 @@ def profile_by_customer(
         .limit(1)
     )
     if visit is None:
-        _deny(session, who, what="customer", ref=customer_id, now=now)
-        raise NotFound("no such customer in your store right now")
+        known = session.get(Customer, customer_id)
+        _deny(session, who, what="customer", subject=known.subject_id if known else None, now=now)
+        raise NotFound("no such customer in your store right now", keep_writes=True)
     return profile(
         session, who=who, visit_id=visit.id, now=now, recommender=recommender, settings=settings
     )
