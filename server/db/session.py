@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 
@@ -74,3 +74,36 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
+
+
+_AFTER_RELEASE = "vertrouwd.after_release"
+_RELEASE_READY = "vertrouwd.after_release.ready"
+
+
+def after_release(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current transaction has committed AND the session has given its
+    connection back to the pool (dropped on rollback). For work that needs a connection of its
+    own, e.g. a SQLite WAL checkpoint: with a one-connection pool, doing it in ``after_commit``
+    would wait for the connection the committing session still holds."""
+    session.info.setdefault(_AFTER_RELEASE, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _ready_after_release(session: Session) -> None:
+    ready = session.info.pop(_AFTER_RELEASE, [])
+    if ready:
+        session.info.setdefault(_RELEASE_READY, []).extend(ready)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_release(session: Session) -> None:
+    session.info.pop(_AFTER_RELEASE, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _run_after_release(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:  # a nested transaction: the connection is still held
+        return
+    callbacks: list[Callable[[], None]] = session.info.pop(_RELEASE_READY, [])
+    for callback in callbacks:
+        callback()

@@ -37,7 +37,6 @@ pages do not survive in the ``-wal`` file either.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,7 +60,7 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.db.session import after_commit
+from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
 from server.services import audit, gallery
 from server.services.errors import BadInput, Conflict, NotFound
@@ -409,19 +408,16 @@ def checkpoint_wal(engine: Engine) -> bool:
     """SQLite: copy the WAL into the database file and truncate it, so pages that held erased
     rows do not linger in ``-wal``; True when it completed. No-op (True) on other backends.
 
-    Runs on a connection of its own, outside the engine's pool: it is called right after a
-    commit, while the committing session may still hold the pool's only SQLite connection
-    (which by then has no open transaction, so it does not block the checkpoint)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    Runs on a pooled connection, so in this process it waits its turn behind open transactions
+    instead of racing them (call it after the session released its connection:
+    ``after_release``). A reader in another process can delay it; it is then retried by the
+    next retention pass (the server runs one at start-up and every interval)."""
+    if engine.dialect.name != "sqlite":
         return True
-    conn = sqlite3.connect(url.database, timeout=30)
-    try:
-        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    finally:
-        conn.close()
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
     if row is not None and row[0]:
-        log.warning("WAL checkpoint after erasure was blocked by a reader; retried later")
+        log.warning("WAL checkpoint was blocked by a reader; retried at the next pass")
         return False
     return True
 
@@ -471,7 +467,7 @@ def erase(
     session.flush()
     bind = session.get_bind()
     if isinstance(bind, Engine):
-        after_commit(session, partial(_after_erasure, bind))
+        after_release(session, partial(_after_erasure, bind))
     return ErasureResult(
         status="erased", counts=counts, gallery_versions=withdrawal.gallery_versions
     )
