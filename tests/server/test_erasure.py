@@ -201,8 +201,12 @@ def test_forget_me_leaves_nothing_in_the_database_file_keys_or_edge(
         assert member.customer_id.encode() in before
     before_rows = row_counts(runtime)
 
-    r = client.post(f"/api/v1/me/{token(runtime, member)}/forget")
-    assert r.status_code == 200, r.text
+    push = client.websocket_connect("/ws/device", headers={"Authorization": f"Bearer {edge.token}"})
+    with push as ws:  # the device's push channel: told about the new version at once
+        assert ws.receive_json() == {"type": "gallery", "version": version_before}
+        r = client.post(f"/api/v1/me/{token(runtime, member)}/forget")
+        assert r.status_code == 200, r.text
+        assert ws.receive_json() == {"type": "gallery", "version": version_before + 1}
     if sqlite:  # the erasure was checkpointed into the database file and the WAL truncated
         wal = runtime.settings.data_dir / "vertrouwd.db-wal"
         assert not wal.exists() or wal.stat().st_size == 0
