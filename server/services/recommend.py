@@ -305,10 +305,9 @@ class CoPurchaseRecommender:
             for other, sim in self.neighbours.get(pid, ()):
                 if other in history.owned:
                     continue
-                contribution = weight * sim
-                acc[other] += contribution
-                if contribution > best.get(other, (0.0, 0))[0]:
-                    best[other] = (contribution, pid)
+                acc[other] += weight * sim
+                if sim > best.get(other, (0.0, 0))[0]:  # the reason names the strongest tie
+                    best[other] = (sim, pid)
         out = []
         top = max(acc.values(), default=0.0)
         for pid, score in acc.items():
