@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from consent import audit as kinds
@@ -152,7 +152,7 @@ def run(
 
     orphans = list(
         session.scalars(
-            select(CustomerKey).where(
+            select(CustomerKey.customer_id).where(
                 ~exists().where(
                     ConsentRecord.customer_id == CustomerKey.customer_id,
                     ConsentRecord.status == "active",
@@ -160,9 +160,12 @@ def run(
             )
         )
     )
-    for key in orphans:
-        owner = session.get(Customer, key.customer_id)
-        session.delete(key)
+    for customer_id in orphans:
+        # A Core delete: another server process's pass may have taken it first (0 rows).
+        gone = session.execute(delete(CustomerKey).where(CustomerKey.customer_id == customer_id))
+        if not getattr(gone, "rowcount", 0):
+            continue
+        owner = session.get(Customer, customer_id)
         audit.append(
             session,
             kind=kinds.DATA_KEY_DESTROYED,
