@@ -122,10 +122,10 @@ def customer_allergen_keys(words: Iterable[str]) -> frozenset[str]:
 def product_allergen_keys(words: Iterable[str]) -> frozenset[str]:
     """What a product contains: a tree nut is also "nuts"; bare "nuts" may be any tree nut."""
     keys = {allergen_key(w) for w in words if w.strip()}
+    if "nuts" in keys:  # unspecified: assume any of them
+        keys |= TREE_NUTS
     if keys & TREE_NUTS:
         keys.add("nuts")
-    if "nuts" in keys:
-        keys |= TREE_NUTS
     return frozenset(keys)
 
 
