@@ -696,7 +696,7 @@ SERVICE_STORIES = (
     ("pickup", "ready", "Engraved chocolate gift box (order 2291)"),
     ("special_order", "open", "Valrhona Guanaja 70% callets, 3 kg"),
     ("repair", "open", "Espresso machine Uno: pump noise"),
-    ("return", "ready", "Carbon steel pan 28 cm (refund ready)"),
+    ("return", "ready", "Carbon steel pan 28 cm"),
 )
 FOLLOW_UP_ITEMS = (
     "Espresso machine Uno",
@@ -706,13 +706,17 @@ FOLLOW_UP_ITEMS = (
     "Coffee grinder Macina",
     "Cast-iron casserole 24 cm",
 )
-NOTES = (
-    "Buys for her daughter's birthday in March; likes surprises.",
-    "Prefers to be helped by Sanne. Talks about his allotment garden.",
-    "Tastes everything first; offer a sample of the new arrivals.",
-    "Hosts a cheese evening every month; ask what was on the board.",
-    "Training as a barista; happy to talk grind sizes.",
-)
+# A colleague's note, by the member's main category (a note that fits what they buy).
+NOTES = {
+    "coffee": "Training as a barista; happy to talk grind sizes.",
+    "cheese": "Hosts a cheese evening every month; ask what was on the board.",
+    "bonbons": "Buys for her daughter's birthday in March; likes surprises.",
+    "gifts": "Buys for her daughter's birthday in March; likes surprises.",
+    "tea": "Prefers loose-leaf; asks about brewing temperatures.",
+    "chocolate": "Tastes everything first; offer a sample of the new arrivals.",
+    "liquorice": "Loves double salt; calls the sweet kinds 'for tourists'.",
+}
+DEFAULT_NOTE = "Prefers to be helped by Sanne. Talks about his allotment garden."
 
 
 def _rng(name: str) -> random.Random:
@@ -787,7 +791,7 @@ def populate(
             customer_id=customer_id,
             store_id=store_id,
             author="sanne",
-            body=rng.choice(NOTES),
+            body=NOTES.get(top[0] if top else "", DEFAULT_NOTE),
             created_at=now - timedelta(days=rng.randint(10, 90)),
         )
     )

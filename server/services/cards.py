@@ -181,7 +181,7 @@ def service_text(kind: str, status: str, description: str) -> str:
     if kind == "pickup":
         return f"Order ready for pickup: {description}" if ready else f"Order: {description}"
     if kind == "return":
-        return f"Return ready: {description}" if ready else f"Return in progress: {description}"
+        return f"Refund ready for the returned {what}" if ready else f"Return of {what} in progress"
     return description
 
 
