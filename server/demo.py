@@ -103,6 +103,10 @@ def print_card(teaser: dict[str, Any], card: dict[str, Any]) -> None:
     ]
     if card["allergies"]:
         lines.append(f"│ ⚠ ALLERGIES: {', '.join(card['allergies']).upper()}")
+    for item in card.get("service_items", []):
+        lines.append(f"│ for today: {item['text']}")
+    if card.get("follow_up"):
+        lines.append(f"│ for today: {card['follow_up']['text']}")
     bought = "; ".join(p["product_name"] for p in card["last_purchases"])
     lines.append(f"│ last purchases: {bought or '-'}")
     likes = "; ".join(f"{k}: {', '.join(v)}" for k, v in card["preferences"].items())
