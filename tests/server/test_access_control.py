@@ -195,3 +195,27 @@ def test_an_unattended_tablet_signs_out_after_the_idle_timeout(
             ws.receive_json()
         assert closed.value.code == 4401
     assert client.get("/api/v1/visits/live").status_code == 401
+
+
+def test_a_salesperson_cannot_reach_the_console(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    """The privacy officer's console (``/api/v1/console/...``): a salesperson gets 403/404 on
+    every console route there is (and on the canonical ones before they exist); a refusal by a
+    route that exists is logged."""
+    from fastapi.routing import APIRoute
+
+    sign_in(client, "sales")
+    routes = [
+        (method, r.path.replace("{", "").replace("}", ""))
+        for r in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute) and r.path.startswith("/api/v1/console")
+        for method in sorted(r.methods or ())
+    ]
+    canonical = [("GET", "/api/v1/console/incidents"), ("GET", "/api/v1/console/audit")]
+    for method, url in [*canonical, *routes]:
+        before = len(_denials(runtime))
+        r = client.request(method, url)
+        assert r.status_code in (403, 404), (method, url, r.status_code)
+        if (method, url) in routes and r.status_code == 403:
+            assert len(_denials(runtime)) == before + 1, url

@@ -346,6 +346,9 @@ def test_a_dropped_socket_reconnects_and_catches_up_expired_cards_go_sign_out_wo
         short_id = short.id
     page.reload()
     page.wait_for_selector(f"#visit-{short_id}")
+    order = page.eval_on_selector_all("article.card", "cs => cs.map(c => Number(c.dataset.visit))")
+    assert order[0] == short_id  # newest on top
+    assert len(order) == 2
     page.wait_for_selector(f"#visit-{short_id}", state="detached", timeout=10_000)
 
     # Sign out: back to the login form, the socket closed, the session ended on the server.
