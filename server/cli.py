@@ -373,10 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
     q.set_defaults(fn=cmd_retention)
 
+    from server.services import importer  # its docstring is the column reference
+
     p = sub.add_parser(
         "import",
         help="import a point-of-sale/CRM CSV export: catalogue, customers or purchases",
-        description="Columns and rules: see server/services/importer.py (module docstring).",
+        description=importer.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common(p)
     p.add_argument("kind", choices=["catalogue", "customers", "purchases"])
