@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from edge.capture import FrameSource, SourceError, is_stream
+from edge.capture import Backoff, FrameSource, SourceError, is_stream
 from edge.gallery import GalleryClient, GalleryState
 from edge.health import HealthServer
+from edge.offline_queue import OfflineQueue
 from edge.pipeline import Engine, Pipeline
 from edge.provision import (
     DeviceIdentity,
@@ -170,6 +171,24 @@ def run_edge(
 
     gallery_client = make_client()
     events_client = make_client()
+    offline = None
+    if settings.offline_queue:
+        offline = OfflineQueue(
+            settings.data_dir,
+            max_events=settings.offline_queue_max_events,
+            max_age_s=settings.offline_queue_max_age_s,
+        )
+    sender = EventSender(
+        server_url=identity.server_url,
+        token=identity.token,
+        client=events_client,
+        max_queue=settings.event_queue_size,
+        backoff=Backoff(
+            initial=min(1.0, settings.event_retry_max_s), maximum=settings.event_retry_max_s
+        ),
+        offline=offline,
+        on_unauthorized=lambda: gallery.credential_refused(),
+    )
     gallery = GalleryClient(
         identity=identity,
         keys=keys,
@@ -179,13 +198,7 @@ def run_edge(
         poll_s=settings.gallery_poll_s,
         push=settings.gallery_push,
         confirm_s=settings.gallery_confirm_s,
-    )
-    sender = EventSender(
-        server_url=identity.server_url,
-        token=identity.token,
-        client=events_client,
-        max_queue=settings.event_queue_size,
-        on_unauthorized=lambda: state.block("credential_revoked"),
+        on_contact=sender.wake,
     )
     pace = settings.realtime and not is_stream(settings.source)
     source = FrameSource(settings.source, pace=pace)
@@ -204,6 +217,8 @@ def run_edge(
                 status.last_contact.isoformat() if status.last_contact else None
             ),
             "events_pending": sender.pending,
+            "events_queued_on_disk": sender.queued_on_disk,
+            "events_offline": sender.offline,
             "push_connected": gallery.push_connected.is_set(),
         }
 
@@ -218,8 +233,16 @@ def run_edge(
         if status.last_contact is not None:
             values["last_server_contact_timestamp_seconds"] = status.last_contact.timestamp()
         values["arrivals_sent"] = float(sender.sent)
-        values["events_dropped"] = float(sender.dropped) + values.get("events_dropped", 0.0)
+        dropped = dict.fromkeys(("queue_full", "too_old"), 0.0)
+        dropped["queue_full"] += values.pop("events_dropped", 0.0)  # the pipeline's own queue
+        for reason, count in sender.dropped_by_reason.items():
+            dropped[reason] = dropped.get(reason, 0.0) + count
+        values.update({f"events_dropped_{reason}": n for reason, n in dropped.items()})
         values["events_pending"] = float(sender.pending)
+        values["events_queued_on_disk"] = float(sender.queued_on_disk)
+        values["events_replayed"] = float(sender.replayed)
+        values["events_send_failures"] = float(sender.failures)
+        values["events_offline"] = 1.0 if sender.offline else 0.0
         values["gallery_push_connected"] = 1.0 if gallery.push_connected.is_set() else 0.0
         return values
 
@@ -251,7 +274,8 @@ def run_edge(
             if pipeline.finished.is_set() and exit_at_end:
                 break
             stop.wait(0.2)
-        sender.drain(timeout=10.0)
+        # a last chance to deliver; when the server is down, what is unsent stays on disk
+        sender.drain(timeout=0.0 if sender.offline else 10.0)
     finally:
         pipeline.shutdown()
         sender.shutdown()

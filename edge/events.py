@@ -48,13 +48,33 @@ class ArrivalEvent:
             "frames": int(self.frames),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArrivalEvent:
+        """The inverse of :meth:`to_json` (the offline queue stores the wire form).
+
+        ``ValueError`` when a field is missing or of the wrong type."""
+        try:
+            if data["kind"] != "arrival":
+                raise ValueError("not an arrival event")
+            at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
+            return cls(
+                subject_id=str(data["subject_id"]),
+                at=at,
+                score=float(data["score"]),
+                margin=float(data["margin"]),
+                frames=int(data["frames"]),
+                id=str(data["id"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not an arrival event: {type(exc).__name__}") from None
+
     def __repr__(self) -> str:  # no subject id in reprs that might end up in logs
         return f"ArrivalEvent(id={self.id!r}, frames={self.frames})"
 
 
 class EventSink(Protocol):
-    """Where confirmed arrivals go: ``edge.sender.EventSender`` (in-memory, bounded) today; a
-    disk-backed, encrypted queue that survives restarts plugs in here later.
+    """Where confirmed arrivals go: ``edge.sender.EventSender`` (in memory while the server
+    answers, in the encrypted ``edge.offline_queue.OfflineQueue`` on disk while it does not).
 
     ``put`` must not block for long: it is called from the pipeline's publish stage.
     """

@@ -204,6 +204,7 @@ class GalleryClient:
         push: bool = False,
         confirm_s: float | None = None,
         push_backoff: Backoff | None = None,
+        on_contact: Callable[[], None] | None = None,
     ) -> None:
         self.identity = identity
         self.keys = keys
@@ -229,6 +230,10 @@ class GalleryClient:
         """Set while the push socket is open (tests and the health page read it)."""
         self.push_notices = 0
         self._socket: Any = None
+        self._on_contact = on_contact
+        """Called when a poll got a real answer (200/304) or the push socket opened: the
+        server is back, so the event sender retries its queue now instead of after its
+        backoff."""
 
     @property
     def _headers(self) -> dict[str, str]:
@@ -269,6 +274,13 @@ class GalleryClient:
     def _forget_disk_copy(self) -> None:
         self.path.unlink(missing_ok=True)
 
+    def credential_refused(self) -> None:
+        """The server answered 401 elsewhere (e.g. to the event sender): stop matching and
+        delete the sealed gallery, as a refused poll does."""
+        log.error("device credential refused by the server; matching stopped")
+        self.state.block("credential_revoked")
+        self._forget_disk_copy()
+
     def poll_once(self) -> str:
         """One poll; returns what happened ("installed", "current", "revoked", "not_live",
         "refused", "error")."""
@@ -299,6 +311,7 @@ class GalleryClient:
         if status == 304:
             self.state.confirm(now)
             self._send_pending_ack()
+            self._contact()
             return "current"
         if status != 200:
             log.warning("gallery poll answered %d", status)
@@ -311,7 +324,12 @@ class GalleryClient:
         log.info("installed gallery version %d", opened.manifest.version)
         self._pending_ack = opened.manifest.version
         self._send_pending_ack()
+        self._contact()
         return "installed"
+
+    def _contact(self) -> None:
+        if self._on_contact is not None:
+            self._on_contact()
 
     def _send_pending_ack(self) -> None:
         if self._pending_ack is None:
@@ -385,6 +403,7 @@ class GalleryClient:
             self.push_connected.set()
             self._push_backoff.reset()
             log.info("push socket connected")
+            self._contact()
             try:
                 while not self.stop.is_set():
                     try:

@@ -42,17 +42,33 @@ HELP: dict[str, tuple[str, str]] = {
     "gallery_push_connected": ("gauge", "1 while the gallery push socket is open, else 0."),
     "last_server_contact_timestamp_seconds": ("gauge", "Unix time of the last server answer."),
     "arrivals_sent": ("counter", "Arrival events accepted by the server."),
-    "events_dropped": ("counter", "Arrival events dropped because a queue was full."),
-    "events_pending": ("gauge", "Arrival events waiting to be sent."),
+    "events_pending": ("gauge", "Arrival events not yet accepted by the server (memory+disk)."),
+    "events_queued_on_disk": ("gauge", "Arrival events in the encrypted offline queue."),
+    "events_replayed": ("counter", "Queued arrival events accepted by the server after an outage."),
+    "events_send_failures": ("counter", "Attempts to send events that found the server down."),
+    "events_offline": ("gauge", "1 while the server is unreachable for events, else 0."),
 }
+
+LABELLED: dict[str, tuple[str, str, str]] = {
+    "stage_seconds_": ("stage", "counter", "Seconds spent per pipeline stage."),
+    "events_dropped_": (
+        "reason",
+        "counter",
+        "Arrival events dropped, by reason (queue_full, too_old, unreadable, rejected, revoked).",
+    ),
+}
+"""Key prefixes rendered as one labelled family: ``events_dropped_too_old`` becomes
+``vertrouwd_edge_events_dropped_total{reason="too_old"}``."""
 
 
 def render_prometheus(values: Mapping[str, float], prefix: str = PREFIX) -> str:
-    """Prometheus text exposition; ``stage_seconds_<stage>`` become one labelled family."""
+    """Prometheus text exposition; keys with a ``LABELLED`` prefix become labelled families."""
     lines: list[str] = []
-    stages = {k[len("stage_seconds_") :]: v for k, v in values.items() if k.startswith("stage_")}
+    families: dict[str, dict[str, float]] = {p: {} for p in LABELLED}
     for key in sorted(values):
-        if key.startswith("stage_seconds_"):
+        family = next((p for p in LABELLED if key.startswith(p)), None)
+        if family is not None:
+            families[family][key[len(family) :]] = float(values[key])
             continue
         value = float(values[key])
         if math.isnan(value):
@@ -60,11 +76,14 @@ def render_prometheus(values: Mapping[str, float], prefix: str = PREFIX) -> str:
         kind, text = HELP.get(key, ("gauge", key.replace("_", " ") + "."))
         name = prefix + _NAME.sub("_", key) + ("_total" if kind == "counter" else "")
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value:.6g}"]
-    if stages:
-        name = prefix + "stage_seconds_total"
-        lines += [f"# HELP {name} Seconds spent per pipeline stage.", f"# TYPE {name} counter"]
-        for stage in sorted(stages):
-            lines.append(f'{name}{{stage="{_NAME.sub("_", stage)}"}} {stages[stage]:.6g}')
+    for family, members in families.items():
+        if not members:
+            continue
+        label, kind, text = LABELLED[family]
+        name = prefix + family.rstrip("_") + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        for member in sorted(members):
+            lines.append(f'{name}{{{label}="{_NAME.sub("_", member)}"}} {members[member]:.6g}')
     return "\n".join(lines) + "\n"
 
 

@@ -1,13 +1,29 @@
-"""Sending arrival events to the server: a bounded in-memory queue, batched, retried.
+"""Sending arrival events to the server: in memory while it answers, on disk while it does not.
 
-``EventSender`` is an ``EventSink``. ``put`` never blocks: when the queue is full the oldest
-event is dropped and counted. One sender thread posts batches to
-``POST /api/v1/device/events``; an event leaves the queue only when the server accepted it
-(202, as accepted or duplicate: ids are idempotency keys, so a retry after a lost answer is
-harmless). Failures back off exponentially with jitter.
+``EventSender`` is an ``EventSink``. ``put`` never blocks on the network or the disk: events go
+to a bounded in-memory queue (when full, the oldest is dropped and counted). One sender thread
+posts batches to ``POST /api/v1/device/events``:
 
-Seam for the offline queue: a disk-backed, encrypted ``EventSink`` that replays on reconnect
-can replace the in-memory deque without touching the pipeline.
+* 2xx: the batch is done (accepted, or a duplicate: event ids are idempotency keys, so a batch
+  sent again after a lost answer is counted once by the server).
+* unreachable (connection error, timeout), 5xx (503 while the server's database is down) or any
+  other unexpected answer: the device is *offline*. Every unsent event moves to the
+  ``OfflineQueue`` (on disk, encrypted, bounded by count and age; see ``edge.offline_queue``) and
+  the sender backs off (exponential with jitter, at least the server's ``Retry-After``, at most
+  ``backoff.maximum``). While the disk queue holds anything, new events are appended behind it
+  and batches are taken from its head, so the server receives events in the order they
+  happened. A queued event is deleted only after the server answered 2xx for it.
+* 400/413/422: the server will never take this batch; it is dropped (reason ``rejected``).
+* 401: the device credential was revoked. Matching stops (``on_unauthorized``), every queued
+  event is deleted from memory and disk together with the queue key, and later events are
+  dropped (reason ``revoked``): a revoked device keeps no backlog that could leak later.
+
+``shutdown()`` moves what is still in memory to the disk queue, so a restarted edge replays it.
+Without an ``OfflineQueue`` (``offline=None``) unsent events stay in memory only.
+
+Counters for the metrics: ``sent``, ``duplicates``, ``replayed`` (sent from the disk queue),
+``failures`` and ``dropped_by_reason``. Thread-safety: ``put`` runs on the pipeline's publish
+thread, everything else on the sender thread; they share the deque under ``_cond``.
 """
 
 from __future__ import annotations
@@ -15,16 +31,20 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 
 import httpx
 
 from edge.capture import Backoff
 from edge.events import ArrivalEvent
+from edge.offline_queue import OfflineQueue
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/v1/device/events"
+REFUSED_FOR_GOOD = (400, 413, 422)
 
 
 class EventSender:
@@ -37,6 +57,7 @@ class EventSender:
         max_queue: int = 1000,
         batch_size: int = 50,
         backoff: Backoff | None = None,
+        offline: OfflineQueue | None = None,
         on_unauthorized: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
         wait: Callable[[float], bool] | None = None,
@@ -48,42 +69,110 @@ class EventSender:
         self.client = client
         self.max_queue = max_queue
         self.batch_size = batch_size
-        self.backoff = backoff or Backoff(initial=1.0, maximum=60.0)
+        self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
+        self.offline_queue = offline
         self._on_unauthorized = on_unauthorized
         self.stop = stop or threading.Event()
-        self._wait = wait or self.stop.wait
+        self._wake = threading.Event()
+        self._wait = wait or self._default_wait
         self._queue: collections.deque[ArrivalEvent] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._dropped: Counter[str] = Counter()
         self.sent = 0
         self.duplicates = 0
-        self.dropped = 0
-        self.rejected = 0
+        self.replayed = 0
         self.failures = 0
+        self.revoked = False
+        self.offline = False
+        """True from a failed attempt until the next answered one."""
         self.last_success: float | None = None
+        self.retry_after: float | None = None
+        """The server's last ``Retry-After`` in seconds (a lower bound for the next wait)."""
 
     # -- EventSink -------------------------------------------------------------------------
 
     def put(self, event: ArrivalEvent) -> None:
         with self._cond:
+            if self.revoked:
+                self._dropped["revoked"] += 1
+                return
             if len(self._queue) >= self.max_queue:
                 self._queue.popleft()
-                self.dropped += 1
+                self._dropped["queue_full"] += 1
                 log.warning("event queue full; dropped the oldest event")
             self._queue.append(event)
             self._cond.notify_all()
 
+    # -- counters --------------------------------------------------------------------------
+
+    @property
+    def queued_on_disk(self) -> int:
+        return len(self.offline_queue) if self.offline_queue is not None else 0
+
     @property
     def pending(self) -> int:
+        """Events not yet accepted by the server, in memory and on disk."""
         with self._cond:
-            return len(self._queue)
+            in_memory = len(self._queue)
+        return in_memory + self.queued_on_disk
+
+    @property
+    def dropped_by_reason(self) -> dict[str, int]:
+        """Events dropped by reason: ``queue_full``, ``too_old``, ``unreadable``, ``rejected``,
+        ``revoked``."""
+        with self._cond:
+            out = Counter(self._dropped)
+        if self.offline_queue is not None:
+            out.update(self.offline_queue.dropped)
+        return dict(out)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.dropped_by_reason.values())
+
+    @property
+    def rejected(self) -> int:
+        with self._cond:
+            return self._dropped["rejected"]
 
     # -- sending ---------------------------------------------------------------------------
 
+    def _take_memory(self) -> list[ArrivalEvent]:
+        with self._cond:
+            taken = list(self._queue)
+            self._queue.clear()
+            return taken
+
+    def spill(self) -> int:
+        """Move every event in memory to the disk queue (oldest first); the number moved."""
+        if self.offline_queue is None or self.revoked:
+            return 0
+        taken = self._take_memory()
+        if not taken:
+            return 0
+        try:
+            written = self.offline_queue.append(taken)
+        except OSError as exc:  # disk full, read-only: keep them in memory rather than lose them
+            log.error("offline queue not writable (%s); events stay in memory", type(exc).__name__)
+            with self._cond:
+                self._queue.extendleft(reversed(taken))
+            return 0
+        log.info("server unreachable: %d events queued on disk", written)
+        return written
+
     def send_once(self) -> bool:
         """Post one batch; True when the queue made progress (or was empty)."""
-        with self._cond:
-            batch = list(self._queue)[: self.batch_size]
+        disk = self.offline_queue
+        from_disk = disk is not None and len(disk) > 0
+        if from_disk:
+            assert disk is not None
+            self.spill()  # newer events go behind the backlog: order is kept
+            queued = disk.head(self.batch_size)
+            batch = [q.event for q in queued]
+        else:
+            with self._cond:
+                batch = list(self._queue)[: self.batch_size]
         if not batch:
             return True
         body = {"events": [e.to_json() for e in batch]}
@@ -91,31 +180,66 @@ class EventSender:
         try:
             response = self.client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as exc:
-            self.failures += 1
             log.warning("sending events failed: %s", type(exc).__name__)
+            self._went_offline(None)
             return False
         status = response.status_code
-        if status in (200, 202):
-            self._remove(batch)
+        if 200 <= status < 300:
+            if from_disk:
+                assert disk is not None
+                disk.remove([q.seq for q in queued])
+                self.replayed += len(batch)
+            else:
+                self._remove(batch)
             accepted, duplicates = _counts(response, len(batch))
             self.sent += accepted
             self.duplicates += duplicates
             self.backoff.reset()
+            self.offline = False
+            self.retry_after = None
+            with self._cond:
+                self._cond.notify_all()
             return True
-        self.failures += 1
         if status == 401:
-            log.error("device credential refused while sending events")
-            if self._on_unauthorized is not None:
-                self._on_unauthorized()
+            self.failures += 1
+            self._revoked()
             return False
-        if status in (400, 413, 422):
+        if status in REFUSED_FOR_GOOD:
             # the server will never take this batch: drop it rather than retry forever
-            self._remove(batch)
-            self.rejected += len(batch)
+            if from_disk:
+                assert disk is not None
+                disk.remove([q.seq for q in queued])
+            else:
+                self._remove(batch)
+            with self._cond:
+                self._dropped["rejected"] += len(batch)
+                self._cond.notify_all()
             log.error("server refused %d events (%d)", len(batch), status)
             return True
         log.warning("sending events answered %d", status)
+        self._went_offline(_retry_after(response))
         return False
+
+    def _went_offline(self, retry_after: float | None) -> None:
+        self.failures += 1
+        self.offline = True
+        self.retry_after = retry_after
+        self.spill()
+
+    def _revoked(self) -> None:
+        log.error("device credential refused while sending events; queued events deleted")
+        with self._cond:
+            self.revoked = True
+            self._dropped["revoked"] += len(self._queue)
+            self._queue.clear()
+        if self.offline_queue is not None:
+            purged = self.offline_queue.purge()
+            with self._cond:
+                self._dropped["revoked"] += purged
+        with self._cond:
+            self._cond.notify_all()
+        if self._on_unauthorized is not None:
+            self._on_unauthorized()
 
     def _remove(self, batch: list[ArrivalEvent]) -> None:
         ids = {e.id for e in batch}
@@ -123,18 +247,44 @@ class EventSender:
             self._queue = collections.deque(e for e in self._queue if e.id not in ids)
             self._cond.notify_all()
 
+    def _idle(self) -> bool:
+        return not self._queue and self.queued_on_disk == 0
+
     def drain(self, timeout: float) -> bool:
         """Wait until every queued event was sent (True) or ``timeout`` passed (False)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue, timeout=timeout)
+            return self._cond.wait_for(lambda: self._idle() or self.revoked, timeout=timeout)
+
+    def wake(self) -> None:
+        """Try again now instead of at the end of the current backoff (e.g. the gallery poll
+        just reached the server)."""
+        self._wake.set()
+
+    def _default_wait(self, seconds: float) -> bool:
+        """Wait out a backoff; True when stopped."""
+        self._wake.clear()
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._wake.wait(min(remaining, 0.5)):
+                break
+        return self.stop.is_set()
+
+    def next_delay(self) -> float:
+        delay = self.backoff.next_delay()
+        if self.retry_after is not None:
+            delay = max(delay, min(self.retry_after, self.backoff.maximum))
+        return delay
 
     def run(self) -> None:
         while not self.stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._queue) or self.stop.is_set())
+                self._cond.wait_for(
+                    lambda: (not self._idle() and not self.revoked) or self.stop.is_set()
+                )
             if self.stop.is_set():
                 return
-            if not self.send_once() and self._wait(self.backoff.next_delay()):
+            if not self.send_once() and self._wait(self.next_delay()):
                 return
 
     def start(self) -> None:
@@ -142,11 +292,15 @@ class EventSender:
         self._thread.start()
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the sender thread and keep what is unsent on disk for the next run."""
         self.stop.set()
+        self._wake.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            self.spill()
 
 
 def _counts(response: httpx.Response, default: int) -> tuple[int, int]:
@@ -155,3 +309,15 @@ def _counts(response: httpx.Response, default: int) -> tuple[int, int]:
         return int(data.get("accepted", default)), int(data.get("duplicates", 0))
     except (ValueError, AttributeError, TypeError):
         return default, 0
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is not used by our server)."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -157,6 +157,32 @@ class EdgeSettings(BaseSettings):
     event_queue_size: int = Field(
         1000, ge=1, le=1_000_000, description="Arrival events held in memory while unsent."
     )
+    offline_queue: bool = Field(
+        True,
+        description="While the server is unreachable, keep unsent arrival events in an "
+        "encrypted queue in data_dir/queue (survives a restart) and replay them in order "
+        "once it answers; False keeps them in memory only.",
+    )
+    offline_queue_max_events: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Events the offline queue holds at most; the oldest are dropped first.",
+    )
+    offline_queue_max_age_s: float = Field(
+        12 * 3600.0,
+        ge=60.0,
+        le=24 * 3600.0,
+        description="Queued events older than this are dropped (the server refuses events "
+        "older than its 24 h replay window anyway).",
+    )
+    event_retry_max_s: float = Field(
+        30.0,
+        ge=0.5,
+        le=600.0,
+        description="Longest wait between two attempts to reach the server with events "
+        "(exponential backoff with jitter from 1 s, at least the server's Retry-After).",
+    )
     health_host: str = Field("127.0.0.1", description="Address of the health/metrics endpoint.")
     health_port: int = Field(
         0, ge=0, le=65535, description="Port of the health/metrics endpoint; 0 turns it off."

@@ -101,7 +101,7 @@ def test_resent_event_is_a_duplicate_not_a_second_arrival(tmp_path: Path) -> Non
     assert again.duplicates == 1
 
 
-def test_unauthorised_reports_and_keeps_the_events(tmp_path: Path) -> None:
+def test_unauthorised_reports_and_drops_the_events(tmp_path: Path) -> None:
     server = FakeServer(tmp_path)
     server.revoked = True
     calls: list[str] = []
@@ -114,5 +114,8 @@ def test_unauthorised_reports_and_keeps_the_events(tmp_path: Path) -> None:
         )
         sender.put(_event(1))
         assert sender.send_once() is False
+        sender.put(_event(2))  # after revocation nothing is kept
     assert calls == ["revoked"]
-    assert sender.pending == 1
+    assert sender.revoked
+    assert sender.pending == 0
+    assert sender.dropped_by_reason == {"revoked": 2}
