@@ -17,7 +17,8 @@ from server.services.staff import StaffIdentity
 SESSION_COOKIE = "vt_session"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: a plain attribute read needs no trip to the thread pool."""
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -43,7 +44,7 @@ def get_session(rt: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _bearer(request: Request) -> str:
+async def bearer_token(request: Request) -> str:
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -51,8 +52,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def current_device(request: Request, rt: RuntimeDep, session: SessionDep) -> EdgeDevice:
-    return devices.authenticate_device(session, token=_bearer(request), now=rt.now())
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+def current_device(token: BearerToken, rt: RuntimeDep, session: SessionDep) -> EdgeDevice:
+    return devices.authenticate_device(session, token=token, now=rt.now())
 
 
 CurrentDevice = Annotated[EdgeDevice, Depends(current_device)]

@@ -212,7 +212,7 @@ def test_arrival_on_process_a_reaches_tablets_on_a_and_b(
                 },
             )
         assert r.status_code == 202, r.text
-        assert r.json()["accepted"] == 1
+        assert r.json()["accepted"] == 1, r.text
 
         await asyncio.wait_for(asyncio.gather(arrived_a.wait(), arrived_b.wait()), 5)
         elapsed = time.perf_counter() - start

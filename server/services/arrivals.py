@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
@@ -31,7 +35,9 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import cards
+from server.db.session import after_commit, transaction
+from server.realtime import tablet_channel
+from server.services import cards, devices
 from server.services.enrolment import THUMBNAIL_PURPOSE
 
 log = logging.getLogger(__name__)
@@ -58,17 +64,46 @@ class IngestResult:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _consent_covers(session: Session, customer: Customer, store: Store, now: datetime) -> bool:
-    for record in session.scalars(
-        select(ConsentRecord).where(
-            ConsentRecord.customer_id == customer.id,
+def _consented_customer(
+    session: Session, *, subject_id: str, store: Store, now: datetime
+) -> Customer | None:
+    """The customer behind ``subject_id`` if an active, unexpired consent covers ``store``
+    (one query: customer joined with their active consents)."""
+    rows = session.execute(
+        select(Customer, ConsentRecord.scope)
+        .join(ConsentRecord, ConsentRecord.customer_id == Customer.id)
+        .where(
+            Customer.subject_id == subject_id,
             ConsentRecord.status == "active",
             ConsentRecord.expires_at > now,
         )
-    ):
-        if "*" in record.scope or store.code in record.scope:
-            return True
-    return False
+    ).all()
+    for customer, scope in rows:
+        if "*" in scope or store.code in scope:
+            return customer
+    return None
+
+
+def _record_receipt(session: Session, *, event_id: str, device_id: str, now: datetime) -> bool:
+    """Remember an event id; False when it was seen before. ``INSERT … ON CONFLICT DO NOTHING``
+    on SQLite and PostgreSQL (no savepoint round trip); a savepoint elsewhere."""
+    values = {"id": event_id, "device_id": device_id, "received_at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        stmt = (
+            insert(EventReceipt)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(EventReceipt.id)
+        )
+        return session.execute(stmt).first() is not None
+    try:
+        with session.begin_nested():
+            session.add(EventReceipt(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 def _suppressed(session: Session, *, customer_id: str, device_id: str, now: datetime) -> bool:
@@ -89,12 +124,17 @@ def _suppressed(session: Session, *, customer_id: str, device_id: str, now: date
 
 
 def thumbnail_b64(session: Session, customer: Customer, kek: KeyProvider) -> str | None:
-    thumb = session.scalar(select(FaceThumbnail).where(FaceThumbnail.customer_id == customer.id))
-    key = session.get(CustomerKey, customer.id)
-    if thumb is None or key is None:
+    """The enrolment photo, opened with the customer's data key (gone once shredded)."""
+    row = session.execute(
+        select(FaceThumbnail.ciphertext, CustomerKey.wrapped_dek)
+        .join(CustomerKey, CustomerKey.customer_id == FaceThumbnail.customer_id)
+        .where(FaceThumbnail.customer_id == customer.id)
+        .limit(1)
+    ).first()
+    if row is None:
         return None
-    dek = kek.unwrap(key.wrapped_dek, context=customer.id.encode())
-    jpeg = open_blob(dek, thumb.ciphertext, subject_id=customer.id, purpose=THUMBNAIL_PURPOSE)
+    dek = kek.unwrap(row.wrapped_dek, context=customer.id.encode())
+    jpeg = open_blob(dek, row.ciphertext, subject_id=customer.id, purpose=THUMBNAIL_PURPOSE)
     return base64.b64encode(jpeg).decode()
 
 
@@ -114,14 +154,15 @@ def ingest(
         if event.at < now - REPLAY_WINDOW or event.at > now + FUTURE_SKEW:
             result.refused += 1
             continue
-        try:
-            with session.begin_nested():
-                session.add(EventReceipt(id=event.id, device_id=device.id, received_at=now))
-        except IntegrityError:
+        if not _record_receipt(session, event_id=event.id, device_id=device.id, now=now):
             result.duplicates += 1
             continue
-        customer = session.scalar(select(Customer).where(Customer.subject_id == event.subject_id))
-        if customer is None or not store.live or not _consent_covers(session, customer, store, now):
+        customer = (
+            _consented_customer(session, subject_id=event.subject_id, store=store, now=now)
+            if store.live
+            else None
+        )
+        if customer is None:
             result.refused += 1
             continue
         if _suppressed(session, customer_id=customer.id, device_id=device.id, now=now):
@@ -155,4 +196,27 @@ def ingest(
         result.messages.append(
             cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek), now=now)
         )
+    return result
+
+
+def receive(
+    sessions: sessionmaker[Session],
+    *,
+    token: str,
+    events: list[ArrivalIn],
+    kek: KeyProvider,
+    visit_live: timedelta,
+    publish: Callable[[str, dict[str, Any]], None],
+    now: datetime,
+) -> IngestResult:
+    """One device request as one unit of work: authenticate the device, ingest its events,
+    commit, then push the teasers to the store's tablets (only once the visits exist)."""
+    with transaction(sessions) as session:
+        device = devices.authenticate_device(session, token=token, now=now)
+        result = ingest(
+            session, device=device, events=events, kek=kek, visit_live=visit_live, now=now
+        )
+        channel = tablet_channel(device.store_id)
+        for message in result.messages:
+            after_commit(session, partial(publish, channel, message))
     return result

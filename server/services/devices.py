@@ -117,11 +117,17 @@ def register_device(
     return Registration(device.id, store.code, token)
 
 
+LAST_SEEN_GRANULARITY = timedelta(seconds=30)
+
+
 def authenticate_device(session: Session, *, token: str, now: datetime) -> EdgeDevice:
     device = session.scalar(select(EdgeDevice).where(EdgeDevice.token_hash == token_digest(token)))
     if device is None or device.revoked_at is not None:
         raise Unauthorized("device credential unknown or revoked")
-    device.last_seen_at = now
+    # "Last contact" to the nearest half minute: a busy device does not rewrite its row on
+    # every event.
+    if device.last_seen_at is None or now - device.last_seen_at >= LAST_SEEN_GRANULARITY:
+        device.last_seen_at = now
     return device
 
 

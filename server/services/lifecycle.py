@@ -414,7 +414,7 @@ def checkpoint_wal(engine: Engine) -> bool:
     next retention pass (the server runs one at start-up and every interval)."""
     if engine.dialect.name != "sqlite":
         return True
-    with engine.connect() as conn:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
     if row is not None and row[0]:
         log.warning("WAL checkpoint was blocked by a reader; retried at the next pass")
