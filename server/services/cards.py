@@ -153,17 +153,40 @@ def teaser(
 ) -> dict[str, Any]:
     """The first step of the reveal: a first name and a photo, nothing else. ``expires_in_s``
     lets a tablet drop the card on time whatever its own clock says."""
-    now = now or visit.arrived_at
+    return teaser_message(
+        visit_id=visit.id,
+        preferred_name=customer.preferred_name,
+        visit_number=visit_number(session, customer.id),
+        arrived_at=visit.arrived_at,
+        live_until=visit.live_until,
+        status=visit.status,
+        thumbnail=thumbnail_b64,
+        now=now or visit.arrived_at,
+    )
+
+
+def teaser_message(
+    *,
+    visit_id: int,
+    preferred_name: str,
+    visit_number: int,
+    arrived_at: datetime,
+    live_until: datetime,
+    status: str,
+    thumbnail: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The teaser as pushed to tablets (see :func:`teaser`)."""
     return {
         "type": "arrival",
-        "visit_id": visit.id,
-        "preferred_name": customer.preferred_name,
-        "visit_number": visit_number(session, customer.id),
-        "arrived_at": visit.arrived_at.isoformat(),
-        "live_until": visit.live_until.isoformat(),
-        "expires_in_s": max(0, int((visit.live_until - now).total_seconds())),
-        "status": visit.status,
-        "thumbnail": thumbnail_b64,
+        "visit_id": visit_id,
+        "preferred_name": preferred_name,
+        "visit_number": visit_number,
+        "arrived_at": arrived_at.isoformat(),
+        "live_until": live_until.isoformat(),
+        "expires_in_s": max(0, int((live_until - now).total_seconds())),
+        "status": status,
+        "thumbnail": thumbnail,
     }
 
 
