@@ -18,14 +18,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from consent.device import DeviceKeyPair
 from edge.capture import Backoff, FrameSource, SourceError, is_stream
-from edge.gallery import GalleryClient, GalleryState
+from edge.gallery import Clock, GalleryClient, GalleryState, utc_now
 from edge.health import HealthServer
 from edge.offline_queue import OfflineQueue
 from edge.pipeline import Engine, Pipeline
@@ -136,6 +138,75 @@ def provision(
         raise EdgeError(str(exc), 3) from None
 
 
+@dataclass
+class ServerLink:
+    """The device's two conversations with the server: the event sender (with its offline
+    queue) and the gallery client (poll + push). The gallery client's successful contacts wake
+    the sender, and a 401 to either stops matching and deletes the sealed gallery; the sender
+    also deletes its queued events."""
+
+    sender: EventSender
+    gallery: GalleryClient
+    clients: tuple[httpx.Client, ...]
+
+    def start(self) -> None:
+        self.gallery.start()
+        self.sender.start()
+
+    def close(self) -> None:
+        """Stop both (unsent events stay on disk for the next run) and close the clients."""
+        self.sender.shutdown()
+        self.gallery.shutdown()
+        for client in self.clients:
+            client.close()
+
+
+def connect_server(
+    settings: EdgeSettings,
+    *,
+    identity: DeviceIdentity,
+    keys: DeviceKeyPair,
+    state: GalleryState,
+    clients: ClientFactory,
+    now: Clock = utc_now,
+) -> ServerLink:
+    """Build (not start) the sender and the gallery client from the settings."""
+    gallery_client = clients()
+    events_client = clients()
+    offline = None
+    if settings.offline_queue:
+        offline = OfflineQueue(
+            settings.data_dir,
+            max_events=settings.offline_queue_max_events,
+            max_age_s=settings.offline_queue_max_age_s,
+            now=now,
+        )
+    sender = EventSender(
+        server_url=identity.server_url,
+        token=identity.token,
+        client=events_client,
+        max_queue=settings.event_queue_size,
+        backoff=Backoff(
+            initial=min(1.0, settings.event_retry_max_s), maximum=settings.event_retry_max_s
+        ),
+        offline=offline,
+        on_unauthorized=lambda: gallery.credential_refused(),
+    )
+    gallery = GalleryClient(
+        identity=identity,
+        keys=keys,
+        state=state,
+        data_dir=settings.data_dir,
+        client=gallery_client,
+        poll_s=settings.gallery_poll_s,
+        now=now,
+        push=settings.gallery_push,
+        confirm_s=settings.gallery_confirm_s,
+        on_contact=sender.wake,
+    )
+    return ServerLink(sender, gallery, (gallery_client, events_client))
+
+
 def run_edge(
     settings: EdgeSettings,
     *,
@@ -169,37 +240,8 @@ def run_edge(
     except (LookupError, ImportError, RuntimeError, ValueError) as exc:
         raise EdgeError(f"cannot load the recognition models: {exc}", 4) from None
 
-    gallery_client = make_client()
-    events_client = make_client()
-    offline = None
-    if settings.offline_queue:
-        offline = OfflineQueue(
-            settings.data_dir,
-            max_events=settings.offline_queue_max_events,
-            max_age_s=settings.offline_queue_max_age_s,
-        )
-    sender = EventSender(
-        server_url=identity.server_url,
-        token=identity.token,
-        client=events_client,
-        max_queue=settings.event_queue_size,
-        backoff=Backoff(
-            initial=min(1.0, settings.event_retry_max_s), maximum=settings.event_retry_max_s
-        ),
-        offline=offline,
-        on_unauthorized=lambda: gallery.credential_refused(),
-    )
-    gallery = GalleryClient(
-        identity=identity,
-        keys=keys,
-        state=state,
-        data_dir=settings.data_dir,
-        client=gallery_client,
-        poll_s=settings.gallery_poll_s,
-        push=settings.gallery_push,
-        confirm_s=settings.gallery_confirm_s,
-        on_contact=sender.wake,
-    )
+    link = connect_server(settings, identity=identity, keys=keys, state=state, clients=make_client)
+    sender, gallery = link.sender, link.gallery
     pace = settings.realtime and not is_stream(settings.source)
     source = FrameSource(settings.source, pace=pace)
     pipeline = Pipeline(engine, source, sender, realtime=settings.realtime, max_frames=max_frames)
@@ -250,8 +292,7 @@ def run_edge(
     try:
         gallery.load_from_disk()
         gallery.poll_once()
-        gallery.start()
-        sender.start()
+        link.start()
         if settings.health_port:
             health_server = HealthServer(
                 settings.health_host, settings.health_port, health=health, metrics=metrics
@@ -278,12 +319,9 @@ def run_edge(
         sender.drain(timeout=0.0 if sender.offline else 10.0)
     finally:
         pipeline.shutdown()
-        sender.shutdown()
-        gallery.shutdown()
         if health_server is not None:
             health_server.shutdown()
-        gallery_client.close()
-        events_client.close()
+        link.close()
     return 0
 
 
