@@ -86,6 +86,22 @@ class ServerSettings(BaseSettings):
     )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
     self_service_ttl_days: int = Field(90, ge=1, le=400)
+    privacy_contact: str | None = Field(
+        None,
+        max_length=300,
+        description="how customers reach the privacy officer (e-mail, address); on /privacy, the "
+        "entrance sign and the Art. 30 record",
+    )
+    controller_name: str = Field(
+        "the store operator",
+        max_length=200,
+        description="the controller named on /privacy and in the Art. 30 record",
+    )
+    processors: list[str] = Field(
+        default_factory=list,
+        description="processors that handle member data for the controller (e.g. the hosting "
+        "provider), listed as recipients in the Art. 30 record; none by default",
+    )
     redis_url: str | None = Field(
         None, description="Redis for WebSocket fan-out across server processes; none: in-process"
     )
