@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
-from server.realtime import tablet_channel
+from server.realtime import as_text, tablet_channel
 from server.runtime import Runtime
 from server.services import recommend, staff, visits
 from server.services.cards import CardSettings
@@ -51,6 +51,11 @@ def recommender(rt: Runtime, session: Session) -> Recommender:
     return cache.get(session, now=rt.now())
 
 
+def _tablet(request: Request) -> dict[str, str]:
+    """Which tablet an opening came from, for the access log (no secret is kept)."""
+    return visits.tablet_ref(request.cookies.get(SESSION_COOKIE), request.headers.get("user-agent"))
+
+
 @router.get("/tablet", response_class=HTMLResponse)
 def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     return templates.TemplateResponse(
@@ -69,12 +74,15 @@ def live(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> list[dict[st
 
 
 @router.post("/api/v1/visits/{visit_id}/reveal")
-def reveal(visit_id: int, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+def reveal(
+    visit_id: int, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
     card = visits.reveal(
         session,
         who=who,
         visit_id=visit_id,
         now=rt.now(),
+        tablet=_tablet(request),
         recommender=recommender(rt, session),
         settings=card_settings(rt),
     )
@@ -83,13 +91,14 @@ def reveal(visit_id: int, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 
 @router.get("/api/v1/visits/{visit_id}/profile")
 def visit_profile(
-    visit_id: int, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+    visit_id: int, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     found = visits.profile(
         session,
         who=who,
         visit_id=visit_id,
         now=rt.now(),
+        tablet=_tablet(request),
         recommender=recommender(rt, session),
         settings=card_settings(rt),
     )
@@ -98,13 +107,14 @@ def visit_profile(
 
 @router.get("/api/v1/customers/{customer_id}/profile")
 def customer_profile(
-    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+    customer_id: str, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     found = visits.profile_by_customer(
         session,
         who=who,
         customer_id=customer_id,
         now=rt.now(),
+        tablet=_tablet(request),
         recommender=recommender(rt, session),
         settings=card_settings(rt),
     )
@@ -177,7 +187,7 @@ async def tablet_ws(websocket: WebSocket) -> None:
 
         async def pump() -> None:
             async for message in messages:
-                await websocket.send_json(message)
+                await websocket.send_text(as_text(message))
 
         sender = asyncio.create_task(pump())
         try:

@@ -9,6 +9,7 @@ customer exists elsewhere or not — and the attempt is written to the audit log
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from server.db.models import Customer, Visit
 from server.services import audit, cards
 from server.services.arrivals import thumbnail_b64
 from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.ids import token_digest
 from server.services.recommend import Recommender
 from server.services.staff import StaffIdentity
 
@@ -111,14 +113,48 @@ def live_teasers(
     return out
 
 
+def tablet_ref(session_token: str | None, user_agent: str | None) -> dict[str, str]:
+    """How the access log names the tablet an opening came from, without keeping a secret:
+    ``session``, the first 12 hex digits of the sign-in session's digest (the key of its
+    ``staff_sessions`` row), and ``agent``, the kind of browser with a short hash of its full
+    user-agent string (the same tablet shows the same hash)."""
+    out: dict[str, str] = {}
+    if session_token:
+        out["session"] = token_digest(session_token)[:12]
+    if user_agent:
+        ua = user_agent[:512]
+        device = next((name for key, name in _DEVICES if key in ua), "unknown device")
+        browser = next((name for key, name in _BROWSERS if key in ua), "browser")
+        digest = hashlib.sha256(ua.encode("utf-8", "replace")).hexdigest()[:6]
+        out["agent"] = f"{browser} on {device} #{digest}"
+    return out
+
+
+_DEVICES = (
+    ("iPad", "iPad"),
+    ("iPhone", "iPhone"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Macintosh", "Mac"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+
+
 def _viewed(session: Session, who: StaffIdentity, customer: Customer, visit: Visit, what: str,
-            now: datetime) -> None:  # fmt: skip
+            now: datetime, tablet: dict[str, str] | None = None) -> None:  # fmt: skip
     audit.append(
         session,
         kind="profile.viewed",
         actor=f"staff:{who.username}",
         subject=customer.subject_id,
-        data={"visit_id": visit.id, "store_id": visit.store_id, "what": what},
+        data={"visit_id": visit.id, "store_id": visit.store_id, "what": what, **(tablet or {})},
         at=now,
     )
 
@@ -131,13 +167,15 @@ def reveal(
     now: datetime,
     recommender: Recommender | None = None,
     settings: cards.CardSettings | None = None,
+    tablet: dict[str, str] | None = None,
 ) -> cards.Card:
-    """Step two of the reveal; written to the access audit log (who looked at whom, when)."""
+    """Step two of the reveal; written to the access audit log (who looked at whom, when, from
+    which tablet: :func:`tablet_ref`)."""
     visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
     customer = session.get(Customer, visit.customer_id)
     if customer is None:
         raise NotFound("no such live visit in your store")
-    _viewed(session, who, customer, visit, "card", now)
+    _viewed(session, who, customer, visit, "card", now, tablet)
     return cards.compose_card(
         session, visit, customer, recommender=recommender, now=now, settings=settings
     )
@@ -167,12 +205,13 @@ def profile(
     now: datetime,
     recommender: Recommender | None = None,
     settings: cards.CardSettings | None = None,
+    tablet: dict[str, str] | None = None,
 ) -> Profile:
     visit = _visible_visit(session, who=who, visit_id=visit_id, now=now)
     customer = session.get(Customer, visit.customer_id)
     if customer is None:
         raise NotFound("no such live visit in your store")
-    _viewed(session, who, customer, visit, "profile", now)
+    _viewed(session, who, customer, visit, "profile", now, tablet)
     card = cards.compose_card(
         session, visit, customer, recommender=recommender, now=now, settings=settings
     )
@@ -224,6 +263,7 @@ def profile_by_customer(
     now: datetime,
     recommender: Recommender | None = None,
     settings: cards.CardSettings | None = None,
+    tablet: dict[str, str] | None = None,
 ) -> Profile:
     """A profile URL by customer id: allowed only while that customer's visit is live in the
     staff member's own store."""
@@ -245,7 +285,13 @@ def profile_by_customer(
         _deny(session, who, what="customer", subject=known.subject_id if known else None, now=now)
         raise NotFound("no such customer in your store right now", keep_writes=True)
     return profile(
-        session, who=who, visit_id=visit.id, now=now, recommender=recommender, settings=settings
+        session,
+        who=who,
+        visit_id=visit.id,
+        now=now,
+        recommender=recommender,
+        settings=settings,
+        tablet=tablet,
     )
 
 
