@@ -15,7 +15,18 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api import auth, customers, devices, pages, pos, register, selfservice, tablet
+from server.api import (
+    auth,
+    console,
+    customers,
+    devices,
+    pages,
+    pos,
+    privacy,
+    register,
+    selfservice,
+    tablet,
+)
 from server.runtime import Runtime, build_runtime
 from server.services import retention
 from server.services.errors import ServiceError
@@ -127,6 +138,8 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(pos.router)
     app.include_router(register.router)
     app.include_router(pages.router)
+    app.include_router(console.router)
+    app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)

@@ -104,6 +104,73 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "section_external_ids": "Linked customer numbers",
         "section_incidents": "Recognition incidents",
         "privacy_contact": "Questions? Ask at the register or contact our privacy officer.",
+        # public privacy page (/privacy) and the entrance sign
+        "privacy_title": "Face recognition in our stores: how it works",
+        "privacy_intro": "In some of our stores a camera at the entrance recognises members who "
+        "asked to be recognised, so that staff can greet them by name and help them personally. "
+        "This page explains, in plain words, what the system does and what it does not do. It is "
+        "generated from the system's current settings.",
+        "privacy_does_title": "What it does",
+        "privacy_does_1": "It recognises only members who gave their explicit consent at the "
+        "register, after reading the consent text.",
+        "privacy_does_2": "When a member steps into the member zone at the entrance, the staff of "
+        "that store see their preferred name and photo. Once staff confirm it is them, they see "
+        "the member's purchases, preferences and allergies, to help them better.",
+        "privacy_does_3": "Every time staff open a member's profile, it is recorded. Our privacy "
+        "officer checks these records and can prove what happened.",
+        "privacy_doesnt_title": "What it does not do",
+        "privacy_doesnt_1": "It does not recognise anyone who did not opt in. A face that matches "
+        "no member is discarded at once, on the device in the store: no photo, no face data and "
+        "no record of it is kept or sent anywhere.",
+        "privacy_doesnt_2": "It does not keep photos or video. The photos taken at the register "
+        "are discarded as soon as the member's face template is made.",
+        "privacy_doesnt_3": "It does not look beyond the member zone: the camera processes only a "
+        "marked area just inside the entrance, and only faces close to the camera.",
+        "privacy_doesnt_4": "It does not share or sell data, and does not use it for advertising, "
+        "for profiling by others, for training software or for watch lists.",
+        "privacy_retention_title": "How long data is kept",
+        "privacy_retention_consent": "Consent lasts {months} months. If a member does not renew "
+        "it, their face data is destroyed when it ends.",
+        "privacy_retention_limit": "Face data is never kept longer than {years} years after a "
+        "member's last visit or purchase.",
+        "privacy_retention_withdraw": "When a member withdraws, their face data is destroyed at "
+        "once on our server and removed from the store devices within seconds. A store device "
+        "that cannot confirm it is up to date stops recognising anyone within {ttl} minutes.",
+        "privacy_stores_title": "Stores where recognition is switched on",
+        "privacy_stores_none": "Recognition is not switched on in any store at the moment.",
+        "privacy_store_since": "since {date}",
+        "privacy_sign": "Entrance sign (PDF)",
+        "privacy_withdraw_title": "How to stop recognition or have your data erased",
+        "privacy_withdraw_link": "Open the link or scan the code on your membership receipt. You "
+        "can see everything we hold about you, download it, stop recognition, or have everything "
+        "erased. Each takes effect at once.",
+        "privacy_withdraw_register": "Or ask at any register: the cashier can stop recognition "
+        "for you on the spot.",
+        "privacy_withdraw_contact": "Or contact our privacy officer: {contact}.",
+        "privacy_withdraw_no_contact": "Or ask in the store to speak to our privacy officer.",
+        "privacy_rights_title": "Your rights",
+        "privacy_rights": "You may see, download, correct and erase your data, and withdraw your "
+        "consent at any time, as easily as you gave it. Saying no or withdrawing changes "
+        "nothing else: you keep the same prices, offers and loyalty benefits. You may also "
+        "complain to the Dutch Data Protection Authority (Autoriteit Persoonsgegevens).",
+        "privacy_legal": "Legal basis: your explicit consent (GDPR Article 9(2)(a)). Face data "
+        "is biometric data and is stored encrypted.",
+        "privacy_controller": "Responsible for this processing (controller): {controller}.",
+        "privacy_generated": "Generated from the system's settings on {date}.",
+        "sign_title": "Face recognition for members only",
+        "sign_lead": "This camera recognises only customers who chose to be recognised and gave "
+        "their consent.",
+        "sign_point_others": "Not a member, or no consent given? You are not recognised and we "
+        "keep nothing of you: no image, no face, no data.",
+        "sign_point_zone": "The camera looks only at the member zone just inside the entrance.",
+        "sign_point_retention": "Face data is destroyed when a member withdraws, when consent is "
+        "not renewed after {months} months, and at the latest {years} years after the last visit.",
+        "sign_point_withdraw": "Members can stop recognition at any time: with the link on their "
+        "receipt, at the register, or with our privacy officer.",
+        "sign_scan": "Scan to read how recognition works in this store",
+        "sign_controller": "Controller: {controller}",
+        "sign_contact": "Privacy officer: {contact}",
+        "sign_no_contact": "Questions? Ask at the register.",
     },
     "nl": {
         "lang_name": "Nederlands",
@@ -200,6 +267,75 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "section_incidents": "Herkenningsincidenten",
         "privacy_contact": "Vragen? Vraag het aan de kassa of neem contact op met onze "
         "privacyfunctionaris.",
+        "privacy_title": "Gezichtsherkenning in onze winkels: zo werkt het",
+        "privacy_intro": "In een aantal van onze winkels herkent een camera bij de ingang leden "
+        "die gevraagd hebben om herkend te worden, zodat het personeel hen bij naam kan begroeten "
+        "en persoonlijk kan helpen. Op deze pagina leest u in gewone woorden wat het systeem wel "
+        "en niet doet. De pagina wordt gemaakt uit de huidige instellingen van het systeem.",
+        "privacy_does_title": "Wat het doet",
+        "privacy_does_1": "Het herkent alleen leden die aan de kassa uitdrukkelijk toestemming "
+        "gaven, nadat zij de toestemmingstekst hadden gelezen.",
+        "privacy_does_2": "Als een lid de ledenzone bij de ingang inloopt, ziet het personeel van "
+        "die winkel de roepnaam en foto. Pas als het personeel bevestigt dat het om dit lid gaat, "
+        "ziet het de aankopen, voorkeuren en allergieën, om het lid beter te helpen.",
+        "privacy_does_3": "Elke keer dat het personeel een profiel opent, wordt dat vastgelegd. "
+        "Onze privacyfunctionaris controleert deze gegevens en kan aantonen wat er gebeurde.",
+        "privacy_doesnt_title": "Wat het niet doet",
+        "privacy_doesnt_1": "Het herkent niemand die niet zelf heeft gekozen om mee te doen. Een "
+        "gezicht dat bij geen enkel lid past, wordt direct weggegooid, op het apparaat in de "
+        "winkel: er wordt geen foto, geen gezichtsgegeven en geen registratie bewaard of "
+        "verstuurd.",
+        "privacy_doesnt_2": "Het bewaart geen foto's of video. De foto's die aan de kassa worden "
+        "gemaakt, worden weggegooid zodra de gezichtstemplate is gemaakt.",
+        "privacy_doesnt_3": "Het kijkt niet verder dan de ledenzone: de camera verwerkt alleen een "
+        "gemarkeerd gebied vlak achter de ingang, en alleen gezichten dicht bij de camera.",
+        "privacy_doesnt_4": "Het deelt of verkoopt geen gegevens en gebruikt ze niet voor reclame, "
+        "profilering door anderen, het trainen van software of zwarte lijsten.",
+        "privacy_retention_title": "Hoe lang gegevens worden bewaard",
+        "privacy_retention_consent": "Toestemming geldt {months} maanden. Verlengt een lid deze "
+        "niet, dan worden de gezichtsgegevens vernietigd als zij afloopt.",
+        "privacy_retention_limit": "Gezichtsgegevens worden nooit langer bewaard dan {years} jaar "
+        "na het laatste bezoek of de laatste aankoop van een lid.",
+        "privacy_retention_withdraw": "Trekt een lid de toestemming in, dan worden de "
+        "gezichtsgegevens direct vernietigd op onze server en binnen enkele seconden verwijderd "
+        "van de apparaten in de winkels. Een apparaat dat niet kan bevestigen dat het bij is, "
+        "herkent binnen {ttl} minuten niemand meer.",
+        "privacy_stores_title": "Winkels waar herkenning aan staat",
+        "privacy_stores_none": "Herkenning staat op dit moment in geen enkele winkel aan.",
+        "privacy_store_since": "sinds {date}",
+        "privacy_sign": "Bord bij de ingang (PDF)",
+        "privacy_withdraw_title": "Herkenning stoppen of uw gegevens laten wissen",
+        "privacy_withdraw_link": "Open de link of scan de code op uw lidmaatschapsbon. U ziet "
+        "alles wat wij over u bewaren, kunt het downloaden, herkenning stoppen of alles laten "
+        "wissen. Alles werkt direct.",
+        "privacy_withdraw_register": "Of vraag het aan een kassa: de kassamedewerker kan de "
+        "herkenning direct voor u stoppen.",
+        "privacy_withdraw_contact": "Of neem contact op met onze privacyfunctionaris: {contact}.",
+        "privacy_withdraw_no_contact": "Of vraag in de winkel naar onze privacyfunctionaris.",
+        "privacy_rights_title": "Uw rechten",
+        "privacy_rights": "U mag uw gegevens inzien, downloaden, laten verbeteren en laten wissen, "
+        "en uw toestemming op elk moment intrekken, net zo makkelijk als u die gaf. Nee zeggen "
+        "of intrekken verandert verder niets: u houdt dezelfde prijzen, aanbiedingen en "
+        "voordelen. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens.",
+        "privacy_legal": "Grondslag: uw uitdrukkelijke toestemming (AVG artikel 9, lid 2, onder "
+        "a). Gezichtsgegevens zijn biometrische gegevens en worden versleuteld bewaard.",
+        "privacy_controller": "Verantwoordelijk voor deze verwerking: {controller}.",
+        "privacy_generated": "Gemaakt uit de instellingen van het systeem op {date}.",
+        "sign_title": "Gezichtsherkenning alleen voor leden",
+        "sign_lead": "Deze camera herkent alleen klanten die zelf hebben gekozen om herkend te "
+        "worden en daarvoor toestemming gaven.",
+        "sign_point_others": "Geen lid, of geen toestemming gegeven? Dan wordt u niet herkend en "
+        "bewaren wij niets van u: geen beeld, geen gezicht, geen gegevens.",
+        "sign_point_zone": "De camera kijkt alleen naar de ledenzone vlak achter de ingang.",
+        "sign_point_retention": "Gezichtsgegevens worden vernietigd zodra een lid de toestemming "
+        "intrekt, als de toestemming na {months} maanden niet is verlengd, en uiterlijk {years} "
+        "jaar na het laatste bezoek.",
+        "sign_point_withdraw": "Leden stoppen de herkenning wanneer zij willen: met de link op hun "
+        "kassabon, aan de kassa of via onze privacyfunctionaris.",
+        "sign_scan": "Scan en lees hoe herkenning in deze winkel werkt",
+        "sign_controller": "Verwerkingsverantwoordelijke: {controller}",
+        "sign_contact": "Privacyfunctionaris: {contact}",
+        "sign_no_contact": "Vragen? Vraag het aan de kassa.",
     },
 }
 
