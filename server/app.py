@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,7 @@ from server.api import (
 )
 from server.runtime import Runtime, build_runtime
 from server.services import retention
+from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import ServiceError
 from server.settings import ServerSettings, get_settings
 
@@ -99,12 +101,22 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         rt = runtime or build_runtime(settings, migrate=settings.migrate_on_start)
         await rt.broker.start(asyncio.get_running_loop())
         app.state.runtime = rt
+        # Arrivals from every device: one writer thread, group commit.
+        writer = ArrivalWriter(
+            rt.sessions,
+            kek=rt.kek,
+            visit_live=timedelta(seconds=rt.settings.visit_live_s),
+            publish=rt.broker.publish,
+        )
+        writer.start()
+        app.state.arrival_writer = writer
         # Consent expiry and the retention limit, enforced from inside the server process.
         maintenance = asyncio.create_task(retention.periodic(rt), name="retention")
         yield
         maintenance.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await maintenance
+        await asyncio.to_thread(writer.stop)
         await rt.broker.close()
         if runtime is None:
             rt.close()

@@ -49,6 +49,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="info",
+            access_log=False,  # one log line per request costs CPU and records client IPs
             ws="websockets-sansio",
         )
         return 0
@@ -68,6 +69,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        access_log=False,
         ws="websockets-sansio",
     )
     return 0

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
 from server.services import devices, staff
+from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import Forbidden, ServiceError, Unauthorized
 from server.services.staff import StaffIdentity
 
@@ -24,6 +25,14 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_arrival_writer(request: Request) -> ArrivalWriter:
+    writer: ArrivalWriter = request.app.state.arrival_writer
+    return writer
+
+
+ArrivalWriterDep = Annotated[ArrivalWriter, Depends(get_arrival_writer)]
 
 
 def get_session(rt: RuntimeDep) -> Iterator[Session]:

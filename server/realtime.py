@@ -24,6 +24,24 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 
 
+class Outgoing(dict[str, Any]):
+    """A message as delivered to subscribers: a plain dict, plus its JSON text, encoded on
+    first use and shared by every WebSocket that sends it (200 tablets, one ``json.dumps``).
+    Only the event loop thread touches it."""
+
+    _text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = json.dumps(self, separators=(",", ":"))
+        return self._text
+
+
+def as_text(message: Message) -> str:
+    return message.text if isinstance(message, Outgoing) else json.dumps(message)
+
+
 class Broker(Protocol):
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called once in the server's event loop before any subscriber arrives."""
@@ -66,6 +84,8 @@ class InProcessBroker:
             loop.call_soon_threadsafe(self._deliver, channel, message)
 
     def _deliver(self, channel: str, message: Message) -> None:
+        # One Outgoing object for every subscriber: its JSON is encoded once, not per tablet.
+        message = message if isinstance(message, Outgoing) else Outgoing(message)
         for queue in list(self._subs.get(channel, ())):
             while True:
                 try:

@@ -16,11 +16,10 @@ import contextlib
 from datetime import timedelta
 
 from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
-from fastapi.concurrency import run_in_threadpool
 
 from consent.signing import public_key_bytes
 from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
-from server.deps import BearerToken, CurrentDevice, RuntimeDep, SessionDep
+from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
 from server.services import arrivals, devices, gallery
 from server.services.errors import BadInput, ServiceError
 
@@ -93,19 +92,16 @@ def ack(body: AckIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep)
 
 
 @router.post(API + "/device/events", status_code=202)
-async def events(body: EventsIn, token: BearerToken, rt: RuntimeDep) -> EventsOut:
-    # The hot path of every store: the whole unit of work (authenticate, ingest, commit,
-    # notify tablets) runs in ONE trip to the thread pool instead of one per dependency.
-    result = await run_in_threadpool(
-        arrivals.receive,
-        rt.sessions,
+async def events(
+    body: EventsIn, token: BearerToken, rt: RuntimeDep, writer: ArrivalWriterDep
+) -> EventsOut:
+    # The hot path of every store: handed to the arrival writer (group commit; it
+    # authenticates, ingests, commits and notifies the tablets), no thread-pool trip here.
+    result = await writer.receive(
         token=token,
         events=[
             arrivals.ArrivalIn(e.id, e.subject_id, e.at, e.score, e.margin) for e in body.events
         ],
-        kek=rt.kek,
-        visit_live=timedelta(seconds=rt.settings.visit_live_s),
-        publish=rt.broker.publish,
         now=rt.now(),
     )
     return EventsOut(accepted=result.accepted, duplicates=result.duplicates, refused=result.refused)

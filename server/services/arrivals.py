@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
@@ -33,9 +31,7 @@ from server.db.models import (
     FaceThumbnail,
     Visit,
 )
-from server.db.session import after_commit, transaction
-from server.realtime import tablet_channel
-from server.services import cards, devices
+from server.services import cards
 from server.services.devices import DeviceRef
 from server.services.enrolment import THUMBNAIL_PURPOSE
 
@@ -246,27 +242,4 @@ def ingest(
                 now=now,
             )
         )
-    return result
-
-
-def receive(
-    sessions: sessionmaker[Session],
-    *,
-    token: str,
-    events: list[ArrivalIn],
-    kek: KeyProvider,
-    visit_live: timedelta,
-    publish: Callable[[str, dict[str, Any]], None],
-    now: datetime,
-) -> IngestResult:
-    """One device request as one unit of work: authenticate the device, ingest its events,
-    commit, then push the teasers to the store's tablets (only once the visits exist)."""
-    with transaction(sessions) as session:
-        device = devices.authenticate_device_fast(session, token=token, now=now)
-        result = ingest(
-            session, device=device, events=events, kek=kek, visit_live=visit_live, now=now
-        )
-        channel = tablet_channel(device.store_id)
-        for message in result.messages:
-            after_commit(session, partial(publish, channel, message))
     return result

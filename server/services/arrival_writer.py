@@ -1,0 +1,151 @@
+"""Group commit for arrival events: one writer thread, one transaction for all that wait.
+
+Every store's devices post arrivals to the same database. Handling each request in its own
+transaction spends a third of the time on BEGIN/COMMIT and, on SQLite, makes request threads
+queue for the single writer anyway. Instead, requests hand their events to this writer and
+wait; the writer takes everything that is waiting (up to ``max_batch`` requests), handles it in
+one transaction, commits once, then answers each request and pushes the teasers. Under light
+load a batch is one request, so nothing waits for a batch to fill.
+
+The queue is bounded: when it is full the request is refused at once with 503 (the edge keeps
+the events in its own queue and retries) instead of piling up work nobody waits for.
+
+Threading: only the writer thread touches the database session; ``submit`` may be called from
+any thread or the event loop; results come back through ``concurrent.futures.Future``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from consent.keys import KeyProvider
+from server.db.session import transaction
+from server.realtime import tablet_channel
+from server.services import devices
+from server.services.arrivals import ArrivalIn, IngestResult, ingest
+from server.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class Busy(ServiceError):
+    status_code = 503
+
+
+@dataclass
+class _Job:
+    token: str
+    events: list[ArrivalIn]
+    now: datetime
+    future: Future[IngestResult] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class ArrivalWriter:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        kek: KeyProvider,
+        visit_live: timedelta,
+        publish: Callable[[str, dict[str, Any]], None],
+        max_batch: int = 64,
+        queue_size: int = 5000,
+    ) -> None:
+        self._sessions = sessions
+        self._kek = kek
+        self._visit_live = visit_live
+        self._publish = publish
+        self._max_batch = max_batch
+        self._queue: queue.Queue[_Job | object] = queue.Queue(queue_size)
+        self._thread = threading.Thread(target=self._run, name="arrival-writer", daemon=True)
+        self.batches = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def submit(self, *, token: str, events: list[ArrivalIn], now: datetime) -> Future[IngestResult]:
+        job = _Job(token, events, now)
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise Busy("too many arrivals queued; retry shortly") from None
+        return job.future
+
+    async def receive(self, *, token: str, events: list[ArrivalIn], now: datetime) -> IngestResult:
+        return await asyncio.wrap_future(self.submit(token=token, events=events, now=now))
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            self._handle([job for job in batch if isinstance(job, _Job)])
+
+    def _handle(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, IngestResult | BaseException, int | None]] = []
+        try:
+            with transaction(self._sessions) as session:
+                for job in batch:
+                    try:
+                        # Authentication fails before this job writes anything, so a bad
+                        # credential does not disturb the other requests in the batch.
+                        device = devices.authenticate_device_fast(
+                            session, token=job.token, now=job.now
+                        )
+                    except ServiceError as exc:
+                        outcomes.append((job, exc, None))
+                        continue
+                    result = ingest(
+                        session,
+                        device=device,
+                        events=job.events,
+                        kek=self._kek,
+                        visit_live=self._visit_live,
+                        now=job.now,
+                    )
+                    outcomes.append((job, result, device.store_id))
+        except Exception as exc:  # the batch did not commit: every request in it failed
+            log.warning("arrival batch of %d failed: %s", len(batch), type(exc).__name__)
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.jobs += len(batch)
+        for job, outcome, store_id in outcomes:
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+                continue
+            if store_id is not None:  # committed: the visits exist, tell the tablets
+                for message in outcome.messages:
+                    self._publish(tablet_channel(store_id), message)
+            job.future.set_result(outcome)
