@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System services the test suite needs, from Debian's packages: chromium (browser tests),
-# PostgreSQL (the suite also runs against it) and Redis (WebSocket fan-out across processes).
+# PostgreSQL (the suite also runs against it), Redis (WebSocket fan-out across processes) and
+# poppler-utils (pdftotext/pdftoppm read the console's PDFs back).
 # Installs only what is missing and starts the servers on loopback. Used by `make test`.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pg_lsclusters >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)  # console PDFs are checked
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else

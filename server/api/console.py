@@ -35,7 +35,7 @@ from server.services import (
     verification,
 )
 from server.services.console import Period
-from server.services.errors import Forbidden, Unauthorized
+from server.services.errors import Forbidden, NotFound, Unauthorized
 from server.services.staff import StaffIdentity
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -349,7 +349,21 @@ def consent_page(
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
-    history = console.consent_history(session, consent_id=consent_id[:64], who=who, now=rt.now())
+    try:
+        history = console.consent_history(
+            session, consent_id=consent_id[:64], who=who, now=rt.now()
+        )
+    except NotFound as exc:
+        context = {
+            "who": who,
+            "nav": NAV,
+            "section": "consents",
+            "reason": exc.reason,
+            "back": "/console/consents",
+        }
+        return templates.TemplateResponse(
+            request, "console_missing.html", context, status_code=404, headers=HEADERS
+        )
     return _render(
         request, "console_consent.html", who, "consents", {"h": history, "r": history.record}
     )

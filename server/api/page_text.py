@@ -158,8 +158,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "privacy_controller": "Responsible for this processing (controller): {controller}.",
         "privacy_generated": "Generated from the system's settings on {date}.",
         "sign_title": "Face recognition for members only",
-        "sign_lead": "This camera recognises only customers who chose to be recognised and gave "
-        "their consent.",
+        "sign_lead": "This camera recognises only members who opted in: customers who chose to "
+        "be recognised and gave their consent.",
         "sign_point_others": "Not a member, or no consent given? You are not recognised and we "
         "keep nothing of you: no image, no face, no data.",
         "sign_point_zone": "The camera looks only at the member zone just inside the entrance.",
@@ -322,8 +322,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "privacy_controller": "Verantwoordelijk voor deze verwerking: {controller}.",
         "privacy_generated": "Gemaakt uit de instellingen van het systeem op {date}.",
         "sign_title": "Gezichtsherkenning alleen voor leden",
-        "sign_lead": "Deze camera herkent alleen klanten die zelf hebben gekozen om herkend te "
-        "worden en daarvoor toestemming gaven.",
+        "sign_lead": "Deze camera herkent alleen leden die daarvoor kozen: klanten die zelf "
+        "toestemming gaven om herkend te worden.",
         "sign_point_others": "Geen lid, of geen toestemming gegeven? Dan wordt u niet herkend en "
         "bewaren wij niets van u: geen beeld, geen gezicht, geen gegevens.",
         "sign_point_zone": "De camera kijkt alleen naar de ledenzone vlak achter de ingang.",

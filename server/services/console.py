@@ -399,19 +399,24 @@ class ConsentHistory:
 
 def _subject_of(session: Session, record: ConsentRecord) -> str | None:
     """The pseudonym a consent's audit entries carry: the customer's while they exist, else the
-    one on the entry that recorded the consent being given (or the renewal that made it)."""
+    one on the entry that recorded the consent being given, renewed, withdrawn or ended (each
+    names the consent record)."""
     if record.customer_id is not None:
         customer = session.get(Customer, record.customer_id)
         if customer is not None:
             return customer.subject_id
-    for entry in session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.kind.in_((kinds.CONSENT_GIVEN, kinds.CONSENT_RENEWED)),
-            AuditEntry.at == record.given_at,
-        )
-    ):
-        if entry.data.get("consent_id") == record.id:
-            return entry.subject
+    moments = [(kinds.CONSENT_GIVEN, record.given_at), (kinds.CONSENT_RENEWED, record.given_at)]
+    if record.withdrawn_at is not None:
+        moments += [
+            (kinds.CONSENT_WITHDRAWN, record.withdrawn_at),
+            (kinds.CONSENT_EXPIRED, record.withdrawn_at),
+        ]
+    for kind, at in moments:
+        for entry in session.scalars(
+            select(AuditEntry).where(AuditEntry.kind == kind, AuditEntry.at == at)
+        ):
+            if entry.data.get("consent_id") == record.id and entry.subject:
+                return entry.subject
     return None
 
 
