@@ -158,8 +158,17 @@ class OfflineQueue:
         except (InvalidSeal, ValueError):
             log.warning("offline queue: dropped an unreadable entry")
             path.unlink(missing_ok=True)
-            self.dropped["unreadable"] += 1
+            self._count_drop("unreadable", 1)
             return None
+
+    def _count_drop(self, reason: str, n: int) -> None:
+        with self._lock:
+            self.dropped[reason] += n
+
+    def drop_counts(self) -> dict[str, int]:
+        """Events dropped so far, by reason (a copy; safe from any thread)."""
+        with self._lock:
+            return dict(self.dropped)
 
     # --- the queue --------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ class OfflineQueue:
         now = self._now()
         for event in events:
             if now - event.at > self.max_age:
-                self.dropped["too_old"] += 1
+                self._count_drop("too_old", 1)
                 continue
             key = self._secret(create=True)
             assert key is not None
@@ -194,7 +203,7 @@ class OfflineQueue:
                 with self._lock:
                     oldest = [seq for seq, _, _ in self._index[:overflow]]
                 self._delete(oldest)
-                self.dropped["queue_full"] += len(oldest)
+                self._count_drop("queue_full", len(oldest))
                 log.warning("offline queue full: dropped the %d oldest events", len(oldest))
         return written
 
@@ -204,7 +213,7 @@ class OfflineQueue:
             old = [seq for seq, _, at in self._index if at < cutoff]
         if old:
             self._delete(old)
-            self.dropped["too_old"] += len(old)
+            self._count_drop("too_old", len(old))
             log.warning("offline queue: dropped %d events older than the age limit", len(old))
 
     def head(self, n: int) -> list[Queued]:

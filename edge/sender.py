@@ -74,6 +74,7 @@ class EventSender:
         self._on_unauthorized = on_unauthorized
         self.stop = stop or threading.Event()
         self._wake = threading.Event()
+        self._retry_now = False
         self._wait = wait or self._default_wait
         self._queue: collections.deque[ArrivalEvent] = collections.deque()
         self._cond = threading.Condition()
@@ -103,6 +104,8 @@ class EventSender:
                 log.warning("event queue full; dropped the oldest event")
             self._queue.append(event)
             self._cond.notify_all()
+        if self.offline:
+            self._wake.set()  # the sender thread writes it to disk now, not at the next attempt
 
     # -- counters --------------------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class EventSender:
         with self._cond:
             out = Counter(self._dropped)
         if self.offline_queue is not None:
-            out.update(self.offline_queue.dropped)
+            out.update(self.offline_queue.drop_counts())
         return dict(out)
 
     @property
@@ -163,6 +166,7 @@ class EventSender:
 
     def send_once(self) -> bool:
         """Post one batch; True when the queue made progress (or was empty)."""
+        self._retry_now = False  # this is the attempt a wake() asked for
         disk = self.offline_queue
         from_disk = disk is not None and len(disk) > 0
         if from_disk:
@@ -258,16 +262,21 @@ class EventSender:
     def wake(self) -> None:
         """Try again now instead of at the end of the current backoff (e.g. the gallery poll
         just reached the server)."""
+        self._retry_now = True
         self._wake.set()
 
     def _default_wait(self, seconds: float) -> bool:
-        """Wait out a backoff; True when stopped."""
-        self._wake.clear()
+        """Wait out a backoff; True when stopped. Events put meanwhile are written to the disk
+        queue as they come (durable within milliseconds, not at the next attempt)."""
         deadline = time.monotonic() + seconds
         while not self.stop.is_set():
+            self.spill()
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._wake.wait(min(remaining, 0.5)):
+            if self._retry_now or remaining <= 0:
                 break
+            self._wake.wait(remaining)  # put(), wake() and shutdown() set it
+            self._wake.clear()
+        self._retry_now = False
         return self.stop.is_set()
 
     def next_delay(self) -> float:

@@ -88,6 +88,30 @@ def test_outage_goes_to_disk_and_is_replayed_in_order_exactly_once(
     assert sender.dropped_by_reason == {}
 
 
+def test_while_backing_off_new_events_are_on_disk_at_once_and_wake_retries_now(
+    server: EventServer, tmp_path: Path
+) -> None:
+    server.stop()
+    with httpx.Client(timeout=2) as client:
+        sender = _sender(server.url, tmp_path, client)
+        sender.backoff = Backoff(initial=60.0, maximum=60.0, jitter=0.0)  # a long backoff
+        sender.start()
+        try:
+            sender.put(_event(1))
+            wait_until(lambda: sender.queued_on_disk == 1, 5, "first event on disk")
+            assert sender.failures == 1
+            sender.put(_event(2))  # the sender is waiting out its 60 s backoff
+            wait_until(lambda: sender.queued_on_disk == 2, 5, "second event on disk")
+            assert sender.failures == 1  # written to disk without another attempt
+            server.start()
+            sender.wake()  # e.g. the gallery poll reached the server again
+            assert sender.drain(5)
+        finally:
+            sender.shutdown()
+    assert len(server.ids()) == 2
+    assert sender.replayed == 2
+
+
 def test_503_queues_and_waits_at_least_retry_after(server: EventServer, tmp_path: Path) -> None:
     server.mode = "503"
     server.retry_after = "7"

@@ -43,12 +43,16 @@ ARTIFACTS = REPO / "test-artifacts" / "faults"
 PASSWORD = "correct horse battery"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Bounded polling of a real condition; the seconds it took."""
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str]
+) -> float:
+    """Bounded polling of a real condition; the seconds it took. ``what`` may be a function
+    (called on timeout, to describe the state then)."""
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {text}")
         time.sleep(0.02)
     return time.monotonic() - start
 
@@ -294,6 +298,7 @@ class Tablet:
         self.connects: list[float] = []
         self.disconnects: list[float] = []
         self.card_seen_at: dict[int, float] = {}
+        self.errors: list[str] = []
         self.cond = threading.Condition()
         self.stop = threading.Event()
         self.away = threading.Event()
@@ -310,6 +315,14 @@ class Tablet:
     def visits(self) -> set[int]:
         with self.cond:
             return set(self.pushed) | self.caught_up
+
+    def describe(self) -> str:
+        with self.cond:
+            return (
+                f"tablet: {len(self.visits())} cards ({len(self.pushed)} pushed, "
+                f"{len(self.caught_up)} caught up), {len(self.connects)} connects, "
+                f"{len(self.disconnects)} disconnects, errors={self.errors}"
+            )
 
     def _seen(self, visit_id: int) -> None:
         self.card_seen_at.setdefault(visit_id, time.monotonic())
@@ -343,8 +356,16 @@ class Tablet:
                                 self.pushed.append(int(message["visit_id"]))
                                 self._seen(int(message["visit_id"]))
                                 self.cond.notify_all()
-            except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
-                pass
+            except (
+                OSError,
+                TimeoutError,
+                httpx.HTTPError,
+                websockets.exceptions.WebSocketException,
+            ):
+                pass  # the server is away: reconnect below, as the page does
+            except Exception as exc:  # anything else is a bug in the test: keep it visible
+                with self.cond:
+                    self.errors.append(repr(exc))
             with self.cond:
                 self.disconnects.append(time.monotonic())
                 self.cond.notify_all()

@@ -109,6 +109,7 @@ def test_database_down_for_10_s_then_everything_recovers(tmp_path: Path) -> None
             assert edge.sender.offline_queue is not None
             assert edge.sender.offline_queue.files() == []
             for tablet in tablets:
+                assert tablet.errors == []
                 assert tablet.visits() == visits
                 assert len(tablet.pushed) == len(set(tablet.pushed))
             healthy = httpx.get(f"{server.base}/healthz", timeout=5)

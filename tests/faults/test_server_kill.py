@@ -85,7 +85,11 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
         missed = visit_ids(settings) - late.visits()
         late.away.clear()
         for tablet in tablets:
-            wait_until(lambda t=tablet: len(t.visits()) >= MEMBERS, 30, "every card on tablets")  # type: ignore[misc]
+            wait_until(
+                lambda t=tablet: len(t.visits()) >= MEMBERS,  # type: ignore[misc]
+                30,
+                lambda t=tablet: f"every card on the tablets; {t.describe()}",  # type: ignore[misc]
+            )
         cards_at = time.monotonic()
 
         receipts = count_rows(settings, EventReceipt)
@@ -105,7 +109,8 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
         assert queue.files() == []  # nothing left on disk after the replay
         assert edge.sender.dropped_by_reason == {}
         for tablet in tablets:
-            assert tablet.visits() == visits  # every card, on both tablets
+            assert tablet.errors == []
+            assert tablet.visits() == visits  # every card, on every tablet
             pushes = Counter(tablet.pushed)
             assert max(pushes.values()) == 1, "a card was pushed twice"
             assert len(tablet.connects) >= 2, "the tablet did not reconnect"
