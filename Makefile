@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FACES ?= ../shared/faces
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint typecheck pytest bench venv system-deps clean
+.PHONY: all demo test lint typecheck pytest bench bench-load bench-match bench-embed bench-clienteling venv system-deps clean
 
 all: test
 
@@ -48,6 +48,17 @@ test: lint typecheck pytest
 # The last line is `edge_vs_naive: ratio=...`; exit status 1 when the target is missed.
 bench: $(STAMP)
 	$(PY) bench/edge_vs_naive.py --faces $(FACES) --repeat 3 --realtime --realtime-repeat 5
+
+# The other benchmarks, each printing a ratio against a peer measured in the same run.
+bench-load: $(STAMP) system-deps
+	$(PY) bench/load.py
+bench-match: $(STAMP)
+	$(PY) bench/match_gallery.py
+bench-embed: $(STAMP)
+	$(PY) bench/embed_backends.py --faces $(FACES)
+bench-clienteling: $(STAMP)
+	$(PY) bench/recommender.py
+	$(PY) bench/card_compose.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

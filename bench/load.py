@@ -340,7 +340,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=500, help="target arrival events per second")
     parser.add_argument("--duration", type=float, default=10, help="seconds of load")
-    parser.add_argument("--stores", type=int, default=10)
+    parser.add_argument("--stores", type=int, default=100, help="a chain: 2 tablets a store")
     parser.add_argument("--tablets", type=int, default=200)
     parser.add_argument(
         "--workers", type=int, default=2, help="processes for the PostgreSQL config"
