@@ -142,8 +142,8 @@ def provision(
 class ServerLink:
     """The device's two conversations with the server: the event sender (with its offline
     queue) and the gallery client (poll + push). The gallery client's successful contacts wake
-    the sender, and a 401 to either stops matching and deletes the sealed gallery; the sender
-    also deletes its queued events."""
+    the sender; a 401 to either stops matching and deletes the sealed gallery, the queued
+    events and the queue key."""
 
     sender: EventSender
     gallery: GalleryClient
@@ -203,6 +203,7 @@ def connect_server(
         push=settings.gallery_push,
         confirm_s=settings.gallery_confirm_s,
         on_contact=sender.wake,
+        on_unauthorized=sender.credential_refused,
     )
     return ServerLink(sender, gallery, (gallery_client, events_client))
 

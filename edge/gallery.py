@@ -205,6 +205,7 @@ class GalleryClient:
         confirm_s: float | None = None,
         push_backoff: Backoff | None = None,
         on_contact: Callable[[], None] | None = None,
+        on_unauthorized: Callable[[], None] | None = None,
     ) -> None:
         self.identity = identity
         self.keys = keys
@@ -231,6 +232,7 @@ class GalleryClient:
         self.push_notices = 0
         self._socket: Any = None
         self._on_contact = on_contact
+        self._on_unauthorized = on_unauthorized
         """Called when a poll got a real answer (200/304) or the push socket opened: the
         server is back, so the event sender retries its queue now instead of after its
         backoff."""
@@ -275,11 +277,16 @@ class GalleryClient:
         self.path.unlink(missing_ok=True)
 
     def credential_refused(self) -> None:
-        """The server answered 401 elsewhere (e.g. to the event sender): stop matching and
-        delete the sealed gallery, as a refused poll does."""
+        """The server answered 401 (here or to the event sender): stop matching and delete the
+        sealed gallery."""
         log.error("device credential refused by the server; matching stopped")
         self.state.block("credential_revoked")
         self._forget_disk_copy()
+
+    def _unauthorized(self) -> None:
+        self.credential_refused()
+        if self._on_unauthorized is not None:
+            self._on_unauthorized()  # e.g. the sender deletes its queued events
 
     def poll_once(self) -> str:
         """One poll; returns what happened ("installed", "current", "revoked", "not_live",
@@ -299,9 +306,7 @@ class GalleryClient:
         self.state.contact(now)
         status = response.status_code
         if status == 401:
-            log.error("device credential refused by the server; matching stopped")
-            self.state.block("credential_revoked")
-            self._forget_disk_copy()
+            self._unauthorized()
             return "revoked"
         if status == 403:
             log.warning("store is not live; matching stopped")
@@ -344,7 +349,7 @@ class GalleryClient:
         if response.status_code in (200, 202, 204):
             self._pending_ack = None
         elif response.status_code == 401:
-            self.state.block("credential_revoked")
+            self._unauthorized()
 
     def wake(self) -> None:
         """Poll now (the push thread calls this when the server announces a new version)."""

@@ -35,8 +35,10 @@ older than ``max_age_s`` (reason ``too_old``; the server refuses events older th
 window anyway). Drops are counted in ``dropped`` by reason, for the metrics.
 
 ``purge()`` deletes every queued event and the key (a revoked device must not keep a backlog
-that could leak later). Thread-safety: one thread (the sender's) mutates the queue; others may
-read ``len()`` and ``dropped`` (a lock guards the index).
+that could leak later); the queue then refuses further events. Thread-safety: the sender's
+thread writes and replays, the gallery thread may purge (a 401 to a poll); file operations are
+serialised by one lock, the index and counters by another (``len()`` and ``drop_counts()`` are
+safe from any thread).
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ class OfflineQueue:
         self.max_age = timedelta(seconds=max_age_s)
         self._now = now
         self._lock = threading.Lock()
+        """Guards the index and the counters (read from other threads)."""
+        self._io = threading.RLock()
+        """Serialises file operations: a purge (revocation, found by another thread) never
+        interleaves with a write, so no event file or key can be written after it."""
+        self._purged = False
         self._key: bytes | None = None
         self._index: list[tuple[int, str, datetime]] = []
         """(seq, event id, event time), oldest first."""
@@ -179,33 +186,38 @@ class OfflineQueue:
     def append(self, events: Sequence[ArrivalEvent]) -> int:
         """Queue ``events`` after everything already queued (each durable when this returns);
         the number written. Too-old events are not written; when full, the oldest go first."""
-        written = 0
-        now = self._now()
-        for event in events:
-            if now - event.at > self.max_age:
-                self._count_drop("too_old", 1)
-                continue
-            key = self._secret(create=True)
-            assert key is not None
-            self.dir.mkdir(mode=0o700, exist_ok=True)
-            seq = self._next
-            self._next += 1
-            body = json.dumps(event.to_json(), separators=(",", ":")).encode()
-            write_atomic(
-                self.dir / _name(seq), seal_blob(key, body, subject_id=_name(seq), purpose=PURPOSE)
-            )
-            with self._lock:
-                self._index.append((seq, event.id, event.at))
-            written += 1
-            self.written += 1
-            overflow = len(self) - self.max_events
-            if overflow > 0:
+        with self._io:
+            if self._purged:  # revoked: nothing is written any more
+                self._count_drop("revoked", len(events))
+                return 0
+            written = 0
+            now = self._now()
+            for event in events:
+                if now - event.at > self.max_age:
+                    self._count_drop("too_old", 1)
+                    continue
+                key = self._secret(create=True)
+                assert key is not None
+                self.dir.mkdir(mode=0o700, exist_ok=True)
+                seq = self._next
+                self._next += 1
+                body = json.dumps(event.to_json(), separators=(",", ":")).encode()
+                write_atomic(
+                    self.dir / _name(seq),
+                    seal_blob(key, body, subject_id=_name(seq), purpose=PURPOSE),
+                )
                 with self._lock:
-                    oldest = [seq for seq, _, _ in self._index[:overflow]]
-                self._delete(oldest)
-                self._count_drop("queue_full", len(oldest))
-                log.warning("offline queue full: dropped the %d oldest events", len(oldest))
-        return written
+                    self._index.append((seq, event.id, event.at))
+                written += 1
+                self.written += 1
+                overflow = len(self) - self.max_events
+                if overflow > 0:
+                    with self._lock:
+                        oldest = [seq for seq, _, _ in self._index[:overflow]]
+                    self._delete(oldest)
+                    self._count_drop("queue_full", len(oldest))
+                    log.warning("offline queue full: dropped the %d oldest events", len(oldest))
+            return written
 
     def _expire(self) -> None:
         cutoff = self._now() - self.max_age
@@ -218,22 +230,24 @@ class OfflineQueue:
 
     def head(self, n: int) -> list[Queued]:
         """The ``n`` oldest events (after dropping those past the age limit)."""
-        self._expire()
-        with self._lock:
-            seqs = [seq for seq, _, _ in self._index[:n]]
-        out: list[Queued] = []
-        for seq in seqs:
-            event = self._read(seq)
-            if event is None:
-                with self._lock:
-                    self._index = [row for row in self._index if row[0] != seq]
-                continue
-            out.append(Queued(seq, event))
-        return out
+        with self._io:
+            self._expire()
+            with self._lock:
+                seqs = [seq for seq, _, _ in self._index[:n]]
+            out: list[Queued] = []
+            for seq in seqs:
+                event = self._read(seq)
+                if event is None:
+                    with self._lock:
+                        self._index = [row for row in self._index if row[0] != seq]
+                    continue
+                out.append(Queued(seq, event))
+            return out
 
     def remove(self, seqs: Collection[int]) -> None:
         """Delete these entries (the server accepted them)."""
-        self._delete(seqs)
+        with self._io:
+            self._delete(seqs)
 
     def _delete(self, seqs: Collection[int]) -> None:
         gone = set(seqs)
@@ -247,16 +261,18 @@ class OfflineQueue:
 
     def purge(self) -> int:
         """Delete every queued event and the queue key; the number of events deleted."""
-        with self._lock:
-            seqs = [seq for seq, _, _ in self._index]
-        self._delete(seqs)
-        if self.dir.is_dir():
-            for path in self.dir.iterdir():  # anything else, e.g. a leftover temporary
-                path.unlink(missing_ok=True)
-            self.dir.rmdir()
-        self.key_path.unlink(missing_ok=True)
-        self._key = None
-        return len(seqs)
+        with self._io:
+            with self._lock:
+                seqs = [seq for seq, _, _ in self._index]
+            self._delete(seqs)
+            if self.dir.is_dir():
+                for path in self.dir.iterdir():  # anything else, e.g. a leftover temporary
+                    path.unlink(missing_ok=True)
+                self.dir.rmdir()
+            self.key_path.unlink(missing_ok=True)
+            self._key = None
+            self._purged = True
+            return len(seqs)
 
     def files(self) -> list[Path]:
         """The queue's files on disk (tests and the health page count them)."""

@@ -231,7 +231,14 @@ class EventSender:
         self.spill()
 
     def _revoked(self) -> None:
-        log.error("device credential refused while sending events; queued events deleted")
+        self.credential_refused()
+        if self._on_unauthorized is not None:
+            self._on_unauthorized()
+
+    def credential_refused(self) -> None:
+        """The credential was revoked (found here or by the gallery poll): delete every queued
+        event, in memory and on disk, with the queue key; drop what comes later."""
+        log.error("device credential refused; queued events deleted")
         with self._cond:
             self.revoked = True
             self._dropped["revoked"] += len(self._queue)
@@ -242,8 +249,6 @@ class EventSender:
                 self._dropped["revoked"] += purged
         with self._cond:
             self._cond.notify_all()
-        if self._on_unauthorized is not None:
-            self._on_unauthorized()
 
     def _remove(self, batch: list[ArrivalEvent]) -> None:
         ids = {e.id for e in batch}

@@ -10,14 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from edge.capture import Backoff
+from edge.cli import connect_server
 from edge.events import ArrivalEvent
+from edge.gallery import GalleryState
 from edge.health import render_prometheus
 from edge.offline_queue import KEY_FILE, QUEUE_DIR, OfflineQueue
+from edge.provision import load_or_create_keys, register
 from edge.sender import EventSender
+from edge.settings import EdgeSettings
 from tests.edge.eventserver import TOKEN, EventServer, wait_until
+from tests.edge.fakeserver import CODE, FakeServer
 
 
 def _event(n: int) -> ArrivalEvent:
@@ -251,3 +257,43 @@ def test_full_queues_and_old_events_show_in_the_metrics(tmp_path: Path) -> None:
     assert 'vertrouwd_edge_events_dropped_total{reason="too_old"} 1\n' in text
     assert text.count("# TYPE vertrouwd_edge_events_dropped_total counter") == 1
     assert "vertrouwd_edge_events_queued_on_disk 3\n" in text
+
+
+def test_a_refused_gallery_poll_also_deletes_the_event_backlog(tmp_path: Path) -> None:
+    """The link that ``vertrouwd edge`` builds: whichever side meets the 401 first, matching
+    stops and the sealed gallery and the queued events (with their key) are deleted."""
+    server = FakeServer(tmp_path)
+    data = tmp_path / "edge"
+    with server.client() as client:
+        identity = register(
+            server_url="http://s.test", enrolment_code=CODE, name="d", data_dir=data, client=client
+        )
+    server.publish({"subj-a": np.ones(128, dtype=np.float32)})
+    state = GalleryState(ttl_s=600)
+    settings = EdgeSettings(source="0", server_url="http://s.test", data_dir=data)
+    link = connect_server(
+        settings, identity=identity, keys=load_or_create_keys(data), state=state,
+        clients=server.client,
+    )  # fmt: skip
+    try:
+        assert link.gallery.poll_once() == "installed"
+        assert (data / "gallery.sealed").exists()
+        server.fail_events = 1000  # 503: the events wait on disk
+        link.sender.put(_event(1))
+        assert link.sender.send_once() is False
+        assert link.sender.queued_on_disk == 1
+
+        server.revoked = True
+        assert link.gallery.poll_once() == "revoked"
+        assert state.status().reason == "credential_revoked"
+        assert link.sender.revoked
+        assert link.sender.pending == 0
+        assert not (data / "gallery.sealed").exists()
+        assert not (data / QUEUE_DIR).exists()
+        assert not (data / KEY_FILE).exists()
+        link.sender.put(_event(2))
+        link.sender.spill()
+        assert not (data / QUEUE_DIR).exists()  # nothing is written after the revocation
+    finally:
+        link.close()
+    assert server.events == []
