@@ -64,7 +64,7 @@ def privacy_page(
             "years": s.retention_years,
             "ttl_min": max(1, s.gallery_ttl_s // 60),
             "contact": s.privacy_contact,
-            "controller": s.controller_name,
+            "controller": s.controller_name.rstrip("."),
             "generated": format_date(now, language),
         },
         headers=HEADERS,

@@ -460,6 +460,7 @@ def consent_history(
                     entry.at, entry.kind, label(entry.kind), entry.actor, _details(entry), entry.seq
                 )
             )
+    events = _with_record_events(events, related)
     customer = session.get(Customer, record.customer_id) if record.customer_id else None
     audit.append(
         session,
@@ -470,6 +471,55 @@ def consent_history(
         at=now,
     )
     return ConsentHistory(rows[record.id], subject, related, events)
+
+
+_START = (kinds.CONSENT_GIVEN, kinds.CONSENT_RENEWED)
+_END = (kinds.CONSENT_WITHDRAWN, kinds.CONSENT_EXPIRED, kinds.CONSENT_RENEWED)
+
+
+def _with_record_events(
+    events: list[HistoryEvent], records: list[ConsentRow]
+) -> list[HistoryEvent]:
+    """The consent records' own dates (given, ended) where no audit entry tells them, e.g. a
+    record imported or written before the audit log existed; marked by ``seq`` None."""
+    started = {e.details.get("consent_id") for e in events if e.kind in _START}
+    ended = {
+        e.details.get("previous_consent_id" if e.kind == kinds.CONSENT_RENEWED else "consent_id")
+        for e in events
+        if e.kind in _END
+    }
+    extra: list[HistoryEvent] = []
+    for r in records:
+        if r.consent_id not in started:
+            details = {
+                "consent_id": r.consent_id,
+                "channel": r.channel,
+                "text_version": r.text_version,
+                "source": "consent record",
+            }
+            extra.append(
+                HistoryEvent(
+                    r.given_at,
+                    kinds.CONSENT_GIVEN,
+                    label(kinds.CONSENT_GIVEN),
+                    r.collected_by or r.channel,
+                    details,
+                    None,
+                )
+            )
+        if r.ended_at is not None and r.consent_id not in ended and r.status != "erased":
+            kind = kinds.CONSENT_WITHDRAWN if r.status == "withdrawn" else kinds.CONSENT_EXPIRED
+            extra.append(
+                HistoryEvent(
+                    r.ended_at,
+                    kind,
+                    label(kind),
+                    "consent record",
+                    {"consent_id": r.consent_id, "source": "consent record"},
+                    None,
+                )
+            )
+    return sorted([*events, *extra], key=lambda e: (e.at, e.seq or 0))
 
 
 def _renewal_chain(session: Session, consent_id: str) -> list[str]:

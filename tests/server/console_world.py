@@ -148,7 +148,7 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
     from server.db.clienteling import Incident
 
     with rt.sessions() as session:
-        incident_id = session.scalars(select(Incident.id)).one()
+        incident_id = session.scalars(select(Incident.id).where(Incident.visit_id == wrong)).one()
 
     # five refused attempts by the salesperson within a minute
     with transaction(rt.sessions) as session:
@@ -203,3 +203,63 @@ def sign_in_officer(rt: Runtime) -> str:
     with transaction(rt.sessions) as session:
         token, _ = staff.login(session, username=OFFICER, password=PASSWORD, now=rt.now())
     return token
+
+
+def add_history(rt: Runtime, store: StoreFixture, *, days: int = 21) -> int:
+    """Three weeks of ordinary life before today, so the charts have a shape: members joining
+    (some on earlier days), arrivals every day, now and then a "not this person". Deterministic.
+    Returns how many arrivals were written."""
+    from server.db.clienteling import Incident
+    from server.db.models import Visit
+
+    now = rt.now()
+    arrivals = 0
+    members: list[Customer] = []
+    for d in range(days, 0, -1):
+        joined = (d * 7) % 3  # 0, 1 or 2 members join that day
+        for j in range(joined):
+            m = make_member(rt, f"Lid {d}-{j}", stores=["utrecht"])
+            with transaction(rt.sessions) as session:
+                record = session.scalars(
+                    select(ConsentRecord).where(ConsentRecord.customer_id == m.id)
+                ).one()
+                record.given_at = now - timedelta(days=d, hours=j)
+                record.expires_at = record.given_at + timedelta(days=365)
+            members.append(m)
+        if not members:
+            continue
+        with transaction(rt.sessions) as session:
+            for k in range(3 + (d * 5) % 6):
+                member = members[(d + k) % len(members)]
+                at = now - timedelta(days=d, hours=k)
+                visit = Visit(
+                    customer_id=member.id,
+                    store_id=store.id,
+                    arrived_at=at,
+                    score=0.35 + 0.01 * k,
+                    margin=0.25,
+                    status="greeted" if k % 3 else "dismissed",
+                    ended_at=at + timedelta(minutes=20),
+                    live_until=at + timedelta(minutes=30),
+                )
+                session.add(visit)
+                arrivals += 1
+                if d % 6 == 0 and k == 0:
+                    session.flush()
+                    visit.status = "not_this_person"
+                    session.add(
+                        Incident(
+                            store_id=store.id,
+                            visit_id=visit.id,
+                            customer_id=member.id,
+                            score=0.52,
+                            margin=0.04,
+                            reported_by="sales",
+                            reported_at=at + timedelta(minutes=1),
+                            outcome="rejected",
+                            officer_note="It was the member (new glasses).",
+                            resolved_by=OFFICER,
+                            resolved_at=at + timedelta(hours=2),
+                        )
+                    )
+    return arrivals
