@@ -31,7 +31,7 @@ from server.db.session import transaction
 from server.demo_data import populate
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, staff
+from server.services import devices, signage, staff
 from server.settings import ServerSettings
 
 log = logging.getLogger("vertrouwd.demo")
@@ -127,20 +127,37 @@ def identities(faces: Path) -> list[tuple[str, list[Path]]]:
     return out
 
 
-def setup_store(rt: Runtime) -> tuple[str, str, str]:
-    """Demo store taken live, a cashier and a salesperson (random passwords), a device code."""
+# The demo's edge processes the whole frame of the clip (its default member zone) and faces
+# from 60 px; the store's go-live records exactly that.
+DEMO_ZONE = signage.MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
+OFFICER_USERNAME = "privacy"
+
+
+def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
+    """Demo store taken live (signage, DPIA, member zone); a cashier, a salesperson and a
+    privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    officer_pw = secrets.token_urlsafe(12)
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
         )
-        devices.go_live(
+        signage.go_live(
             session,
             store=store,
             dpia_reference=DPIA_REFERENCE,
             signage_confirmed=True,
+            zone=DEMO_ZONE,
             actor="demo",
             now=rt.now(),
+        )
+        staff.create_staff(
+            session,
+            username=OFFICER_USERNAME,
+            password=officer_pw,
+            role="privacy_officer",
+            store_id=None,
+            display_name="Privacy officer",
         )
         staff.create_staff(
             session, username="kassa", password=cashier_pw, role="cashier", store_id=store.id
@@ -149,7 +166,7 @@ def setup_store(rt: Runtime) -> tuple[str, str, str]:
             session, username="verkoop", password=sales_pw, role="sales", store_id=store.id
         )
         code = devices.create_enrolment_code(session, store=store, now=rt.now())
-    return cashier_pw, sales_pw, code
+    return cashier_pw, sales_pw, officer_pw, code
 
 
 def login(base: str, username: str, password: str) -> str:
@@ -236,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=root / "server", public_url=base, environment="development"
         )
         rt = build_runtime(settings)
-        cashier_pw, sales_pw, code = setup_store(rt)
+        cashier_pw, sales_pw, officer_pw, code = setup_store(rt)
         server = ServerThread(create_app(settings, runtime=rt), port)
         server.start()
         tablet: CardPrinter | None = None
@@ -265,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             seen = [c["name"] for c in tablet.cards]
             print(f"tablet: {base}/tablet  (sign in as verkoop / {sales_pw})")
+            print(f"console: {base}/console  (sign in as {OFFICER_USERNAME} / {officer_pw})")
+            print(
+                f"public: {base}/privacy  and the entrance sign {base}/privacy/sign.pdf"
+                f"?store={STORE_CODE}"
+            )
             print(f"enrolled: {', '.join(names)}")
             print(f"demo: {len(seen)} arrivals: {', '.join(seen) if seen else '-'}")
             if args.serve:
