@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from consent import audit as kinds
@@ -311,13 +311,17 @@ def consent_log(
     elif filters.status in ("withdrawn", "erased"):
         stmt = stmt.where(ConsentRecord.status == filters.status)
     elif filters.status in ("expired", "renewed"):
+        was_renewed = exists().where(ConsentRenewal.consent_id == ConsentRecord.id)
         stmt = stmt.where(
             or_(
                 ConsentRecord.status == "expired",
                 (ConsentRecord.status == "active") & (ConsentRecord.expires_at <= now),
-            )
+            ),
+            was_renewed if filters.status == "renewed" else ~was_renewed,
         )
     stmt = stmt.order_by(ConsentRecord.given_at.desc(), ConsentRecord.id)
+    if limit is not None:  # the status filter is exact in SQL, so the database can stop early
+        stmt = stmt.limit(limit)
     rows: list[ConsentRow] = []
     batch = list(session.execute(stmt))
     ids = [r.id for r, _ in batch]
