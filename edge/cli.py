@@ -349,9 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         return run_edge(
             settings,
@@ -363,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    finally:  # give the caller (e.g. `vertrouwd demo --serve`) its own handlers back
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 external ids, incidents, point-of-sale keys
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-25 06:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import server.db.base
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

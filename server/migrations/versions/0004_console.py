@@ -1,7 +1,7 @@
 """console: audit verification runs, store member zones (go-live)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-25 06:19:44.316680
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import server.db.base
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
