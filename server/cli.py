@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from server.services.errors import ServiceError
 from server.settings import ServerSettings
 
@@ -178,16 +180,48 @@ def cmd_audit(args: argparse.Namespace) -> int:
         else:
             print(f"checkpoint signed over entry {cp.seq} ({cp.hash[:16]}…)")
         return 0
-    with rt.sessions() as session:
-        result = audit.verify(session, public_key=rt.signing_key.public_key())
+    from server.services import verification
+
+    # The run is recorded like one from the console, so "last verified" there includes it.
+    with transaction(rt.sessions) as session:
+        result = verification.run(
+            session, public_key=rt.signing_key.public_key(), actor="cli", now=rt.now()
+        )
     if result.ok:
         print(
             f"audit chain OK: {result.checked} entries verified, "
-            f"{result.checkpoints_verified} signed checkpoints match"
+            f"{result.checkpoints} signed checkpoints match"
         )
         return 0
     print(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.reason}", file=sys.stderr)
     return 1
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from server.db.models import EdgeDevice, Store
+    from server.db.session import transaction
+    from server.services import devices
+
+    rt = _runtime(args)
+    if args.devices_cmd == "revoke":
+        with transaction(rt.sessions) as session:
+            devices.revoke_device(session, device_id=args.device_id, actor="cli", now=rt.now())
+        print(f"device {args.device_id} revoked: it gets 401 and stops matching")
+        return 0
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(EdgeDevice, Store.code)
+            .join(Store, Store.id == EdgeDevice.store_id)
+            .order_by(Store.code, EdgeDevice.name)
+        ).all()
+        for device, store_code in rows:
+            state = "revoked" if device.revoked_at else "active"
+            seen = device.last_seen_at.isoformat(timespec="seconds") if device.last_seen_at else "-"
+            print(
+                f"{device.id}  {store_code:<20} {device.name:<20} {state:<8} "
+                f"gallery v{device.acked_version}  last contact {seen}"
+            )
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -308,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (need Redis)")
     p.set_defaults(fn=cmd_server)
+
+    p = sub.add_parser("devices", help="list edge devices, revoke one")
+    dsub = p.add_subparsers(dest="devices_cmd", required=True)
+    q = dsub.add_parser("list")
+    common(q)
+    q = dsub.add_parser("revoke", help="revoke a device credential (it stops matching)")
+    common(q)
+    q.add_argument("device_id")
+    p.set_defaults(fn=cmd_devices)
 
     p = sub.add_parser("migrate", help="apply database migrations and create keys, then exit")
     common(p)
