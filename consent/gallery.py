@@ -28,7 +28,8 @@ Payload plaintext format::
     b"VGPL\\x01"
     u32 header length | header (canonical JSON): {"format": 1, "model_id", "dim",
         "threshold": float|null, "min_margin": float|null,
-        "entries": [[subject_id, template_count], ...]}
+        "entries": [[subject_id, template_count], ...],
+        "zone": {"x", "y", "w", "h", "min_face_size"}}  (``zone`` only when the store has one)
     vectors: little-endian float32, entry by entry, template by template
     (``sum(template_count) * dim * 4`` bytes exactly)
 
@@ -66,6 +67,7 @@ __all__ = [
     "GalleryEntry",
     "GalleryManifest",
     "GalleryPayload",
+    "GalleryZone",
     "OpenedGallery",
     "open_gallery",
     "read_manifest",
@@ -123,6 +125,59 @@ class GalleryEntry:
         return len(self.vectors) // (dim * 4)
 
 
+MIN_FACE_SIZE_BOUNDS = (20, 2000)
+_ZONE_KEYS = frozenset({"x", "y", "w", "h", "min_face_size"})
+_ZONE_SLACK = 1e-6  # the server's store_zones check allows the same rounding
+
+
+@dataclass(frozen=True)
+class GalleryZone:
+    """The store's member zone (privacy invariant 11), recorded at go-live: a rectangle as
+    fractions of the frame (``x``, ``y`` from the top left) and the smallest face side in
+    full-resolution pixels. The device processes only this region and only faces this large."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    min_face_size: int
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "w", "h"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"zone {name} must be a number")
+            if not math.isfinite(value):
+                raise ValueError(f"zone {name} must be finite")
+            object.__setattr__(self, name, float(value))
+        if not (0.0 <= self.x < 1.0 and 0.0 <= self.y < 1.0):
+            raise ValueError("zone x and y must be in [0, 1)")
+        if not (0.0 < self.w <= 1.0 and 0.0 < self.h <= 1.0):
+            raise ValueError("zone w and h must be in (0, 1]")
+        if self.x + self.w > 1.0 + _ZONE_SLACK or self.y + self.h > 1.0 + _ZONE_SLACK:
+            raise ValueError("zone must lie inside the frame")
+        size = self.min_face_size
+        low, high = MIN_FACE_SIZE_BOUNDS
+        if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
+            raise ValueError(f"zone min_face_size must be an integer from {low} to {high}")
+
+    def to_json(self) -> dict[str, float | int]:
+        return {
+            "x": self.x,
+            "y": self.y,
+            "w": self.w,
+            "h": self.h,
+            "min_face_size": self.min_face_size,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> GalleryZone:
+        """Parse :meth:`to_json` output; ``ValueError`` on anything else."""
+        if not isinstance(doc, dict) or set(doc) != _ZONE_KEYS:
+            raise ValueError("zone must be an object with x, y, w, h and min_face_size")
+        return cls(doc["x"], doc["y"], doc["w"], doc["h"], doc["min_face_size"])
+
+
 @dataclass(frozen=True)
 class GalleryPayload:
     """What a device matches against. ``entries`` may be empty (last member withdrew).
@@ -136,9 +191,13 @@ class GalleryPayload:
     entries: tuple[GalleryEntry, ...]
     threshold: float | None = None
     min_margin: float | None = None
+    zone: GalleryZone | None = None
+    """The store's member zone; None for a store without one (the device keeps its own)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", tuple(self.entries))
+        if self.zone is not None and not isinstance(self.zone, GalleryZone):
+            raise TypeError("zone must be a GalleryZone or None")
         if not self.model_id or not isinstance(self.model_id, str):
             raise ValueError("model_id must be a non-empty string")
         if isinstance(self.dim, bool) or not isinstance(self.dim, int):
@@ -171,16 +230,17 @@ class GalleryPayload:
         return sum(entry.count(self.dim) for entry in self.entries)
 
     def to_bytes(self) -> bytes:
-        header = canonical_json(
-            {
-                "format": 1,
-                "model_id": self.model_id,
-                "dim": self.dim,
-                "threshold": self.threshold,
-                "min_margin": self.min_margin,
-                "entries": [[e.subject_id, e.count(self.dim)] for e in self.entries],
-            }
-        )
+        doc: dict[str, Any] = {
+            "format": 1,
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "threshold": self.threshold,
+            "min_margin": self.min_margin,
+            "entries": [[e.subject_id, e.count(self.dim)] for e in self.entries],
+        }
+        if self.zone is not None:
+            doc["zone"] = self.zone.to_json()
+        header = canonical_json(doc)
         return b"".join(
             [_PAYLOAD_MAGIC, u32(len(header)), header, *(e.vectors for e in self.entries)]
         )
@@ -215,12 +275,15 @@ class GalleryPayload:
                 entries.append(GalleryEntry(subject_id, reader.take(n * template_bytes)))
             if not reader.done():
                 raise InvalidSeal
+            raw_zone = header.get("zone")
+            zone = None if raw_zone is None else GalleryZone.from_json(raw_zone)
             return cls(
                 model_id=header["model_id"],
                 dim=dim,
                 entries=tuple(entries),
                 threshold=header.get("threshold"),
                 min_margin=header.get("min_margin"),
+                zone=zone,
             )
         except (ValueError, TypeError, KeyError):
             raise InvalidSeal from None
@@ -335,6 +398,8 @@ def seal_gallery(
         expires = parse_timestamp(format_timestamp(expires_at))
     if not issued < expires <= issued + MAX_GALLERY_TTL:
         raise ValueError(f"expiry must be after issue and at most {MAX_GALLERY_TTL} later")
+    if payload.zone is not None:
+        GalleryZone.from_json(payload.zone.to_json())  # re-checked: ValueError when bad
     if device_public_key.suite == "x25519" and not allow_x25519:
         raise ValueError(
             "device key uses the classical X25519 KEM; re-provision it with the hybrid suite "

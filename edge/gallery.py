@@ -35,11 +35,18 @@ import numpy as np
 
 from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
-from consent.gallery import GalleryPayload, OpenedGallery, open_gallery, write_atomic
+from consent.gallery import (
+    GalleryPayload,
+    GalleryZone,
+    OpenedGallery,
+    open_gallery,
+    write_atomic,
+)
 from consent.signing import load_public_key
 from edge.capture import Backoff
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.provision import DeviceIdentity
+from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,20 @@ def index_from_payload(payload: GalleryPayload) -> GalleryIndex:
         rows.append(vectors.astype(np.float32))
     matrix = np.concatenate(rows) if rows else np.zeros((0, payload.dim), dtype=np.float32)
     return GalleryIndex.build(ids, matrix, payload.model_id)
+
+
+def zone_from_payload(zone: GalleryZone | None) -> MemberZone | None:
+    """The engine's zone for a store's recorded member zone (None: keep the device settings)."""
+    if zone is None:
+        return None
+    # the server allows 1e-6 of rounding past the frame edge; the engine's zone does not
+    return MemberZone(
+        zone.x,
+        zone.y,
+        min(zone.w, 1.0 - zone.x),
+        min(zone.h, 1.0 - zone.y),
+        min_face_size=zone.min_face_size,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +142,9 @@ class GalleryState:
         point = None
         if payload.threshold is not None and payload.min_margin is not None:
             point = OperatingPoint(payload.threshold, payload.min_margin)
-        active = ActiveGallery(index, opened.manifest.version, point)
+        active = ActiveGallery(
+            index, opened.manifest.version, point, zone=zone_from_payload(payload.zone)
+        )
         with self._lock:
             self._active = active
             self._expires_at = opened.manifest.expires_at

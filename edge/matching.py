@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 
 
@@ -22,12 +23,14 @@ class OperatingPoint:
 
 @dataclass(frozen=True, slots=True)
 class ActiveGallery:
-    """An installed gallery: the immutable index, its version (for re-matching on change) and
-    the operating point the server published with it, if any."""
+    """An installed gallery: the immutable index, its version (for re-matching on change), the
+    operating point the server published with it, if any, and the store's member zone, if the
+    store recorded one (it then replaces the device's own zone settings, invariant 11)."""
 
     index: GalleryIndex
     version: int
     point: OperatingPoint | None = None
+    zone: MemberZone | None = None
 
 
 class GalleryProvider(Protocol):

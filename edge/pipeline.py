@@ -107,13 +107,16 @@ class DetectStage:
         self.gallery = gallery
         self.metrics = metrics
         self._done = done
-        self.zone = MemberZone(
+        self.settings_zone = MemberZone(
             settings.zone_x,
             settings.zone_y,
             settings.zone_w,
             settings.zone_h,
             min_face_size=settings.min_face_size,
         )
+        """The device's own zone: used while the installed gallery carries no store zone."""
+        self.zone = self.settings_zone
+        """The active zone: the store's (from the gallery) when it has one, else the device's."""
         self.motion = MotionGate(
             threshold=settings.motion_threshold,
             pixel_delta=settings.motion_pixel_delta,
@@ -136,13 +139,15 @@ class DetectStage:
     def process(self, frame: Frame) -> DetectJob | None:
         self.metrics.incr("frames_processed")
         self._drain_done()
-        if self.gallery.current() is None:
+        active = self.gallery.current()
+        if active is None:
             # fail closed: without a current gallery no face is even looked for
             self.metrics.incr("frames_matching_off")
             if len(self.tracker):
                 self.motion.reset()
                 return DetectJob(frame.index, frame.timestamp, ended=self.tracker.end_all())
             return None
+        self._use_zone(active.zone or self.settings_zone)
 
         crop, roi = self.zone.crop(frame.bgr)
         with self.metrics.timed("motion"):
@@ -173,6 +178,23 @@ class DetectStage:
         if job.faces or job.ended:
             return job
         return None
+
+    def _use_zone(self, zone: MemberZone) -> None:
+        """Switch to ``zone`` (the store's decision from the gallery wins over the settings)."""
+        if zone == self.zone:
+            return
+        source = "settings" if zone is self.settings_zone else "store gallery"
+        log.info(
+            "member zone from %s: x=%.3f y=%.3f w=%.3f h=%.3f min_face_size=%d",
+            source,
+            zone.x,
+            zone.y,
+            zone.w,
+            zone.h,
+            zone.min_face_size,
+        )
+        self.zone = zone
+        self.motion.reset()  # the crop changed shape: a fresh background
 
     def finish(self) -> DetectJob:
         """End of stream: every track ends."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from consent.device import load_device_public_key
 from consent.envelope import open_template
-from consent.gallery import GalleryEntry, GalleryPayload, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPayload, GalleryZone, seal_gallery
 from consent.keys import KeyProvider
 from consent.signing import Ed25519PrivateKey
 from models.types import Embedding
@@ -33,7 +33,7 @@ from server.db.models import (
     Store,
 )
 from server.db.session import after_commit
-from server.services import audit
+from server.services import audit, signage
 from server.services.errors import Conflict, Forbidden
 
 Notify = Callable[[str, dict[str, Any]], None]
@@ -209,7 +209,10 @@ def seal_for_device(
     dim: int = 128,
     allow_x25519: bool = False,
 ) -> tuple[int, bytes]:
-    """The store's current gallery, sealed to ``device``. Refused while the store is not live."""
+    """The store's current gallery, sealed to ``device``. Refused while the store is not live.
+
+    The store's member zone recorded at go-live (``signage.member_zone``) travels inside the
+    sealed payload: the device applies it instead of its own zone settings (invariant 11)."""
     store = session.get(Store, device.store_id)
     if store is None or not store.live:
         raise Forbidden(
@@ -219,6 +222,12 @@ def seal_for_device(
     if store.gallery_version == 0:
         publish(session, store=store, reason="first", actor="system", now=now)
     members = member_templates(session, kek=kek, now=now, store=store)
+    recorded = signage.member_zone(session, store.id)
+    zone = (
+        None
+        if recorded is None
+        else GalleryZone(recorded.x, recorded.y, recorded.w, recorded.h, recorded.min_face_size)
+    )
     model_ids = {m.model_id for m in members} or {model_id}
     if len(model_ids) > 1:
         raise Conflict("members enrolled with different models; re-enrol before mixing models")
@@ -230,6 +239,7 @@ def seal_for_device(
         ),
         threshold=threshold,
         min_margin=min_margin,
+        zone=zone,
     )
     blob = seal_gallery(
         payload,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from consent.gallery import (
     MAX_TEMPLATES_PER_ENTRY,
     GalleryEntry,
     GalleryPayload,
+    GalleryZone,
     open_gallery,
     read_manifest,
     seal_gallery,
@@ -303,3 +306,88 @@ def test_sealed_gallery_survives_disk_round_trip(
     path = tmp_path / "gallery.vgal"
     write_atomic(path, blob)
     assert _open(path.read_bytes(), device_keys, server_key, now) == _payload()
+
+
+ZONE = GalleryZone(x=0.25, y=0.1, w=0.5, h=0.9, min_face_size=80)
+
+
+def test_zone_round_trip_and_payload_without_zone_still_reads(
+    device_keys: DeviceKeyPair, server_key: Ed25519PrivateKey, now: datetime
+) -> None:
+    with_zone = replace(_payload(), zone=ZONE)
+    opened = _open(
+        _seal(device_keys, server_key, now, payload=with_zone), device_keys, server_key, now
+    )
+    assert opened == with_zone
+    assert opened.zone == ZONE
+    assert opened.zone is not None
+    assert opened.zone.min_face_size == 80
+    # the zone travels encrypted, never in the cleartext manifest
+    assert b"min_face_size" not in _seal(device_keys, server_key, now, payload=with_zone)
+    # a payload from before zones existed (no "zone" key in its header) still opens, zone None
+    old = _payload()
+    assert b'"zone"' not in old.to_bytes()
+    assert (
+        _open(_seal(device_keys, server_key, now, payload=old), device_keys, server_key, now).zone
+        is None
+    )
+    assert GalleryPayload.from_bytes(old.to_bytes()) == old
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("x", -0.1),
+        ("y", 1.0),
+        ("w", 0.0),
+        ("h", 1.5),
+        ("w", 0.8),  # x + w = 1.05: outside the frame
+        ("x", float("nan")),
+        ("x", True),
+        ("min_face_size", 19),
+        ("min_face_size", 2001),
+        ("min_face_size", 80.5),
+    ],
+)
+def test_invalid_zone_refused_on_seal_and_on_open(
+    field: str,
+    value: object,
+    device_keys: DeviceKeyPair,
+    server_key: Ed25519PrivateKey,
+    now: datetime,
+) -> None:
+    good = {"x": 0.25, "y": 0.1, "w": 0.5, "h": 0.9, "min_face_size": 80}
+    with pytest.raises(ValueError):
+        GalleryZone(**{**good, field: value})  # type: ignore[arg-type]
+    # a zone corrupted after construction is refused by seal_gallery itself
+    bad_zone = GalleryZone(**good)  # type: ignore[arg-type]
+    object.__setattr__(bad_zone, field, value)
+    with pytest.raises(ValueError):
+        _seal(device_keys, server_key, now, payload=replace(_payload(), zone=bad_zone))
+    # a sealed payload whose header carries a bad zone (a forged or buggy server) does not open
+    header_zone = b'"zone":{"h":0.9,"min_face_size":80,"w":0.5,"x":0.25,"y":0.1}'
+    good_bytes = replace(_payload(), zone=ZONE).to_bytes()
+    assert header_zone in good_bytes
+    forged_zone = {**good, field: value}
+    text = json.dumps(forged_zone, sort_keys=True, separators=(",", ":"))[1:-1]
+    forged_header = ('"zone":{' + text + "}").encode()
+    # keep the header length field right: rebuild the frame around the new header
+    header = good_bytes[9 : 9 + int.from_bytes(good_bytes[5:9], "big")]
+    new_header = header.replace(header_zone, forged_header)
+    assert new_header != header
+    forged = (
+        b"VGPL\x01"
+        + len(new_header).to_bytes(4, "big")
+        + new_header
+        + good_bytes[9 + len(header) :]
+    )
+    with pytest.raises(InvalidSeal):
+        GalleryPayload.from_bytes(forged)
+
+    class Forged(GalleryPayload):
+        def to_bytes(self) -> bytes:
+            return forged
+
+    blob = _seal(device_keys, server_key, now, payload=Forged(**vars(_payload())))
+    with pytest.raises(InvalidSeal):
+        _open(blob, device_keys, server_key, now)

@@ -1,0 +1,57 @@
+"""Invariant 11 on the wire: the member zone recorded at go-live travels, sealed, to the device."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from consent.gallery import GalleryZone, OpenedGallery, open_gallery
+from consent.signing import load_public_key, public_key_bytes
+from server.db.session import transaction
+from server.runtime import Runtime
+from server.services import devices, signage
+from tests.server.conftest import StoreFixture
+from tests.server.members import register_device
+
+
+def _fetch(client: TestClient, rt: Runtime, store: StoreFixture) -> OpenedGallery:
+    device_id, token, keys = register_device(client, rt, store)
+    r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return open_gallery(
+        r.content,
+        device_keys=keys,
+        device_id=device_id,
+        server_public_key=load_public_key(public_key_bytes(rt.signing_key)),
+        min_version=0,
+        now=rt.now(),
+    )
+
+
+def test_the_stores_member_zone_is_sealed_into_the_gallery(
+    runtime: Runtime, client: TestClient
+) -> None:
+    with transaction(runtime.sessions) as session:
+        s = devices.create_store(session, code="delft", name="Delft", now=runtime.now())
+        signage.go_live(
+            session,
+            store=s,
+            dpia_reference="DPIA-2026-07",
+            signage_confirmed=True,
+            zone=signage.MemberZone(0.2, 0.15, 0.6, 0.8, 96),
+            actor="privacy-officer",
+            now=runtime.now(),
+        )
+        delft = StoreFixture(s.id, s.code)
+    opened = _fetch(client, runtime, delft)
+    assert opened.manifest.store_id == "delft"
+    assert opened.payload.zone == GalleryZone(x=0.2, y=0.15, w=0.6, h=0.8, min_face_size=96)
+    # the zone is inside the encrypted payload, not in the signed cleartext manifest
+    assert b"min_face_size" not in opened.manifest.to_bytes()
+
+
+def test_a_store_without_a_recorded_zone_ships_none(
+    runtime: Runtime, client: TestClient, store: StoreFixture
+) -> None:
+    with transaction(runtime.sessions) as session:
+        assert signage.member_zone(session, store.id) is None
+    assert _fetch(client, runtime, store).payload.zone is None
