@@ -6,10 +6,10 @@ camera frame that is processed at all and the smallest face that is (people who 
 to the camera are not even detected). Until then no gallery is issued to the store's devices
 (``server.services.gallery.seal_for_device`` refuses), so nothing can be matched there.
 
-Note for the edge: the zone recorded here is the store's authoritative setting; an edge device
-still reads its zone from its own settings (``VERTROUWD_EDGE_ZONE_*``, ``..._MIN_FACE_SIZE``).
-:func:`member_zone` returns it for shipping to the device with the gallery (the signed manifest
-is the place: then a device cannot be configured wider than the store's DPIA allows).
+The zone recorded here is the store's authoritative setting: :func:`member_zone` is shipped to
+every device of the store inside its sealed gallery, and the edge uses it in place of its own
+``VERTROUWD_EDGE_ZONE_*`` / ``..._MIN_FACE_SIZE`` settings (those apply only to a store that
+recorded no zone).
 """
 
 from __future__ import annotations
