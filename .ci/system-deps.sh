@@ -44,6 +44,8 @@ DO \$\$ BEGIN
     CREATE ROLE ${PG_ROLE} LOGIN CREATEDB PASSWORD '${PG_PASSWORD}';
   END IF;
 END \$\$;
+-- DROP DATABASE ... WITH (FORCE) after a test may meet an autovacuum worker on that database.
+GRANT pg_signal_backend TO ${PG_ROLE};
 SQL
 
 # Redis on loopback only, no persistence (tests only).

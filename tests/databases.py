@@ -8,6 +8,7 @@ test gets a database of its own (created and dropped here), so tests never share
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,10 +51,25 @@ def postgres_database() -> Iterator[str]:
     try:
         yield f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
     finally:
+        _drop(name)
+
+
+def _drop(name: str) -> None:
+    """Drop a test database. A background worker (autovacuum) on it can make one attempt fail;
+    try again a few times before giving up loudly."""
+    import psycopg
+
+    for attempt in range(5):
         conn = _admin()
         assert isinstance(conn, psycopg.Connection)
-        with conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            with conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @contextmanager
