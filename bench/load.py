@@ -42,7 +42,7 @@ from consent.records import PURPOSE, consent_expiry, current_consent_text  # noq
 from server.db.models import ConsentRecord, Customer  # noqa: E402
 from server.db.session import transaction  # noqa: E402
 from server.runtime import build_runtime  # noqa: E402
-from server.serve import free_port  # noqa: E402
+from server.serve import start_server_process  # noqa: E402
 from server.services import devices, staff  # noqa: E402
 from server.services.ids import new_id, new_subject_id  # noqa: E402
 from server.settings import ServerSettings  # noqa: E402
@@ -206,23 +206,7 @@ def prepare(settings: ServerSettings, stores: int, members_per_store: int) -> li
 def start_server(
     env: dict[str, str], data_dir: Path, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "server.cli", "server", "--data-dir", str(data_dir),
-           "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-2000:])
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_server_process(env, data_dir, workers=workers, cwd=REPO)
 
 
 async def run_load(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -47,3 +53,31 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def start_server_process(
+    env: dict[str, str],
+    data_dir: Path,
+    *,
+    workers: int = 1,
+    cwd: Path | None = None,
+    timeout: float = 90,
+    stdout: int | None = subprocess.DEVNULL,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``vertrouwd server`` as a child process on a free loopback port; returns once /healthz
+    answers (bounded by ``timeout``), with its base URL. Raises with its stderr if it dies."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "server.cli", "server", "--data-dir", str(data_dir),
+           "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        time.sleep(0.1)  # readiness probe of a child process, bounded by the deadline
+    proc.kill()
+    raise RuntimeError("the server did not become ready")

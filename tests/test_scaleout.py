@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from consent.device import DeviceKeyPair
 from server.db.models import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
-from server.serve import free_port
+from server.serve import start_server_process
 from server.services import devices, staff
 from server.settings import ServerSettings
 from tests.databases import postgres_database
@@ -44,37 +43,7 @@ def _redis_up() -> None:
 
 
 def _start(env: dict[str, str], data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "server",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:  # readiness probe, bounded
-        if proc.poll() is not None:
-            raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not become ready")
-        time.sleep(0.1)
+    return start_server_process(env, data_dir, cwd=REPO, timeout=60)
 
 
 @pytest.fixture
