@@ -106,7 +106,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             rt.sessions,
             kek=rt.kek,
             visit_live=timedelta(seconds=rt.settings.visit_live_s),
-            publish=rt.broker.publish,
+            publish=rt.broker.publish_many,
         )
         writer.start()
         app.state.arrival_writer = writer

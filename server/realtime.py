@@ -49,6 +49,9 @@ class Broker(Protocol):
     def publish(self, channel: str, message: Message) -> None:
         """Deliver ``message`` to every current subscriber of ``channel``; never blocks."""
 
+    def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        """:meth:`publish` for each (channel, message), in order, in one hand-over."""
+
     def subscribe(
         self, channel: str
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
@@ -82,6 +85,25 @@ class InProcessBroker:
             self._deliver(channel, message)
         else:
             loop.call_soon_threadsafe(self._deliver, channel, message)
+
+    def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        if not items:
+            return
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("broker is not bound to an event loop")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver_many(items)
+        else:
+            loop.call_soon_threadsafe(self._deliver_many, items)
+
+    def _deliver_many(self, items: list[tuple[str, Message]]) -> None:
+        for channel, message in items:
+            self._deliver(channel, message)
 
     def _deliver(self, channel: str, message: Message) -> None:
         # One Outgoing object for every subscriber: its JSON is encoded once, not per tablet.
@@ -181,6 +203,14 @@ class RedisBroker:
 
     def publish(self, channel: str, message: Message) -> None:
         self._sync.publish(channel, json.dumps(message, separators=(",", ":")))
+
+    def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        if not items:
+            return
+        pipe = self._sync.pipeline(transaction=False)  # one round trip for the batch
+        for channel, message in items:
+            pipe.publish(channel, json.dumps(message, separators=(",", ":")))
+        pipe.execute()
 
     def subscribe(
         self, channel: str

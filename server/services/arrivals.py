@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
-from server.db.clienteling import Incident
+from server.db.clienteling import Incident, Sale
 from server.db.models import (
     ConsentRecord,
     Customer,
@@ -63,118 +63,101 @@ _VISITS = cast(Table, Visit.__table__)
 _CUSTOMERS = cast(Table, Customer.__table__)
 _RECEIPTS = cast(Table, EventReceipt.__table__)
 
-# The hot path of every store runs these statements for each arrival. They are built once,
-# with bind parameters, so a request pays only for execution (building a SQLAlchemy statement
-# costs about as much as running it on SQLite).
-_MEMBER = (
-    select(Customer.id, Customer.preferred_name, ConsentRecord.scope)
+# The hot path of every store. A batch of arrivals (everything the group-commit writer took
+# from its queue, from any number of devices) costs the same ten statements whether it holds
+# one event or two hundred: each step is one set-based statement over the whole batch, not
+# one round trip per event. They are built once, with (expanding) bind parameters, so a batch
+# pays only for execution.
+_MEMBERS = (
+    select(Customer.subject_id, Customer.id, Customer.preferred_name, ConsentRecord.scope)
     .join(ConsentRecord, ConsentRecord.customer_id == Customer.id)
     .where(
-        Customer.subject_id == bindparam("subject_id"),
+        Customer.subject_id.in_(bindparam("subject_ids", expanding=True)),
         ConsentRecord.status == "active",
         ConsentRecord.expires_at > bindparam("now"),
     )
 )
-_SUPPRESSED = (
-    select(Incident.id)
-    .where(
-        Incident.customer_id == bindparam("customer_id"),
-        Incident.device_id == bindparam("device_id"),
-        Incident.suppress_until > bindparam("now"),
-    )
-    .limit(1)
+_SUPPRESSED = select(Incident.customer_id, Incident.device_id).where(
+    Incident.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    Incident.suppress_until > bindparam("now"),
 )
-_LIVE_VISIT = (
-    select(Visit.id)
-    .where(
-        Visit.customer_id == bindparam("customer_id"),
-        Visit.store_id == bindparam("store_id"),
-        Visit.status.in_(("live", "greeted")),
-        Visit.live_until > bindparam("now"),
-    )
-    .limit(1)
+_LIVE_VISITS = select(Visit.customer_id, Visit.store_id).where(
+    Visit.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    Visit.status.in_(("live", "greeted")),
+    Visit.live_until > bindparam("now"),
 )
-_NEW_VISIT = (
+_NEW_VISITS = (
     insert(_VISITS)
-    .values(
-        customer_id=bindparam("customer_id"),
-        store_id=bindparam("store_id"),
-        device_id=bindparam("device_id"),
-        arrived_at=bindparam("arrived_at"),
-        score=bindparam("score"),
-        margin=bindparam("margin"),
-        status="live",
-        live_until=bindparam("live_until"),
-    )
-    .returning(_VISITS.c.id)
+    .values(status="live")
+    .returning(_VISITS.c.id, _VISITS.c.customer_id, _VISITS.c.store_id)
 )
-_TOUCH_CUSTOMER = (
+_TOUCH_CUSTOMERS = (
     update(_CUSTOMERS)
-    .where(_CUSTOMERS.c.id == bindparam("customer_id"))
+    .where(_CUSTOMERS.c.id.in_(bindparam("customer_ids", expanding=True)))
     .values(last_interaction_at=bindparam("now"))
 )
-_THUMBNAIL = (
-    select(FaceThumbnail.ciphertext, CustomerKey.wrapped_dek)
-    .join(CustomerKey, CustomerKey.customer_id == FaceThumbnail.customer_id)
-    .where(FaceThumbnail.customer_id == bindparam("customer_id"))
-    .limit(1)
+_VISIT_COUNTS = (
+    select(Visit.customer_id, func.count())
+    .where(Visit.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .group_by(Visit.customer_id)
 )
-_RECEIPT_VALUES: dict[str, Any] = {
-    "id": bindparam("event_id"),
-    "device_id": bindparam("device_id"),
-    "received_at": bindparam("now"),
+_SALE_COUNTS = (
+    select(Sale.customer_id, func.count())
+    .where(Sale.customer_id.in_(bindparam("customer_ids", expanding=True)), Sale.visit_id.is_(None))
+    .group_by(Sale.customer_id)
+)
+_THUMBNAILS = (
+    select(FaceThumbnail.customer_id, FaceThumbnail.ciphertext, CustomerKey.wrapped_dek)
+    .join(CustomerKey, CustomerKey.customer_id == FaceThumbnail.customer_id)
+    .where(FaceThumbnail.customer_id.in_(bindparam("customer_ids", expanding=True)))
+)
+_RECEIPTS_NEW = {
+    "sqlite": sqlite_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
+    "postgresql": pg_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
 }
-_RECEIPT = {
-    "sqlite": sqlite_insert(_RECEIPTS)
-    .values(**_RECEIPT_VALUES)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(_RECEIPTS.c.id),
-    "postgresql": pg_insert(_RECEIPTS)
-    .values(**_RECEIPT_VALUES)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(_RECEIPTS.c.id),
-}
 
 
-def _consented_member(
-    session: Session, *, subject_id: str, store_code: str, now: datetime
-) -> tuple[str, str] | None:
-    """(customer id, preferred name) if an active, unexpired consent covers the store."""
-    for customer_id, preferred_name, scope in session.execute(
-        _MEMBER, {"subject_id": subject_id, "now": now}
-    ):
-        if "*" in scope or store_code in scope:
-            return str(customer_id), str(preferred_name)
-    return None
+@dataclass(frozen=True)
+class _Member:
+    customer_id: str
+    preferred_name: str
+    scope: tuple[str, ...]
 
 
-def _record_receipt(session: Session, *, event_id: str, device_id: str, now: datetime) -> bool:
-    """Remember an event id; False when it was seen before. ``INSERT … ON CONFLICT DO NOTHING``
-    on SQLite and PostgreSQL (no savepoint round trip); a savepoint elsewhere."""
-    params = {"event_id": event_id, "device_id": device_id, "now": now}
-    stmt = _RECEIPT.get(session.get_bind().dialect.name)
+def _record_receipts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Remember event ids; returns those not seen before. One ``INSERT … ON CONFLICT DO
+    NOTHING RETURNING`` for the batch on SQLite and PostgreSQL; a savepoint per row elsewhere."""
+    if not rows:
+        return set()
+    stmt = _RECEIPTS_NEW.get(session.get_bind().dialect.name)
     if stmt is not None:
-        return session.execute(stmt, params).first() is not None
-    try:
-        with session.begin_nested():
-            session.add(EventReceipt(id=event_id, device_id=device_id, received_at=now))
-    except IntegrityError:
-        return False
-    return True
+        returning = stmt.returning(_RECEIPTS.c.id)
+        return {str(i) for i in session.execute(returning, rows).scalars()}
+    fresh: set[str] = set()
+    for row in rows:
+        try:
+            with session.begin_nested():
+                session.add(EventReceipt(**row))
+        except IntegrityError:
+            continue
+        fresh.add(str(row["id"]))
+    return fresh
 
 
-def _thumbnail(session: Session, customer_id: str, kek: KeyProvider) -> str | None:
-    row = session.execute(_THUMBNAIL, {"customer_id": customer_id}).first()
-    if row is None:
-        return None
-    dek = kek.unwrap(row.wrapped_dek, context=customer_id.encode())
-    jpeg = open_blob(dek, row.ciphertext, subject_id=customer_id, purpose=THUMBNAIL_PURPOSE)
-    return base64.b64encode(jpeg).decode()
+def _thumbnails(session: Session, customer_ids: list[str], kek: KeyProvider) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for row in session.execute(_THUMBNAILS, {"customer_ids": customer_ids}):
+        if row.customer_id in out:
+            continue
+        dek = kek.unwrap(row.wrapped_dek, context=row.customer_id.encode())
+        jpeg = open_blob(dek, row.ciphertext, subject_id=row.customer_id, purpose=THUMBNAIL_PURPOSE)
+        out[row.customer_id] = base64.b64encode(jpeg).decode()
+    return out
 
 
 def thumbnail_b64(session: Session, customer: Customer, kek: KeyProvider) -> str | None:
     """The enrolment photo, opened with the customer's data key (gone once shredded)."""
-    return _thumbnail(session, customer.id, kek)
+    return _thumbnails(session, [customer.id], kek).get(customer.id)
 
 
 def ingest(
@@ -186,60 +169,125 @@ def ingest(
     visit_live: timedelta,
     now: datetime,
 ) -> IngestResult:
-    result = IngestResult()
-    for event in events:
-        if event.at < now - REPLAY_WINDOW or event.at > now + FUTURE_SKEW:
-            result.refused += 1
-            continue
-        if not _record_receipt(session, event_id=event.id, device_id=device.id, now=now):
-            result.duplicates += 1
-            continue
-        member = (
-            _consented_member(
-                session, subject_id=event.subject_id, store_code=device.store_code, now=now
+    """One device's events (see :func:`ingest_batch`)."""
+    return ingest_batch(session, [(device, events)], kek=kek, visit_live=visit_live, now=now)[0]
+
+
+def ingest_batch(
+    session: Session,
+    requests: list[tuple[DeviceRef, list[ArrivalIn]]],
+    *,
+    kek: KeyProvider,
+    visit_live: timedelta,
+    now: datetime,
+) -> list[IngestResult]:
+    """The events of several requests (each from one authenticated device), in order, as if
+    each were handled alone one after the other: the first copy of an event id counts, later
+    ones are duplicates; a member's first arrival in a store makes the visit and the card, the
+    next ones while it is live are accepted without a second card. One result per request."""
+    results = [IngestResult() for _ in requests]
+    # 1. the replay window, then event ids seen before (in the database or earlier in the batch)
+    timely: list[tuple[int, DeviceRef, ArrivalIn]] = []
+    receipts: dict[str, dict[str, Any]] = {}
+    for n, (device, events) in enumerate(requests):
+        for event in events:
+            if event.at < now - REPLAY_WINDOW or event.at > now + FUTURE_SKEW:
+                results[n].refused += 1
+                continue
+            timely.append((n, device, event))
+            receipts.setdefault(
+                event.id, {"id": event.id, "device_id": device.id, "received_at": now}
             )
-            if device.store_live
-            else None
+    fresh = _record_receipts(session, list(receipts.values()))
+    first: list[tuple[int, DeviceRef, ArrivalIn]] = []
+    for n, device, event in timely:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            first.append((n, device, event))
+        else:
+            results[n].duplicates += 1
+    # 2. whose consent is active, unexpired and covers the device's store
+    subjects = sorted({e.subject_id for _, d, e in first if d.store_live})
+    members: dict[str, list[_Member]] = {}
+    if subjects:
+        for row in session.execute(_MEMBERS, {"subject_ids": subjects, "now": now}):
+            members.setdefault(row.subject_id, []).append(
+                _Member(str(row.id), str(row.preferred_name), tuple(row.scope))
+            )
+    matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]] = []
+    for n, device, event in first:
+        member = next(
+            (
+                m
+                for m in members.get(event.subject_id, ())
+                if device.store_live and ("*" in m.scope or device.store_code in m.scope)
+            ),
+            None,
         )
         if member is None:
-            result.refused += 1
+            results[n].refused += 1
+        else:
+            matched.append((n, device, event, member))
+    if not matched:
+        return results
+    customer_ids = sorted({m.customer_id for *_, m in matched})
+    ids = {"customer_ids": customer_ids, "now": now}
+    # 3. "not this person" on that camera lately: the camera may keep confusing someone with
+    # this member, so it makes no card until the time is up.
+    suppressed = {(str(c), str(d)) for c, d in session.execute(_SUPPRESSED, ids)}
+    # 4. one card per visit: a member already on the store's tablets gets no second one
+    live = {(str(c), int(s)) for c, s in session.execute(_LIVE_VISITS, ids)}
+    live_until = now + visit_live
+    new_visits: list[tuple[int, ArrivalIn, _Member, dict[str, Any]]] = []
+    for n, device, event, member in matched:
+        if (member.customer_id, device.id) in suppressed:
+            results[n].refused += 1
+            results[n].suppressed += 1
             continue
-        customer_id, preferred_name = member
-        who = {"customer_id": customer_id, "device_id": device.id, "now": now}
-        # A salesperson said "not this person" for this customer on this camera lately: the
-        # camera may keep confusing someone with them, so it makes no card until the time is up.
-        if session.execute(_SUPPRESSED, who).first() is not None:
-            result.refused += 1
-            result.suppressed += 1
+        results[n].accepted += 1
+        if (member.customer_id, device.store_id) in live:
             continue
-        result.accepted += 1
-        live = {"customer_id": customer_id, "store_id": device.store_id, "now": now}
-        if session.execute(_LIVE_VISIT, live).first() is not None:
-            continue  # already on the tablets: one card per visit
-        live_until = now + visit_live
-        visit_id = session.execute(
-            _NEW_VISIT,
-            {
-                "customer_id": customer_id,
-                "store_id": device.store_id,
-                "device_id": device.id,
-                "arrived_at": event.at,
-                "score": event.score,
-                "margin": event.margin,
-                "live_until": live_until,
-            },
-        ).scalar_one()
-        session.execute(_TOUCH_CUSTOMER, {"customer_id": customer_id, "now": now})
-        result.messages.append(
+        live.add((member.customer_id, device.store_id))
+        values: dict[str, Any] = {
+            "customer_id": member.customer_id,
+            "store_id": device.store_id,
+            "device_id": device.id,
+            "arrived_at": event.at,
+            "score": event.score,
+            "margin": event.margin,
+            "live_until": live_until,
+        }
+        new_visits.append((n, event, member, values))
+    if not new_visits:
+        return results
+    visit_ids = {
+        (str(c), int(s)): int(i)
+        for i, c, s in session.execute(_NEW_VISITS, [values for *_, values in new_visits])
+    }
+    touched = sorted({m.customer_id for _, _, m, _ in new_visits})
+    touch = {"customer_ids": touched, "now": now}
+    session.execute(_TOUCH_CUSTOMERS, touch)
+    # 5. the teasers: visit number (visits so far, this one included, plus sales made outside
+    # a visit) and the enrolment photo
+    counts = {str(c): int(k) for c, k in session.execute(_VISIT_COUNTS, touch)}
+    for c, k in session.execute(_SALE_COUNTS, touch):
+        counts[str(c)] = counts.get(str(c), 0) + int(k)
+    later = dict.fromkeys(touched, 0)  # a member arriving in two stores in one batch
+    for _, _, m, _ in new_visits:
+        later[m.customer_id] += 1
+    photos = _thumbnails(session, touched, kek)
+    for n, event, member, values in new_visits:
+        later[member.customer_id] -= 1
+        results[n].messages.append(
             cards.teaser_message(
-                visit_id=int(visit_id),
-                preferred_name=preferred_name,
-                visit_number=cards.visit_number(session, customer_id),
+                visit_id=visit_ids[(member.customer_id, values["store_id"])],
+                preferred_name=member.preferred_name,
+                visit_number=counts.get(member.customer_id, 0) - later[member.customer_id],
                 arrived_at=event.at,
                 live_until=live_until,
                 status="live",
-                thumbnail=_thumbnail(session, customer_id, kek),
+                thumbnail=photos.get(member.customer_id),
                 now=now,
             )
         )
-    return result
+    return results

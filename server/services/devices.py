@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -132,8 +133,9 @@ class DeviceRef:
 
 
 _DEVICES = cast(Table, EdgeDevice.__table__)
-_DEVICE_BY_TOKEN = (
+_DEVICES_BY_TOKEN = (
     select(
+        EdgeDevice.token_hash,
         EdgeDevice.id,
         EdgeDevice.store_id,
         EdgeDevice.revoked_at,
@@ -142,23 +144,32 @@ _DEVICE_BY_TOKEN = (
         Store.live,
     )
     .join(Store, Store.id == EdgeDevice.store_id)
-    .where(EdgeDevice.token_hash == bindparam("token_hash"))
+    .where(EdgeDevice.token_hash.in_(bindparam("token_hashes", expanding=True)))
 )
-_DEVICE_SEEN = (
+_DEVICES_SEEN = (
     update(_DEVICES)
-    .where(_DEVICES.c.id == bindparam("device_id"))
+    .where(_DEVICES.c.id.in_(bindparam("device_ids", expanding=True)))
     .values(last_seen_at=bindparam("now"))
 )
 
 
-def authenticate_device_fast(session: Session, *, token: str, now: datetime) -> DeviceRef:
-    """:func:`authenticate_device` for the arrival hot path: one prebuilt query, no ORM."""
-    row = session.execute(_DEVICE_BY_TOKEN, {"token_hash": token_digest(token)}).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthorized("device credential unknown or revoked")
-    if row.last_seen_at is None or now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
-        session.execute(_DEVICE_SEEN, {"device_id": row.id, "now": now})
-    return DeviceRef(row.id, row.store_id, row.code, bool(row.live))
+def authenticate_devices(
+    session: Session, *, tokens: Iterable[str], now: datetime
+) -> dict[str, DeviceRef]:
+    """:func:`authenticate_device` for the arrival hot path, for every request in a batch at
+    once: one prebuilt query, no ORM. Unknown and revoked credentials are left out."""
+    by_hash = {token_digest(token): token for token in set(tokens)}
+    out: dict[str, DeviceRef] = {}
+    seen: list[str] = []
+    for row in session.execute(_DEVICES_BY_TOKEN, {"token_hashes": list(by_hash)}):
+        if row.revoked_at is not None:
+            continue
+        if row.last_seen_at is None or now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
+            seen.append(row.id)
+        out[by_hash[row.token_hash]] = DeviceRef(row.id, row.store_id, row.code, bool(row.live))
+    if seen:
+        session.execute(_DEVICES_SEEN, {"device_ids": seen, "now": now})
+    return out
 
 
 def authenticate_device(session: Session, *, token: str, now: datetime) -> EdgeDevice:
