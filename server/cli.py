@@ -200,13 +200,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     from server.db.models import EdgeDevice, Store
     from server.db.session import transaction
+    from server.realtime import RedisBroker
     from server.services import devices
 
     rt = _runtime(args)
     if args.devices_cmd == "revoke":
+        # With Redis the servers hear of it at once and close the device's push socket;
+        # without, each server notices within VERTROUWD_DEVICE_RECHECK_S.
+        shared = isinstance(rt.broker, RedisBroker)
         with transaction(rt.sessions) as session:
-            devices.revoke_device(session, device_id=args.device_id, actor="cli", now=rt.now())
-        print(f"device {args.device_id} revoked: it gets 401 and stops matching")
+            devices.revoke_device(
+                session,
+                device_id=args.device_id,
+                actor="cli",
+                now=rt.now(),
+                notify=rt.broker.publish if shared else None,
+            )
+        when = "now" if shared else f"within {rt.settings.device_recheck_s:.0f} s"
+        print(
+            f"device {args.device_id} revoked: it gets 401, its push socket closes {when}, "
+            "and it stops matching"
+        )
         return 0
     with rt.sessions() as session:
         rows = session.execute(

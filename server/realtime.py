@@ -144,6 +144,17 @@ def tablet_channel(store_id: int) -> str:
     return f"store:{store_id}:tablets"
 
 
+def device_channel(store_id: int) -> str:
+    """The channel a store's edge devices listen on (``GET /ws/device``)."""
+    return f"store:{store_id}:devices"
+
+
+def revoked(device_id: str) -> Message:
+    """To the server's socket of one device: its credential was revoked, close it now. The
+    server never forwards this message to any device."""
+    return {"type": "revoked", "device": device_id}
+
+
 class RedisBroker:
     """Fan-out across server processes through Redis publish/subscribe.
 

@@ -31,6 +31,13 @@ class ServerSettings(BaseSettings):
     kek_path: Path | None = Field(None, description="local key-encryption keyring file (0600)")
     signing_key_path: Path | None = Field(None, description="Ed25519 server signing key (0600)")
     public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in links")
+    device_recheck_s: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="a connected device's push socket re-checks its credential this often "
+        "(a revocation through the console or a shared broker closes it at once)",
+    )
     gallery_ttl_s: int = Field(
         900,
         ge=30,

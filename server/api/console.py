@@ -737,7 +737,9 @@ def device_list(who: Officer, rt: RuntimeDep, session: SessionDep) -> list[dict[
 
 @api.post("/devices/{device_id}/revoke")
 def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    console.revoke_device(session, device_id=device_id[:64], who=who, now=rt.now())
+    console.revoke_device(
+        session, device_id=device_id[:64], who=who, now=rt.now(), notify=rt.broker.publish
+    )
     return {"device_id": device_id, "credential": "revoked"}
 
 
@@ -754,14 +756,15 @@ def go_live(
     zone = signage.MemberZone(
         body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size
     )
-    signage.go_live(
+    console.go_live(
         session,
         store=store,
         dpia_reference=body.dpia_reference,
         signage_confirmed=body.signage_confirmed,
         zone=zone,
-        actor=console.actor_of(who),
+        who=who,
         now=rt.now(),
+        notify=rt.broker.publish,
     )
     return {"store": store.code, "live": store.live, "dpia_reference": store.dpia_reference}
 
@@ -771,8 +774,8 @@ def pause(
     code: str, body: PauseIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     store = signage.store(session, code)
-    signage.pause(
-        session, store=store, reason=body.reason, actor=console.actor_of(who), now=rt.now()
+    console.pause(
+        session, store=store, reason=body.reason, who=who, now=rt.now(), notify=rt.broker.publish
     )
     return {"store": store.code, "live": store.live}
 

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
 from consent.signing import public_key_bytes
 from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
 from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
+from server.realtime import as_text, device_channel
 from server.services import arrivals, devices, gallery
 from server.services.errors import BadInput, ServiceError
 
@@ -117,41 +118,74 @@ async def device_ws(websocket: WebSocket) -> None:
     rt = websocket.app.state.runtime
     token = _bearer(websocket)
 
-    def auth() -> tuple[int, int]:
+    def auth() -> tuple[str, int, int]:
         from server.db.models import Store
 
         with rt.sessions() as session, session.begin():
             device = devices.authenticate_device(session, token=token, now=rt.now())
             store = session.get(Store, device.store_id)
-            return device.store_id, store.gallery_version if store is not None else 0
+            version = store.gallery_version if store is not None else 0
+            return device.id, device.store_id, version
+
+    def still_valid() -> bool:
+        try:
+            with rt.sessions() as session, session.begin():
+                devices.authenticate_device(session, token=token, now=rt.now())
+        except ServiceError:
+            return False
+        return True
 
     try:
         if not token:
             raise BadInput("device credential missing")
-        store_id, version = await asyncio.to_thread(auth)
+        device_id, store_id, version = await asyncio.to_thread(auth)
     except ServiceError:
         # accept, then close with a code the device can read (a refused handshake loses it)
         await websocket.accept()
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential refused")
         return
     await websocket.accept()
-    async with rt.broker.subscribe(gallery.device_channel(store_id)) as messages:
+    refused = asyncio.Event()
+    async with rt.broker.subscribe(device_channel(store_id)) as messages:
         await websocket.send_json({"type": "gallery", "version": version})
 
         async def pump() -> None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 async for message in messages:
-                    await websocket.send_json(message)
+                    if message.get("type") == "revoked":  # for this server, never forwarded
+                        if message.get("device") == device_id:
+                            refused.set()
+                            return
+                        continue
+                    await websocket.send_text(as_text(message))
 
-        sender = asyncio.create_task(pump())
+        async def recheck() -> None:
+            # A revocation made where no broker reaches this process (the command line on
+            # the embedded default) is noticed here, within ``device_recheck_s``.
+            while not refused.is_set():
+                await asyncio.sleep(rt.settings.device_recheck_s)
+                if not await asyncio.to_thread(still_valid):
+                    refused.set()
+
+        async def receive() -> None:
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:  # the device sends nothing; reading notices a disconnect
+                    received = await websocket.receive()
+                    if received["type"] == "websocket.disconnect":
+                        return
+
+        tasks = [
+            asyncio.create_task(pump()),
+            asyncio.create_task(recheck()),
+            asyncio.create_task(receive()),
+            asyncio.create_task(refused.wait()),
+        ]
         try:
-            while True:  # the device sends nothing; reading notices a disconnect
-                received = await websocket.receive()
-                if received["type"] == "websocket.disconnect":
-                    break
-        except WebSocketDisconnect:
-            pass
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if refused.is_set():
+            with contextlib.suppress(RuntimeError, OSError):
+                await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential revoked")

@@ -39,7 +39,7 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices
+from server.services import audit, devices, gallery, signage
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
@@ -1160,10 +1160,64 @@ def device_rows(session: Session, *, gallery_ttl: timedelta, now: datetime) -> l
     return out
 
 
-def revoke_device(session: Session, *, device_id: str, who: StaffIdentity, now: datetime) -> None:
+def revoke_device(
+    session: Session,
+    *,
+    device_id: str,
+    who: StaffIdentity,
+    now: datetime,
+    notify: gallery.Notify | None = None,
+) -> None:
     """The device's credential stops working at once: it can fetch no gallery and send no
-    event, and it stops matching when its installed gallery's TTL runs out (fail closed)."""
-    devices.revoke_device(session, device_id=device_id, actor=actor_of(who), now=now)
+    event; its push socket is closed once this commits, so it polls, gets 401 and stops
+    matching within a second (fail closed at its gallery's TTL if it is offline)."""
+    devices.revoke_device(session, device_id=device_id, actor=actor_of(who), now=now, notify=notify)
+
+
+def go_live(
+    session: Session,
+    *,
+    store: Store,
+    dpia_reference: str,
+    signage_confirmed: bool,
+    zone: signage.MemberZone,
+    who: StaffIdentity,
+    now: datetime,
+    notify: gallery.Notify | None = None,
+) -> None:
+    """Take a store live (or re-confirm it with a new member zone) and publish a gallery
+    version, so its devices fetch the gallery and the zone now, not at their next poll."""
+    actor = actor_of(who)
+    signage.go_live(
+        session,
+        store=store,
+        dpia_reference=dpia_reference,
+        signage_confirmed=signage_confirmed,
+        zone=zone,
+        actor=actor,
+        now=now,
+    )
+    gallery.publish(session, store=store, reason="go-live", actor=actor, now=now, notify=notify)
+
+
+def pause(
+    session: Session,
+    *,
+    store: Store,
+    reason: str,
+    who: StaffIdentity,
+    now: datetime,
+    notify: gallery.Notify | None = None,
+) -> None:
+    """Recognition off at a store. A new gallery version is announced to its connected
+    devices, which poll, are told the store is not live (403), stop matching and delete their
+    gallery within a second; an offline device stops at its gallery's TTL (fail closed)."""
+    was_live = store.live
+    signage.pause(session, store=store, reason=reason, actor=actor_of(who), now=now)
+    if was_live:
+        gallery.publish(
+            session, store=store, reason="paused", actor=actor_of(who), now=now, notify=notify
+        )
 
 
 # -- numbers for the overview and the charts ------------------------------------------------

@@ -33,16 +33,12 @@ from server.db.models import (
     Store,
 )
 from server.db.session import after_commit
+from server.realtime import device_channel
 from server.services import audit, signage
 from server.services.errors import Conflict, Forbidden
 
 Notify = Callable[[str, dict[str, Any]], None]
 """``broker.publish``: (channel, message); called only after the transaction committed."""
-
-
-def device_channel(store_id: int) -> str:
-    """The broker channel a store's edge devices listen on (``GET /ws/device``)."""
-    return f"store:{store_id}:devices"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services import devices, enrolment, gallery, lifecycle
 from server.settings import ServerSettings
-from tests.server.conftest import StoreFixture
+from tests.server.conftest import PASSWORD, StoreFixture
+from tests.server.factories import make_staff
 
 PROPAGATION_LIMIT_S = 10.0
 HOUR = 3600.0
@@ -230,3 +232,97 @@ def test_unknown_missing_or_revoked_credential_is_closed_4401(
             session, device_id=device.identity.device_id, actor="test", now=runtime.now()
         )
     assert _close_code(url, device.identity.token) == 4401
+
+
+def wait_for_reason(dev: Device, reason: str, timeout: float) -> float | None:
+    """Seconds until the device's gallery state says ``reason`` (bounded polling of that real
+    condition), or None."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if dev.client.state.status().reason == reason:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    return None
+
+
+@contextmanager
+def officer_client(rt: Runtime, live: ServerThread) -> Iterator[httpx.Client]:
+    make_staff(rt, "officer", "privacy_officer", None)
+    with httpx.Client(base_url=live.base_url, timeout=10.0) as http:
+        r = http.post("/api/v1/auth/login", json={"username": "officer", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        yield http
+
+
+def test_revoking_in_the_console_closes_that_socket_and_stops_matching_at_once(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread, tmp_path: Path
+) -> None:
+    """The device polls once an hour here: only the closed socket (4401) can make it find out
+    within seconds. Another device of the same store keeps its socket and never sees the
+    revocation message."""
+    connected(device, runtime)
+    assert device.client.state.status().matching
+    other = register(
+        server_url=live.base_url,
+        enrolment_code=enrolment_code(runtime, store),
+        name="second door",
+        data_dir=tmp_path / "other",
+        client=device.http,
+    )
+    headers = {"Authorization": f"Bearer {other.token}"}
+    with (
+        connect(push_url(live.base_url), additional_headers=headers, proxy=None) as bystander,
+        officer_client(runtime, live) as officer,
+    ):
+        assert json.loads(bystander.recv(timeout=10))["type"] == "gallery"
+        r = officer.post(f"/api/v1/console/devices/{device.identity.device_id}/revoke")
+        assert r.status_code == 200, r.text
+        took = wait_for_reason(device, "credential_revoked", PROPAGATION_LIMIT_S)
+        assert took is not None, "the revoked device kept matching"
+        assert took < 5.0
+        assert not device.client.push_connected.is_set()
+        with pytest.raises(TimeoutError):
+            bystander.recv(timeout=0.5)  # nothing for the other device, and still open
+    r = device.http.get(
+        live.base_url + "/api/v1/device/gallery",
+        headers={"Authorization": f"Bearer {device.identity.token}"},
+    )
+    assert r.status_code == 401
+
+
+def test_pausing_a_store_stops_its_online_devices_at_once(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread
+) -> None:
+    connected(device, runtime)
+    assert device.client.state.status().matching
+    with officer_client(runtime, live) as officer:
+        r = officer.post(
+            f"/api/v1/console/stores/{store.code}/pause", json={"reason": "camera moved"}
+        )
+        assert r.status_code == 200, r.text
+    took = wait_for_reason(device, "store_not_live", PROPAGATION_LIMIT_S)
+    assert took is not None, "the paused store's device kept matching"
+    assert took < 5.0
+    assert device.client.state.current() is None
+
+
+def test_a_revocation_no_broker_carried_closes_the_socket_at_the_next_check(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread
+) -> None:
+    """``vertrouwd devices revoke`` on the embedded default reaches no server process: the
+    socket's own credential check (``device_recheck_s``) closes it."""
+    connected(device, runtime)
+    runtime.settings = runtime.settings.model_copy(update={"device_recheck_s": 0.2})
+    headers = {"Authorization": f"Bearer {device.identity.token}"}
+    with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
+        with transaction(runtime.sessions) as session:
+            devices.revoke_device(
+                session, device_id=device.identity.device_id, actor="test", now=runtime.now()
+            )
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        assert time.monotonic() - started < 5.0
