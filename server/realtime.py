@@ -74,17 +74,7 @@ class InProcessBroker:
         self.bind(loop)
 
     def publish(self, channel: str, message: Message) -> None:
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("broker is not bound to an event loop")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._deliver(channel, message)
-        else:
-            loop.call_soon_threadsafe(self._deliver, channel, message)
+        self.publish_many([(channel, message)])
 
     def publish_many(self, items: list[tuple[str, Message]]) -> None:
         if not items:

@@ -60,24 +60,35 @@ def start_server_process(
     data_dir: Path,
     *,
     workers: int = 1,
+    port: int | None = None,
+    database_url: str | None = None,
     cwd: Path | None = None,
     timeout: float = 90,
-    stdout: int | None = subprocess.DEVNULL,
+    log_path: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``vertrouwd server`` as a child process on a free loopback port; returns once /healthz
-    answers (bounded by ``timeout``), with its base URL. Raises with its stderr if it dies."""
-    port = free_port()
+    """``vertrouwd server`` as a child process on loopback (``port``, or a free one); returns
+    once /healthz answers (bounded by ``timeout``), with its base URL. Its output is appended
+    to ``log_path`` (``data_dir/server.log`` by default; a pipe nobody reads would stall a
+    long-running server), and the tail of it is in the error when it dies at start-up."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "server.cli", "server", "--data-dir", str(data_dir),
            "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    if database_url:
+        cmd += ["--database-url", database_url]
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = log_path or data_dir / "server.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the server exited at start-up:\n{tail}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return proc, base
-        time.sleep(0.1)  # readiness probe of a child process, bounded by the deadline
+        time.sleep(0.05)  # readiness probe of a child process, bounded by the deadline
     proc.kill()
+    proc.wait(5)
     raise RuntimeError("the server did not become ready")

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +23,13 @@ from sqlalchemy import func, select
 from server.db.models import EventReceipt, Visit
 from server.db.session import transaction
 from server.runtime import build_runtime
+from server.serve import start_server_process
 from server.services import devices, staff
 from server.settings import ServerSettings
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 PASSWORD = "correct horse battery"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -89,37 +82,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 )
             codes[code] = devices.create_enrolment_code(session, store=store, now=rt.now())
     rt.close()
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "server",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:  # readiness probe, bounded
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "server died")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not become ready")
-        time.sleep(0.1)
+    proc, base = start_server_process(_env(), data_dir, cwd=REPO, timeout=60)
     try:
         yield LiveServer(base, data_dir, codes, proc, settings)
     finally:

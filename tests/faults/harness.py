@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from edge.settings import EdgeSettings
 from server.db.models import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
-from server.serve import free_port
+from server.serve import free_port, start_server_process
 from server.services import devices, staff
 from server.settings import ServerSettings
 
@@ -88,30 +87,17 @@ class ServerProcess:
     def start(self, timeout: float = 60) -> float:
         """Start and wait until /healthz answers; the seconds it took."""
         started = time.monotonic()
-        args = ["server", "--data-dir", str(self.settings.data_dir), "--port", str(self.port)]
-        if self.settings.database_url:
-            args += ["--database-url", self.settings.database_url]
         self.log_path = self.settings.data_dir / "server.log"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", *args],
-                cwd=REPO,
-                env=server_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        while True:  # readiness probe, bounded
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited at start-up:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.TransportError:
-                pass
-            if time.monotonic() - started > timeout:
-                self.kill()
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.05)
+        self.proc, _ = start_server_process(
+            server_env(),
+            self.settings.data_dir,
+            port=self.port,
+            database_url=self.settings.database_url,
+            cwd=REPO,
+            timeout=timeout,
+            log_path=self.log_path,
+        )
+        return time.monotonic() - started
 
     def kill(self) -> None:
         """SIGKILL, as a power cut or the OOM killer: nothing unwinds."""

@@ -15,12 +15,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from consent.device import DeviceKeyPair
 from server.db.models import ConsentRecord, Customer, EdgeDevice, FaceTemplate, Store
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services import audit, devices, lifecycle, retention, staff, visits
 from server.services.staff import StaffIdentity
+from tests.server import factories
 from tests.server.conftest import StoreFixture
 from tests.server.factories import make_member, make_staff, make_store, make_visit
 
@@ -57,17 +57,7 @@ def identity(rt: Runtime, username: str) -> StaffIdentity:
 
 
 def register_device(rt: Runtime, store_code: str, name: str) -> str:
-    with transaction(rt.sessions) as session:
-        store = devices.store_by_code(session, store_code)
-        code = devices.create_enrolment_code(session, store=store, now=rt.now())
-        reg = devices.register_device(
-            session,
-            code=code,
-            name=name,
-            public_key=DeviceKeyPair.generate().public_bytes(),
-            now=rt.now(),
-        )
-        return reg.device_id
+    return factories.register_device(rt, store_code, name).device_id
 
 
 def add_template(rt: Runtime, customer: Customer) -> None:

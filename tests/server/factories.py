@@ -116,6 +116,20 @@ def make_visit(
         return visit.id
 
 
+def register_device(rt: Runtime, store_code: str, name: str) -> devices.Registration:
+    """A registered edge device (through the service, with a fresh key pair)."""
+    with transaction(rt.sessions) as session:
+        store = devices.store_by_code(session, store_code)
+        code = devices.create_enrolment_code(session, store=store, now=rt.now())
+        return devices.register_device(
+            session,
+            code=code,
+            name=name,
+            public_key=DeviceKeyPair.generate().public_bytes(),
+            now=rt.now(),
+        )
+
+
 def device_token(rt: Runtime, client: TestClient, store_code: str, name: str = "entrance") -> str:
     """A registered edge device's bearer token, through the real registration API."""
     with transaction(rt.sessions) as session:

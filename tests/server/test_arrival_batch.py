@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from consent.device import DeviceKeyPair
 from server.db.clienteling import Incident, Sale
 from server.db.models import ConsentRecord, Customer, Store, Visit
 from server.db.session import transaction
@@ -32,7 +31,7 @@ from server.services.arrivals import ArrivalIn, IngestResult
 from server.services.errors import Unauthorized
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
-from tests.server.factories import make_member, make_store
+from tests.server.factories import make_member, make_store, register_device
 
 MEMBERS = {  # name: stores the consent covers
     "Anna de Vries": ["north"],
@@ -52,18 +51,7 @@ class World:
 
 
 def _device(rt: Runtime, store_code: str, name: str) -> str:
-    with transaction(rt.sessions) as session:
-        code = devices.create_enrolment_code(
-            session, store=devices.store_by_code(session, store_code), now=rt.now()
-        )
-        reg = devices.register_device(
-            session,
-            code=code,
-            name=name,
-            public_key=DeviceKeyPair.generate().public_bytes(),
-            now=rt.now(),
-        )
-        return reg.token
+    return register_device(rt, store_code, name).token
 
 
 @contextmanager
