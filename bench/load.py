@@ -9,6 +9,10 @@ on the first tablet of that store, and prints one line per configuration:
 
     load: config=<name> events_per_s=<x> p95_ms=<y> errors=<n> tablets=<m>
 
+The peer, measured in the same run, is the PostgreSQL configuration with one transaction a
+request (``VERTROUWD_ARRIVAL_BATCH_MAX=1``: what a plain implementation does); a last line gives
+the ratios ``load_ratio: config=… peer=… p95_ratio=… events_per_s_ratio=…``.
+
 Runs on loopback only, bounded in time; it stops by itself.
 """
 
@@ -20,7 +24,6 @@ import base64
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,15 +116,18 @@ class Result:
     duration_s: float
     tablets: int
 
-    def line(self) -> str:
+    def pct(self, p: float) -> float:
         lat = sorted(self.latencies_ms) or [float("nan")]
+        return lat[min(len(lat) - 1, int(p * len(lat)))]
 
-        def pct(p: float) -> float:
-            return lat[min(len(lat) - 1, int(p * len(lat)))]
+    @property
+    def p95_ms(self) -> float:
+        return self.pct(0.95)
 
+    def line(self) -> str:
         return (
             f"load: config={self.config} events_per_s={self.ok / self.duration_s:.0f} "
-            f"p50_ms={statistics.median(lat):.1f} p95_ms={pct(0.95):.1f} p99_ms={pct(0.99):.1f} "
+            f"p50_ms={self.pct(0.5):.1f} p95_ms={self.p95_ms:.1f} p99_ms={self.pct(0.99):.1f} "
             f"errors={self.errors} tablets={self.tablets}"
         )
 
@@ -329,7 +335,12 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=2, help="processes for the PostgreSQL config"
     )
-    parser.add_argument("--configs", default="sqlite,postgres")
+    parser.add_argument(
+        "--configs",
+        default="sqlite,postgres,postgres-batch1",
+        help="postgres-batch1 is the peer: the same servers with one transaction a request "
+        "(VERTROUWD_ARRIVAL_BATCH_MAX=1), as a plain implementation would do it",
+    )
     args = parser.parse_args()
     members = int(args.rate * args.duration / args.stores) + 1
     results = []
@@ -340,11 +351,13 @@ def main() -> int:
             data_dir = Path(tmp) / "server"
             workers = 1
             url = None
-            if config == "postgres":
+            if config.startswith("postgres"):
                 url = stack.enter_context(postgres_db())
                 env["VERTROUWD_DATABASE_URL"] = url
                 env["VERTROUWD_REDIS_URL"] = REDIS_URL
                 workers = args.workers
+            if config.endswith("-batch1"):
+                env["VERTROUWD_ARRIVAL_BATCH_MAX"] = "1"
             settings = ServerSettings(data_dir=data_dir, database_url=url, environment="test")
             t0 = time.perf_counter()
             setups = prepare(settings, args.stores, members)
@@ -352,7 +365,11 @@ def main() -> int:
                   f"in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
             proc, base = start_server(env, data_dir, workers)
             try:
-                name = "sqlite-1proc" if config == "sqlite" else f"postgres-redis-{workers}proc"
+                name = (
+                    "sqlite-1proc"
+                    if config == "sqlite"
+                    else f"postgres-redis-{workers}proc" + config.removeprefix("postgres")
+                )
                 result = asyncio.run(
                     run_load(name, base, setups, args.tablets, args.rate, args.duration)
                 )
@@ -365,7 +382,18 @@ def main() -> int:
                     proc.wait(5)
             results.append(result)
             print(result.line(), flush=True)
-    return 0 if all(r.errors == 0 for r in results) else 1
+    by_name = {r.config.removesuffix("-batch1"): r for r in results if r.config.endswith("-batch1")}
+    for r in results:
+        peer = by_name.get(r.config)
+        if peer is not None and r is not peer:
+            print(
+                f"load_ratio: config={r.config} peer={peer.config} "
+                f"p95_ratio={peer.p95_ms / r.p95_ms:.1f} "
+                f"events_per_s_ratio={r.ok / r.duration_s / max(peer.ok / peer.duration_s, 1):.2f}",
+                flush=True,
+            )
+    # The peer is there to be compared with; only the product configurations must be clean.
+    return 0 if all(r.errors == 0 for r in results if not r.config.endswith("-batch1")) else 1
 
 
 if __name__ == "__main__":

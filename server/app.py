@@ -107,6 +107,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             kek=rt.kek,
             visit_live=timedelta(seconds=rt.settings.visit_live_s),
             publish=rt.broker.publish_many,
+            max_batch=rt.settings.arrival_batch_max,
         )
         writer.start()
         app.state.arrival_writer = writer

@@ -72,6 +72,13 @@ class ServerSettings(BaseSettings):
         None, gt=0, lt=2, description="default: the model's calibrated threshold"
     )
     visit_live_s: int = Field(1800, ge=60, le=24 * 3600, description="a card lives this long")
+    arrival_batch_max: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="arrival requests the group-commit writer takes into one transaction "
+        "(1: one transaction a request, the peer the load benchmark compares with)",
+    )
     not_this_person_suppress_s: int = Field(
         4 * 3600,
         ge=0,
