@@ -79,6 +79,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """More ``VERTROUWD_*`` settings for the server process."""
 
     @property
     def base(self) -> str:
@@ -89,7 +91,7 @@ class ServerProcess:
         started = time.monotonic()
         self.log_path = self.settings.data_dir / "server.log"
         self.proc, _ = start_server_process(
-            server_env(),
+            server_env(**self.env),
             self.settings.data_dir,
             port=self.port,
             database_url=self.settings.database_url,

@@ -1,6 +1,11 @@
-"""A device credential revoked while the edge runs: the real server (a child process) answers
-401, and the real edge CLI (another child process) stops matching, deletes its sealed gallery
-and says why on /healthz and /metrics."""
+"""A device credential revoked while the edge runs: the real server (a child process) closes the
+device's push socket and answers 401, and the real edge CLI (another child process) stops
+matching, deletes its sealed gallery and says why on /healthz and /metrics.
+
+Two ways in: the privacy officer's console (the server hears of it at once and closes the
+socket) and a change no broker carried (``vertrouwd devices revoke`` on the embedded default,
+here a direct database write: the socket's own credential check closes it). The edge polls at
+its defaults (once a minute), so only the closed socket can stop it within seconds."""
 
 from __future__ import annotations
 
@@ -22,15 +27,24 @@ from server.db.models import EdgeDevice
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import free_port
-from server.services import devices
+from server.services import devices, staff
 from server.settings import ServerSettings
-from tests.faults.harness import REPO, ServerProcess, closing_all, record, seed_store, wait_until
+from tests.faults.harness import (
+    PASSWORD,
+    REPO,
+    ServerProcess,
+    closing_all,
+    login,
+    record,
+    seed_store,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
-CONFIRM_S = 1.0
-"""The edge's confirming poll interval in this test (default 60 s, at most a third of the
-TTL): how fast a revocation is noticed when the device has nothing to send."""
+RECHECK_S = 1.0
+"""The server's socket credential check in this test (``VERTROUWD_DEVICE_RECHECK_S``, 30 s by
+default): how fast a revocation no broker carried reaches a connected device."""
 
 
 def _video(path: Path, frames: int = 300) -> Path:
@@ -52,19 +66,30 @@ def _health(port: int) -> dict[str, Any] | None:
     return data
 
 
-def test_revoked_credential_stops_matching_with_the_reason_on_healthz(tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["console", "database"])
+def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
+    tmp_path: Path, via: str
+) -> None:
     settings = ServerSettings(data_dir=tmp_path / "server", environment="test")
     seeded = seed_store(settings, members=0)
-    server = ServerProcess(settings)
+    rt = build_runtime(settings, migrate=False)
+    try:
+        with transaction(rt.sessions) as session:
+            staff.create_staff(
+                session,
+                username="officer",
+                password=PASSWORD,
+                role="privacy_officer",
+                store_id=None,
+            )
+    finally:
+        rt.close()
+    server = ServerProcess(settings, env={"VERTROUWD_DEVICE_RECHECK_S": str(RECHECK_S)})
     server.start()
     health_port = free_port()
     edge_dir = tmp_path / "edge"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
-    env |= {
-        "VERTROUWD_EDGE_GALLERY_CONFIRM_S": str(CONFIRM_S),
-        "VERTROUWD_EDGE_GALLERY_POLL_S": str(CONFIRM_S),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env["PYTHONUNBUFFERED"] = "1"
     edge_log = tmp_path / "edge.log"
     with edge_log.open("wb") as log:
         edge = subprocess.Popen(
@@ -90,13 +115,25 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(tmp_path: 
         )
         assert (edge_dir / "gallery.sealed").exists()
 
+        wait_until(
+            lambda: (_health(health_port) or {}).get("push_connected") is True, 30, "push socket"
+        )
         rt = build_runtime(settings, migrate=False)
         try:
             with transaction(rt.sessions) as session:
                 device = session.scalars(select(EdgeDevice)).one()
-                devices.revoke_device(session, device_id=device.id, actor="test", now=rt.now())
+                if via == "database":
+                    devices.revoke_device(session, device_id=device.id, actor="test", now=rt.now())
         finally:
             rt.close()
+        if via == "console":
+            cookie = login(server.base, "officer")
+            r = httpx.post(
+                f"{server.base}/api/v1/console/devices/{device.id}/revoke",
+                cookies={"vt_session": cookie},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
         revoked_at = time.monotonic()
         stop_s = wait_until(
             lambda: (_health(health_port) or {}).get("reason") == "credential_revoked",
@@ -128,9 +165,10 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(tmp_path: 
     assert "credential refused" in edge_log.read_text()
 
     record(
-        "revoked_device",
+        f"revoked_device_{via}",
         {
-            "confirm_poll_s": CONFIRM_S,
+            "edge_confirm_poll_s": 60,
+            "server_recheck_s": RECHECK_S if via == "database" else None,
             "matching_off_after_revocation_s": round(stop_s, 2),
             "healthz_status": 503,
             "reason": "credential_revoked",
