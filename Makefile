@@ -51,7 +51,7 @@ bench: $(STAMP)
 
 # The other benchmarks, each printing a ratio against a peer measured in the same run.
 bench-load: $(STAMP) system-deps
-	$(PY) bench/load.py
+	$(PY) bench/load.py --faces $(FACES)
 bench-match: $(STAMP)
 	$(PY) bench/match_gallery.py
 bench-embed: $(STAMP)

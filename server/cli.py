@@ -53,6 +53,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             log_level="info",
             access_log=False,  # one log line per request costs CPU and records client IPs
             ws="websockets-sansio",
+            ws_per_message_deflate=False,
         )
         return 0
     if not settings.redis_url:
@@ -73,6 +74,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=False,
         ws="websockets-sansio",
+        ws_per_message_deflate=False,
     )
     return 0
 
