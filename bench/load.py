@@ -60,6 +60,7 @@ from server.services.ids import new_id, new_subject_id  # noqa: E402
 from server.settings import ServerSettings  # noqa: E402
 
 PASSWORD = "load-test-password"
+TARGET_P95_MS = 250.0
 PG_ADMIN = os.environ.get(
     "VERTROUWD_TEST_PG_URL", "postgresql://vertrouwd:vertrouwd-test@127.0.0.1:5432/postgres"
 )
@@ -467,8 +468,32 @@ def main() -> int:
                     f"{r.pct(0.95, r.all_ms) / peer.pct(0.95, peer.all_ms):.2f}",
                     flush=True,
                 )
-    # The peer is there to be compared with; only the product configurations must be clean.
-    return 0 if all(r.errors == 0 for r in results if not r.config.endswith("-batch1")) else 1
+    # The targets (issue 7, on this 2-core machine): 500 events/s sustained with p95 under
+    # 250 ms, zero errors, 200 tablets connected; for one store, every tablet within 250 ms.
+    # The peer is there to be compared with, not held to them.
+    missed = []
+    for r in results:
+        if r.config.endswith("-batch1"):
+            continue
+        wanted_rate = args.store_rate if r.config.startswith("sqlite-1proc-1store-") else args.rate
+        wanted_tablets = (
+            int(r.config.rsplit("-", 1)[1].removesuffix("tablets"))
+            if r.config.startswith("sqlite-1proc-1store-")
+            else args.tablets
+        )
+        if r.ok / r.duration_s < 0.98 * wanted_rate:
+            missed.append(f"{r.config}: {r.ok / r.duration_s:.0f} events/s < {wanted_rate:.0f}")
+        if not r.pct(0.95, r.all_ms) < TARGET_P95_MS:
+            missed.append(f"{r.config}: p95 on every tablet {r.pct(0.95, r.all_ms):.0f} ms")
+        if r.errors:
+            missed.append(f"{r.config}: {r.errors} errors")
+        if r.tablets != wanted_tablets:
+            missed.append(f"{r.config}: {r.tablets} of {wanted_tablets} tablets connected")
+    for line in missed:
+        print(f"load: TARGET MISSED {line}", flush=True)
+    if not missed:
+        print(f"load: targets met (p95 < {TARGET_P95_MS:.0f} ms, 0 errors)", flush=True)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
