@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent import audit as chain
@@ -19,6 +19,8 @@ from consent.signing import Ed25519PrivateKey, Ed25519PublicKey
 from server.db.models import AuditCheckpoint, AuditEntry
 
 _CHECKPOINTS = "vertrouwd.audit.checkpoints"
+_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_CHAIN_LOCK_KEY = 0x5654_6175_6469_7401  # "VTaudit" + 1: this database's audit chain head
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,14 @@ def _as_record(row: AuditEntry) -> chain.AuditRecord:
     )
 
 
+def lock_chain(session: Session) -> None:
+    """Take this transaction's turn on the audit chain now (until it ends; taking it again is
+    free). A transaction that will append and also update other shared rows takes it first, so
+    every such transaction locks in the same order (chain, then rows) and none deadlocks."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_CHAIN_LOCK, {"key": _CHAIN_LOCK_KEY})
+
+
 def append(
     session: Session,
     *,
@@ -61,12 +71,17 @@ def append(
     data: dict[str, Any],
     at: datetime,
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction. The last row is read ``FOR UPDATE`` so
-    concurrent writers on PostgreSQL serialise; SQLite serialises writers anyway, and the
-    unique ``seq``/``hash`` make a lost race fail loudly instead of forking the chain."""
-    last = session.scalar(
-        select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1).with_for_update()
-    )
+    """Append one entry in the caller's transaction.
+
+    Appenders take turns on the chain's head until their transaction ends: on PostgreSQL a
+    transaction-scoped advisory lock, taken before the head is read, so the read (a new
+    statement, a new snapshot) sees the entry the previous holder committed. (``SELECT … FOR
+    UPDATE`` of the last row is not enough there: a waiter gets that same row back once the
+    holder commits, not the holder's new entry, and computes the same ``seq``.) SQLite
+    serialises writers anyway (``BEGIN IMMEDIATE``). The unique ``seq``/``hash`` still make any
+    lost race fail loudly instead of forking the chain."""
+    lock_chain(session)
+    last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
     record = chain.next_record(
         _as_record(last) if last is not None else None,
         kind=kind,

@@ -14,8 +14,9 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consent.device import load_device_public_key
 from consent.envelope import open_template
@@ -144,8 +145,19 @@ def publish(
     With ``notify`` (``rt.broker.publish``), the store's connected devices are told
     ``{"type": "gallery", "version": N}`` once the transaction has committed, and fetch it at
     once: that is how a withdrawal reaches every online device within seconds."""
+    audit.lock_chain(session)  # first, as every audited writer does (see there)
     members = sum(1 for r in active_consents(session, now=now) if _covers(r.scope, store.code))
-    store.gallery_version += 1
+    # One atomic increment in the database: a concurrent publication for the same store (another
+    # cashier, another server process) waits for this row and then counts on from this version,
+    # instead of both reading N and both writing N + 1.
+    version = session.execute(
+        update(Store)
+        .where(Store.id == store.id)
+        .values(gallery_version=Store.gallery_version + 1)
+        .returning(Store.gallery_version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(store, "gallery_version", version)
     session.add(
         GalleryPublication(
             store_id=store.id,
