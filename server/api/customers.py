@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -29,7 +30,11 @@ def enrol(
     language: Annotated[str, Form(pattern="^(nl|en)$")] = "nl",
     email: Annotated[str | None, Form(max_length=254)] = None,
     store_code: Annotated[str | None, Form(max_length=32)] = None,
+    customer_id: Annotated[str | None, Form(min_length=1, max_length=32)] = None,
 ) -> EnrolmentOut:
+    """Enrol a new member; with ``customer_id``, enrol an existing customer whose consent ended
+    again (same record and history, see ``enrolment.reenrol``): ``name`` must then be the name on
+    record, and a preferred name, the language and an e-mail update the profile."""
     if who.role not in ("cashier", "admin"):
         raise Forbidden(f"the {who.role} role may not enrol customers")
     if who.store_id is not None:
@@ -39,25 +44,25 @@ def enrol(
     else:
         raise BadInput("store_code is required for chain-wide accounts")
     assert store is not None
-    data: list[bytes] = []
-    for upload in photos:
-        blob = upload.file.read(rt.settings.max_upload_bytes + 1)
-        if len(blob) > rt.settings.max_upload_bytes:
-            limit = rt.settings.max_upload_bytes
-            raise TooLarge(f"{upload.filename or 'photo'} is larger than {limit:,} bytes")
-        data.append(blob)
+    now = rt.now()
+    run = enrolment.enrol
+    if customer_id is not None:
+        customer = customer_admin.authorise(
+            session, who=who, customer_id=customer_id, action="reenrol", now=now
+        )
+        run = partial(enrolment.reenrol, customer_id=customer.id)
     request = enrolment.EnrolmentRequest(
         name=name,
         preferred_name=preferred_name,
         language=language,
-        photos=data,
+        photos=_read_photos(photos, limit=rt.settings.max_upload_bytes),
         consent_confirmed=consent_confirmed,
         confirmation_name=confirmation_name,
         channel="register",
         collected_by=who.username,
         email=email or None,
     )
-    result = enrolment.enrol(
+    result = run(
         session,
         request=request,
         store=store,
@@ -65,7 +70,7 @@ def enrol(
         kek=rt.kek,
         threshold=rt.threshold,
         consent_months=rt.settings.consent_months,
-        now=rt.now(),
+        now=now,
         notify=rt.broker.publish,
     )
     return EnrolmentOut(
@@ -73,6 +78,16 @@ def enrol(
         templates=result.templates,
         self_service_url=selfservice.link(rt, result.customer_id),
     )
+
+
+def _read_photos(photos: list[UploadFile], *, limit: int) -> list[bytes]:
+    data: list[bytes] = []
+    for upload in photos:
+        blob = upload.file.read(limit + 1)
+        if len(blob) > limit:
+            raise TooLarge(f"{upload.filename or 'photo'} is larger than {limit:,} bytes")
+        data.append(blob)
+    return data
 
 
 # -- consent lifecycle by staff (register, console) --------------------------------------------

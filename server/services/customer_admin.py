@@ -1,10 +1,11 @@
 """Staff acting on a customer's consent (register, console): who may, search, and refusals.
 
-Withdraw, erase and renew are allowed to the cashier of the customer's home store, a privacy
-officer and an admin. Anyone else gets 403, an unknown id 404; both are written to the audit log
-as ``access.denied`` and kept even though the request fails. The audit entry names an existing
-customer only by pseudonym, and an unknown id not at all (it may be an erased customer's id,
-which must not reappear anywhere).
+Withdraw, erase, renew, view and re-enrol (``reenrol``: a new consent and templates for a
+customer whose consent ended, see ``enrolment.reenrol``) are allowed to the cashier of the
+customer's home store, a privacy officer and an admin. Anyone else gets 403, an unknown id
+404; both are written to the audit log as ``access.denied`` and kept even though the request
+fails. The audit entry names an existing customer only by pseudonym, and an unknown id not at
+all (it may be an erased customer's id, which must not reappear anywhere).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from server.services import audit, lifecycle
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
-ACTIONS = ("withdraw", "erase", "renew", "view")
+ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
 

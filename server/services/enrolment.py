@@ -2,11 +2,18 @@
 
 Every photo is analysed (and every check passed) before anything is written; the photos
 themselves are dropped once their embeddings and the one thumbnail exist.
+
+Two ways in, one shared path (:func:`_check` writes nothing, :func:`_attach` writes):
+
+* :func:`enrol` makes a NEW customer;
+* :func:`reenrol` gives an EXISTING customer whose consent has ended (withdrawn or expired: their
+  templates and data key were destroyed then, their profile and history kept) a new consent, a
+  fresh data key and new templates, so their history stays in one record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,9 +21,16 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent import audit as kinds
 from consent.envelope import new_data_key, seal_blob, seal_template
 from consent.keys import KeyProvider
-from consent.records import PURPOSE, consent_expiry, consent_text, current_consent_text
+from consent.records import (
+    PURPOSE,
+    ConsentText,
+    consent_expiry,
+    consent_text,
+    current_consent_text,
+)
 from server import faults
 from server.db.models import (
     ConsentRecord,
@@ -26,8 +40,8 @@ from server.db.models import (
     FaceThumbnail,
     Store,
 )
-from server.services import audit, gallery
-from server.services.errors import BadInput, Conflict
+from server.services import audit, gallery, lifecycle
+from server.services.errors import BadInput, Conflict, NotFound
 from server.services.faces import AnalysedPhoto, FaceAnalyser
 from server.services.ids import new_id, new_subject_id
 
@@ -60,12 +74,24 @@ class EnrolmentResult:
     gallery_versions: dict[int, int]
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A request that passed every check: its consent text and analysed photos."""
+
+    text: ConsentText
+    analysed: list[AnalysedPhoto]
+
+
+def _words(s: str) -> str:
+    return " ".join(s.split())
+
+
 def _validate(req: EnrolmentRequest) -> None:
     if not req.name.strip():
         raise BadInput("the customer's name is required")
     if not req.consent_confirmed:
         raise BadInput("consent was not confirmed: the customer must tick the consent box")
-    if " ".join(req.confirmation_name.split()).casefold() != " ".join(req.name.split()).casefold():
+    if _words(req.confirmation_name).casefold() != _words(req.name).casefold():
         raise BadInput("the typed confirmation name does not match the customer's name")
     if req.channel not in CHANNELS:
         raise BadInput(f"unknown channel {req.channel!r}")
@@ -83,20 +109,17 @@ def _same_person(photos: list[AnalysedPhoto], threshold: float) -> None:
                 raise BadInput(f"photos {i + 1} and {j + 1} do not show the same person")
 
 
-def enrol(
+def _check(
     session: Session,
     *,
     request: EnrolmentRequest,
-    store: Store,
     analyser: FaceAnalyser,
     kek: KeyProvider,
     threshold: float,
-    consent_months: int,
     now: datetime,
-    notify: gallery.Notify | None = None,
-) -> EnrolmentResult:
-    """Enrol a new member at ``store``. Raises ``BadInput``/``Conflict``; writes nothing then.
-    ``notify`` (``rt.broker.publish``) tells the store's devices about the new gallery."""
+) -> _Checked:
+    """Every check of an enrolment, writing nothing: the form, the consent text, each photo,
+    one person on all of them, and a face that no member with an active consent has."""
     _validate(request)
     try:
         text = (
@@ -122,25 +145,26 @@ def enrol(
             "this face is already enrolled as another customer; "
             "look the customer up instead of enrolling again"
         )
-    if request.loyalty_id and session.scalar(
-        select(Customer.id).where(Customer.loyalty_id == request.loyalty_id)
-    ):
-        raise Conflict("this loyalty id already belongs to a customer")
+    return _Checked(text=text, analysed=analysed)
 
-    customer = Customer(
-        id=new_id(),
-        subject_id=new_subject_id(),
-        name=" ".join(request.name.split()),
-        preferred_name=" ".join(request.preferred_name.split()) or request.name.split()[0],
-        language=request.language,
-        email=request.email,
-        loyalty_id=request.loyalty_id,
-        home_store_id=store.id,
-        created_at=now,
-        last_interaction_at=now,
-    )
-    session.add(customer)
-    session.flush()
+
+def _attach(
+    session: Session,
+    *,
+    customer: Customer,
+    checked: _Checked,
+    request: EnrolmentRequest,
+    store: Store,
+    kek: KeyProvider,
+    consent_months: int,
+    now: datetime,
+    notify: gallery.Notify | None,
+    also_publish: Iterable[str] = (),
+) -> EnrolmentResult:
+    """Give ``customer`` (flushed, holding no data key) a consent for ``store``, a fresh data
+    key, the templates and the thumbnail; audit it and publish the galleries of the consent's
+    scope, plus those of ``also_publish`` (stores whose members changed in the same step)."""
+    text, analysed = checked.text, checked.analysed
     dek = new_data_key()
     session.add(
         CustomerKey(
@@ -197,7 +221,7 @@ def enrol(
     actor = f"staff:{request.collected_by}"
     audit.append(
         session,
-        kind="consent.given",
+        kind=kinds.CONSENT_GIVEN,
         actor=actor,
         subject=customer.subject_id,
         data={
@@ -213,7 +237,7 @@ def enrol(
     )
     audit.append(
         session,
-        kind="template.created",
+        kind=kinds.TEMPLATE_CREATED,
         actor=actor,
         subject=customer.subject_id,
         data={"count": len(analysed), "model_id": analysed[0].embedding.model_id},
@@ -222,7 +246,12 @@ def enrol(
     session.flush()
     faults.point("enrol.after_templates")  # crash-safety tests: die with the rows flushed
     versions = gallery.publish_for_scope(
-        session, scope=record.scope, reason="enrolment", actor=actor, now=now, notify=notify
+        session,
+        scope=sorted({*record.scope, *also_publish}),
+        reason="enrolment",
+        actor=actor,
+        now=now,
+        notify=notify,
     )
     return EnrolmentResult(
         customer_id=customer.id,
@@ -230,4 +259,160 @@ def enrol(
         consent_id=record.id,
         templates=len(analysed),
         gallery_versions=versions,
+    )
+
+
+def enrol(
+    session: Session,
+    *,
+    request: EnrolmentRequest,
+    store: Store,
+    analyser: FaceAnalyser,
+    kek: KeyProvider,
+    threshold: float,
+    consent_months: int,
+    now: datetime,
+    notify: gallery.Notify | None = None,
+) -> EnrolmentResult:
+    """Enrol a new member at ``store``. Raises ``BadInput``/``Conflict``; writes nothing then.
+    ``notify`` (``rt.broker.publish``) tells the store's devices about the new gallery."""
+    checked = _check(
+        session, request=request, analyser=analyser, kek=kek, threshold=threshold, now=now
+    )
+    if request.loyalty_id and session.scalar(
+        select(Customer.id).where(Customer.loyalty_id == request.loyalty_id)
+    ):
+        raise Conflict("this loyalty id already belongs to a customer")
+
+    customer = Customer(
+        id=new_id(),
+        subject_id=new_subject_id(),
+        name=_words(request.name),
+        preferred_name=_words(request.preferred_name) or request.name.split()[0],
+        language=request.language,
+        email=request.email,
+        loyalty_id=request.loyalty_id,
+        home_store_id=store.id,
+        created_at=now,
+        last_interaction_at=now,
+    )
+    session.add(customer)
+    session.flush()
+    return _attach(
+        session,
+        customer=customer,
+        checked=checked,
+        request=request,
+        store=store,
+        kek=kek,
+        consent_months=consent_months,
+        now=now,
+        notify=notify,
+    )
+
+
+def reenrol(
+    session: Session,
+    *,
+    customer_id: str,
+    request: EnrolmentRequest,
+    store: Store,
+    analyser: FaceAnalyser,
+    kek: KeyProvider,
+    threshold: float,
+    consent_months: int,
+    now: datetime,
+    notify: gallery.Notify | None = None,
+) -> EnrolmentResult:
+    """Enrol an existing customer whose consent has ended, at ``store``, keeping their record,
+    pseudonym and history. Who may do it is for the caller to check first
+    (``customer_admin.authorise(action="reenrol")``).
+
+    ``request.name`` must be the name on record (whitespace and case aside): the customer types
+    it to confirm, as a new member does. A preferred name, the language and an e-mail, when
+    given, update the profile; an empty one keeps what is stored. Otherwise it is :func:`enrol`:
+    the same checks (a face that belongs to another member is refused), the same rows, audit
+    entries and gallery publication, in the caller's transaction.
+
+    What the end of the old consent left behind is handled here: a consent still marked active
+    but past its expiry (the retention job has not run yet) is ended as that job would end it,
+    and a data key without an active consent is destroyed (audited) before the fresh one is
+    made; an old key is never reused.
+
+    Raises ``Conflict`` while the customer has an active consent ("renew instead"),
+    ``NotFound`` for an unknown (or erased) id, ``BadInput``/``Conflict`` as :func:`enrol`;
+    nothing is written then."""
+    customer = session.scalars(
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if customer is None:
+        raise NotFound("no such customer")
+    open_records = list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
+            .with_for_update()
+        )
+    )
+    if any(r.expires_at > now for r in open_records):
+        raise Conflict("this customer is already a member with an active consent; renew instead")
+    if _words(request.name).casefold() != _words(customer.name).casefold():
+        raise BadInput(
+            "the name does not match this customer's record; enrolling again keeps the "
+            "name on record (correct it first if it has changed)"
+        )
+    if request.loyalty_id and request.loyalty_id != customer.loyalty_id:
+        raise BadInput("the loyalty id cannot be changed when enrolling again")
+    checked = _check(
+        session, request=request, analyser=analyser, kek=kek, threshold=threshold, now=now
+    )
+
+    actor = f"staff:{request.collected_by}"
+    lapsed: set[str] = set()
+    if open_records:  # past expiry, not yet ended by the retention job: end them as it would
+        ended = lifecycle.end_consents(
+            session,
+            customer=customer,
+            records=open_records,
+            status="expired",
+            reason="expiry",
+            actor=actor,
+            channel=None,
+            now=now,
+            notify=notify,
+        )
+        lapsed = ended.scope
+    left = lifecycle.shred(session, customer)  # a key that outlived its consent
+    if left.keys:
+        audit.append(
+            session,
+            kind=kinds.DATA_KEY_DESTROYED,
+            actor=actor,
+            subject=customer.subject_id,
+            data={"reason": "no active consent"},
+            at=now,
+        )
+    if _words(request.preferred_name):
+        customer.preferred_name = _words(request.preferred_name)
+    customer.language = request.language
+    if request.email:
+        customer.email = request.email
+    if customer.home_store_id is None:
+        customer.home_store_id = store.id
+    customer.last_interaction_at = now
+    session.flush()
+    return _attach(
+        session,
+        customer=customer,
+        checked=checked,
+        request=request,
+        store=store,
+        kek=kek,
+        consent_months=consent_months,
+        now=now,
+        notify=notify,
+        also_publish=lapsed,
     )
