@@ -1,11 +1,13 @@
 // Vertrouwd register: find or create a customer, consent, three checked photos, enrol.
+// A customer found in step 1 whose consent has ended can be enrolled again ("Enrol again"): the
+// form is filled from their record and sent with their customer_id, so their history is kept.
 // Photos live only in this page's memory until they are sent; after enrolment (or a refusal
 // that ends the attempt) every photo blob and canvas is cleared.
 "use strict";
 
 const MAX_PHOTOS = 3;
 const $ = (id) => document.getElementById(id);
-const state = { who: null, slots: [], stream: null, nextSlotId: 1 };
+const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -125,6 +127,9 @@ async function search() {
         customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),
         customerAction("Stop recognition", "danger", "withdraw",
           () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
+    } else {
+      buttons.append(customerAction(s === "none" ? "Enrol" : "Enrol again", "primary", "reenrol",
+        () => startReenrol(c)));
     }
     buttons.append(customerAction("Erase", "danger", "erase",
       () => customerCall(c, "erase", `Erase everything about ${c.name}? This cannot be undone.`)));
@@ -136,6 +141,46 @@ async function search() {
   }
 }
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+// ---- enrol an existing customer again -----------------------------------------------------
+function submitLabel() {
+  if (!state.reenrol) return "Enrol customer";
+  return state.reenrol.again ? "Enrol again" : "Enrol existing customer";
+}
+function setMode(customer) {
+  state.reenrol = customer ? { id: customer.id, name: customer.name, again: customer.again } : null;
+  $("name").readOnly = Boolean(customer);
+  $("name-hint").hidden = !customer;
+  $("reenrol-banner").hidden = !customer;
+  $("reenrol-text").textContent = customer
+    ? `${customer.again ? "Enrolling again" : "Enrolling existing customer"}: ${customer.name} (their history is kept)`
+    : "";
+  $("new-title-text").textContent = customer ? submitLabel() : "New member";
+  $("submit").textContent = submitLabel();
+  $("enrol-error").textContent = "";
+}
+function startReenrol(c) {
+  const s = c.recognition || c.consent_status || c.status;
+  setMode({ id: c.id, name: c.name, again: s !== "none" });
+  $("name").value = c.name;
+  $("preferred_name").value = c.preferred_name || "";
+  if (["nl", "en"].includes(c.language)) $("language").value = c.language;
+  $("email").value = c.email || "";
+  $("consent_confirmed").checked = false;
+  $("confirmation_name").value = "";
+  applyLanguage();
+  refresh();
+  $("reenrol-banner").scrollIntoView({ block: "center" });
+  $("reenrol-cancel").focus();
+}
+function cancelReenrol() {
+  for (const id of ["name", "preferred_name", "email", "confirmation_name"]) $(id).value = "";
+  $("consent_confirmed").checked = false;
+  setMode(null);
+  refresh();
+  $("name").focus();
+}
+$("reenrol-cancel").addEventListener("click", cancelReenrol);
 
 // ---- language and consent ------------------------------------------------------------------
 function applyLanguage() {
@@ -317,7 +362,7 @@ for (const id of ["name", "confirmation_name", "consent_confirmed"]) {
 }
 $("reset").addEventListener("click", () => {
   $("enrol-form").reset();
-  $("enrol-error").textContent = "";
+  setMode(null);
   clearPhotos();
   applyLanguage();
 });
@@ -327,6 +372,11 @@ function plainError(status, message) {
     return "This face is already enrolled as another customer. Nothing was saved: look the customer up " +
       "with the search above instead of enrolling again.";
   }
+  if (status === 409 && /already a member/.test(message)) {
+    return "This customer already has an active consent. Nothing was saved: use “Renew consent” " +
+      "in the search results instead.";
+  }
+  if (status === 404) return `Not enrolled, nothing was saved: ${message}. Search for the customer again.`;
   if (status === 413) return "A photo is too large. Use a smaller photo.";
   if (status === 422) return `Not enrolled, nothing was saved: ${message}`;
   if (status === 403) return `Not allowed: ${message}`;
@@ -344,6 +394,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   form.append("preferred_name", $("preferred_name").value);
   form.append("language", $("language").value);
   if ($("email").value.trim()) form.append("email", $("email").value.trim());
+  if (state.reenrol) form.append("customer_id", state.reenrol.id);
   form.append("consent_confirmed", "true");
   form.append("confirmation_name", $("confirmation_name").value);
   for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
@@ -354,7 +405,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   } catch (e) {
     if (e.status === 409) clearPhotos(); // this person must not be enrolled again
     $("enrol-error").textContent = plainError(e.status, e.message);
-    button.textContent = "Enrol customer";
+    button.textContent = submitLabel();
     refresh();
   }
 });
