@@ -1,7 +1,8 @@
 """The register page in a real browser (Debian chromium): sign in as the cashier, create the
 customer, read the consent text, take photos with live quality feedback (upload fallback and a
 fake webcam fed with a real photo), enrol, and print the receipt with the self-service link and
-its QR code. The database is checked afterwards."""
+its QR code; enrol a customer who withdrew again into the same record. The database is checked
+afterwards."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ import pytest
 from sqlalchemy import func, select
 
 from consent.records import current_consent_text
+from server.db.clienteling import Sale
 from server.db.models import ConsentRecord, Customer, FaceTemplate
+from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
+from server.services import lifecycle
 from server.settings import ServerSettings
 from tests.browser import CHROMIUM_FLAGS, chromium_path
 from tests.server.conftest import StoreFixture
 from tests.server.live_pages import decode_qr, live_server, sign_in_register
+from tests.server.members import enrol_member
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 TABLET = {"width": 1024, "height": 900}
@@ -233,3 +238,85 @@ def test_enrol_with_the_webcam(
     assert customer.language == "nl"  # the default language
     assert templates == 3
     assert [c.status for c in consents] == ["active"]
+
+
+def test_enrol_a_withdrawn_customer_again_keeps_one_record(
+    browser: Any,
+    runtime: Runtime,
+    store: StoreFixture,
+    live: ServerThread,
+    faces: Path,
+    screenshot_dir: Path,
+) -> None:
+    """Search a customer who withdrew, "Enrol again" fills step 2 from their record, one photo,
+    the customer confirms, the receipt follows; the database holds ONE customer (same id, same
+    sale) with a new active consent next to the withdrawn one."""
+    member = enrol_member(runtime, store, faces)
+    with transaction(runtime.sessions) as s:
+        s.add(
+            Sale(
+                store_id=store.id,
+                ref="R-77",
+                customer_id=member.customer_id,
+                sold_at=runtime.now(),
+                source="pos",
+            )
+        )
+        lifecycle.withdraw(
+            s, customer_id=member.customer_id, actor="test", channel="register", now=runtime.now()
+        )
+    page = browser.new_context(viewport=TABLET).new_page()
+    sign_in_register(page, live.base_url)
+    page.fill("#search", "obama")
+    page.press("#search", "Enter")
+    row = page.locator(f"#results li[data-customer='{member.customer_id}']")
+    row.wait_for()
+    assert "withdrawn" in row.inner_text()
+    assert row.locator("[data-action=renew]").count() == 0  # nothing active to renew
+    row.locator("[data-action=reenrol]").click()
+
+    banner = page.locator("#reenrol-banner")
+    assert banner.is_visible()
+    assert banner.inner_text().startswith("Enrolling again: Barack Obama (their history is kept)")
+    assert page.input_value("#name") == "Barack Obama"
+    assert page.locator("#name").get_attribute("readonly") is not None
+    assert page.input_value("#preferred_name") == "Barack"
+    assert page.input_value("#language") == "en"
+    assert page.input_value("#email") == "barack@example.org"
+    assert page.locator(".consent[data-lang=en]").is_visible()
+    assert page.inner_text("#submit") == "Enrol again"
+
+    # Cancel goes back to a blank new member; "Enrol again" fills it once more.
+    page.click("#reenrol-cancel")
+    assert not banner.is_visible()
+    assert page.input_value("#name") == ""
+    assert page.locator("#name").get_attribute("readonly") is None
+    assert page.inner_text("#submit") == "Enrol customer"
+    row.locator("[data-action=reenrol]").click()
+    assert banner.is_visible()
+
+    page.set_input_files("#upload", [str(faces / "people" / "obama" / "obama.jpg")])
+    wait_for_checks(page, 1)
+    assert page.locator(".slot").nth(0).get_attribute("data-status") == "ok"
+    page.check("#consent_confirmed")
+    page.fill("#confirmation_name", "Barack Obama")
+    page.wait_for_selector("#submit:not([disabled])")
+    page.screenshot(path=str(screenshot_dir / "register-reenrol.png"), full_page=True)
+    page.click("#submit")
+    page.wait_for_url(f"**/register/receipt/{member.customer_id}", timeout=60_000)
+    link = page.locator("#self-service-link").get_attribute("href")
+    assert link is not None
+    assert link.startswith(f"{live.base_url}/me/")
+    assert "Barack" in page.inner_text("#receipt")
+    page.screenshot(path=str(screenshot_dir / "register-reenrol-receipt.png"), full_page=True)
+
+    customer, consents, templates = enrolled(runtime, "Barack Obama")
+    assert customer.id == member.customer_id
+    assert [c.status for c in sorted(consents, key=lambda c: c.given_at)] == [
+        "withdrawn",
+        "active",
+    ]
+    assert templates == 1
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 1
+        assert s.scalars(select(Sale.customer_id)).all() == [member.customer_id]
