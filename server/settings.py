@@ -6,8 +6,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -121,6 +122,32 @@ class ServerSettings(BaseSettings):
     )
     migrate_on_start: bool = Field(True, description="run Alembic upgrades when a process starts")
     log_level: str = Field("INFO")
+    timezone: str = Field(
+        "Europe/Amsterdam",
+        max_length=64,
+        description="IANA time zone of the stores: pages show times in it and the console's days "
+        "(periods, per-day counts) run from midnight to midnight there; the database and the "
+        "machine-readable exports stay in UTC",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zones = _iana_zones()
+        if not zones:
+            raise ValueError(
+                "VERTROUWD_TIMEZONE: no time zone database on this machine (install tzdata)"
+            )
+        if value not in zones:
+            raise ValueError(
+                f"VERTROUWD_TIMEZONE: {value[:64]!r} is not an IANA time zone name "
+                "(e.g. Europe/Amsterdam, Europe/Brussels, UTC)"
+            )
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"VERTROUWD_TIMEZONE: {value!r} cannot be loaded") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> ServerSettings:
@@ -129,6 +156,11 @@ class ServerSettings(BaseSettings):
                 "VERTROUWD_SECRET_KEY must be set in production (every server process shares it)"
             )
         return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The stores' time zone (``timezone``) as a ``tzinfo``."""
+        return ZoneInfo(self.timezone)
 
     @property
     def resolved_database_url(self) -> str:
@@ -143,6 +175,13 @@ class ServerSettings(BaseSettings):
     @property
     def resolved_signing_key_path(self) -> Path:
         return self.signing_key_path or self.data_dir / "keys" / "server-signing.key"
+
+
+@lru_cache(maxsize=1)
+def _iana_zones() -> frozenset[str]:
+    """The zone names zoneinfo knows (the system's database or the tzdata package), without
+    ``localtime``, which is the host's setting rather than a zone."""
+    return frozenset(available_timezones() - {"localtime"})
 
 
 @lru_cache(maxsize=1)
