@@ -12,13 +12,15 @@ device, take a store live or pause it) to the JSON API.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,7 @@ from server.services import (
     charts,
     console,
     console_export,
+    localtime,
     ropa,
     signage,
     verification,
@@ -46,24 +49,39 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
 }
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 # -- formatting for the templates ------------------------------------------------------------
+# Times are shown in the stores' zone (``settings.timezone``), which every page's context
+# carries as ``tz`` (see ``_context``); the filters read it from there, so a page rendered
+# without it fails loudly instead of quietly showing another zone.
 
 
-def fmt_dt(value: datetime | None, seconds: bool = False) -> str:
-    """``25 Nov 2026 14:05 UTC``."""
-    if value is None:
-        return "—"
-    clock = f"{value:%H:%M:%S}" if seconds else f"{value:%H:%M}"
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year} {clock} UTC"
+def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False) -> str:
+    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer)."""
+    return localtime.format_datetime(value, tz, seconds=seconds)
 
 
-def fmt_day(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+def fmt_day(value: datetime | date | None, tz: tzinfo) -> str:
+    """``25 Nov 2026``: the local calendar day."""
+    return localtime.format_day(value, tz)
+
+
+def _zone(ctx: Context) -> tzinfo:
+    tz = ctx.get("tz")
+    if not isinstance(tz, tzinfo):
+        raise RuntimeError("a console page was rendered without its time zone (tz)")
+    return tz
+
+
+@pass_context
+def _dt_filter(ctx: Context, value: datetime | None, seconds: bool = False) -> str:
+    return fmt_dt(value, _zone(ctx), seconds)
+
+
+@pass_context
+def _day_filter(ctx: Context, value: datetime | date | None) -> str:
+    return fmt_day(value, _zone(ctx))
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -87,8 +105,8 @@ def fmt_number(value: int | float) -> str:
     return f"{value:,}".replace(",", " ")
 
 
-templates.env.filters["dt"] = fmt_dt
-templates.env.filters["day"] = fmt_day
+templates.env.filters["dt"] = _dt_filter
+templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = fmt_duration
 templates.env.filters["num"] = fmt_number
 templates.env.globals["label"] = console.label
@@ -151,10 +169,23 @@ def _page_officer(request: Request, rt: Runtime, session: Session) -> StaffIdent
     return who
 
 
+def _context(rt: Runtime, context: dict[str, Any]) -> dict[str, Any]:
+    """A page's context with the stores' zone: ``tz`` for the filters, ``zone_note`` for the
+    side note (``Europe/Amsterdam (CET/CEST)``)."""
+    tz = rt.settings.zone
+    note = localtime.zone_note(tz, year=localtime.today(rt.now(), tz).year)
+    return {"tz": tz, "zone_note": note, **context}
+
+
 def _render(
-    request: Request, name: str, who: StaffIdentity, section: str, context: dict[str, Any]
+    request: Request,
+    rt: Runtime,
+    name: str,
+    who: StaffIdentity,
+    section: str,
+    context: dict[str, Any],
 ) -> HTMLResponse:
-    context = {"who": who, "nav": NAV, "section": section, **context}
+    context = _context(rt, {"who": who, "nav": NAV, "section": section, **context})
     return templates.TemplateResponse(request, name, context, headers=HEADERS)
 
 
@@ -189,8 +220,11 @@ PeriodFrom = Annotated[str | None, Query(alias="from", max_length=32)]
 PeriodTo = Annotated[str | None, Query(alias="to", max_length=32)]
 
 
-def _period(rt: Runtime, start: str | None, end: str | None) -> Period:
-    return console.parse_period(start or None, end or None, now=rt.now())
+def _period(rt: Runtime, start: str | None, end: str | None, *, default_days: int = 30) -> Period:
+    """``from``/``to`` as calendar days in the stores' zone."""
+    return console.parse_period(
+        start or None, end or None, now=rt.now(), tz=rt.settings.zone, default_days=default_days
+    )
 
 
 # -- charts ----------------------------------------------------------------------------------
@@ -294,6 +328,7 @@ def overview_page(
     status = verification.status(session, runs=1, checkpoints=1)
     return _render(
         request,
+        rt,
         "console.html",
         who,
         "overview",
@@ -324,11 +359,12 @@ def consents_page(
     if isinstance(who, HTMLResponse):
         return who
     now = rt.now()
-    period = console.parse_period(start, end, now=now) if (start or end) else None
+    period = _period(rt, start, end) if (start or end) else None
     filters = console.ConsentFilter(customer, store, status, channel, version, period)
     rows = console.consent_log(session, filters=filters, now=now)
     return _render(
         request,
+        rt,
         "console_consents.html",
         who,
         "consents",
@@ -337,7 +373,7 @@ def consents_page(
             "filters": filters,
             "choices": console.consent_choices(session),
             "limit": console.MAX_ROWS,
-            "export_period": period or console.parse_period(None, None, now=now, default_days=365),
+            "export_period": period or _period(rt, None, None, default_days=365),
         },
     )
 
@@ -354,18 +390,21 @@ def consent_page(
             session, consent_id=consent_id[:64], who=who, now=rt.now()
         )
     except NotFound as exc:
-        context = {
-            "who": who,
-            "nav": NAV,
-            "section": "consents",
-            "reason": exc.reason,
-            "back": "/console/consents",
-        }
+        context = _context(
+            rt,
+            {
+                "who": who,
+                "nav": NAV,
+                "section": "consents",
+                "reason": exc.reason,
+                "back": "/console/consents",
+            },
+        )
         return templates.TemplateResponse(
             request, "console_missing.html", context, status_code=404, headers=HEADERS
         )
     return _render(
-        request, "console_consent.html", who, "consents", {"h": history, "r": history.record}
+        request, rt, "console_consent.html", who, "consents", {"h": history, "r": history.record}
     )
 
 
@@ -376,12 +415,13 @@ def audit_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respons
         return who
     return _render(
         request,
+        rt,
         "console_audit.html",
         who,
         "audit",
         {
             "chain": verification.status(session),
-            "period": console.parse_period(None, None, now=rt.now()),
+            "period": _period(rt, None, None),
             "every": rt.settings.audit_checkpoint_every,
         },
     )
@@ -402,6 +442,7 @@ def deletions_page(
     proofs = console.deletion_proofs(session, period=period, gallery_ttl=_ttl(rt), now=rt.now())
     return _render(
         request,
+        rt,
         "console_deletions.html",
         who,
         "deletions",
@@ -425,6 +466,7 @@ def access_page(
     log = console.access_log(session, period=period, staff=staff.strip(), now=rt.now())
     return _render(
         request,
+        rt,
         "console_access.html",
         who,
         "access",
@@ -457,6 +499,7 @@ def incidents_page(
     rate = chart_set(session, period, now)[3]
     return _render(
         request,
+        rt,
         "console_incidents.html",
         who,
         "incidents",
@@ -478,7 +521,7 @@ def retention_page(
     period = _period(rt, start, end)
     view = console.retention_view(session, period=period, limits=limits(rt), now=rt.now())
     return _render(
-        request, "console_retention.html", who, "retention", {"period": period, "view": view}
+        request, rt, "console_retention.html", who, "retention", {"period": period, "view": view}
     )
 
 
@@ -489,13 +532,14 @@ def devices_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respo
         return who
     return _render(
         request,
+        rt,
         "console_devices.html",
         who,
         "devices",
         {
             "rows": console.device_rows(session, gallery_ttl=_ttl(rt), now=rt.now()),
             "ttl_s": rt.settings.gallery_ttl_s,
-            "period": console.parse_period(None, None, now=rt.now()),
+            "period": _period(rt, None, None),
         },
     )
 
@@ -507,13 +551,14 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         return who
     return _render(
         request,
+        rt,
         "console_stores.html",
         who,
         "stores",
         {
             "stores": signage.store_rows(session),
             "ttl_s": rt.settings.gallery_ttl_s,
-            "period": console.parse_period(None, None, now=rt.now()),
+            "period": _period(rt, None, None),
         },
     )
 
@@ -524,7 +569,7 @@ def ropa_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Response
     if isinstance(who, HTMLResponse):
         return who
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=rt.now())
-    return _render(request, "console_ropa.html", who, "ropa", {"record": record})
+    return _render(request, rt, "console_ropa.html", who, "ropa", {"record": record})
 
 
 # == JSON ===================================================================================
@@ -598,7 +643,7 @@ def consents(
     end: PeriodTo = None,
 ) -> list[dict[str, Any]]:
     now = rt.now()
-    period = console.parse_period(start, end, now=now) if (start or end) else None
+    period = _period(rt, start, end) if (start or end) else None
     filters = console.ConsentFilter(customer, store, status, channel, version, period)
     return _rows(console.consent_log(session, filters=filters, now=now))
 
@@ -813,11 +858,12 @@ def export(
 def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
+    day = localtime.today(now, rt.settings.zone)
     return Response(
         ropa.to_markdown(record).encode(),
         media_type="text/markdown; charset=utf-8",
         headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{now:%Y-%m-%d}.md"',
+            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.md"',
             "Cache-Control": "no-store",
         },
     )
@@ -827,11 +873,12 @@ def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response
 def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
+    day = localtime.today(now, rt.settings.zone)
     return Response(
         ropa.to_pdf(record),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{now:%Y-%m-%d}.pdf"',
+            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.pdf"',
             "Cache-Control": "no-store",
         },
     )

@@ -9,18 +9,27 @@ customer's data are sent with ``Cache-Control: no-store`` and ``Referrer-Policy:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from consent.records import LANGUAGES
 from server.api.page_text import TEXT, texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
-from server.services import consent_view, customer_admin, export, receipts, selfservice
+from server.services import (
+    consent_view,
+    customer_admin,
+    export,
+    localtime,
+    receipts,
+    selfservice,
+)
 from server.services.errors import Forbidden, NotFound, Unauthorized
 
 router = APIRouter(tags=["pages"])
@@ -47,21 +56,42 @@ CSP = (
 )
 
 
-def format_date(value: datetime | str | None, language: str) -> str:
-    """``25 november 2026`` / ``25 November 2026``; an ISO string is parsed first."""
+def _instant(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def format_date(value: datetime | str | None, language: str, tz: tzinfo) -> str:
+    """``25 november 2026`` / ``25 November 2026``: the calendar day in ``tz`` (the stores'
+    zone); an ISO string is parsed first, and a time without an offset is taken as UTC."""
     if value is None or value == "":
         return ""
-    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    day = localtime.day_of(_instant(value), tz)
     months = _MONTHS.get(language, _MONTHS["nl"])
-    return f"{dt.day} {months[dt.month - 1]} {dt.year}"
+    return f"{day.day} {months[day.month - 1]} {day.year}"
 
 
-def format_clock(value: datetime | str | None) -> str:
-    """``14:05`` (UTC, as stored)."""
+def format_clock(value: datetime | str | None, tz: tzinfo) -> str:
+    """``15:05 CET`` (``CEST`` in summer): the time of day in ``tz`` with its abbreviation."""
     if value is None or value == "":
         return ""
-    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{dt:%H:%M}"
+    return localtime.format_clock(_instant(value), tz)
+
+
+def _zone(ctx: Context) -> tzinfo:
+    tz = ctx.get("tz")
+    if not isinstance(tz, tzinfo):
+        raise RuntimeError("a page was rendered without its time zone (tz)")
+    return tz
+
+
+@pass_context
+def _date_filter(ctx: Context, value: datetime | str | None, language: str) -> str:
+    return format_date(value, language, _zone(ctx))
+
+
+@pass_context
+def _clock_filter(ctx: Context, value: datetime | str | None) -> str:
+    return format_clock(value, _zone(ctx))
 
 
 def is_datetime(value: object) -> bool:
@@ -81,8 +111,8 @@ def columns_of(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(k, k.replace("_", " ")) for k in keys]
 
 
-templates.env.filters["date"] = format_date
-templates.env.filters["clock"] = format_clock
+templates.env.filters["date"] = _date_filter
+templates.env.filters["clock"] = _clock_filter
 templates.env.filters["is_datetime"] = is_datetime
 templates.env.globals["columns_of"] = columns_of
 
@@ -114,8 +144,18 @@ def _headers(*, private: bool) -> dict[str, str]:
 
 
 def _render(
-    request: Request, name: str, context: dict[str, Any], *, status: int = 200, private: bool
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    private: bool,
+    tz: tzinfo | None = None,
 ) -> HTMLResponse:
+    """``tz``: the stores' zone (``settings.timezone``), which the ``date`` and ``clock``
+    filters need: a page that shows a date or a time must pass it."""
+    if tz is not None:
+        context = {"tz": tz, **context}
     return templates.TemplateResponse(
         request, name, context, status_code=status, headers=_headers(private=private)
     )
@@ -156,6 +196,7 @@ def receipt_page(
             {"receipt": None, "t": texts("en"), "reason": exc.reason},
             status=exc.status_code,
             private=True,
+            tz=rt.settings.zone,
         )
     receipt = receipts.issue_receipt(
         session,
@@ -170,6 +211,7 @@ def receipt_page(
         "receipt.html",
         {"receipt": receipt, "t": texts(receipt.language), "lang": receipt.language},
         private=True,
+        tz=rt.settings.zone,
     )
 
 
@@ -185,6 +227,7 @@ def me_page(
     """Everything held about the customer, with export, withdraw and forget. A bad or expired
     link is a 401 page and a link whose customer was erased a 404 page, neither with data."""
     now = rt.now()
+    tz = rt.settings.zone
     context: dict[str, Any] = {
         "done": done,
         "all_texts": [{"lang": code, **TEXT[code]} for code in LANGUAGES],
@@ -196,10 +239,10 @@ def me_page(
         customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
     except Unauthorized:
         context.update(state="invalid", lang=fallback, t=texts(fallback))
-        return _render(request, "me.html", context, status=401, private=True)
+        return _render(request, "me.html", context, status=401, private=True, tz=tz)
     except NotFound:
         context.update(state="nothing", lang=fallback, t=texts(fallback))
-        return _render(request, "me.html", context, status=404, private=True)
+        return _render(request, "me.html", context, status=404, private=True, tz=tz)
     doc = export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
     language = lang if lang in LANGUAGES else customer.language
     base = f"/api/v1/me/{token}"
@@ -213,4 +256,4 @@ def me_page(
         withdraw_url=f"{base}/withdraw",
         forget_url=f"{base}/forget",
     )
-    return _render(request, "me.html", context, private=True)
+    return _render(request, "me.html", context, private=True, tz=tz)

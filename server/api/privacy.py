@@ -48,7 +48,7 @@ def privacy_page(
         {
             "name": store.name,
             "code": store.code,
-            "since": format_date(store.signage_confirmed_at, language),
+            "since": format_date(store.signage_confirmed_at, language, s.zone),
         }
         for store in signage.live_stores(session)
     ]
@@ -65,7 +65,7 @@ def privacy_page(
             "ttl_min": max(1, s.gallery_ttl_s // 60),
             "contact": s.privacy_contact,
             "controller": s.controller_name.rstrip("."),
-            "generated": format_date(now, language),
+            "generated": format_date(now, language, s.zone),
         },
         headers=HEADERS,
     )

@@ -21,7 +21,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import String, cast, exists, func, or_, select
@@ -39,7 +39,7 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices, gallery, signage
+from server.services import audit, devices, gallery, localtime, signage
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
@@ -121,18 +121,21 @@ def actor_of(who: StaffIdentity) -> str:
 
 @dataclass(frozen=True)
 class Period:
-    """``[start, end)`` in UTC. ``first_day``/``last_day`` are what a date form shows."""
+    """The calendar days ``first_day`` to ``last_day`` (both included) in the stores' zone
+    ``tz``. ``start``/``end`` are the UTC instants ``[start, end)`` the queries use: local
+    midnight at the start of ``first_day`` and after ``last_day`` (the database holds UTC)."""
 
-    start: datetime
-    end: datetime
+    first_day: date
+    last_day: date
+    tz: tzinfo
 
     @property
-    def first_day(self) -> date:
-        return self.start.date()
+    def start(self) -> datetime:
+        return localtime.day_start(self.first_day, self.tz)
 
     @property
-    def last_day(self) -> date:
-        return (self.end - timedelta(microseconds=1)).date()
+    def end(self) -> datetime:
+        return localtime.day_start(self.last_day + timedelta(days=1), self.tz)
 
     def days(self) -> list[date]:
         out, day = [], self.first_day
@@ -141,8 +144,20 @@ class Period:
             day += timedelta(days=1)
         return out
 
+    def day_of(self, at: datetime) -> date:
+        """The local day an instant is counted on."""
+        return localtime.day_of(at, self.tz)
+
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        """``[start, end)`` of one local day as UTC instants (23 or 25 hours at a DST change)."""
+        return localtime.day_bounds(day, self.tz)
+
     def as_json(self) -> dict[str, str]:
-        return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
+        return {
+            "from": self.first_day.isoformat(),
+            "to": self.last_day.isoformat(),
+            "timezone": localtime.zone_name(self.tz),
+        }
 
 
 MAX_PERIOD_DAYS = 5 * 366
@@ -156,20 +171,23 @@ def _day(text: str, name: str) -> date:
 
 
 def parse_period(
-    start: str | None, end: str | None, *, now: datetime, default_days: int = 30
+    start: str | None,
+    end: str | None,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    default_days: int = 30,
 ) -> Period:
-    """A period from two dates (``from`` and ``to``, both inclusive, UTC days); either may be
-    left out: ``to`` defaults to today, ``from`` to ``default_days`` before ``to``."""
-    last = _day(end, "to") if end else now.astimezone(UTC).date()
+    """A period from two dates (``from`` and ``to``, both inclusive, calendar days in ``tz``);
+    either may be left out: ``to`` defaults to today in ``tz``, ``from`` to ``default_days``
+    before ``to``."""
+    last = _day(end, "to") if end else localtime.today(now, tz)
     first = _day(start, "from") if start else last - timedelta(days=default_days - 1)
     if first > last:
         raise BadInput(f"the period starts ({first}) after it ends ({last})")
     if (last - first).days > MAX_PERIOD_DAYS:
         raise BadInput("a period is at most five years")
-    return Period(
-        datetime.combine(first, time(), tzinfo=UTC),
-        datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC),
-    )
+    return Period(first, last, tz)
 
 
 def _entries(
@@ -1230,9 +1248,9 @@ class DayCount:
 
 
 def daily_consents(session: Session, *, period: Period, now: datetime) -> list[DayCount]:
-    """Per day: consents given (renewals not counted twice), consents ended (withdrawn,
-    expired or erased; a renewal is not an end), and members with an active consent at the
-    end of the day."""
+    """Per local day of ``period``: consents given (renewals not counted twice), consents
+    ended (withdrawn, expired or erased; a renewal is not an end), and members with an active
+    consent at the end of the day."""
     renewed_ids = set(session.scalars(select(ConsentRenewal.consent_id)))
     renewals = set(session.scalars(select(ConsentRenewal.renewed_by)))
     records = list(
@@ -1248,8 +1266,7 @@ def daily_consents(session: Session, *, period: Period, now: datetime) -> list[D
     days = period.days()
     out = []
     for day in days:
-        start = datetime.combine(day, time(), tzinfo=UTC)
-        end = start + timedelta(days=1)
+        start, end = period.day_bounds(day)
         given = sum(1 for cid, g, _, _ in records if start <= g < end and cid not in renewals)
         ended = 0
         active = 0
@@ -1264,7 +1281,8 @@ def daily_consents(session: Session, *, period: Period, now: datetime) -> list[D
 
 
 def daily_arrivals(session: Session, *, period: Period) -> list[DayCount]:
-    """Per day: arrivals (visits), "not this person" reports and their rate per 100 arrivals."""
+    """Per local day of ``period``: arrivals (visits), "not this person" reports and their
+    rate per 100 arrivals."""
     visits = session.scalars(
         select(Visit.arrived_at).where(
             Visit.arrived_at >= period.start, Visit.arrived_at < period.end
@@ -1277,9 +1295,9 @@ def daily_arrivals(session: Session, *, period: Period) -> list[DayCount]:
     )
     per_day: dict[date, list[int]] = {d: [0, 0] for d in period.days()}
     for at in visits:
-        per_day.setdefault(at.date(), [0, 0])[0] += 1
+        per_day.setdefault(period.day_of(at), [0, 0])[0] += 1
     for at in reported:
-        per_day.setdefault(at.date(), [0, 0])[1] += 1
+        per_day.setdefault(period.day_of(at), [0, 0])[1] += 1
     return [
         DayCount(
             d,

@@ -5,6 +5,11 @@ a page shows at most ``console.MAX_ROWS``). CSV cells that a spreadsheet would r
 formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with
 ``'``. Every export is written to the audit log (``console.exported``: view, format, period,
 row count) before it leaves the server.
+
+Times: the period is a range of calendar days in the stores' zone (``period.timezone`` in the
+JSON, e.g. ``Europe/Amsterdam``), but every timestamp in an export is ISO 8601 in UTC with its
+offset written out (``2026-11-25T14:05:00+00:00``), so a machine reading it never has to guess
+a zone or a daylight-saving change.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import AuditEntry
-from server.services import audit, console, signage, verification
+from server.services import audit, console, localtime, signage, verification
 from server.services.console import Period
 from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
 FORMATS = ("csv", "json")
+TIMESTAMPS = "ISO 8601, UTC (offset +00:00)"
+"""What the JSON export says about its timestamps (the period's days are in period.timezone)."""
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -145,7 +152,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return value.isoformat()
+        return localtime.as_utc(value).isoformat()
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         text = "; ".join(str(v) for v in value)
     elif isinstance(value, dict | list):
@@ -159,7 +166,7 @@ def _cell(value: Any) -> str:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return localtime.as_utc(value).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
@@ -198,7 +205,8 @@ def export(ctx: ExportContext, *, view: str, fmt: str, who: StaffIdentity) -> Ex
             "view": view,
             "title": title,
             "period": ctx.period.as_json(),
-            "generated_at": ctx.now.isoformat(),
+            "timestamps": TIMESTAMPS,
+            "generated_at": localtime.as_utc(ctx.now).isoformat(),
             "generated_by": who.username,
             "rows": rows,
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from reportlab.lib.pagesizes import A4
@@ -46,7 +46,7 @@ from consent.records import (
 )
 from server.db.console import AuditVerification
 from server.db.models import AuditEntry, ConsentRecord, Staff, customer_tables
-from server.services import pdf, signage
+from server.services import localtime, pdf, signage
 from server.settings import ServerSettings
 
 TITLE = "Record of processing activities (GDPR Art. 30)"
@@ -109,6 +109,8 @@ class Record:
     controller: str
     contact: str | None
     sections: list[Section]
+    tz: tzinfo
+    """the stores' zone: every time in the record is shown in it"""
 
     @property
     def text(self) -> str:
@@ -123,8 +125,11 @@ class KeyInfo:
     keys: int
 
 
-def _when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "never"
+def _when(dt: datetime | None, tz: tzinfo) -> str:
+    """``2026-11-25 15:05 CET``: local time in the stores' zone, with its abbreviation."""
+    if dt is None:
+        return "never"
+    return f"{localtime.local(dt, tz):%Y-%m-%d %H:%M} {localtime.abbreviation(dt, tz)}"
 
 
 def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: datetime) -> Record:
@@ -154,6 +159,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     stores = signage.store_rows(session)
     texts = [current_consent_text(lang) for lang in LANGUAGES]
     contact = settings.privacy_contact
+    tz = settings.zone
 
     sections: list[Section] = [
         Section(
@@ -166,7 +172,11 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     contact or "not configured (set VERTROUWD_PRIVACY_CONTACT)",
                 ],
                 ["Public notice", f"{settings.public_url.rstrip('/')}/privacy"],
-                ["Record generated", _when(now)],
+                ["Record generated", _when(now, tz)],
+                [
+                    "Times in this record",
+                    localtime.zone_note(tz, year=localtime.today(now, tz).year),
+                ],
             ],
         ),
         Section(
@@ -297,7 +307,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "Encryption at rest",
                     "AES-256-GCM under a per-member data key; data keys wrapped by the server's "
                     f"key-encryption key ({keys.keys} in the key ring, current "
-                    f"{keys.current_key_id}, last rotated {_when(rotated)})",
+                    f"{keys.current_key_id}, last rotated {_when(rotated, tz)})",
                 ],
                 [
                     "Crypto-shredding",
@@ -315,7 +325,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "device confirmation and staff view; Ed25519-signed checkpoints every "
                     f"{settings.audit_checkpoint_every} entries; last verified "
                     + (
-                        f"{_when(last_check.at)}: {'intact' if last_check.ok else 'BROKEN'}"
+                        f"{_when(last_check.at, tz)}: {'intact' if last_check.ok else 'BROKEN'}"
                         if last_check
                         else "never"
                     ),
@@ -346,7 +356,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                         f"{s.name} ({s.code})",
                         "on" if s.live else "off",
                         s.dpia_reference or "-",
-                        _when(s.signage_confirmed_at) if s.signage_confirmed_at else "-",
+                        _when(s.signage_confirmed_at, tz) if s.signage_confirmed_at else "-",
                         _zone_text(s.zone),
                     ]
                     for s in stores
@@ -357,7 +367,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
             paragraphs=[] if stores else ["No stores are set up yet."],
         ),
     ]
-    return Record(TITLE, now, settings.controller_name, contact, sections)
+    return Record(TITLE, now, settings.controller_name, contact, sections, tz)
 
 
 def _zone_text(zone: signage.MemberZone | None) -> str:
@@ -382,7 +392,7 @@ def to_markdown(record: Record) -> str:
         "",
         f"Controller: {record.controller}  ",
         f"Privacy officer: {record.contact or 'not configured'}  ",
-        f"Generated from the live configuration: {_when(record.generated_at)}",
+        f"Generated from the live configuration: {_when(record.generated_at, record.tz)}",
         "",
     ]
     for section in record.sections:
@@ -469,7 +479,7 @@ def to_pdf(record: Record) -> bytes:
         bottomMargin=18 * mm,
         title=record.title,
         author=record.controller,
-        subject=f"{PURPOSE} - generated {_when(record.generated_at)}",
+        subject=f"{PURPOSE} - generated {_when(record.generated_at, record.tz)}",
         creator="Vertrouwd",
     )
     width = A4[0] - 2 * margin
@@ -479,7 +489,7 @@ def to_pdf(record: Record) -> bytes:
         Paragraph(
             pdf.escape(
                 f"{record.controller} · generated from the live configuration on "
-                f"{_when(record.generated_at)}"
+                f"{_when(record.generated_at, record.tz)}"
             ),
             pdf.STYLES["subtitle"],
         ),
@@ -523,7 +533,9 @@ def to_pdf(record: Record) -> bytes:
         canvas.setFillColor(pdf.MUTED)
         canvas.setFont(pdf.FONT, 8)
         canvas.drawString(margin, A4[1] - 14 * mm, f"Vertrouwd · {record.title}")
-        canvas.drawRightString(A4[0] - margin, A4[1] - 14 * mm, _when(record.generated_at))
+        canvas.drawRightString(
+            A4[0] - margin, A4[1] - 14 * mm, _when(record.generated_at, record.tz)
+        )
         canvas.setStrokeColor(pdf.LINE)
         canvas.line(margin, 12 * mm, A4[0] - margin, 12 * mm)
         canvas.drawString(margin, 8 * mm, record.controller)

@@ -21,7 +21,7 @@ from server.db.console import AuditVerification, StoreZone
 from server.db.models import AuditEntry, Store
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
-from server.services import console, visits
+from server.services import console, localtime, visits
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, build_world, identity
@@ -55,7 +55,9 @@ def entries(rt: Runtime, kind: str) -> list[AuditEntry]:
 # -- consent log ---------------------------------------------------------------------------
 
 
-def test_consent_log_finds_a_customer_and_filters(officer: TestClient, world: World) -> None:
+def test_consent_log_finds_a_customer_and_filters(
+    officer: TestClient, runtime: Runtime, world: World
+) -> None:
     rows = officer.get(f"{API}/consents", params={"customer": "anna"}).json()
     assert [r["customer_name"] for r in rows] == ["Anna de Vries", "Anna de Vries"]
     assert sorted(r["status"] for r in rows) == ["active", "renewed"]
@@ -80,7 +82,7 @@ def test_consent_log_finds_a_customer_and_filters(officer: TestClient, world: Wo
     assert names(store="amsterdam") == ["Eva Visser"]  # her consent covers every store ("*")
     assert names(version="2026-11-v1") == ["Anna de Vries"]  # the renewal used the current text
     assert names(channel="portal") == []
-    today = world.anna.created_at.date()
+    today = localtime.day_of(world.anna.created_at, runtime.settings.zone)  # a local day
     assert len(names(**{"from": str(today), "to": str(today)})) == 6
     tomorrow = str(today + timedelta(days=1))
     assert names(**{"from": tomorrow, "to": tomorrow}) == []
@@ -444,7 +446,7 @@ def test_every_view_exports_as_csv_and_json_for_a_period_and_each_export_is_audi
 ) -> None:
     from server.services.console_export import VIEWS
 
-    today = runtime.now().date()
+    today = localtime.today(runtime.now(), runtime.settings.zone)
     period = {"from": str(today - timedelta(days=7)), "to": str(today)}
     before = len(entries(runtime, "console.exported"))
     for view in VIEWS:
@@ -456,7 +458,8 @@ def test_every_view_exports_as_csv_and_json_for_a_period_and_each_export_is_audi
         j = officer.get(f"{API}/export/{view}", params={**period, "format": "json"})
         doc = j.json()
         assert doc["view"] == view
-        assert doc["period"] == period
+        assert doc["period"] == {**period, "timezone": "Europe/Amsterdam"}
+        assert doc["timestamps"] == "ISO 8601, UTC (offset +00:00)"
         assert len(rows) == int(c.headers["x-rows"]), view
         # the audit log export also holds the entry that recorded the CSV export just before
         assert len(doc["rows"]) == len(rows) + (view == "audit"), view
@@ -500,7 +503,7 @@ def test_overview_counts_and_charts(officer: TestClient, runtime: Runtime, world
     assert (o["live_stores"], o["stores"]) == (1, 2)
     assert o["open_incidents"] == 1
     assert o["pending_deletions"] == 2
-    today = runtime.now().date().isoformat()
+    today = localtime.today(runtime.now(), runtime.settings.zone).isoformat()
     day = next(d for d in o["consents_per_day"] if d["day"] == today)
     assert day["given"] == 5  # five members; Anna's renewal is not a new consent
     assert day["ended"] == 3  # Bram withdrew, Carla erased, Eva expired

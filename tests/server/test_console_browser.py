@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -102,6 +103,8 @@ def test_the_officer_audits_in_the_browser(
     # -- sign in: the overview ------------------------------------------------------------
     sign_in(page, base)
     assert "Officer · privacy officer" in page.inner_text("#who")
+    # local time: the side note names the zone, and times carry CET or CEST, never UTC
+    assert "Times are local: Europe/Amsterdam (CET/CEST)" in page.inner_text("#zone-note")
     assert page.locator("svg.chart").count() == 4
     shot(page, screenshot_dir, "console-overview.png")
 
@@ -164,6 +167,7 @@ def test_the_officer_audits_in_the_browser(
     names = {r["customer_name"] for r in exported}
     assert {"Anna de Vries", "Bram Bakker", "Dirk Smit"} <= names
     assert {r["status"] for r in exported} >= {"active", "withdrawn", "erased", "renewed"}
+    assert all(r["given_at"].endswith("+00:00") for r in exported)  # exports: UTC, explicit
     page.click("nav.side >> text=Deletion proofs")
     with page.expect_download() as download:
         page.click("a[data-export=deletions-json]")
@@ -215,6 +219,8 @@ def test_the_officer_audits_in_the_browser(
     assert "No arrival" in flags
     assert "refused access 5 times" in flags
     assert "Safari on iPad" in page.inner_text("#access")
+    assert re.search(r"\d{4} \d{2}:\d{2}:\d{2} CES?T\b", page.inner_text("#access"))
+    assert not re.search(r"\d{2}:\d{2}(:\d{2})? UTC", page.inner_text("main"))
     shot(page, screenshot_dir, "console-access.png")
 
     # -- an incident's outcome -------------------------------------------------------------
