@@ -9,12 +9,13 @@ events outside the replay window are refused.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -115,6 +116,28 @@ _RECEIPTS_NEW = {
     "sqlite": sqlite_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
     "postgresql": pg_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
 }
+
+
+_VISIT_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k"
+)
+
+
+def _lock_visits(session: Session, pairs: set[tuple[str, int]]) -> None:
+    """PostgreSQL, several server processes: two writers may handle the same member at the same
+    store at once (two cameras at one door). Each takes a transaction lock per (member, store)
+    before looking for a live visit, so the second sees the first one's visit instead of making
+    its own. Sorted, so two writers never wait on each other crosswise. SQLite serialises
+    writers anyway."""
+    if not pairs or session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        int.from_bytes(
+            hashlib.blake2b(f"{c}:{s}".encode(), digest_size=8).digest(), "big", signed=True
+        )
+        for c, s in pairs
+    )
+    session.execute(_VISIT_LOCKS, {"keys": keys}).all()
 
 
 @dataclass(frozen=True)
@@ -232,6 +255,7 @@ def ingest_batch(
         return results
     customer_ids = sorted({m.customer_id for *_, m in matched})
     ids = {"customer_ids": customer_ids, "now": now}
+    _lock_visits(session, {(m.customer_id, d.store_id) for _, d, _, m in matched})
     # 3. "not this person" on that camera lately: the camera may keep confusing someone with
     # this member, so it makes no card until the time is up.
     suppressed = {(str(c), str(d)) for c, d in session.execute(_SUPPRESSED, ids)}

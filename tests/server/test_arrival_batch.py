@@ -10,6 +10,7 @@ as one batch (checked through ``writer.batches``).
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from server.db.session import transaction
 from server.runtime import Runtime, build_runtime, utc_now
 from server.services import devices
 from server.services.arrival_writer import ArrivalWriter
-from server.services.arrivals import ArrivalIn, IngestResult
+from server.services.arrivals import ArrivalIn, IngestResult, ingest_batch
 from server.services.errors import Unauthorized
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
@@ -271,3 +272,45 @@ def test_a_batch_answers_each_request_on_its_own(tmp_path: Path) -> None:
                 (f"store:{store_ids['north']}:tablets", "Chloe"),
             ]
         )
+
+
+def test_two_writers_one_member_one_card(tmp_path: Path) -> None:
+    """Two cameras at one entrance see the same members at the same moment and their events land
+    in two server processes: two writers, two transactions, both looking for a live visit before
+    either commits. One visit and one card per member. (On PostgreSQL the writers take a lock per
+    member and store first; without it each inserts a visit.)"""
+    names = ["Anna de Vries", "Bram Jansen", "Chloe Bakker"]
+    with world(tmp_path / "w") as w:
+        # SQLite: one connection a process and BEGIN IMMEDIATE, the writers take turns anyway
+        concurrent = w.rt.engine.dialect.name == "postgresql"
+        both = threading.Barrier(2)
+        results: dict[str, list[IngestResult]] = {}
+
+        def writer(device: str) -> None:
+            with transaction(w.rt.sessions) as session:
+                token = w.tokens[device]
+                ref = devices.authenticate_devices(session, tokens=[token], now=utc_now())[token]
+                if concurrent:  # both transactions are open: neither has committed a visit
+                    both.wait(10)
+                events = [
+                    ArrivalIn(f"race-{device}-{n}", w.subjects[n], utc_now(), 0.4, 0.3)
+                    for n in names
+                ]
+                results[device] = ingest_batch(
+                    session,
+                    [(ref, events)],
+                    kek=w.rt.kek,
+                    visit_live=timedelta(minutes=30),
+                    now=utc_now(),
+                )
+
+        threads = [threading.Thread(target=writer, args=(d,)) for d in ("n1", "n2")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [r[0].accepted for r in results.values()] == [3, 3]
+        cards = sorted(m["preferred_name"] for r in results.values() for m in r[0].messages)
+        assert cards == ["Anna", "Bram", "Chloe"]
+        north = [v for v in _visits(w.rt) if v[1] == "north"]
+        assert north == [(n, "north", "live") for n in names]
