@@ -1,8 +1,10 @@
 """Arrival events from edge devices -> visits -> teaser cards for the store's tablets.
 
 An event names only a pseudonymous subject id. It becomes a visit only when that subject's
-consent is still active, unexpired and covers the device's store; otherwise it is dropped
-(a stale gallery on a device must not produce a card). Events are idempotent by their id, and
+consent is still active, unexpired, covers the device's store and was given before the event
+(give or take the clock skew allowed); otherwise it is dropped (a stale gallery on a device, or
+an event from an earlier consent replayed after the member joined again, must not produce a
+card). Events are idempotent by their id, and
 events outside the replay window are refused.
 """
 
@@ -70,7 +72,13 @@ _RECEIPTS = cast(Table, EventReceipt.__table__)
 # one round trip per event. They are built once, with (expanding) bind parameters, so a batch
 # pays only for execution.
 _MEMBERS = (
-    select(Customer.subject_id, Customer.id, Customer.preferred_name, ConsentRecord.scope)
+    select(
+        Customer.subject_id,
+        Customer.id,
+        Customer.preferred_name,
+        ConsentRecord.scope,
+        ConsentRecord.given_at,
+    )
     .join(ConsentRecord, ConsentRecord.customer_id == Customer.id)
     .where(
         Customer.subject_id.in_(bindparam("subject_ids", expanding=True)),
@@ -145,6 +153,7 @@ class _Member:
     customer_id: str
     preferred_name: str
     scope: tuple[str, ...]
+    given_at: datetime
 
 
 def _record_receipts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -235,7 +244,7 @@ def ingest_batch(
     if subjects:
         for row in session.execute(_MEMBERS, {"subject_ids": subjects, "now": now}):
             members.setdefault(row.subject_id, []).append(
-                _Member(str(row.id), str(row.preferred_name), tuple(row.scope))
+                _Member(str(row.id), str(row.preferred_name), tuple(row.scope), row.given_at)
             )
     matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]] = []
     for n, device, event in first:
@@ -243,7 +252,11 @@ def ingest_batch(
             (
                 m
                 for m in members.get(event.subject_id, ())
-                if device.store_live and ("*" in m.scope or device.store_code in m.scope)
+                if device.store_live
+                and ("*" in m.scope or device.store_code in m.scope)
+                # seen under this consent: an event queued on a device before a withdrawal and
+                # replayed after the member joined again belongs to the ended consent
+                and event.at >= m.given_at - FUTURE_SKEW
             ),
             None,
         )

@@ -84,3 +84,23 @@ def test_events_need_a_valid_device_credential(
     )
     assert r.status_code == 401
     assert count(runtime, EventReceipt) == 0
+
+
+def test_an_event_from_before_the_consent_makes_no_visit(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    """A member who withdrew and joined again keeps their pseudonym: an event a device queued
+    under the earlier consent and replays now must not become a visit. A device clock a minute
+    behind is tolerated."""
+    member = make_member(runtime, "Anna de Vries", stores=[store.code])
+    token = device_token(runtime, client, store.code)
+    before = arrival_event(
+        member.subject_id, event_id="e-before-0001", at=runtime.now() - timedelta(minutes=10)
+    )
+    assert post(client, token, before) == {"accepted": 0, "duplicates": 0, "refused": 1}
+    assert count(runtime, Visit) == 0
+    skewed = arrival_event(
+        member.subject_id, event_id="e-skewed-0001", at=runtime.now() - timedelta(minutes=1)
+    )
+    assert post(client, token, skewed) == {"accepted": 1, "duplicates": 0, "refused": 0}
+    assert count(runtime, Visit) == 1
