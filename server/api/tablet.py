@@ -136,7 +136,9 @@ def metrics(
     session: SessionDep,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> dict[str, Any]:
-    return visits.store_metrics(session, who=who, now=rt.now(), days=days).as_json()
+    return visits.store_metrics(
+        session, who=who, now=rt.now(), tz=rt.settings.zone, days=days
+    ).as_json()
 
 
 @router.post("/api/v1/visits/{visit_id}/{action}")

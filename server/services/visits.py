@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,7 +27,7 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Visit
-from server.services import audit, cards
+from server.services import audit, cards, localtime
 from server.services.arrivals import thumbnail_b64
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.ids import token_digest
@@ -427,10 +427,12 @@ class StoreMetrics:
 
 
 def store_metrics(
-    session: Session, *, who: StaffIdentity, now: datetime, days: int = 30
+    session: Session, *, who: StaffIdentity, now: datetime, tz: tzinfo, days: int = 30
 ) -> StoreMetrics:
     """Counts only: arrivals, greeted and "not this person" rates, visits with a purchase
-    (sales linked to a live visit: the card was on the tablets while they shopped)."""
+    (sales linked to a live visit: the card was on the tablets while they shopped). Days are
+    the store's calendar days in ``tz`` (an arrival at 00:30 local belongs to that day, not to
+    the UTC day before)."""
     if who.store_id is None:
         raise Forbidden("metrics are per store; sign in with a store account")
     since = now - timedelta(days=days)
@@ -451,10 +453,11 @@ def store_metrics(
         select(func.count()).where(Incident.store_id == who.store_id, Incident.outcome == "open")
     )
     per_day: dict[str, list[int]] = {}
+    today = localtime.day_of(now, tz)
     for d in range(days - 1, -1, -1):
-        per_day[(now - timedelta(days=d)).date().isoformat()] = [0, 0, 0, 0]
+        per_day[(today - timedelta(days=d)).isoformat()] = [0, 0, 0, 0]
     for vid, arrived, status in visits:
-        row = per_day.setdefault(arrived.date().isoformat(), [0, 0, 0, 0])
+        row = per_day.setdefault(localtime.day_of(arrived, tz).isoformat(), [0, 0, 0, 0])
         row[0] += 1
         row[1] += status == "greeted"
         row[2] += status == "not_this_person"

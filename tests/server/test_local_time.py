@@ -372,3 +372,21 @@ def test_late_in_the_evening_utc_the_pages_already_show_tomorrow(
         stored = session.scalars(select(Visit.arrived_at).where(Visit.customer_id == cid)).one()
     assert stored == SUMMER
     assert stored.utcoffset() == timedelta(0)
+
+
+def test_the_store_metrics_on_the_tablet_count_by_the_local_day(
+    runtime: Runtime, store: StoreFixture
+) -> None:
+    """The salesperson's metrics page: the winter arrival at 23:30 UTC is on the next local
+    day (as the console counts it)."""
+    make_staff(runtime, "sales-late", "sales", store.id)
+    arrival_and_report(runtime, store, "Winter Avond", WINTER)
+    at(runtime, WINTER + timedelta(days=2))
+    with TestClient(create_app(runtime.settings, runtime=runtime)) as c:
+        sign_in(c, "sales-late")
+        r = c.get("/api/v1/metrics", params={"days": 7})
+        assert r.status_code == 200, r.text
+        days = {d["day"]: d["arrivals"] for d in r.json()["days"]}
+    utc_day = WINTER.date()
+    assert days[(utc_day + timedelta(days=1)).isoformat()] == 1
+    assert days.get(utc_day.isoformat(), 0) == 0
