@@ -132,6 +132,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from server.db.session import transaction
     from server.services import devices, enrolment, selfservice
 
@@ -143,20 +145,26 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             return 2
         photos.append(path.read_bytes())
     rt = _runtime(args)
+    request = enrolment.EnrolmentRequest(
+        name=args.name,
+        preferred_name=args.preferred_name or "",
+        language=args.language,
+        photos=photos,
+        consent_confirmed=args.consent_confirmed,
+        confirmation_name=args.confirmation_name or args.name,
+        channel="cli",
+        collected_by=args.collected_by,
+    )
     with transaction(rt.sessions) as session:
         store = devices.store_by_code(session, args.store)
-        result = enrolment.enrol(
+        enrol = (
+            partial(enrolment.reenrol, customer_id=args.customer_id)
+            if args.customer_id
+            else enrolment.enrol
+        )
+        result = enrol(
             session,
-            request=enrolment.EnrolmentRequest(
-                name=args.name,
-                preferred_name=args.preferred_name or "",
-                language=args.language,
-                photos=photos,
-                consent_confirmed=args.consent_confirmed,
-                confirmation_name=args.confirmation_name or args.name,
-                channel="cli",
-                collected_by=args.collected_by,
-            ),
+            request=request,
             store=store,
             analyser=rt.faces,
             kek=rt.kek,
@@ -164,7 +172,10 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             consent_months=rt.settings.consent_months,
             now=rt.now(),
         )
-    print(f"enrolled {args.name}: customer {result.customer_id}, {result.templates} templates")
+    again = " again" if args.customer_id else ""
+    print(
+        f"enrolled {args.name}{again}: customer {result.customer_id}, {result.templates} templates"
+    )
     print(f"self-service link: {selfservice.link(rt, result.customer_id)}")
     return 0
 
@@ -410,6 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consent-confirmed", action="store_true", help="the customer agreed")
     p.add_argument("--confirmation-name", help="name as typed by the customer")
     p.add_argument("--collected-by", default="cli")
+    p.add_argument(
+        "--customer-id",
+        help="enrol this existing customer again (their consent ended; history is kept)",
+    )
     p.set_defaults(fn=cmd_enrol)
 
     p = sub.add_parser("audit", help="verify the audit chain, sign a checkpoint")
