@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
-from server.api.pages import CSP
+from server.api.pages import CSP, zone_in
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
@@ -67,21 +67,14 @@ def fmt_day(value: datetime | date | None, tz: tzinfo) -> str:
     return localtime.format_day(value, tz)
 
 
-def _zone(ctx: Context) -> tzinfo:
-    tz = ctx.get("tz")
-    if not isinstance(tz, tzinfo):
-        raise RuntimeError("a console page was rendered without its time zone (tz)")
-    return tz
-
-
 @pass_context
 def _dt_filter(ctx: Context, value: datetime | None, seconds: bool = False) -> str:
-    return fmt_dt(value, _zone(ctx), seconds)
+    return fmt_dt(value, zone_in(ctx), seconds)
 
 
 @pass_context
 def _day_filter(ctx: Context, value: datetime | date | None) -> str:
-    return fmt_day(value, _zone(ctx))
+    return fmt_day(value, zone_in(ctx))
 
 
 def fmt_duration(seconds: float | None) -> str:

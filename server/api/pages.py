@@ -77,7 +77,9 @@ def format_clock(value: datetime | str | None, tz: tzinfo) -> str:
     return localtime.format_clock(_instant(value), tz)
 
 
-def _zone(ctx: Context) -> tzinfo:
+def zone_in(ctx: Context) -> tzinfo:
+    """The ``tz`` a page was rendered with: pages and console templates format times in it, and
+    a page rendered without it fails loudly instead of quietly showing UTC."""
     tz = ctx.get("tz")
     if not isinstance(tz, tzinfo):
         raise RuntimeError("a page was rendered without its time zone (tz)")
@@ -86,12 +88,12 @@ def _zone(ctx: Context) -> tzinfo:
 
 @pass_context
 def _date_filter(ctx: Context, value: datetime | str | None, language: str) -> str:
-    return format_date(value, language, _zone(ctx))
+    return format_date(value, language, zone_in(ctx))
 
 
 @pass_context
 def _clock_filter(ctx: Context, value: datetime | str | None) -> str:
-    return format_clock(value, _zone(ctx))
+    return format_clock(value, zone_in(ctx))
 
 
 def is_datetime(value: object) -> bool:
