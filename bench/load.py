@@ -37,6 +37,7 @@ from pathlib import Path
 import cv2
 import httpx
 import websockets
+from sqlalchemy import text as sql
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -253,6 +254,12 @@ def prepare(
                     )
                     setup.members.append((c.subject_id, c.preferred_name))
                 out.append(setup)
+        if rt.engine.dialect.name == "postgresql":
+            # A running database has statistics (autovacuum analyses a table once a tenth of it
+            # changed, within a minute): give the freshly loaded one its own, as it would have.
+            with rt.engine.connect() as conn:
+                conn.execute(sql("ANALYZE"))
+                conn.commit()
     finally:
         rt.close()
     return out

@@ -118,7 +118,13 @@ _SALE_COUNTS = (
 _THUMBNAILS = (
     select(FaceThumbnail.customer_id, FaceThumbnail.ciphertext, CustomerKey.wrapped_dek)
     .join(CustomerKey, CustomerKey.customer_id == FaceThumbnail.customer_id)
-    .where(FaceThumbnail.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .where(
+        FaceThumbnail.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        # the same filter on both sides: an index scan of each whatever the planner's
+        # statistics say (without it, before PostgreSQL's first ANALYZE of a bulk-loaded
+        # table, it hashes all of customer_keys for every batch)
+        CustomerKey.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    )
 )
 _RECEIPTS_NEW = {
     "sqlite": sqlite_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
