@@ -15,6 +15,8 @@ import binascii
 import contextlib
 from datetime import timedelta
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
 
 from consent.signing import public_key_bytes
@@ -145,47 +147,48 @@ async def device_ws(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential refused")
         return
     await websocket.accept()
-    refused = asyncio.Event()
+    refused = False
     async with rt.broker.subscribe(device_channel(store_id)) as messages:
         await websocket.send_json({"type": "gallery", "version": version})
+        # Three jobs until the first of them ends: forward the store's messages, re-check the
+        # credential now and then, and notice the device going away. An anyio task group (the
+        # structured concurrency Starlette itself uses) so that cancelling the handler from
+        # outside, as a server shutting down does, cancels all three cleanly.
+        async with anyio.create_task_group() as jobs:
 
-        async def pump() -> None:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                async for message in messages:
-                    if message.get("type") == "revoked":  # for this server, never forwarded
-                        if message.get("device") == device_id:
-                            refused.set()
-                            return
-                        continue
-                    await websocket.send_text(as_text(message))
+            async def pump() -> None:
+                nonlocal refused
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                    async for message in messages:
+                        if message.get("type") == "revoked":  # for this server, never forwarded
+                            if message.get("device") == device_id:
+                                refused = True
+                                break
+                            continue
+                        await websocket.send_text(as_text(message))
+                jobs.cancel_scope.cancel()
 
-        async def recheck() -> None:
-            # A revocation made where no broker reaches this process (the command line on
-            # the embedded default) is noticed here, within ``device_recheck_s``.
-            while not refused.is_set():
-                await asyncio.sleep(rt.settings.device_recheck_s)
-                if not await asyncio.to_thread(still_valid):
-                    refused.set()
+            async def recheck() -> None:
+                # A revocation made where no broker reaches this process (the command line on
+                # the embedded default) is noticed here, within ``device_recheck_s``.
+                nonlocal refused
+                while not refused:
+                    await anyio.sleep(rt.settings.device_recheck_s)
+                    if not await anyio.to_thread.run_sync(still_valid):
+                        refused = True
+                jobs.cancel_scope.cancel()
 
-        async def receive() -> None:
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:  # the device sends nothing; reading notices a disconnect
-                    received = await websocket.receive()
-                    if received["type"] == "websocket.disconnect":
-                        return
+            async def receive() -> None:
+                with contextlib.suppress(WebSocketDisconnect):
+                    while True:  # the device sends nothing; reading notices a disconnect
+                        received = await websocket.receive()
+                        if received["type"] == "websocket.disconnect":
+                            break
+                jobs.cancel_scope.cancel()
 
-        tasks = [
-            asyncio.create_task(pump()),
-            asyncio.create_task(recheck()),
-            asyncio.create_task(receive()),
-            asyncio.create_task(refused.wait()),
-        ]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if refused.is_set():
+            jobs.start_soon(pump)
+            jobs.start_soon(recheck)
+            jobs.start_soon(receive)
+        if refused:
             with contextlib.suppress(RuntimeError, OSError):
                 await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential revoked")
