@@ -10,6 +10,8 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -187,22 +189,26 @@ async def tablet_ws(websocket: WebSocket) -> None:
     async with rt.broker.subscribe(tablet_channel(who.store_id)) as messages:
         await websocket.send_json({"type": "hello", "store_id": who.store_id, "ping_s": PING_S})
 
-        async def pump() -> None:
-            async for message in messages:
-                await websocket.send_text(as_text(message))
+        # Forward the store's cards while reading the client's pings; the first to end ends
+        # both (an anyio task group: an outside cancellation ends them cleanly too).
+        async with anyio.create_task_group() as jobs:
 
-        sender = asyncio.create_task(pump())
-        try:
-            while True:  # the client only pings; each ping re-checks the session
-                await websocket.receive_text()
-                try:
-                    await asyncio.to_thread(check, False)
-                except ServiceError:
-                    await websocket.close(code=4401, reason="session expired")
-                    break
-        except WebSocketDisconnect:
-            pass
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            async def pump() -> None:
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                    async for message in messages:
+                        await websocket.send_text(as_text(message))
+                jobs.cancel_scope.cancel()
+
+            async def pings() -> None:
+                with contextlib.suppress(WebSocketDisconnect):
+                    while True:  # the client only pings; each ping re-checks the session
+                        await websocket.receive_text()
+                        try:
+                            await anyio.to_thread.run_sync(check, False)
+                        except ServiceError:
+                            await websocket.close(code=4401, reason="session expired")
+                            break
+                jobs.cancel_scope.cancel()
+
+            jobs.start_soon(pump)
+            jobs.start_soon(pings)
