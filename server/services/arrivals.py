@@ -127,8 +127,12 @@ _THUMBNAILS = (
     )
 )
 _RECEIPTS_NEW = {
-    "sqlite": sqlite_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
-    "postgresql": pg_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite_insert(_RECEIPTS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_RECEIPTS.c.id),
+    "postgresql": pg_insert(_RECEIPTS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_RECEIPTS.c.id),
 }
 
 
@@ -169,8 +173,7 @@ def _record_receipts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         return set()
     stmt = _RECEIPTS_NEW.get(session.get_bind().dialect.name)
     if stmt is not None:
-        returning = stmt.returning(_RECEIPTS.c.id)
-        return {str(i) for i in session.execute(returning, rows).scalars()}
+        return {str(i) for i in session.execute(stmt, rows).scalars()}
     fresh: set[str] = set()
     for row in rows:
         try:
