@@ -37,7 +37,7 @@ class StoreFixture:
 @pytest.fixture
 def settings(data_dir: Path) -> Iterator[ServerSettings]:
     """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``."""
-    with database_url_for_tests(data_dir) as url:
+    with database_url_for_tests(data_dir, migrated=True) as url:
         yield ServerSettings(data_dir=data_dir, environment="test", database_url=url)
 
 
