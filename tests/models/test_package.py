@@ -1,4 +1,4 @@
-"""Package rules: no other project package imported, nothing heavy at import time."""
+"""Package rules: nothing heavy at import time (dependencies: tests/test_architecture.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import models
 
 REPO = Path(__file__).resolve().parents[2]
-OTHER_PACKAGES = {"edge", "server", "consent", "tests", "bench"}
 
 
 def test_import_loads_no_backend() -> None:
