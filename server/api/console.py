@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
 from server.api.pages import CSP, zone_in
+from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
-from server.db.modes import RECOGNITION_MODES
 from server.services import (
     charts,
     console,

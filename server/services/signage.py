@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.db.console import StoreZone
-from server.db.modes import StoreMode
 from server.db.models import EdgeDevice, Store
+from server.db.modes import StoreMode
 from server.services import audit, devices, pdf
 from server.services.errors import BadInput, NotFound
 

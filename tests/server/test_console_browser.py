@@ -22,8 +22,8 @@ from sqlalchemy import select, text
 
 from server.db.clienteling import Incident
 from server.db.console import AuditVerification, StoreZone
-from server.db.modes import StoreMode
 from server.db.models import AuditEntry, EdgeDevice, Store
+from server.db.modes import StoreMode
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
 from server.settings import ServerSettings
@@ -283,7 +283,8 @@ def test_the_officer_audits_in_the_browser(
         assert zone is not None
         assert (zone.zone_x, zone.zone_w, zone.min_face_size) == (0.25, 0.5, 96)
         mode = session.get(StoreMode, store.id)
-        assert mode is not None and (mode.mode, mode.door_acknowledged) == ("door", True)
+        assert mode is not None
+        assert (mode.mode, mode.door_acknowledged) == ("door", True)
     assert page.get_attribute("#store-amsterdam dd.mode", "data-mode") == "door"
     shot(page, screenshot_dir, "console-stores.png")
     assert errors == []
