@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
 from server.api.pages import CSP, zone_in
+from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
     charts,
     console,
     console_export,
+    golive,
     localtime,
     ropa,
     signage,
@@ -550,6 +552,9 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         "stores",
         {
             "stores": signage.store_rows(session),
+            "modes": RECOGNITION_MODES,
+            "mode_labels": golive.MODE_LABELS,
+            "door_legal": golive.DOOR_LEGAL_POSITION,
             "ttl_s": rt.settings.gallery_ttl_s,
             "period": _period(rt, None, None),
         },
@@ -588,6 +593,13 @@ class GoLiveIn(BaseModel):
     signage_confirmed: bool
     dpia_reference: str = Field(max_length=200)
     zone: ZoneIn
+    mode: Literal["door", "checkin", "pass", "pass+face"] = Field(
+        description="how members are recognised at this store (issue 12)"
+    )
+    door_acknowledged: bool = Field(
+        default=False,
+        description="door mode only: the officer read the legal position and chooses it knowingly",
+    )
 
 
 class PauseIn(BaseModel):
@@ -800,11 +812,19 @@ def go_live(
         dpia_reference=body.dpia_reference,
         signage_confirmed=body.signage_confirmed,
         zone=zone,
+        mode=body.mode,
+        door_acknowledged=body.door_acknowledged,
         who=who,
         now=rt.now(),
         notify=rt.broker.publish,
     )
-    return {"store": store.code, "live": store.live, "dpia_reference": store.dpia_reference}
+    return {
+        "store": store.code,
+        "live": store.live,
+        "dpia_reference": store.dpia_reference,
+        "mode": body.mode,
+        "gallery_version": store.gallery_version,
+    }
 
 
 @api.post("/stores/{code}/pause")
