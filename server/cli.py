@@ -188,6 +188,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         confirmation_name=args.confirmation_name or args.name,
         channel="cli",
         collected_by=args.collected_by,
+        # no photo files: the membership without a face (issue 12), its own consent text
+        membership="face" if photos else "pass",
     )
     with transaction(rt.sessions) as session:
         store = devices.store_by_code(session, args.store)
@@ -211,6 +213,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         f"enrolled {args.name}{again}: customer {result.customer_id}, {result.templates} templates"
     )
     print(f"self-service link: {selfservice.link(rt, result.customer_id)}")
+    # shown once: only its digest is stored (a new one: the self-service page or the register)
+    print(f"membership pass ({result.membership}): {result.pass_token}")
     return 0
 
 
@@ -476,9 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="default: asked for")
     p.set_defaults(fn=cmd_staff)
 
-    p = sub.add_parser("enrol", help="enrol a customer from photo files, with consent")
+    p = sub.add_parser(
+        "enrol", help="enrol a customer from photo files (or, without photos, with a pass only)"
+    )
     common(p)
-    p.add_argument("photos", nargs="+", help="1-5 photos of the customer, one face each")
+    p.add_argument(
+        "photos",
+        nargs="*",
+        help="1-5 photos of the customer, one face each; none: a membership without a face",
+    )
     p.add_argument("--name", required=True)
     p.add_argument("--preferred-name")
     p.add_argument("--language", choices=["nl", "en"], default="nl")

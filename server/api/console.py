@@ -25,11 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
+from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
+    aiact,
     charts,
     console,
     console_export,
@@ -892,6 +894,41 @@ def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
+    # the model the server enrols with and devices match with; its shipped calibration
+    calibration = load_calibration("dlib_resnet_v1")
+    return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
+
+
+@api.get("/aiact.md")
+def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    """The AI Act transparency record (issue 12), from the live configuration."""
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_markdown(record).encode(),
+        media_type="text/markdown; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.md"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@api.get("/aiact.pdf")
+def aiact_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_pdf(record),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.pdf"',
             "Cache-Control": "no-store",
         },
     )

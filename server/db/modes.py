@@ -27,9 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from consent.modes import RECOGNITION_MODES as RECOGNITION_MODES
 from server.db.base import Base, UTCDateTime, utcnow
-
-RECOGNITION_MODES = ("door", "checkin", "pass", "pass+face")
 
 
 class StoreMode(Base):

@@ -25,13 +25,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
 from server.db.models import Store
-from server.db.modes import RECOGNITION_MODES, StoreMode
+from server.db.modes import StoreMode
 from server.services import audit, gallery, signage
 from server.services.errors import BadInput
-
-DEFAULT_MODE = "door"
-"""A store with no recorded mode (taken live before modes existed) works as ``door``."""
 
 PASS_MODES = frozenset({"pass", "pass+face"})
 FACE_ARRIVAL_MODES = frozenset({"door", "checkin"})
@@ -73,16 +71,20 @@ class ModeRecord:
     recorded_at: datetime | None
 
 
-def check_mode(mode: str) -> str:
-    if mode not in RECOGNITION_MODES:
-        raise BadInput(f"recognition mode: one of {', '.join(RECOGNITION_MODES)} (got {mode!r})")
-    return mode
+def check_mode(mode: str) -> RecognitionMode:
+    try:
+        return parse_mode(mode)
+    except ValueError:
+        raise BadInput(
+            f"recognition mode: one of {', '.join(RECOGNITION_MODES)} (got {mode[:40]!r})"
+        ) from None
 
 
-def store_mode(session: Session, store_id: int) -> str:
-    """The store's recognition mode (``door`` when none was recorded)."""
+def store_mode(session: Session, store_id: int) -> RecognitionMode:
+    """The store's recognition mode (``door`` when none was recorded: a store taken live
+    before modes existed keeps working as it did)."""
     row = session.get(StoreMode, store_id)
-    return row.mode if row is not None else DEFAULT_MODE
+    return parse_mode(row.mode) if row is not None else DEFAULT_MODE
 
 
 def mode_record(session: Session, store_id: int) -> ModeRecord:
