@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -25,13 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
+from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
+from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
+    aiact,
     charts,
     console,
     console_export,
+    golive,
     localtime,
     ropa,
     signage,
@@ -550,6 +554,9 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         "stores",
         {
             "stores": signage.store_rows(session),
+            "modes": RECOGNITION_MODES,
+            "mode_labels": golive.MODE_LABELS,
+            "door_legal": golive.DOOR_LEGAL_POSITION,
             "ttl_s": rt.settings.gallery_ttl_s,
             "period": _period(rt, None, None),
         },
@@ -588,6 +595,13 @@ class GoLiveIn(BaseModel):
     signage_confirmed: bool
     dpia_reference: str = Field(max_length=200)
     zone: ZoneIn
+    mode: Literal["door", "checkin", "pass", "pass+face"] = Field(
+        description="how members are recognised at this store (issue 12)"
+    )
+    door_acknowledged: bool = Field(
+        default=False,
+        description="door mode only: the officer read the legal position and chooses it knowingly",
+    )
 
 
 class PauseIn(BaseModel):
@@ -800,11 +814,19 @@ def go_live(
         dpia_reference=body.dpia_reference,
         signage_confirmed=body.signage_confirmed,
         zone=zone,
+        mode=body.mode,
+        door_acknowledged=body.door_acknowledged,
         who=who,
         now=rt.now(),
         notify=rt.broker.publish,
     )
-    return {"store": store.code, "live": store.live, "dpia_reference": store.dpia_reference}
+    return {
+        "store": store.code,
+        "live": store.live,
+        "dpia_reference": store.dpia_reference,
+        "mode": body.mode,
+        "gallery_version": store.gallery_version,
+    }
 
 
 @api.post("/stores/{code}/pause")
@@ -872,6 +894,41 @@ def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
+    # the model the server enrols with and devices match with; its shipped calibration
+    calibration = load_calibration("dlib_resnet_v1")
+    return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
+
+
+@api.get("/aiact.md")
+def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    """The AI Act transparency record (issue 12), from the live configuration."""
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_markdown(record).encode(),
+        media_type="text/markdown; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.md"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@api.get("/aiact.pdf")
+def aiact_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_pdf(record),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.pdf"',
             "Cache-Control": "no-store",
         },
     )

@@ -7,11 +7,19 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import BaseModel
 
 from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
 from server.db.models import Store
 from server.deps import CurrentStaff, RuntimeDep, SessionDep
-from server.services import customer_admin, devices, enrolment, lifecycle, selfservice
+from server.services import (
+    customer_admin,
+    devices,
+    enrolment,
+    lifecycle,
+    membership,
+    selfservice,
+)
 from server.services.errors import BadInput, Forbidden, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -25,7 +33,8 @@ def enrol(
     name: Annotated[str, Form(min_length=1, max_length=200)],
     consent_confirmed: Annotated[bool, Form()],
     confirmation_name: Annotated[str, Form(max_length=200)],
-    photos: Annotated[list[UploadFile], File()],
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+    membership: Annotated[str, Form(pattern="^(face|pass)$")] = "face",
     preferred_name: Annotated[str, Form(max_length=100)] = "",
     language: Annotated[str, Form(pattern="^(nl|en)$")] = "nl",
     email: Annotated[str | None, Form(max_length=254)] = None,
@@ -34,7 +43,11 @@ def enrol(
 ) -> EnrolmentOut:
     """Enrol a new member; with ``customer_id``, enrol an existing customer whose consent ended
     again (same record and history, see ``enrolment.reenrol``): ``name`` must then be the name on
-    record, and a preferred name, the language and an e-mail update the profile."""
+    record, and a preferred name, the language and an e-mail update the profile.
+
+    ``membership=pass`` is the membership without a face (issue 12): no photos, its own consent
+    text; with ``customer_id`` and ``membership=face``, a pass-only member adds a face. Every
+    enrolment answers the member's new pass token, once (only its digest is kept)."""
     if who.role not in ("cashier", "admin"):
         raise Forbidden(f"the {who.role} role may not enrol customers")
     if who.store_id is not None:
@@ -55,12 +68,13 @@ def enrol(
         name=name,
         preferred_name=preferred_name,
         language=language,
-        photos=_read_photos(photos, limit=rt.settings.max_upload_bytes),
+        photos=_read_photos(photos or [], limit=rt.settings.max_upload_bytes),
         consent_confirmed=consent_confirmed,
         confirmation_name=confirmation_name,
         channel="register",
         collected_by=who.username,
         email=email or None,
+        membership=membership,
     )
     result = run(
         session,
@@ -77,6 +91,8 @@ def enrol(
         customer_id=result.customer_id,
         templates=result.templates,
         self_service_url=selfservice.link(rt, result.customer_id),
+        membership=result.membership,
+        pass_token=result.pass_token,
     )
 
 
@@ -160,6 +176,29 @@ def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionD
         previous_consent_id=result.previous_consent_id,
         expires_at=result.expires_at,
     )
+
+
+class PassOut(BaseModel):
+    """A new pass, answered once so the register can print it; only its digest is stored."""
+
+    pass_token: str
+
+
+@router.post("/customers/{customer_id}/pass")
+def new_pass(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> PassOut:
+    """A new membership pass (lost card): the old one stops working at once."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="pass", now=now
+    )
+    issued = membership.reissue_pass(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return PassOut(pass_token=issued.token)
 
 
 def _channel(role: str) -> str:

@@ -39,7 +39,7 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices, gallery, localtime, signage
+from server.services import audit, devices, gallery, golive, localtime, signage
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
@@ -1199,23 +1199,27 @@ def go_live(
     dpia_reference: str,
     signage_confirmed: bool,
     zone: signage.MemberZone,
+    mode: str,
+    door_acknowledged: bool,
     who: StaffIdentity,
     now: datetime,
     notify: gallery.Notify | None = None,
 ) -> None:
-    """Take a store live (or re-confirm it with a new member zone) and publish a gallery
-    version, so its devices fetch the gallery and the zone now, not at their next poll."""
-    actor = actor_of(who)
-    signage.go_live(
+    """Take a store live (or re-confirm it with a new member zone or recognition mode) through
+    the one go-live path (``golive.go_live``), which publishes a gallery version, so its
+    devices fetch the gallery, zone and mode now, not at their next poll."""
+    golive.go_live(
         session,
         store=store,
         dpia_reference=dpia_reference,
         signage_confirmed=signage_confirmed,
         zone=zone,
-        actor=actor,
+        mode=mode,
+        door_acknowledged=door_acknowledged,
+        actor=actor_of(who),
         now=now,
+        notify=notify,
     )
-    gallery.publish(session, store=store, reason="go-live", actor=actor, now=now, notify=notify)
 
 
 def pause(

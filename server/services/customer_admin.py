@@ -17,12 +17,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from consent import audit as kinds
+from consent.records import is_pass_text
 from server.db.models import ConsentRecord, Customer, Store
 from server.services import audit, lifecycle
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
-ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol")
+ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
 
@@ -40,6 +41,8 @@ class CustomerSummary:
     home_store: str | None
     recognition: str
     consent_expires_at: datetime | None
+    membership: str | None = None
+    """``face``/``pass`` while a consent is active (issue 12), else None."""
 
 
 def _may(who: StaffIdentity, customer: Customer) -> bool:
@@ -78,12 +81,13 @@ def authorise(
 
 def summarise(session: Session, customer: Customer, *, now: datetime) -> CustomerSummary:
     home = session.get(Store, customer.home_store_id) if customer.home_store_id else None
-    expires = session.scalar(
-        select(ConsentRecord.expires_at)
+    current = session.execute(
+        select(ConsentRecord.expires_at, ConsentRecord.text_version)
         .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
         .order_by(ConsentRecord.expires_at.desc())
         .limit(1)
-    )
+    ).first()
+    expires = current.expires_at if current else None
     return CustomerSummary(
         id=customer.id,
         name=customer.name,
@@ -94,6 +98,9 @@ def summarise(session: Session, customer: Customer, *, now: datetime) -> Custome
         home_store=home.code if home else None,
         recognition=lifecycle.recognition_state(session, customer, now=now),
         consent_expires_at=expires,
+        membership=(
+            None if current is None else "pass" if is_pass_text(current.text_version) else "face"
+        ),
     )
 
 

@@ -206,6 +206,7 @@ EXPORTERS: dict[str, Exporter] = {
     "service_items": table_rows("service_items", "customer_id"),
     "staff_notes": table_rows("staff_notes", "customer_id"),
     "customer_external_ids": table_rows("customer_external_ids", "customer_id"),
+    "member_passes": table_rows("member_passes", "customer_id", key="passes"),
     "incidents": table_rows("incidents", "customer_id", omit=("device_id",)),
 }
 """Every table holding a customer's data -> its exporter (see ``lifecycle.ERASERS``)."""

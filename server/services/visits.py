@@ -107,7 +107,8 @@ def live_teasers(
     for visit in rows:
         customer = session.get(Customer, visit.customer_id)
         if customer is not None:
-            msg = cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek))
+            photo = thumbnail_b64(session, customer, kek) if visit.method == "face" else None
+            msg = cards.teaser(session, visit, customer, photo)
             msg["expires_in_s"] = max(0, int((visit.live_until - now).total_seconds()))
             out.append(msg)
     return out

@@ -142,6 +142,22 @@ function setupZones() {
   }
 }
 
+// ---- recognition mode: the legal position appears when "door" is picked -------------------
+function setupModes() {
+  for (const box of document.querySelectorAll("[data-mode-choice]")) {
+    const legal = $("[data-door-legal]", box);
+    const ack = $("input[name=door_acknowledged]", box);
+    const update = () => {
+      const picked = $("input[name=mode]:checked", box);
+      const door = !!picked && picked.value === "door";
+      legal.hidden = !door;
+      ack.required = door;
+    };
+    box.addEventListener("change", update);
+    update();
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const message = sessionStorage.getItem(FLASH);
   if (message && $("#flash")) { $("#flash").textContent = message; sessionStorage.removeItem(FLASH); }
@@ -150,4 +166,5 @@ document.addEventListener("DOMContentLoaded", () => {
   setupButtons();
   setupForms();
   setupZones();
+  setupModes();
 });

@@ -7,7 +7,7 @@
 
 const MAX_PHOTOS = 3;
 const $ = (id) => document.getElementById(id);
-const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null };
+const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null, kind: null };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -124,6 +124,14 @@ async function search() {
       el("a", { class: "button secondary", href: `/register/receipt/${encodeURIComponent(c.id)}`, "data-action": "receipt" }, "Print self-service link"));
     if (s === "active") {
       buttons.append(
+        customerAction("New pass", "secondary", "new-pass", () => newPass(c)));
+      if (c.membership === "pass") {
+        buttons.append(customerAction("Add a face", "secondary", "add-face", () => {
+          startReenrol(c);
+          chooseKind("face");
+        }));
+      }
+      buttons.append(
         customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),
         customerAction("Stop recognition", "danger", "withdraw",
           () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
@@ -141,6 +149,44 @@ async function search() {
   }
 }
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+// ---- the membership pass: printed once, on the receipt, never put in a URL -------------------
+function printReceipt(customerId, passToken) {
+  const form = $("receipt-form");
+  form.action = `/register/receipt/${encodeURIComponent(customerId)}`;
+  $("receipt-pass").value = passToken;
+  form.submit();
+}
+async function newPass(c) {
+  if (!window.confirm(`Issue a new pass for ${c.name}? Their current pass stops working at once.`)) return;
+  const msg = $("customer-message");
+  try {
+    const r = await api(`/api/v1/customers/${encodeURIComponent(c.id)}/pass`, { method: "POST" });
+    printReceipt(c.id, r.pass_token);
+  } catch (e) {
+    msg.className = "alert bad";
+    msg.textContent = e.message;
+  }
+}
+
+// ---- kind of membership: with a face or without (two equal choices) -------------------------
+function chooseKind(kind) {
+  const radio = document.querySelector(`input[name=membership][value="${kind}"]`);
+  if (radio) radio.checked = true;
+  applyKind();
+}
+function applyKind() {
+  const picked = document.querySelector("input[name=membership]:checked");
+  state.kind = picked ? picked.value : null;
+  for (const e of document.querySelectorAll("[data-kind]")) e.hidden = e.dataset.kind !== (state.kind || "none");
+  $("finish-step").textContent = state.kind === "pass" ? "5" : "6";
+  if (state.kind === "pass") { // no photo and no camera for a membership without a face
+    if (state.stream) stopCamera();
+    clearPhotos();
+  }
+  refresh();
+}
+for (const radio of document.querySelectorAll("input[name=membership]")) radio.addEventListener("change", applyKind);
 
 // ---- enrol an existing customer again -----------------------------------------------------
 function submitLabel() {
@@ -338,8 +384,10 @@ $("capture").addEventListener("click", async () => {
 function missing() {
   const out = [];
   if (!$("name").value.trim()) out.push("the customer's full name");
+  if (!state.kind) { out.push("the customer chooses a kind of membership"); return out; }
   if (!$("consent_confirmed").checked) out.push("the customer ticks the consent box");
   if (!nameMatches()) out.push("the customer types their full name, exactly as above");
+  if (state.kind === "pass") return out;
   const ok = state.slots.filter((s) => s.status === "ok").length;
   if (state.slots.some((s) => s.status === "pending")) out.push("wait for the photo check");
   if (state.slots.some((s) => s.status === "bad")) out.push("remove or retake the photos marked “not usable”");
@@ -351,8 +399,9 @@ function refresh() {
   const m = missing();
   const ok = state.slots.filter((s) => s.status === "ok").length;
   const items = m.map((t) => el("li", {}, `Still needed: ${t}`));
-  if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
-  if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
+  if (!m.length && state.kind === "pass") items.push(el("li", {}, "Ready (membership pass, no photo)."));
+  else if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
+  else if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
   $("missing").replaceChildren(...items);
   $("submit").disabled = m.length > 0;
 }
@@ -365,6 +414,7 @@ $("reset").addEventListener("click", () => {
   setMode(null);
   clearPhotos();
   applyLanguage();
+  applyKind();
 });
 
 function plainError(status, message) {
@@ -397,11 +447,14 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   if (state.reenrol) form.append("customer_id", state.reenrol.id);
   form.append("consent_confirmed", "true");
   form.append("confirmation_name", $("confirmation_name").value);
-  for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
+  form.append("membership", state.kind);
+  if (state.kind === "face") {
+    for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
+  }
   try {
     const result = await api("/api/v1/enrolments", { method: "POST", body: form });
     clearPhotos();
-    location.assign(`/register/receipt/${encodeURIComponent(result.customer_id)}`);
+    printReceipt(result.customer_id, result.pass_token);
   } catch (e) {
     if (e.status === 409) clearPhotos(); // this person must not be enrolled again
     $("enrol-error").textContent = plainError(e.status, e.message);
@@ -412,4 +465,5 @@ $("enrol-form").addEventListener("submit", async (ev) => {
 window.addEventListener("pagehide", clearPhotos);
 
 applyLanguage();
+applyKind();
 start();

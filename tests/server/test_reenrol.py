@@ -205,7 +205,8 @@ def test_a_withdrawn_customer_enrols_again_into_the_same_record(
 
     kinds = audit_kinds(runtime, withdrawn.subject_id)
     after_withdrawal = kinds[kinds.index("consent.withdrawn") :]
-    assert after_withdrawal[-2:] == ["consent.given", "template.created"]
+    # joining again: a new consent, new templates and a new membership pass (issue 12)
+    assert after_withdrawal[-3:] == ["consent.given", "template.created", "pass.issued"]
     given = audit_entries(runtime, "consent.given")[-1]
     assert given["actor"] == "staff:cashier"
     assert given["data"]["consent_id"] == new.id
