@@ -46,8 +46,11 @@ test: lint typecheck pytest
 # Edge engine vs the naive face_recognition loop on the real clip (about 3 minutes on 2 cores):
 # throughput (3 interleaved runs each) and realtime latency (5 runs at the clip's 29.97 fps).
 # The last line is `edge_vs_naive: ratio=...`; exit status 1 when the target is missed.
+# Then open-set identification on lfw-calib (bench/open_set.py: embeddings cached after the
+# first run, about 5 minutes with `vertrouwd models convert-dlib` done, 15 without).
 bench: $(STAMP)
 	$(PY) bench/edge_vs_naive.py --faces $(FACES) --repeat 3 --realtime --realtime-repeat 5
+	$(PY) bench/open_set.py --faces $(FACES)
 
 # The other benchmarks, each printing a ratio against a peer measured in the same run.
 # bench-load (about 2.5 minutes): SQLite, PostgreSQL + Redis + 2 processes, its one-transaction

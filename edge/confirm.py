@@ -1,11 +1,15 @@
-"""k-of-n confirmation of a track's identity, and the per-member arrival cooldown."""
+"""Confirming a track's identity (k-of-n votes, or one match of the track's mean embedding),
+and the per-member arrival cooldown."""
 
 from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,68 @@ class KOfN:
             if best is None or (candidate.frames, -candidate.score) > (best.frames, -best.score):
                 best = candidate
         return best
+
+
+def track_embedding(
+    vectors: Sequence[npt.ArrayLike], qualities: Sequence[float], *, best: int = 5
+) -> npt.NDArray[np.float32]:
+    """The quality-weighted mean of a track's ``best`` highest-quality embeddings.
+
+    Averaging frames of one face cancels part of what varies between frames (blur, pose,
+    light), so the mean lies nearer the person's own template than most single frames; a
+    non-member's mean lies nearer *their* own centre, which a look-alike does not share.
+    Weights are the qualities (``models.quality.score_for_selection``), floored at a small
+    positive value so a track of poor frames still has a mean.
+    """
+    if len(vectors) != len(qualities):
+        raise ValueError("one quality per embedding")
+    if not vectors:
+        raise ValueError("a track without embeddings has no mean")
+    if best < 1:
+        raise ValueError("best must be >= 1")
+    order = sorted(range(len(vectors)), key=lambda i: -qualities[i])[:best]
+    stack = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in order])
+    weights = np.maximum(np.asarray([qualities[i] for i in order], dtype=np.float64), 1e-3)
+    mean: npt.NDArray[np.float64] = (weights[:, None] * stack).sum(axis=0) / weights.sum()
+    return mean.astype(np.float32)
+
+
+class TrackMean:
+    """A track is decided once, from the mean of its best embeddings (:func:`track_embedding`),
+    matched against the gallery with the same threshold and margin as a single frame.
+
+    An alternative to :class:`KOfN` (which votes over single frames): ``bench/track_vote.py``
+    measures both on synthetic walk-bys. ``match`` is the caller's gallery lookup (the edge's
+    ``GalleryIndex``), so this module needs no model.
+    """
+
+    def __init__(
+        self, threshold: float, min_margin: float, *, best: int = 5, min_frames: int = 2
+    ) -> None:
+        if threshold <= 0 or min_margin < 0:
+            raise ValueError("threshold must be positive and min_margin non-negative")
+        if not 1 <= min_frames <= best:
+            raise ValueError("need 1 <= min_frames <= best")
+        self.threshold = threshold
+        self.min_margin = min_margin
+        self.best = best
+        self.min_frames = min_frames
+
+    def decide(
+        self,
+        vectors: Sequence[npt.ArrayLike],
+        qualities: Sequence[float],
+        match: Callable[[npt.NDArray[np.float32]], MatchOutcome],
+    ) -> Confirmation | None:
+        """None until the track has ``min_frames`` embeddings, or when its mean is refused."""
+        if len(vectors) < self.min_frames:
+            return None
+        outcome = match(track_embedding(vectors, qualities, best=self.best))
+        subject = outcome.accepted(self.threshold, self.min_margin)
+        if subject is None:
+            return None
+        frames = min(len(vectors), self.best)
+        return Confirmation(subject, frames, outcome.distance, outcome.margin)
 
 
 class Cooldown:

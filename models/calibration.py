@@ -33,6 +33,10 @@ __all__ = [
     "Calibration",
     "CalibrationReport",
     "DistanceStats",
+    "OpenSetCalibration",
+    "OpenSetChoice",
+    "OpenSetPoint",
+    "VerifyPoint",
     "calibrate",
     "calibration_path",
     "choose_min_margin",
@@ -80,6 +84,71 @@ class DistanceStats(BaseModel):
         )
 
 
+class OpenSetPoint(BaseModel):
+    """Open-set identification at one gallery size, averaged over seeded draws."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gallery: int = Field(ge=1, description="Members in the gallery.")
+    tir: float = Field(ge=0.0, le=1.0, description="Members identified as themselves.")
+    fmr: float = Field(ge=0.0, le=1.0, description="Non-members matched to some member.")
+    wrong: float = Field(ge=0.0, le=1.0, description="Members matched to another member.")
+    member_probes: int = Field(ge=0)
+    non_member_probes: int = Field(ge=0)
+
+
+class OpenSetChoice(BaseModel):
+    """The threshold and margin that meet a target FMR per passer-by at one gallery size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gallery: int = Field(ge=1)
+    threshold: float = Field(gt=0.0, lt=2.0)
+    min_margin: float = Field(ge=0.0, lt=2.0)
+    tir: float = Field(ge=0.0, le=1.0)
+    fmr: float = Field(ge=0.0, le=1.0)
+
+
+class VerifyPoint(BaseModel):
+    """1:1 verification (one claimed identity) at a false-match rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fmr: float = Field(gt=0.0, lt=1.0)
+    threshold: float = Field(gt=0.0, lt=2.0)
+    gar: float = Field(ge=0.0, le=1.0, description="Same-person pairs accepted.")
+
+
+class OpenSetCalibration(BaseModel):
+    """How the model does at a door: measured on many people, with the data it came from.
+
+    ``curve`` is measured at the calibration's own ``threshold`` and ``min_margin`` (the
+    operating point the edge uses), so the expected false matches of a store can be read off
+    it at the store's number of members; ``choices`` are the operating points that would meet
+    ``target_fmr`` at each gallery size. No image or embedding is kept: only counts and rates.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="The folder measured and what it holds.")
+    detector: str
+    people: int = Field(ge=0)
+    photos: int = Field(ge=0, description="Photos with a face, one face each.")
+    no_face: int = Field(ge=0, description="Photos left out: the detector found no face.")
+    enrol: int = Field(ge=1, description="Photos enrolled per member.")
+    draws: int = Field(ge=1, description="Seeded galleries averaged per size.")
+    seed: int
+    threshold: float = Field(gt=0.0, lt=2.0, description="Operating point of the curve.")
+    min_margin: float = Field(ge=0.0, lt=2.0)
+    curve: list[OpenSetPoint] = Field(min_length=1, description="By gallery size, ascending.")
+    target_fmr: float = Field(gt=0.0, lt=1.0)
+    choices: list[OpenSetChoice] = Field(default_factory=list)
+    genuine_pairs: int = Field(ge=0, description="Same-person pairs behind the 1:1 figures.")
+    impostor_pairs: int = Field(ge=0)
+    verify: list[VerifyPoint] = Field(default_factory=list)
+    created_at: datetime
+
+
 class Calibration(BaseModel):
     """A model's measured operating point and the evidence behind it."""
 
@@ -105,6 +174,18 @@ class Calibration(BaseModel):
     detector: str = Field(description="The detector and options that found the faces.")
     rule: str = Field(description="How the threshold and margin were chosen.")
     created_at: datetime
+    verify_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=2.0,
+        description="Largest distance accepted when verifying one claimed identity (1:1).",
+    )
+    verify_target_fmr: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="False-match rate verify_threshold is set for."
+    )
+    open_set: OpenSetCalibration | None = Field(
+        default=None, description="Open-set identification measured on many people."
+    )
 
     def accepts(self, result: MatchResult) -> bool:
         """Whether ``result`` is a match at this operating point."""
