@@ -31,7 +31,17 @@ class ServerSettings(BaseSettings):
     )
     kek_path: Path | None = Field(None, description="local key-encryption keyring file (0600)")
     signing_key_path: Path | None = Field(None, description="Ed25519 server signing key (0600)")
-    public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in links")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="base URL printed in links; its origin is the only one whose pages may "
+        "change anything or open a socket (cross-site request forgery); https in production",
+    )
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="further origins (scheme://host[:port]) whose pages may use this server, "
+        "e.g. a second host name of the same server; none by default",
+    )
     device_recheck_s: float = Field(
         30,
         gt=0,
@@ -154,6 +164,12 @@ class ServerSettings(BaseSettings):
         if self.environment == "production" and not self.secret_key:
             raise ValueError(
                 "VERTROUWD_SECRET_KEY must be set in production (every server process shares it)"
+            )
+        if self.environment == "production" and not self.public_url.startswith("https://"):
+            raise ValueError(
+                f"VERTROUWD_PUBLIC_URL must be an https:// URL in production, not "
+                f"{self.public_url[:100]!r}: staff sign-in cookies are marked Secure only over "
+                "https, and self-service links carry a customer's access"
             )
         return self
 
