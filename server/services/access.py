@@ -1,5 +1,5 @@
 """The one way a request is refused: :func:`deny` writes the ``access.denied`` audit entry and
-raises the refusal (privacy invariant 15: every denial is audited).
+returns the refusal to raise (privacy invariant 15: every denial is audited).
 
 Every refusal of a signed-in staff member (wrong role, wrong store, another store's customer, a
 visit that is not live), every request refused for its origin (cross-site request forgery, see
@@ -16,7 +16,7 @@ transaction is committed before the refusal is answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -67,11 +67,12 @@ def deny(
     error: type[ServiceError] = Forbidden,
     subject: str | None = None,
     **extra: Any,
-) -> NoReturn:
-    """Audit the refusal, then raise ``error`` (403 by default; 404 where the answer must not
-    tell whether the thing exists) with ``reason``; the audit entry is kept."""
+) -> ServiceError:
+    """Audit the refusal and return the error to raise (``raise access.deny(...)``): ``error``
+    (403 by default; 404 where the answer must not tell whether the thing exists) with
+    ``reason``, marked so that the audit entry is kept."""
     record_denial(session, who, what=what, now=now, subject=subject, **extra)
-    raise error(reason, keep_writes=True)
+    return error(reason, keep_writes=True)
 
 
 def require_role(
@@ -79,4 +80,4 @@ def require_role(
 ) -> None:
     """``who`` has one of ``roles``; otherwise an audited 403."""
     if who.role not in roles:
-        deny(session, who, what=what, reason=f"the {who.role} role may not {what}", now=now)
+        raise deny(session, who, what=what, reason=f"the {who.role} role may not {what}", now=now)

@@ -39,8 +39,8 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices, gallery, localtime, signage
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services import access, audit, devices, gallery, localtime, signage
+from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
@@ -98,17 +98,13 @@ def authorise(session: Session, *, who: StaffIdentity, what: str, now: datetime)
     """Privacy officers and admins pass; anyone else gets an audited 403."""
     if who.role in OFFICER_ROLES:
         return
-    audit.append(
+    raise access.deny(
         session,
-        kind=kinds.ACCESS_DENIED,
-        actor=f"staff:{who.username}",
-        subject=None,
-        data={"what": "console", "path": what[:200], "role": who.role, "store_id": who.store_id},
-        at=now,
-    )
-    raise Forbidden(
-        f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
-        keep_writes=True,
+        who,
+        what="console",
+        reason=f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
+        now=now,
+        path=what[:200],
     )
 
 
