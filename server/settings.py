@@ -110,6 +110,23 @@ class ServerSettings(BaseSettings):
         600, ge=10, le=24 * 3600, description="rebuild the recommender's model this often"
     )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
+    login_account_failures: int = Field(
+        5, ge=1, le=1000, description="failed sign-ins of one account before it is locked out"
+    )
+    login_address_failures: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="failed sign-ins from one client address before it is locked out (higher: "
+        "a store's tills may share an address)",
+    )
+    login_lockout_s: int = Field(
+        30, ge=1, le=3600, description="first lockout; doubles with each further failure"
+    )
+    login_lockout_max_s: int = Field(3600, ge=1, le=7 * 24 * 3600, description="longest lockout")
+    login_window_s: int = Field(
+        900, ge=60, le=7 * 24 * 3600, description="failed sign-ins older than this are forgotten"
+    )
     self_service_ttl_days: int = Field(90, ge=1, le=400)
     privacy_contact: str | None = Field(
         None,

@@ -68,7 +68,7 @@ def last_denial(rt: Runtime) -> AuditEntry:
 def staff_routes(client: TestClient) -> list[tuple[str, str]]:
     """Every (method, path) the app declares (its OpenAPI schema lists pages too)."""
     app: Any = client.app
-    out = []
+    out: list[tuple[str, str]] = []
     for path, operations in app.openapi()["paths"].items():
         if NOT_STAFF.match(path):
             continue
