@@ -5,7 +5,6 @@ view; the password is checked while no database connection is held."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,10 +28,10 @@ class Clock:
 
 
 @pytest.fixture
-def clock(runtime: Runtime) -> Iterator[Clock]:
+def clock(runtime: Runtime) -> Clock:
     c = Clock()
     runtime.clock = c
-    yield c
+    return c
 
 
 def login(client: TestClient, username: str, password: str) -> tuple[int, str | None]:
@@ -109,7 +108,7 @@ def test_one_address_is_locked_after_many_failures_across_accounts(
     assert all("guess" not in str(e.data) for e in failed)
     assert entries(runtime)[-1].data["scope"] == "address"
     with runtime.sessions() as s:
-        keys = [k for k in s.scalars(select(LoginThrottle.key))]
+        keys = list(s.scalars(select(LoginThrottle.key)))
     assert not any("guess" in k for k in keys)  # accounts are keyed by digest
 
 
