@@ -81,9 +81,9 @@ def test_backoff_doubles_with_each_failure_after_a_lockout(
 ) -> None:
     for _ in range(5):
         login(client, "sales", "wrong password!")
-    waits = ["30"]
+    waits: list[str | None] = ["30"]
     for _ in range(3):
-        clock.at += timedelta(seconds=int(waits[-1]))  # the lockout has just ended
+        clock.at += timedelta(seconds=int(waits[-1] or 0))  # the lockout has just ended
         status, retry = login(client, "sales", "wrong password!")
         assert status == 429
         waits.append(retry)
