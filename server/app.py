@@ -29,6 +29,7 @@ from server.api import (
     tablet,
 )
 from server.runtime import Runtime, build_runtime
+from server.security import BrowserGuard
 from server.services import retention
 from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import ServiceError
@@ -156,4 +157,12 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
+    # Outermost: foreign origins are refused before anything is read; every answer gets the
+    # security headers (server/security.py).
+    app.add_middleware(
+        BrowserGuard,
+        public_url=settings.public_url,
+        trusted_origins=settings.trusted_origins,
+        own_host=settings.environment != "production",
+    )
     return app

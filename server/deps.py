@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
 from sqlalchemy.orm import Session
 
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
-from server.services import devices, staff
+from server.services import access, devices, staff
 from server.services.arrival_writer import ArrivalWriter
-from server.services.errors import Forbidden, ServiceError, Unauthorized
+from server.services.errors import ServiceError, Unauthorized
 from server.services.staff import StaffIdentity
 
 SESSION_COOKIE = "vt_session"
@@ -88,13 +88,19 @@ def current_staff(request: Request, rt: RuntimeDep, session: SessionDep) -> Staf
 CurrentStaff = Annotated[StaffIdentity, Depends(current_staff)]
 
 
-def require_role(*roles: str) -> object:
-    def check(who: CurrentStaff) -> StaffIdentity:
-        if who.role not in roles:
-            raise Forbidden(f"the {who.role} role may not do this")
+def require_role(*roles: str, what: str) -> Any:
+    """The signed-in staff member if their role is one of ``roles``; otherwise an audited 403
+    (``access.deny``: the one way a request is refused)."""
+
+    def check(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StaffIdentity:
+        access.require_role(session, who, roles, what=what, now=rt.now())
         return who
 
     return Depends(check)
+
+
+# Who may enrol a customer at the register (and check a photo for it).
+Enroller = Annotated[StaffIdentity, require_role("cashier", "admin", what="enrol customers")]
 
 
 def websocket_runtime(websocket: WebSocket) -> Runtime:

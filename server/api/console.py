@@ -729,7 +729,15 @@ def access(
     log = console.access_log(
         session, period=_period(rt, start, end), staff=staff.strip(), now=rt.now()
     )
-    return {"rows": _rows(log.rows[: console.MAX_ROWS]), "flags": _rows(log.flags)}
+    sign_ins = [
+        {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, **e.data}
+        for e in log.sign_ins[-console.MAX_ROWS :]
+    ]
+    return {
+        "rows": _rows(log.rows[: console.MAX_ROWS]),
+        "flags": _rows(log.flags),
+        "sign_ins": sign_ins,
+    }
 
 
 @api.get("/incidents")

@@ -309,6 +309,7 @@ def customer_tables() -> dict[str, str]:
 # Tables kept in their own modules register on the same metadata when this module is imported.
 # Purchases, preferences and allergies live with the clienteling tables; imported from here too.
 from server.db import clienteling, console, lifecycle, modes  # noqa: E402, F401
+from server.db import security as _security  # noqa: E402, F401
 from server.db.clienteling import Allergy as Allergy  # noqa: E402
 from server.db.clienteling import Preference as Preference  # noqa: E402
 from server.db.clienteling import Purchase as Purchase  # noqa: E402

@@ -16,11 +16,10 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
 from consent.records import is_pass_text
 from server.db.models import ConsentRecord, Customer, Store
-from server.services import audit, lifecycle
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services import access, lifecycle
+from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
 ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass")
@@ -64,18 +63,26 @@ def authorise(
     customer = session.get(Customer, customer_id)
     if customer is not None and _may(who, customer):
         return customer
-    audit.append(
-        session,
-        kind=kinds.ACCESS_DENIED,
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id if customer is not None else None,
-        data={"what": "customer", "action": action, "found": customer is not None},
-        at=now,
-    )
     if customer is None:
-        raise NotFound("no such customer", keep_writes=True)
-    raise Forbidden(
-        f"the {who.role} role may not {action} this customer's consent", keep_writes=True
+        raise access.deny(
+            session,
+            who,
+            what="customer",
+            reason="no such customer",
+            error=NotFound,
+            now=now,
+            action=action,
+            found=False,
+        )
+    raise access.deny(
+        session,
+        who,
+        what="customer",
+        reason=f"the {who.role} role may not {action} this customer's consent",
+        subject=customer.subject_id,
+        now=now,
+        action=action,
+        found=True,
     )
 
 
@@ -112,8 +119,7 @@ def _like(q: str) -> str:
 def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
     """Customers of the staff member's store whose name or e-mail contains ``q`` or whose
     loyalty id is ``q`` (an admin without a store searches every store)."""
-    if who.role not in SEARCH_ROLES:
-        raise Forbidden(f"the {who.role} role may not search customers")
+    access.require_role(session, who, SEARCH_ROLES, what="search customers", now=now)
     q = " ".join(q.split())
     if len(q) < 2:
         raise BadInput("type at least 2 characters to search")

@@ -27,9 +27,9 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Visit
-from server.services import audit, cards, localtime
+from server.services import access, audit, cards, localtime
 from server.services.arrivals import thumbnail_b64
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.errors import BadInput, NotFound
 from server.services.ids import token_digest
 from server.services.recommend import Recommender
 from server.services.staff import StaffIdentity
@@ -49,27 +49,18 @@ def _deny(
     subject: str | None = None,
     now: datetime,
 ) -> None:
-    """Audit a refusal. The entry is kept although the request fails (``keep_writes``). A
-    customer is named only by pseudonym, and an unknown customer id not at all (it may be an
-    erased customer's, which must not reappear in the append-only log)."""
-    data: dict[str, Any] = {"what": what, "role": who.role, "store_id": who.store_id}
-    if ref is not None:
-        data["id"] = str(ref)
-    audit.append(
-        session,
-        kind="access.denied",
-        actor=f"staff:{who.username}",
-        subject=subject,
-        data=data,
-        at=now,
+    """Audit a refusal (``access.record_denial``); the caller raises it with ``keep_writes``."""
+    access.record_denial(
+        session, who, what=what, now=now, subject=subject, id=None if ref is None else str(ref)
     )
 
 
 def require_tablet(session: Session, who: StaffIdentity, *, what: str, now: datetime) -> None:
     """Only store staff look at live members; the attempt by anyone else is audited."""
     if who.role not in TABLET_ROLES or who.store_id is None:
-        _deny(session, who, what=what, now=now)
-        raise Forbidden(f"the {who.role} role does not see live visits", keep_writes=True)
+        raise access.deny(
+            session, who, what=what, reason=f"the {who.role} role does not see live visits", now=now
+        )
 
 
 def _is_shown(visit: Visit, now: datetime) -> bool:
@@ -435,7 +426,13 @@ def store_metrics(
     the store's calendar days in ``tz`` (an arrival at 00:30 local belongs to that day, not to
     the UTC day before)."""
     if who.store_id is None:
-        raise Forbidden("metrics are per store; sign in with a store account")
+        raise access.deny(
+            session,
+            who,
+            what="store metrics",
+            reason="metrics are per store; sign in with a store account",
+            now=now,
+        )
     since = now - timedelta(days=days)
     visits = session.execute(
         select(Visit.id, Visit.arrived_at, Visit.status).where(

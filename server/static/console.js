@@ -20,7 +20,7 @@ async function send(url, body) {
   const r = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Vertrouwd": "1" },
     body: JSON.stringify(body || {}),
   });
   if (r.status === 401) { location.reload(); throw new Error("Your session has ended: sign in again."); }
@@ -62,7 +62,7 @@ function setupSignOut() {
   const button = $("#sign-out");
   if (!button) return;
   button.addEventListener("click", async () => {
-    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" }).catch(() => null);
+    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-Vertrouwd": "1" } }).catch(() => null);
     location.assign("/console");
   });
 }

@@ -28,7 +28,9 @@ async function detail(r) {
 }
 
 async function api(path, opts = {}) {
-  const r = await fetch(path, { credentials: "same-origin", ...opts });
+  // X-Vertrouwd: the server refuses a signed-in change without it (cross-site request forgery).
+  const headers = { "X-Vertrouwd": "1", ...(opts.headers || {}) };
+  const r = await fetch(path, { credentials: "same-origin", ...opts, headers });
   if (r.status === 401) { showLogin(); throw new Error("Your session has ended: please sign in again."); }
   if (!r.ok) { const e = new Error(await detail(r)); e.status = r.status; throw e; }
   return r.status === 204 ? null : r.json();
@@ -65,7 +67,7 @@ $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("login-error").textContent = "";
   const r = await fetch("/api/v1/auth/login", {
-    method: "POST", headers: { "content-type": "application/json" }, credentials: "same-origin",
+    method: "POST", headers: { "content-type": "application/json", "X-Vertrouwd": "1" }, credentials: "same-origin",
     body: JSON.stringify({ username: $("username").value, password: $("password").value }),
   });
   if (!r.ok) { $("login-error").textContent = "Wrong username or password."; return; }
@@ -74,7 +76,7 @@ $("login").addEventListener("submit", async (ev) => {
 });
 $("sign-out").addEventListener("click", async () => {
   clearPhotos();
-  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-Vertrouwd": "1" } });
   showLogin();
 });
 

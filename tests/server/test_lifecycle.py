@@ -300,7 +300,13 @@ def test_staff_actions_need_the_right_role_and_store_and_refusals_are_audited(
     ]
     assert {d["subject"] for d in denied[:4]} == {member.subject_id}
     assert denied[4]["subject"] is None
-    assert denied[4]["data"] == {"what": "customer", "action": "erase", "found": False}
+    assert denied[4]["data"] == {
+        "what": "customer",
+        "role": "cashier",
+        "store_id": store.id,
+        "action": "erase",
+        "found": False,
+    }
     assert customer_exists(runtime, member.customer_id)
     assert "consent.withdrawn" not in audit_kinds(runtime, member.subject_id)
 

@@ -342,9 +342,25 @@ def test_another_stores_cashier_and_unknown_ids_are_refused_and_audited(
         (
             "staff:kassa-zwolle",
             withdrawn.subject_id,
-            {"what": "customer", "action": "reenrol", "found": True},
+            {
+                "what": "customer",
+                "role": "cashier",
+                "store_id": elsewhere.id,
+                "action": "reenrol",
+                "found": True,
+            },
         ),
-        ("staff:cashier", None, {"what": "customer", "action": "reenrol", "found": False}),
+        (
+            "staff:cashier",
+            None,
+            {
+                "what": "customer",
+                "role": "cashier",
+                "store_id": store.id,
+                "action": "reenrol",
+                "found": False,
+            },
+        ),
     ]
     after = stored(runtime)
     assert after.pop("audit_log") == before.pop("audit_log") + 2  # the refusals, nothing else
