@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api import (
@@ -28,6 +29,7 @@ from server.api import (
     selfservice,
     tablet,
 )
+from server.api.json_body import StrictJSON
 from server.runtime import Runtime, build_runtime
 from server.services import retention
 from server.services.arrival_writer import ArrivalWriter
@@ -139,6 +141,17 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(_request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # Every connection stayed taken for the pool's whole timeout (SQLite has one): busy,
+        # not broken; the client retries.
+        log.warning("database connection pool exhausted")
+        return JSONResponse(
+            {"detail": "the server is busy; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -154,6 +167,8 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(console.router)
     app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # NaN/Infinity in a JSON body: 422 (inside the body limit, which bounds what it reads).
+    app.add_middleware(StrictJSON)
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
     return app

@@ -41,6 +41,7 @@ from server.db.models import (
 )
 from server.services import audit, devices, gallery, localtime, signage
 from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.numbers import finite_or_none
 from server.services.staff import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
@@ -968,7 +969,7 @@ def incidents(
                 device_id=inc.device_id,
                 device_name=device.name if device else None,
                 score=inc.score,
-                margin=inc.margin,
+                margin=finite_or_none(inc.margin),
                 reported_by=inc.reported_by,
                 customer_id=customer.id if customer else None,
                 customer_name=customer.name if customer else None,
