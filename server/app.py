@@ -128,7 +128,9 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.reason}, status_code=exc.status_code, headers=exc.headers or None
+        )
 
     @app.exception_handler(OperationalError)
     async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:

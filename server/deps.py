@@ -88,6 +88,23 @@ def current_staff(request: Request, rt: RuntimeDep, session: SessionDep) -> Staf
 CurrentStaff = Annotated[StaffIdentity, Depends(current_staff)]
 
 
+def current_staff_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
+    """``CurrentStaff``, checked in a short transaction of its own, not the request's: for routes
+    that do long CPU work first (photo analysis) and must not hold a database connection
+    meanwhile (SQLite has one for every store). The request's session, if the route has one,
+    stays untouched, so it takes no connection until the route uses it."""
+    with rt.sessions() as session, session.begin():
+        try:
+            return staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
+        except ServiceError as exc:
+            if exc.keep_writes:
+                session.commit()
+            raise
+
+
+StaffApart = Annotated[StaffIdentity, Depends(current_staff_apart)]
+
+
 def require_role(*roles: str) -> object:
     def check(who: CurrentStaff) -> StaffIdentity:
         if who.role not in roles:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from typing import Annotated
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
 from server.db.models import Store
-from server.deps import CurrentStaff, RuntimeDep, SessionDep
+from server.deps import CurrentStaff, RuntimeDep, SessionDep, StaffApart
 from server.services import customer_admin, devices, enrolment, lifecycle, selfservice
 from server.services.errors import BadInput, Forbidden, TooLarge
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["customers"])
 
 @router.post("/enrolments", status_code=201)
 def enrol(
-    who: CurrentStaff,
+    who: StaffApart,
     rt: RuntimeDep,
     session: SessionDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
@@ -37,6 +37,20 @@ def enrol(
     record, and a preferred name, the language and an e-mail update the profile."""
     if who.role not in ("cashier", "admin"):
         raise Forbidden(f"the {who.role} role may not enrol customers")
+    request = enrolment.EnrolmentRequest(
+        name=name,
+        preferred_name=preferred_name,
+        language=language,
+        photos=_read_photos(photos, limit=rt.settings.max_upload_bytes),
+        consent_confirmed=consent_confirmed,
+        confirmation_name=confirmation_name,
+        channel="register",
+        collected_by=who.username,
+        email=email or None,
+    )
+    # The photos first, before the session is touched: seconds of CPU in the bounded pool
+    # without holding a database connection (the session takes one on first use).
+    request = replace(request, analysed=enrolment.analyse_photos(request, analyser=rt.faces))
     if who.store_id is not None:
         store = session.get(Store, who.store_id)
     elif store_code:
@@ -51,17 +65,6 @@ def enrol(
             session, who=who, customer_id=customer_id, action="reenrol", now=now
         )
         run = partial(enrolment.reenrol, customer_id=customer.id)
-    request = enrolment.EnrolmentRequest(
-        name=name,
-        preferred_name=preferred_name,
-        language=language,
-        photos=_read_photos(photos, limit=rt.settings.max_upload_bytes),
-        consent_confirmed=consent_confirmed,
-        confirmation_name=confirmation_name,
-        channel="register",
-        collected_by=who.username,
-        email=email or None,
-    )
     result = run(
         session,
         request=request,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
 
-from server.deps import CurrentStaff, RuntimeDep
+from server.deps import RuntimeDep, StaffApart
 from server.services import photo_check
 from server.services.errors import Forbidden, TooLarge
 
@@ -14,7 +14,8 @@ router = APIRouter(prefix="/api/v1", tags=["register"])
 
 
 @router.post("/enrolments/check-photo")
-def check_photo(who: CurrentStaff, rt: RuntimeDep, photo: Annotated[UploadFile, File()]) -> Any:
+def check_photo(who: StaffApart, rt: RuntimeDep, photo: Annotated[UploadFile, File()]) -> Any:
+    # No database session here: the analysis (seconds of CPU) must not hold a connection.
     if who.role not in ("cashier", "admin"):
         raise Forbidden(f"the {who.role} role may not enrol customers")
     limit = rt.settings.max_upload_bytes

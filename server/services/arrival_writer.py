@@ -41,7 +41,7 @@ from server.db.session import transaction
 from server.realtime import tablet_channel
 from server.services import devices
 from server.services.arrivals import ArrivalIn, IngestResult, ingest_batch
-from server.services.errors import ServiceError, Unauthorized
+from server.services.errors import Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 _UNAVAILABLE = (OperationalError, PoolTimeout)
 
 
-class Busy(ServiceError):
-    status_code = 503
+class Busy(Unavailable):
+    pass
 
 
 @dataclass

@@ -63,6 +63,9 @@ class EnrolmentRequest:
     email: str | None = None
     loyalty_id: str | None = None
     text_version: str | None = None
+    analysed: Sequence[AnalysedPhoto] | None = None
+    """The photos already analysed (:func:`analyse_photos`, as the API does before it touches the
+    database, so the analysis holds no connection); None: analysed inside the transaction."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,13 @@ def _same_person(photos: list[AnalysedPhoto], threshold: float) -> None:
                 raise BadInput(f"photos {i + 1} and {j + 1} do not show the same person")
 
 
+def analyse_photos(request: EnrolmentRequest, *, analyser: FaceAnalyser) -> list[AnalysedPhoto]:
+    """The form's checks, then each photo analysed (in the analyser's bounded pool); no
+    database needed. Raises ``BadInput`` (or ``Unavailable`` when the pool is full)."""
+    _validate(request)
+    return [analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)]
+
+
 def _check(
     session: Session,
     *,
@@ -129,9 +139,11 @@ def _check(
         )
     except (KeyError, ValueError, LookupError) as exc:
         raise BadInput(f"no consent text for language {request.language!r}") from exc
-    analysed = [
-        analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)
-    ]
+    analysed = (
+        list(request.analysed)
+        if request.analysed is not None
+        else analyse_photos(request, analyser=analyser)
+    )
     _same_person(analysed, threshold)
     match = gallery.find_enrolled(
         session,
