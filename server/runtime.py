@@ -59,6 +59,11 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         embedder=settings.embedder,
         min_face_size=settings.min_face_size,
         max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.photo_max_pixels,
+        analysis_pixels=settings.photo_analysis_pixels,
+        workers=settings.photo_workers,
+        waiting=settings.photo_waiting,
+        budget_s=settings.photo_budget_s,
     )
     calibration = load_calibration("dlib_resnet_v1")
     sessions = make_session_factory(engine)

@@ -79,6 +79,23 @@ class ServerSettings(BaseSettings):
     embedder: str = Field("dlib_resnet", description="face embedder backend")
     min_face_size: int = Field(80, ge=20, le=2000, description="enrolment: smallest face side, px")
     max_upload_bytes: int = Field(12_000_000, ge=10_000, le=100_000_000)
+    photo_max_pixels: int = Field(
+        16_000_000,
+        ge=1_000_000,
+        le=40_000_000,
+        description="enrolment photos: larger ones are "
+        "refused from the header, before decoding (phones save 12-16 MP; see services/faces.py)",
+    )
+    photo_analysis_pixels: int = Field(
+        4_000_000, ge=300_000, le=40_000_000, description="larger photos are analysed scaled down"
+    )
+    photo_workers: int = Field(2, ge=1, le=64, description="threads analysing photos")
+    photo_waiting: int = Field(
+        4, ge=0, le=1000, description="photos that may wait for a thread; more: 503 Retry-After"
+    )
+    photo_budget_s: float = Field(
+        60, gt=0, le=600, description="a request waits this long for its photo's analysis: 503"
+    )
     duplicate_threshold: float | None = Field(
         None, gt=0, lt=2, description="default: the model's calibrated threshold"
     )

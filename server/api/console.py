@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
@@ -583,10 +583,10 @@ class OutcomeIn(BaseModel):
 
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    x: float = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
-    y: float = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
-    w: float = Field(gt=0, le=1)
-    h: float = Field(gt=0, le=1)
+    x: FiniteFloat = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
+    y: FiniteFloat = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
+    w: FiniteFloat = Field(gt=0, le=1)
+    h: FiniteFloat = Field(gt=0, le=1)
     min_face_size: int = Field(ge=20, le=2000, description="smallest face side, pixels")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from typing import Annotated
 
@@ -48,6 +48,21 @@ def enrol(
     ``membership=pass`` is the membership without a face (issue 12): no photos, its own consent
     text; with ``customer_id`` and ``membership=face``, a pass-only member adds a face. Every
     enrolment answers the member's new pass token, once (only its digest is kept)."""
+    request = enrolment.EnrolmentRequest(
+        name=name,
+        preferred_name=preferred_name,
+        language=language,
+        photos=_read_photos(photos or [], limit=rt.settings.max_upload_bytes),
+        consent_confirmed=consent_confirmed,
+        confirmation_name=confirmation_name,
+        channel="register",
+        collected_by=who.username,
+        email=email or None,
+        membership=membership,
+    )
+    # The photos first, before the session is touched: seconds of CPU in the bounded pool
+    # without holding a database connection (the session takes one on first use).
+    request = replace(request, analysed=enrolment.analyse_photos(request, analyser=rt.faces))
     if who.store_id is not None:
         store = session.get(Store, who.store_id)
     elif store_code:
@@ -62,18 +77,6 @@ def enrol(
             session, who=who, customer_id=customer_id, action="reenrol", now=now
         )
         run = partial(enrolment.reenrol, customer_id=customer.id)
-    request = enrolment.EnrolmentRequest(
-        name=name,
-        preferred_name=preferred_name,
-        language=language,
-        photos=_read_photos(photos or [], limit=rt.settings.max_upload_bytes),
-        consent_confirmed=consent_confirmed,
-        confirmation_name=confirmation_name,
-        channel="register",
-        collected_by=who.username,
-        email=email or None,
-        membership=membership,
-    )
     result = run(
         session,
         request=request,

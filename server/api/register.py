@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/v1", tags=["register"])
 
 @router.post("/enrolments/check-photo")
 def check_photo(who: Enroller, rt: RuntimeDep, photo: Annotated[UploadFile, File()]) -> Any:
+    # No database session here: the analysis (seconds of CPU) must not hold a connection.
     limit = rt.settings.max_upload_bytes
     data = photo.file.read(limit + 1)
     if len(data) > limit:

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 
 class _In(BaseModel):
+    """Input. Every float field is ``FiniteFloat`` and every instant ``AwareDatetime`` (in every
+    input schema of the app; tests/server/test_input_boundary.py walks them): NaN/Infinity would
+    be stored and break later answers, and a time without a zone cannot be compared with the
+    server's clock. Both are a 422 with the reason, before any work is done."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -46,9 +51,9 @@ class ArrivalEventIn(_In):
     id: str = Field(min_length=8, max_length=64)
     kind: Literal["arrival"]
     subject_id: str = Field(min_length=1, max_length=40)
-    at: datetime
-    score: float = Field(ge=0, le=4)
-    margin: float | None = Field(default=None, ge=0)
+    at: AwareDatetime
+    score: FiniteFloat = Field(ge=0, le=4)
+    margin: FiniteFloat | None = Field(default=None, ge=0, le=4)
     frames: int = Field(default=1, ge=1, le=1000)
     method: Literal["face", "pass"] = "face"
     pass_digest: str | None = Field(

@@ -41,6 +41,7 @@ from server.db.models import (
 )
 from server.services import access, audit, devices, gallery, golive, localtime, signage, signin
 from server.services.errors import BadInput, NotFound
+from server.services.numbers import finite_or_none
 from server.services.staff import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
@@ -978,7 +979,7 @@ def incidents(
                 device_id=inc.device_id,
                 device_name=device.name if device else None,
                 score=inc.score,
-                margin=inc.margin,
+                margin=finite_or_none(inc.margin),
                 reported_by=inc.reported_by,
                 customer_id=customer.id if customer else None,
                 customer_name=customer.name if customer else None,

@@ -75,6 +75,9 @@ class EnrolmentRequest:
     text_version: str | None = None
     membership: str = "face"
     """``face`` (photos, templates) or ``pass`` (no photo, nothing biometric)."""
+    analysed: Sequence[AnalysedPhoto] | None = None
+    """The photos already analysed (:func:`analyse_photos`, as the API does before it touches the
+    database, so the analysis holds no connection); None: analysed inside the transaction."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,13 @@ def _same_person(photos: list[AnalysedPhoto], threshold: float) -> None:
                 raise BadInput(f"photos {i + 1} and {j + 1} do not show the same person")
 
 
+def analyse_photos(request: EnrolmentRequest, *, analyser: FaceAnalyser) -> list[AnalysedPhoto]:
+    """The form's checks, then each photo analysed (in the analyser's bounded pool); no
+    database needed. Raises ``BadInput`` (or ``Unavailable`` when the pool is full)."""
+    _validate(request)
+    return [analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)]
+
+
 def _check(
     session: Session,
     *,
@@ -159,9 +169,11 @@ def _check(
         )
     if pass_only:
         return _Checked(text=text, analysed=[])
-    analysed = [
-        analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)
-    ]
+    analysed = (
+        list(request.analysed)
+        if request.analysed is not None
+        else analyse_photos(request, analyser=analyser)
+    )
     _same_person(analysed, threshold)
     match = gallery.find_enrolled(
         session,

@@ -31,6 +31,7 @@ from server.db.lifecycle import ConsentRenewal
 from server.db.models import Customer, CustomerKey, FaceTemplate, FaceThumbnail, Store
 from server.services import audit, lifecycle
 from server.services.enrolment import THUMBNAIL_PURPOSE
+from server.services.numbers import finite_or_none
 
 FORMAT = "vertrouwd-export/1"
 TEMPLATE_NOTE = (
@@ -53,6 +54,8 @@ Exporter = Callable[[ExportContext], dict[str, Any]]
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, float):
+        return finite_or_none(value)
     return value
 
 

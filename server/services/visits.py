@@ -31,6 +31,7 @@ from server.services import access, audit, cards, localtime
 from server.services.arrivals import thumbnail_b64
 from server.services.errors import BadInput, NotFound
 from server.services.ids import token_digest
+from server.services.numbers import finite_or_none
 from server.services.recommend import Recommender
 from server.services.staff import StaffIdentity
 
@@ -319,7 +320,7 @@ def act(
         customer_id=visit.customer_id,
         device_id=visit.device_id,
         score=visit.score,
-        margin=visit.margin,
+        margin=finite_or_none(visit.margin),
         reported_by=who.username,
         reported_at=now,
         suppress_until=now + suppress_for if visit.device_id and suppress_for else None,
@@ -337,7 +338,7 @@ def act(
             "visit_id": visit.id,
             "device": visit.device_id,
             "score": visit.score,
-            "margin": visit.margin,
+            "margin": incident.margin,
             "suppressed_until": incident.suppress_until.isoformat()
             if incident.suppress_until
             else None,
