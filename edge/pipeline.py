@@ -49,7 +49,15 @@ from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
 from edge.zone import MemberZone
 from models.quality import assess_face, score_for_selection
-from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
+from models.types import (
+    Embedding,
+    FaceBox,
+    FaceDetector,
+    FaceEmbedder,
+    FaceLandmarks,
+    RGBImage,
+    SizedFaceDetector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +135,7 @@ class DetectStage:
         """The device's own zone: used while the installed gallery carries no store zone."""
         self.zone = self.settings_zone
         """The active zone: the store's (from the gallery) when it has one, else the device's."""
+        self._size_detector()
         self.motion = MotionGate(
             threshold=settings.motion_threshold,
             pixel_delta=settings.motion_pixel_delta,
@@ -213,7 +222,17 @@ class DetectStage:
             zone.min_face_size,
         )
         self.zone = zone
+        self._size_detector()
         self.motion.reset()  # the crop changed shape: a fresh background
+
+    def _size_detector(self) -> None:
+        """Tell a detector that searches harder for smaller faces the zone's minimum face size
+        in the pixels it sees (the downscaled crop), with a margin for box-size differences:
+        smaller faces are dropped by the zone anyway, so it need not look for them."""
+        if isinstance(self.detector, SizedFaceDetector):
+            margin = 0.8
+            scaled = self.zone.min_face_size * self.settings.detect_scale * margin
+            self.detector.min_face = max(1, int(scaled))
 
     def finish(self) -> DetectJob:
         """End of stream: every track ends."""
@@ -442,9 +461,13 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, gallery: GalleryProvider) -> Engine:
-        from models.registry import create_detector, create_embedder
+        from models.registry import create_detector, create_embedder, detector_config
 
-        detector = create_detector(settings.detector, upsample=settings.detector_upsample)
+        config = detector_config(settings.detector)
+        if config.type == "dlib_hog":
+            detector = create_detector(config, upsample=settings.detector_upsample)
+        else:
+            detector = create_detector(config)
         embedder = create_embedder(settings.embedder)
         detector.load()
         embedder.load()

@@ -35,11 +35,24 @@ class EdgeSettings(BaseSettings):
     name: str = Field("edge", min_length=1, max_length=100, description="Device display name.")
 
     # --- models ---------------------------------------------------------------------------------
-    detector: str = Field("dlib_hog", min_length=1, description="Face detector backend key.")
-    detector_upsample: int = Field(
-        1, ge=0, le=3, description="Times the detector upsamples the (downscaled) crop."
+    detector: str = Field(
+        "blazeface",
+        min_length=1,
+        description="Face detector backend key or JSON spec: blazeface (default; searches "
+        "tiles for the zone's minimum face size) or dlib_hog (the reference, slower).",
     )
-    embedder: str = Field("dlib_resnet", min_length=1, description="Face embedder backend key.")
+    detector_upsample: int = Field(
+        1,
+        ge=0,
+        le=3,
+        description="dlib_hog only: times it upsamples the (downscaled) crop.",
+    )
+    embedder: str = Field(
+        "onnx",
+        min_length=1,
+        description="Face embedder backend key or JSON spec: onnx (default; dlib's network "
+        "converted by `vertrouwd models install`, same embeddings) or dlib_resnet.",
+    )
     detect_scale: float = Field(
         0.5,
         gt=0.05,

@@ -559,7 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
         "edge", help="run an edge device (see vertrouwd-edge --help)", add_help=False
     )
     p.set_defaults(fn=None)
-    p = sub.add_parser("models", help="model tools: calibrate, evaluate, ...", add_help=False)
+    p = sub.add_parser(
+        "models", help="model tools: install, calibrate, evaluate, convert-dlib", add_help=False
+    )
     p.set_defaults(fn=None)
     return parser
 
