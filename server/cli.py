@@ -89,7 +89,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_store(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import devices
+    from server.services import devices, signage
 
     rt = _runtime(args)
     with transaction(rt.sessions) as session:
@@ -97,6 +97,10 @@ def cmd_store(args: argparse.Namespace) -> int:
             store = devices.create_store(session, code=args.code, name=args.name, now=rt.now())
             print(f"store {store.code} created (recognition off until go-live)")
         elif args.store_cmd == "go-live":
+            signage.require_controller(
+                controller_name=rt.settings.controller_name,
+                privacy_contact=rt.settings.privacy_contact,
+            )
             store = devices.store_by_code(session, args.code)
             devices.go_live(
                 session,

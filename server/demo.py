@@ -131,6 +131,8 @@ def identities(faces: Path) -> list[tuple[str, list[Path]]]:
 # from 60 px; the store's go-live records exactly that.
 DEMO_ZONE = signage.MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
 OFFICER_USERNAME = "privacy"
+DEMO_CONTROLLER = "Vertrouwd Demo B.V. (fictitious)"
+DEMO_PRIVACY_CONTACT = "privacy@demo.vertrouwd.example"
 
 
 def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
@@ -138,6 +140,9 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
     privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     officer_pw = secrets.token_urlsafe(12)
+    signage.require_controller(
+        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
+    )
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
@@ -250,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or free_port()
         base = f"http://127.0.0.1:{port}"
         settings = ServerSettings(
-            data_dir=root / "server", public_url=base, environment="development"
+            data_dir=root / "server",
+            public_url=base,
+            environment="development",
+            # named on /privacy, the sign and the Art. 30 record; go-live needs both
+            controller_name=DEMO_CONTROLLER,
+            privacy_contact=DEMO_PRIVACY_CONTACT,
         )
         rt = build_runtime(settings)
         cashier_pw, sales_pw, officer_pw, code = setup_store(rt)
