@@ -56,7 +56,7 @@ class EdgeError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vertrouwd edge", description="Run the Vertrouwd camera service on this device."
+        prog="vertrouwd-edge", description="Run the Vertrouwd camera service on this device."
     )
     parser.add_argument("--source", help='file path, camera index ("0") or rtsp/http URL')
     parser.add_argument("--server", help="server base URL, e.g. https://vertrouwd.example")

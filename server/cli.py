@@ -104,7 +104,7 @@ def _zone_arg(text: str, min_face_size: int) -> Any:
 
 def cmd_store(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import devices
+    from server.services import devices, signage
 
     rt = _runtime(args)
     with transaction(rt.sessions) as session:
@@ -115,6 +115,10 @@ def cmd_store(args: argparse.Namespace) -> int:
             from server.realtime import RedisBroker
             from server.services import golive
 
+            signage.require_controller(
+                controller_name=rt.settings.controller_name,
+                privacy_contact=rt.settings.privacy_contact,
+            )
             store = devices.store_by_code(session, args.code)
             zone = _zone_arg(
                 args.zone, args.min_face_size or golive.DEFAULT_MIN_FACE_SIZE[args.mode]

@@ -80,7 +80,11 @@ class CardPrinter:
                 message = json.loads(raw)
                 if message.get("type") != "arrival":
                     continue
-                card = (await http.post(f"/api/v1/visits/{message['visit_id']}/reveal")).json()
+                r = await http.post(f"/api/v1/visits/{message['visit_id']}/reveal")
+                if r.status_code != 200:  # e.g. the visit ended meanwhile: no card to print
+                    print(f"tablet: card {message['visit_id']} not shown ({r.status_code})")
+                    continue
+                card = r.json()
                 print_card(message, card)
                 with self.changed:
                     self.cards.append(card)
@@ -96,7 +100,7 @@ class CardPrinter:
 
 
 def print_card(teaser: dict[str, Any], card: dict[str, Any]) -> None:
-    last = card["last_visit_at"][:10] if card["last_visit_at"] else "first visit"
+    last = card["last_visit_at"][:10] if card.get("last_visit_at") else "first visit"
     lines = [
         f"┌─ {card['preferred_name']} ({card['name']}) · visit {card['visit_number']} · "
         f"last visit: {last} · photo: {'yes' if teaser.get('thumbnail') else 'no'}",
@@ -131,6 +135,8 @@ def identities(faces: Path) -> list[tuple[str, list[Path]]]:
 # from 60 px; the store's go-live records exactly that.
 DEMO_ZONE = signage.MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
 OFFICER_USERNAME = "privacy"
+DEMO_CONTROLLER = "Vertrouwd Demo B.V. (fictitious)"
+DEMO_PRIVACY_CONTACT = "privacy@demo.vertrouwd.example"
 
 
 def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
@@ -138,6 +144,9 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
     privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     officer_pw = secrets.token_urlsafe(12)
+    signage.require_controller(
+        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
+    )
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
@@ -226,7 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", help="default: FACES/video/short_hamilton_clip.mp4")
     parser.add_argument("--data-dir", help="default: a fresh temporary folder")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
-    parser.add_argument("--serve", action="store_true", help="keep running after the clip")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep running after the clip until Ctrl-C (the default on a terminal)",
+    )
+    parser.add_argument(
+        "--exit", action="store_true", help="exit after the clip even on a terminal"
+    )
     parser.add_argument("--realtime", action="store_true", help="play the clip at its own speed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -250,7 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or free_port()
         base = f"http://127.0.0.1:{port}"
         settings = ServerSettings(
-            data_dir=root / "server", public_url=base, environment="development"
+            data_dir=root / "server",
+            public_url=base,
+            environment="development",
+            # named on /privacy, the sign and the Art. 30 record; go-live needs both
+            controller_name=DEMO_CONTROLLER,
+            privacy_contact=DEMO_PRIVACY_CONTACT,
         )
         rt = build_runtime(settings)
         cashier_pw, sales_pw, officer_pw, code = setup_store(rt)
@@ -272,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--realtime" if args.realtime else "--no-realtime",
             ]  # fmt: skip
             rc = edge_main(edge_args)
+            retire_demo_devices(rt)
             if rc != 0:
                 print(f"demo: the edge exited with {rc}", file=sys.stderr)
                 return rc
@@ -281,24 +303,74 @@ def main(argv: list[str] | None = None) -> int:
                 print("demo: not every card reached the tablet", file=sys.stderr)
                 return 1
             seen = [c["name"] for c in tablet.cards]
-            print(f"tablet: {base}/tablet  (sign in as verkoop / {sales_pw})")
-            print(f"console: {base}/console  (sign in as {OFFICER_USERNAME} / {officer_pw})")
-            print(
-                f"public: {base}/privacy  and the entrance sign {base}/privacy/sign.pdf"
-                f"?store={STORE_CODE}"
-            )
+            passwords = {"kassa": cashier_pw, "verkoop": sales_pw, OFFICER_USERNAME: officer_pw}
+            print_access(base, passwords, root)
             print(f"enrolled: {', '.join(names)}")
             print(f"demo: {len(seen)} arrivals: {', '.join(seen) if seen else '-'}")
-            if args.serve:
-                print("serving; press Ctrl-C to stop")
-                with contextlib.suppress(KeyboardInterrupt):
-                    threading.Event().wait()
+            if args.serve or (sys.stdout.isatty() and not args.exit):
+                serve_until_interrupted(base, passwords)
             return 0
         finally:
             if tablet is not None:
                 tablet.stop()
             server.stop()
             rt.close()
+
+
+# -- after the loop: a system to click through (issue 16) ----------------------------------
+
+
+def retire_demo_devices(rt: Runtime) -> None:
+    """The demo's camera was the clip: once the edge has exited, its device is retired
+    (credential revoked, audited), so a withdrawal made afterwards in the console is not shown
+    as waiting for a device that will never come back."""
+    from server.db.models import EdgeDevice
+
+    with transaction(rt.sessions) as session:
+        store = devices.store_by_code(session, STORE_CODE)
+        ids = session.scalars(
+            select(EdgeDevice.id).where(
+                EdgeDevice.store_id == store.id, EdgeDevice.revoked_at.is_(None)
+            )
+        ).all()
+        for device_id in ids:
+            devices.revoke_device(session, device_id=device_id, actor="demo", now=rt.now())
+
+
+def print_access(base: str, passwords: dict[str, str], root: Path) -> None:
+    """Where to click and how to sign in, for every role."""
+    print(f"register: {base}/register  (cashier: kassa / {passwords['kassa']})")
+    print(f"tablet: {base}/tablet  (salesperson: verkoop / {passwords['verkoop']})")
+    print(
+        f"console: {base}/console  (privacy officer: {OFFICER_USERNAME} / "
+        f"{passwords[OFFICER_USERNAME]})"
+    )
+    print(
+        f"public: {base}/privacy  and the entrance sign {base}/privacy/sign.pdf?store={STORE_CODE}"
+    )
+    print(f"data: {root / 'server'} (store {STORE_CODE})")
+
+
+def serve_until_interrupted(base: str, passwords: dict[str, str]) -> None:
+    """Keep the server (with the demo's data) running until Ctrl-C or SIGTERM."""
+    import signal
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    print(
+        f"the demo keeps running at {base}: open {base}/tablet and sign in as verkoop / "
+        f"{passwords['verkoop']}; press Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.2):  # a short wait: the signal handler runs between waits
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("demo: stopping", flush=True)
 
 
 if __name__ == "__main__":

@@ -812,6 +812,9 @@ def stores(who: Officer, session: SessionDep) -> list[dict[str, Any]]:
 def go_live(
     code: str, body: GoLiveIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
+    signage.require_controller(
+        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
+    )
     store = signage.store(session, code)
     zone = signage.MemberZone(
         body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size

@@ -21,6 +21,7 @@ from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
 from consent.records import LANGUAGES
+from server.api import me_text
 from server.api.page_text import TEXT, texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
@@ -121,6 +122,8 @@ templates.env.filters["date"] = _date_filter
 templates.env.filters["clock"] = _clock_filter
 templates.env.filters["is_datetime"] = is_datetime
 templates.env.globals["columns_of"] = columns_of
+templates.env.globals["detail_columns"] = me_text.detail_columns
+templates.env.globals["detail_value"] = me_text.detail_value
 
 # Sections of the export document the self-service page lays out itself; any other section
 # (a table added later) is still shown, generically, so the page always shows everything held.
@@ -284,8 +287,13 @@ def me_page(
     context.update(
         state="held",
         lang=language,
-        t=texts(language),
+        t=me_text.me_texts(language),
         doc=doc,
+        consent_until=next(
+            (c["expires_at"] for c in doc["consents"] if c["status"] == "active"), None
+        ),
+        retention_years=rt.settings.retention_years,
+        purchase_months=me_text.by_month(doc["purchases"], language, tz),
         other=[(k, v) for k, v in doc.items() if k not in KNOWN_SECTIONS],
         export_url=f"{base}/export",
         withdraw_url=f"{base}/withdraw",

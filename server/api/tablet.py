@@ -61,7 +61,13 @@ def _tablet(request: Request) -> dict[str, str]:
 @router.get("/tablet", response_class=HTMLResponse)
 def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "tablet.html", {"ping_s": PING_S, "idle_s": rt.settings.session_idle_s}
+        request,
+        "tablet.html",
+        {
+            "ping_s": PING_S,
+            "idle_s": rt.settings.session_idle_s,
+            "tz_name": rt.settings.timezone,
+        },
     )
 
 

@@ -131,6 +131,9 @@ _SUPPRESSED = select(Incident.customer_id, Incident.device_id).where(
 _LIVE_VISITS = select(Visit.customer_id, Visit.store_id).where(
     Visit.customer_id.in_(bindparam("customer_ids", expanding=True)),
     Visit.status.in_(("live", "greeted")),
+    # a greeted visit the salesperson dismissed is over: the member's next arrival is a new
+    # visit with a new card
+    Visit.ended_at.is_(None),
     Visit.live_until > bindparam("now"),
 )
 _NEW_VISITS = (

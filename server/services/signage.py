@@ -400,3 +400,28 @@ def _text_blocks(
         _, h = para.wrap(w, 1000 * mm)
         out.append((para, h, gap, bullet))
     return out
+
+
+# The default of ``ServerSettings.controller_name``: a placeholder, not a controller.
+UNSET_CONTROLLER = "the store operator"
+
+
+def require_controller(*, controller_name: str | None, privacy_contact: str | None) -> None:
+    """Go-live is refused until the controller and the privacy contact are configured
+    (``VERTROUWD_CONTROLLER_NAME``, ``VERTROUWD_PRIVACY_CONTACT``): /privacy, the entrance sign
+    and the Art. 30 record name them, and a member must know whom to ask. They are
+    deployment-wide settings rather than store fields because the controller is the legal
+    entity behind every store of the deployment (the same on every page and in one Art. 30
+    record), not a property of one shop."""
+    missing = []
+    name = (controller_name or "").strip()
+    if not name or name == UNSET_CONTROLLER:
+        missing.append("the controller (VERTROUWD_CONTROLLER_NAME)")
+    if not (privacy_contact or "").strip():
+        missing.append("the privacy contact (VERTROUWD_PRIVACY_CONTACT)")
+    if missing:
+        raise BadInput(
+            "go-live refused: set "
+            + " and ".join(missing)
+            + " first; /privacy, the entrance sign and the Art. 30 record name them"
+        )

@@ -397,6 +397,7 @@ class StoreMetrics:
     since: datetime
     until: datetime
     arrivals: int
+    members: int  # different members recognised (one member visiting twice counts once)
     greeted: int
     dismissed: int
     not_this_person: int
@@ -436,7 +437,7 @@ def store_metrics(
         )
     since = now - timedelta(days=days)
     visits = session.execute(
-        select(Visit.id, Visit.arrived_at, Visit.status).where(
+        select(Visit.id, Visit.arrived_at, Visit.status, Visit.customer_id).where(
             Visit.store_id == who.store_id, Visit.arrived_at >= since, Visit.arrived_at <= now
         )
     ).all()
@@ -455,17 +456,18 @@ def store_metrics(
     today = localtime.day_of(now, tz)
     for d in range(days - 1, -1, -1):
         per_day[(today - timedelta(days=d)).isoformat()] = [0, 0, 0, 0]
-    for vid, arrived, status in visits:
+    for vid, arrived, status, _ in visits:
         row = per_day.setdefault(localtime.day_of(arrived, tz).isoformat(), [0, 0, 0, 0])
         row[0] += 1
         row[1] += status == "greeted"
         row[2] += status == "not_this_person"
         row[3] += vid in bought
-    status_of = {vid: status for vid, _, status in visits}
+    status_of = {vid: status for vid, _, status, _ in visits}
     return StoreMetrics(
         since=since,
         until=now,
         arrivals=len(visits),
+        members=len({customer for *_, customer in visits}),
         greeted=sum(1 for s in status_of.values() if s == "greeted"),
         dismissed=sum(1 for s in status_of.values() if s == "dismissed"),
         not_this_person=sum(1 for s in status_of.values() if s == "not_this_person"),
@@ -475,5 +477,6 @@ def store_metrics(
         ),
         revenue_during_visits_cents=int(sum(v or 0 for k, v in bought.items() if k in status_of)),
         open_incidents=int(open_incidents or 0),
-        days=[DayMetrics(day, *vals) for day, vals in sorted(per_day.items())][-14:],
+        # every day of the period ("30 days" is 30 rows)
+        days=[DayMetrics(day, *vals) for day, vals in sorted(per_day.items())][-days:],
     )

@@ -6,6 +6,7 @@
 "use strict";
 
 const MAX_PHOTOS = 3;
+const CAMERA_ON = "Camera on: ask the customer to look at the camera, then take a photo.";
 const $ = (id) => document.getElementById(id);
 const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null, kind: null };
 
@@ -258,7 +259,8 @@ function slotView(slot) {
     el("div", { class: "meta" }, `Photo ${slot.id} · ${slot.source}`), slot.canvas, verdict, detailEl, remove);
   slot.verdictEl = verdict;
   slot.detailEl = detailEl;
-  verdict.textContent = "Checking…";
+  verdict.replaceChildren(el("progress", { "aria-label": `Checking photo ${slot.id}` }),
+    " Checking the photo… (a few seconds)");
   $("slots").append(slot.node);
 }
 function renderVerdict(slot) {
@@ -321,6 +323,7 @@ function wipe(slot) {
 function removeSlot(slot) {
   state.slots = state.slots.filter((s) => s !== slot);
   wipe(slot);
+  $("camera-status").textContent = state.stream ? CAMERA_ON : "";  // "only N more fit" is stale
   refresh();
 }
 function clearPhotos() {
@@ -328,6 +331,7 @@ function clearPhotos() {
   state.slots = [];
   state.nextSlotId = 1;
   $("upload").value = "";
+  $("camera-status").textContent = "";
   stopCamera();
   refresh();
 }
@@ -360,7 +364,9 @@ async function startCamera() {
   await video.play().catch(() => {});
   $("capture").hidden = false;
   $("camera-start").textContent = "Stop camera";
-  status.textContent = "Camera on: ask the customer to look at the camera, then take a photo.";
+  status.textContent = CAMERA_ON;
+  // the preview is sized to fit; bring "Take photo" into view with it
+  $("video").closest(".camera").scrollIntoView({ block: "nearest" });
 }
 function stopCamera() {
   if (state.stream) for (const t of state.stream.getTracks()) t.stop();
@@ -412,11 +418,20 @@ for (const id of ["name", "confirmation_name", "consent_confirmed"]) {
   $(id).addEventListener("change", refresh);
 }
 $("reset").addEventListener("click", () => {
-  $("enrol-form").reset();
+  // `form.reset` is the button with id "reset" (named access): call the method itself, so the
+  // previous customer's name, e-mail, consent tick and photos leave the shared counter screen
+  HTMLFormElement.prototype.reset.call($("enrol-form"));
   setMode(null);
   clearPhotos();
+  for (const id of ["search", "confirmation_name"]) $(id).value = "";
+  $("results").replaceChildren();
+  for (const id of ["search-status", "customer-message", "camera-status", "enrol-error", "name-match"]) {
+    $(id).textContent = "";
+  }
   applyLanguage();
   applyKind();
+  refresh();
+  $("search").focus();
 });
 
 function plainError(status, message) {
@@ -441,6 +456,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   button.disabled = true;
   button.textContent = "Enrolling…";
   $("enrol-error").textContent = "";
+  $("enrol-progress").hidden = false;
   const form = new FormData();
   form.append("name", $("name").value);
   form.append("preferred_name", $("preferred_name").value);
@@ -458,6 +474,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
     clearPhotos();
     printReceipt(result.customer_id, result.pass_token);
   } catch (e) {
+    $("enrol-progress").hidden = true;
     if (e.status === 409) clearPhotos(); // this person must not be enrolled again
     $("enrol-error").textContent = plainError(e.status, e.message);
     button.textContent = submitLabel();
