@@ -341,6 +341,7 @@ def test_search_finds_customers_of_the_own_store_with_public_fields_only(
         "language",
         "home_store",
         "recognition",
+        "membership",
         "consent_expires_at",
     }
     assert found[0]["recognition"] == "active"
