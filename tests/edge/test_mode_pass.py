@@ -189,3 +189,27 @@ def test_switching_from_door_to_pass_ends_face_work(
     assert [e.subject_id for e in found] == ["subj-lin"]
     for i in range(2, 6):
         assert engine.process_frame(Frame(i, 0.0, frame)) == []  # cooldown, and no face work
+
+
+def test_a_detect_stage_without_a_router_gives_no_face_work_to_other_modes(
+    edge_faces: Path, tokens: dict[str, str]
+) -> None:
+    """Fail closed: a stage built without the mode router (e.g. by other code) uses only
+    ``door`` galleries; a pass gallery gets nothing, not even the door's face path."""
+    import queue
+
+    from edge.metrics import EngineMetrics
+    from edge.pipeline import DetectStage
+
+    metrics = EngineMetrics()
+    passes = {pass_digest(tokens["lin"]): "subj-lin"}
+    stage = DetectStage(
+        EdgeSettings(realtime=False),
+        TripwireDetector(),
+        Switch(_pass_gallery(passes)),
+        metrics,
+        queue.SimpleQueue(),
+    )
+    frame = pass_scene(edge_faces, [(LIN, tokens["lin"])]).frames[6]
+    assert stage.process(Frame(0, 0.0, frame)) is None
+    assert metrics.count("frames_processed") == 1
