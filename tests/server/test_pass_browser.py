@@ -38,7 +38,10 @@ COUNT_CAMERA = """
 window.__cameraRequests = 0;
 if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
   const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  navigator.mediaDevices.getUserMedia = (...args) => { window.__cameraRequests++; return original(...args); };
+  navigator.mediaDevices.getUserMedia = (...args) => {
+    window.__cameraRequests++;
+    return original(...args);
+  };
 }
 """
 
