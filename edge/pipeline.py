@@ -11,6 +11,11 @@ Two ways to run it, sharing the same stage code:
   (track evidence, k-of-n, cooldown) by the embed/match thread. The only thing flowing back is
   a ``SimpleQueue`` of track ids that need no more embeddings.
 
+The store's recognition mode (invariant 13) is applied by ``edge.modes.ModeRouter`` in the
+detect/track stage before the motion gate: in ``checkin`` mode frames reach the face path only
+while someone stands in the check-in spot; in the pass modes never (the router reads passes and
+its arrivals travel in ``DetectJob.arrivals``).
+
 Privacy (invariant 2): nothing about an unmatched face is logged, written or sent. Face pixels
 leave the detect stage only as the member-zone crop, and only for tracks that may still be
 embedded; embeddings live in the track's evidence until the track ends, then are dropped. Log
@@ -38,6 +43,7 @@ from edge.confirm import Cooldown, KOfN, MatchOutcome
 from edge.events import ArrivalEvent, EventSink
 from edge.matching import ActiveGallery, GalleryProvider, OperatingPoint, operating_point
 from edge.metrics import EngineMetrics
+from edge.modes import ModeRouter
 from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
@@ -75,7 +81,8 @@ class DetectJob:
     """Work for the embed/match stage from one frame.
 
     ``rgb`` is the member-zone crop (None when no face needs embedding); ``faces`` are
-    ``(track_id, box)`` with boxes in crop coordinates; ``ended`` are track ids that ended.
+    ``(track_id, box)`` with boxes in crop coordinates; ``ended`` are track ids that ended;
+    ``arrivals`` were made without the face path (pass arrivals) and are only passed on.
     """
 
     frame_index: int
@@ -84,6 +91,7 @@ class DetectJob:
     faces: list[tuple[int, FaceBox]] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
     end_of_stream: bool = False
+    arrivals: list[ArrivalEvent] = field(default_factory=list)
 
 
 def _rgb(bgr: BGRImage) -> RGBImage:
@@ -101,12 +109,14 @@ class DetectStage:
         gallery: GalleryProvider,
         metrics: EngineMetrics,
         done: queue.SimpleQueue[int],
+        router: ModeRouter,
     ) -> None:
         self.settings = settings
         self.detector = detector
         self.gallery = gallery
         self.metrics = metrics
         self._done = done
+        self.router = router
         self.settings_zone = MemberZone(
             settings.zone_x,
             settings.zone_y,
@@ -143,6 +153,7 @@ class DetectStage:
         if active is None:
             # fail closed: without a current gallery no face is even looked for
             self.metrics.incr("frames_matching_off")
+            self.router.off()
             if len(self.tracker):
                 self.motion.reset()
                 return DetectJob(frame.index, frame.timestamp, ended=self.tracker.end_all())
@@ -150,6 +161,14 @@ class DetectStage:
         self._use_zone(active.zone or self.settings_zone)
 
         crop, roi = self.zone.crop(frame.bgr)
+        route = self.router.route(crop, roi, self.zone, active)
+        if not route.faces:  # the mode allows no face work on this frame
+            ended = self.tracker.end_all() if len(self.tracker) else []
+            if ended:
+                self.motion.reset()
+            if ended or route.arrivals:
+                return DetectJob(frame.index, frame.timestamp, ended=ended, arrivals=route.arrivals)
+            return None
         with self.metrics.timed("motion"):
             run = self.motion.update(crop, tracks_alive=len(self.tracker) > 0)
         if not run:
@@ -331,6 +350,7 @@ class MatchStage:
             else:
                 embeddings = self.embedder.embed(rgb, chosen_boxes)
         self.metrics.incr("embeddings", len(embeddings))
+        self.metrics.incr("identification_attempts", len(embeddings))
         with self.metrics.timed("match"):
             results = active.index.match_many(embeddings)
 
@@ -401,7 +421,13 @@ class Engine:
         )
         self.metrics = metrics or EngineMetrics()
         self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.detect_stage = DetectStage(settings, detector, gallery, self.metrics, self._done)
+        self.router = ModeRouter(
+            settings, self.metrics, detector=detector, embedder=embedder, clock=clock, now=now
+        )
+        """Applies the gallery's recognition mode; ``router.kiosk`` is the check-in kiosk."""
+        self.detect_stage = DetectStage(
+            settings, detector, gallery, self.metrics, self._done, self.router
+        )
         self.match_stage = MatchStage(
             settings,
             embedder,
@@ -434,7 +460,7 @@ class Engine:
         job = self.detect_stage.process(frame)
         if job is None:
             return []
-        return self.match_stage.process(job)
+        return [*job.arrivals, *self.match_stage.process(job)]
 
     def finish(self) -> list[ArrivalEvent]:
         """End of stream: every track ends and its data is dropped."""
@@ -621,7 +647,7 @@ class Pipeline:
                     if self.stop.is_set():
                         break
                     continue
-                for event in stage.process(job):
+                for event in [*job.arrivals, *stage.process(job)]:
                     try:
                         self.arrivals.put_nowait(event)
                     except queue.Full:
