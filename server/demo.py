@@ -4,6 +4,10 @@ Server (uvicorn, SQLite, in-process push) on a free localhost port -> a demo sto
 (signage + DPIA) -> one member per identity folder, enrolled with consent through the real
 register API -> an edge device registered with a one-time code, running on the real clip ->
 arrival events -> prompt cards received over the tablet WebSocket, revealed and printed.
+
+Then the same store and device in the other recognition modes (``server.demo_modes``): a
+check-in round and a pass round on deterministic scenes built from the same photos. One summary
+line per mode, the door line first, the last line of a normal run a summary line.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from server.app import create_app
 from server.db.models import Visit
 from server.db.session import transaction
 from server.demo_data import populate
+from server.demo_modes import FACELESS_MEMBER, enrol_without_face, run_checkin, run_pass
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, signage, staff
+from server.services import devices, golive, signage, staff
 from server.settings import ServerSettings
 
 log = logging.getLogger("vertrouwd.demo")
@@ -52,6 +57,7 @@ class CardPrinter:
         self.base = base
         self.cookie = cookie
         self.cards: list[dict[str, Any]] = []
+        self.visit_ids: list[int] = []
         self.ready = threading.Event()
         self.changed = threading.Condition()
         self._stop = threading.Event()
@@ -87,12 +93,22 @@ class CardPrinter:
                 card = r.json()
                 print_card(message, card)
                 with self.changed:
+                    self.visit_ids.append(int(message["visit_id"]))
                     self.cards.append(card)
                     self.changed.notify_all()
 
     def wait_for(self, n: int, timeout: float) -> bool:
         with self.changed:
             return self.changed.wait_for(lambda: len(self.cards) >= n, timeout)
+
+    def dismiss_all(self) -> None:
+        """The salesperson is done with every card shown so far: the next arrival of the same
+        member makes a new visit (and card) instead of joining the live one."""
+        with self.changed:
+            visit_ids, self.visit_ids = self.visit_ids, []
+        with httpx.Client(base_url=self.base, cookies={"vt_session": self.cookie}) as http:
+            for visit_id in visit_ids:
+                http.post(f"/api/v1/visits/{visit_id}/dismiss").raise_for_status()
 
     def stop(self) -> None:
         self._stop.set()
@@ -151,12 +167,14 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
         )
-        signage.go_live(
+        golive.go_live(
             session,
             store=store,
             dpia_reference=DPIA_REFERENCE,
             signage_confirmed=True,
             zone=DEMO_ZONE,
+            mode="door",
+            door_acknowledged=True,  # the demo's first round shows the door camera knowingly
             actor="demo",
             now=rt.now(),
         )
@@ -184,7 +202,11 @@ def login(base: str, username: str, password: str) -> str:
     return str(r.cookies["vt_session"])
 
 
-def enrol_all(rt: Runtime, base: str, cookie: str, faces: Path) -> list[str]:
+def enrol_all(
+    rt: Runtime, base: str, cookie: str, faces: Path, pass_tokens: dict[str, str] | None = None
+) -> list[str]:
+    """Enrol one member per identity folder; ``pass_tokens`` collects each member's pass token
+    (answered once by the enrolment, printed on the receipt)."""
     with rt.sessions() as session:
         store_id = devices.store_by_code(session, STORE_CODE).id
     names = []
@@ -207,6 +229,8 @@ def enrol_all(rt: Runtime, base: str, cookie: str, faces: Path) -> list[str]:
                 print(f"demo: enrolment of {name} refused: {r.json()['detail']}", file=sys.stderr)
                 continue
             customer_id = r.json()["customer_id"]
+            if pass_tokens is not None:
+                pass_tokens[name] = r.json()["pass_token"]
             with transaction(rt.sessions) as session:
                 populate(
                     session, customer_id=customer_id, name=name, store_id=store_id, now=rt.now()
@@ -244,7 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         "--exit", action="store_true", help="exit after the clip even on a terminal"
     )
     parser.add_argument("--realtime", action="store_true", help="play the clip at its own speed")
+    parser.add_argument(
+        "--modes",
+        default="door,checkin,pass",
+        help="recognition modes to run after each other (door always runs first; "
+        "default door,checkin,pass)",
+    )
     args = parser.parse_args(argv)
+    modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if not modes <= {"door", "checkin", "pass"}:
+        parser.error("--modes: a comma-separated list of door, checkin, pass")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     faces = Path(args.faces)
@@ -280,7 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         tablet: CardPrinter | None = None
         try:
             print(f"server: {base} (SQLite at {settings.resolved_database_url})")
-            names = enrol_all(rt, base, login(base, "kassa", cashier_pw), faces)
+            cashier = login(base, "kassa", cashier_pw)
+            tokens: dict[str, str] = {}
+            names = enrol_all(rt, base, cashier, faces, tokens)
+            tokens[FACELESS_MEMBER] = enrol_without_face(rt, base, cashier, store_code=STORE_CODE)
+            names.append(FACELESS_MEMBER)
             tablet = CardPrinter(base, login(base, "verkoop", sales_pw))
             tablet.start()
             print(f"edge: running on {video}")
@@ -293,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--realtime" if args.realtime else "--no-realtime",
             ]  # fmt: skip
             rc = edge_main(edge_args)
-            retire_demo_devices(rt)
             if rc != 0:
+                retire_demo_devices(rt)
                 print(f"demo: the edge exited with {rc}", file=sys.stderr)
                 return rc
             with rt.sessions() as session:
@@ -306,7 +343,42 @@ def main(argv: list[str] | None = None) -> int:
             passwords = {"kassa": cashier_pw, "verkoop": sales_pw, OFFICER_USERNAME: officer_pw}
             print_access(base, passwords, root)
             print(f"enrolled: {', '.join(names)}")
-            print(f"demo: {len(seen)} arrivals: {', '.join(seen) if seen else '-'}")
+            summaries = [f"demo: mode=door {len(seen)} arrivals: {', '.join(seen) or '-'}"]
+
+            def edge_on(video: Path) -> int:
+                """The same device (its identity in the data folder) on a scene file."""
+                edge_run = [
+                    "--source", str(video),
+                    "--server", base,
+                    "--data-dir", str(root / "edge"),
+                    "--exit-at-end",
+                    "--no-realtime",
+                ]  # fmt: skip
+                return edge_main(edge_run)
+
+            rounds_dir = root / "scenes"
+            rounds_dir.mkdir(exist_ok=True)
+            common: dict[str, Any] = {
+                "faces": faces,
+                "workdir": rounds_dir,
+                "store_code": STORE_CODE,
+                "dpia": DPIA_REFERENCE,
+            }
+            if "checkin" in modes:
+                checkin = run_checkin(rt, tablet, edge_on, **common)
+                if checkin is None:
+                    return 1
+                summaries.append(checkin.line)
+            if "pass" in modes:
+                passes = run_pass(
+                    rt, tablet, edge_on, tokens=tokens, display_name=display_name, **common
+                )
+                if passes is None:
+                    return 1
+                summaries.append(passes.line)
+            # The demo's camera was a file: its device is retired once every round has run.
+            retire_demo_devices(rt)
+            print("\n".join(summaries), flush=True)
             if args.serve or (sys.stdout.isatty() and not args.exit):
                 serve_until_interrupted(base, passwords)
             return 0

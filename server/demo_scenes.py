@@ -87,8 +87,18 @@ def _wall() -> BGR:
     return frame
 
 
-def person(faces: Path, photo: str, face_px: int) -> BGR:
-    """Head and shoulders from ``photo`` with the face ``face_px`` wide, on a plain torso."""
+def person(faces: Path, photo: str | None, face_px: int) -> BGR:
+    """Head and shoulders from ``photo`` with the face ``face_px`` wide, on a plain torso;
+    ``photo=None`` draws a faceless silhouette (a member who enrolled without a face)."""
+    if photo is None:
+        width, head_h = round(face_px * 5 / 3), round(face_px * 11 / 6)
+        blank = np.ascontiguousarray(_wall()[:head_h, :width])
+        centre = (width // 2, head_h // 2)
+        axes = (face_px // 2, round(face_px * 0.65))
+        cv2.ellipse(blank, centre, axes, 0, 0, 360, (120, 140, 170), thickness=-1)
+        coat = np.empty((head_h * 2, width, 3), np.uint8)
+        coat[:] = (90, 60, 40)
+        return np.ascontiguousarray(np.concatenate([blank, coat], axis=0))
     top, right, bottom, left = FACE_BOXES[photo]
     rgb = load_image_file(faces / "people" / photo)
     side = right - left
@@ -193,12 +203,13 @@ def checkin_scene(
 
 
 def pass_scene(
-    faces: Path, shows: Sequence[tuple[str, str]], *, showing: int = 12, empty: int = 4
+    faces: Path, shows: Sequence[tuple[str | None, str]], *, showing: int = 12, empty: int = 4
 ) -> Scene:
     """People stepping up one after another, each showing a QR code at chest height.
 
-    ``shows`` is ``(photo, qr_text)`` per person; the part of each person's frames is
-    ``show-<i>``, with ``empty`` frames of the empty spot between them (``empty``).
+    ``shows`` is ``(photo, qr_text)`` per person (``photo=None``: a faceless silhouette); the
+    part of each person's frames is ``show-<i>``, with ``empty`` frames of the empty spot
+    between them (part ``empty``).
     """
     wall = _wall()
     frames: list[BGR] = []

@@ -202,5 +202,26 @@ def new_pass(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: Sessi
     return PassOut(pass_token=issued.token)
 
 
+@router.post("/customers/{customer_id}/membership/pass")
+def switch_to_pass(
+    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> StatusOut:
+    """The member keeps their membership without a face: templates and photo destroyed now."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="withdraw", now=now
+    )
+    result = membership.switch_to_pass(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        channel=_channel(who.role),
+        consent_months=rt.settings.consent_months,
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return StatusOut(status="active", gallery_versions=result.gallery_versions)
+
+
 def _channel(role: str) -> str:
     return "register" if role == "cashier" else "console"

@@ -95,7 +95,8 @@ async function customerCall(c, what, confirmText) {
   msg.className = "alert";
   try {
     await api(`/api/v1/customers/${encodeURIComponent(c.id)}/${what}`, { method: "POST" });
-    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased" }[what];
+    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased",
+                   "membership/pass": "Membership without a face now" }[what];
     msg.className = "alert good";
     msg.textContent = `${done}: ${c.name}.`;
     search();
@@ -133,6 +134,10 @@ async function search() {
           startReenrol(c);
           chooseKind("face");
         }));
+      } else if (c.membership === "face") {
+        buttons.append(customerAction("Pass only (no face)", "secondary", "pass-only",
+          () => customerCall(c, "membership/pass",
+            `Keep ${c.name}'s membership without a face? Their face templates and photo are destroyed at once.`)));
       }
       buttons.append(
         customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),

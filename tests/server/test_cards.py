@@ -236,8 +236,9 @@ def test_the_teaser_shows_a_first_name_and_a_photo_only(
         teaser = cards.teaser(session, visit, anna, None, now=runtime.now())
     assert set(teaser) == {
         "type", "visit_id", "preferred_name", "visit_number", "arrived_at", "live_until",
-        "expires_in_s", "status", "thumbnail",
+        "expires_in_s", "status", "thumbnail", "method", "face_verified",
     }  # fmt: skip
+    assert (teaser["method"], teaser["face_verified"]) == ("face", None)  # issue 12
     assert teaser["preferred_name"] == "Anna"
     assert 0 < teaser["expires_in_s"] <= 30 * 60
     assert "Vries" not in str(teaser)

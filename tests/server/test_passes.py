@@ -46,7 +46,7 @@ from server.db.session import transaction
 from server.runtime import Runtime
 from server.services import devices, enrolment, golive, lifecycle, selfservice, signage
 from server.services.errors import BadInput
-from tests.server.conftest import StoreFixture, sign_in
+from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import (
     PEOPLE,
     audit_entries,
@@ -645,3 +645,29 @@ def test_cli_enrol_without_photos_is_a_membership_without_a_face(
     with runtime.sessions() as s:
         assert s.scalars(select(MemberPass.digest)).one() == pass_digest(token)
         assert s.scalars(select(ConsentRecord.text_version)).one() == CURRENT_PASS_CONSENT_VERSION
+
+
+def test_the_register_switches_a_face_member_to_pass_only_for_its_own_store_only(
+    client: TestClient, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    member = enrol_member(runtime, store, faces, "obama")
+    with transaction(runtime.sessions) as session:
+        other = devices.create_store(session, code="zwolle", name="Zwolle", now=runtime.now())
+        from server.services import staff
+
+        staff.create_staff(
+            session, username="kassa2", password=PASSWORD, role="cashier", store_id=other.id
+        )
+    sign_in(client, "kassa2")
+    r = client.post(f"/api/v1/customers/{member.customer_id}/membership/pass")
+    assert r.status_code == 403
+    assert count(runtime, FaceTemplate, customer_id=member.customer_id) > 0
+    sign_in(client, "cashier")
+    found = client.get("/api/v1/customers", params={"q": "obama"}).json()
+    assert [c["membership"] for c in found] == ["face"]
+    r = client.post(f"/api/v1/customers/{member.customer_id}/membership/pass")
+    assert r.status_code == 200, r.text
+    assert count(runtime, FaceTemplate, customer_id=member.customer_id) == 0
+    assert count(runtime, FaceThumbnail, customer_id=member.customer_id) == 0
+    found = client.get("/api/v1/customers", params={"q": "obama"}).json()
+    assert [(c["membership"], c["recognition"]) for c in found] == [("pass", "active")]
