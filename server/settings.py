@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +100,11 @@ class ServerSettings(BaseSettings):
         600, ge=10, le=24 * 3600, description="rebuild the recommender's model this often"
     )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="when set, GET /metrics needs 'Authorization: Bearer <token>' (production)",
+    )
     self_service_ttl_days: int = Field(90, ge=1, le=400)
     privacy_contact: str | None = Field(
         None,
