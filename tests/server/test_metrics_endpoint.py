@@ -87,3 +87,30 @@ def test_a_metrics_token_keeps_them_private(
             assert "vertrouwd_request_duration_seconds" in ok.text
     finally:
         runtime.settings = before
+
+
+def test_the_sample_grafana_dashboard_queries_only_metrics_that_exist(
+    client: TestClient, store: StoreFixture
+) -> None:
+    """``deploy/grafana/vertrouwd-dashboard.json``: every series it asks for is exposed by the
+    server's /metrics or the edge's (``edge.health``), so the sample shows data once imported."""
+    import json
+    import re
+
+    from edge.health import HELP, LABELLED, PREFIX
+
+    repo = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((repo / "deploy" / "grafana" / "vertrouwd-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    wanted = {m for e in exprs for m in re.findall(r"vertrouwd_[a-z_]+", e)}
+    assert client.get("/healthz").status_code == 200  # one request timed before the scrape
+    server = {
+        s.name
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+    }
+    edge = {PREFIX + k + ("_total" if kind == "counter" else "") for k, (kind, _) in HELP.items()}
+    edge |= {PREFIX + p.rstrip("_") + "_total" for p in LABELLED}
+    missing = wanted - server - edge
+    assert not missing, missing
+    assert len(dashboard["panels"]) >= 10
