@@ -100,6 +100,9 @@ class ServerSettings(BaseSettings):
         600, ge=10, le=24 * 3600, description="rebuild the recommender's model this often"
     )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
+    staff_language: Literal["nl", "en"] = Field(
+        "nl", description="language of the register page for cashiers: Dutch for Dutch stores"
+    )
     metrics_token: SecretStr | None = Field(
         None,
         min_length=16,

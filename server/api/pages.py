@@ -22,6 +22,7 @@ from jinja2.runtime import Context
 from consent.records import LANGUAGES
 from server.api import me_text
 from server.api.page_text import TEXT, texts
+from server.api.staff_text import STAFF_LANGUAGES, staff_texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
 from server.services import (
     consent_view,
@@ -167,8 +168,11 @@ def _render(
 
 
 @router.get("/register", response_class=HTMLResponse)
-def register_page(request: Request) -> HTMLResponse:
-    """Signed-out visitors get the sign-in form (the page's script asks ``/auth/me``)."""
+def register_page(request: Request, rt: RuntimeDep, lang: str | None = None) -> HTMLResponse:
+    """Signed-out visitors get the sign-in form (the page's script asks ``/auth/me``). The
+    cashier's words in the stores' staff language (``?lang=`` switches)."""
+    staff_lang = lang if lang in STAFF_LANGUAGES else rt.settings.staff_language
+    other = next(code for code in STAFF_LANGUAGES if code != staff_lang)
     return _render(
         request,
         "register.html",
@@ -176,6 +180,10 @@ def register_page(request: Request) -> HTMLResponse:
             "consent_views": consent_view.current_views(),
             "languages": LANGUAGES,
             "labels": {lang: TEXT[lang] for lang in LANGUAGES},
+            "staff_lang": staff_lang,
+            "s": staff_texts(staff_lang),
+            "other_lang": other,
+            "other_lang_name": TEXT[other]["lang_name"],
         },
         private=False,
     )
