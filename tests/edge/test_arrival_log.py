@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
+from edge.matching import ActiveGallery
 from edge.metrics import EngineMetrics, summary
-from edge.pipeline import ActiveGallery
 from tests.edge.test_engine_fake import (
     FACE,
     FRAMES,
