@@ -31,6 +31,7 @@ from edge.capture import Backoff, FrameSource, SourceError, is_stream
 from edge.facemodels import build_engine
 from edge.gallery import Clock, GalleryClient, GalleryState, utc_now
 from edge.health import HealthServer
+from edge.metrics import summary
 from edge.offline_queue import OfflineQueue
 from edge.pipeline import Pipeline
 from edge.provision import (
@@ -340,6 +341,8 @@ def run_edge(
             if pipeline.finished.is_set() and exit_at_end:
                 break
             stop.wait(0.2)
+        if pipeline.finished.is_set():  # a file source ended: what it took (counts only)
+            log.info("source ended: %s", summary(metrics()))
         # a last chance to deliver; when the server is down, what is unsent stays on disk
         sender.drain(timeout=0.0 if sender.offline else 10.0)
     finally:

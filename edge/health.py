@@ -17,9 +17,13 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from edge.checkin import KioskState
 from edge.kiosk import KIOSK_CSP, KIOSK_HTML, KIOSK_JS, kiosk_state_json
@@ -92,29 +96,44 @@ LABELLED: dict[str, tuple[str, str, str]] = {
 
 
 def render_prometheus(values: Mapping[str, float], prefix: str = PREFIX) -> str:
-    """Prometheus text exposition; keys with a ``LABELLED`` prefix become labelled families."""
-    lines: list[str] = []
-    families: dict[str, dict[str, float]] = {p: {} for p in LABELLED}
-    for key in sorted(values):
-        family = next((p for p in LABELLED if key.startswith(p)), None)
-        if family is not None:
-            families[family][key[len(family) :]] = float(values[key])
-            continue
-        value = float(values[key])
-        if math.isnan(value):
-            continue
-        kind, text = HELP.get(key, ("gauge", key.replace("_", " ") + "."))
-        name = prefix + _NAME.sub("_", key) + ("_total" if kind == "counter" else "")
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value:.6g}"]
-    for family, members in families.items():
-        if not members:
-            continue
-        label, kind, text = LABELLED[family]
-        name = prefix + family.rstrip("_") + ("_total" if kind == "counter" else "")
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        for member in sorted(members):
-            lines.append(f'{name}{{{label}="{_NAME.sub("_", member)}"}} {members[member]:.6g}')
-    return "\n".join(lines) + "\n"
+    """Prometheus text exposition of a metrics snapshot, written by ``prometheus-client`` (the
+    standard format, escaping and ``_total`` suffixes); keys with a ``LABELLED`` prefix become
+    labelled families; a NaN (unknown) value is left out."""
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(values, prefix))
+    return generate_latest(registry).decode()
+
+
+class _Snapshot(Collector):
+    """One scrape's values as metric families."""
+
+    def __init__(self, values: Mapping[str, float], prefix: str) -> None:
+        self.values = values
+        self.prefix = prefix
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, dict[str, float]] = {p: {} for p in LABELLED}
+        for key in sorted(self.values):
+            family = next((p for p in LABELLED if key.startswith(p)), None)
+            if family is not None:
+                families[family][key[len(family) :]] = float(self.values[key])
+                continue
+            value = float(self.values[key])
+            if math.isnan(value):
+                continue
+            kind, text = HELP.get(key, ("gauge", key.replace("_", " ") + "."))
+            name = self.prefix + _NAME.sub("_", key)
+            metric = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield metric(name, text, value=value)
+        for family, members in families.items():
+            if not members:
+                continue
+            label, kind, text = LABELLED[family]
+            metric = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            labelled = metric(self.prefix + family.rstrip("_"), text, labels=[label])
+            for member in sorted(members):
+                labelled.add_metric([_NAME.sub("_", member)], members[member])
+            yield labelled
 
 
 class HealthServer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 
@@ -66,3 +66,23 @@ class EngineMetrics:
             for stage, seconds in self.stage_seconds.items():
                 values[f"stage_seconds_{stage}"] = seconds
             return values
+
+
+def summary(values: Mapping[str, float]) -> str:
+    """One line at the end of a file source: frames, speed, drops, detections, embeddings,
+    arrivals and the time per processed frame in each stage (ms)."""
+    frames = values.get("frames_processed", 0.0)
+    per_frame = max(frames, 1.0)
+    stages = " ".join(
+        f"{stage} {values.get(f'stage_seconds_{stage}', 0.0) * 1000 / per_frame:.1f}"
+        for stage in EngineMetrics.STAGES
+        if values.get(f"stage_seconds_{stage}", 0.0) > 0
+    )
+    return (
+        f"frames {frames:.0f} of {values.get('frames_captured', 0.0):.0f} read, "
+        f"{values.get('fps', 0.0):.1f} fps, dropped {values.get('frames_dropped', 0.0):.0f}, "
+        f"detections {values.get('faces_in_zone', 0.0):.0f} "
+        f"(on {values.get('frames_detected', 0.0):.0f} frames), "
+        f"embeddings {values.get('embeddings', 0.0):.0f}, "
+        f"arrivals {values.get('arrivals', 0.0):.0f}; ms per frame: {stages or '-'}"
+    )

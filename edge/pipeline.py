@@ -386,6 +386,8 @@ class MatchStage:
         ):
             evidence.embeds += 1
             evidence.last_embedded = job.frame_index
+            if evidence.first_seen is None:
+                evidence.first_seen = job.timestamp
             evidence.offer(score, embedding)
             evidence.outcomes.append(
                 MatchOutcome(result.subject_id, result.distance, result.margin)
@@ -409,7 +411,12 @@ class MatchStage:
                 frames=confirmation.frames,
             )
             self.metrics.incr("arrivals")
-            log.info("arrival confirmed (event %s, %d frames)", event.id, event.frames)
+            # the member's pseudonym (the edge never knows a name) and how sure the match was
+            log.info(
+                "arrival: subject %s score %.3f margin %.3f frames %d track age %.1f s (event %s)",
+                event.subject_id, event.score, event.margin, event.frames,
+                job.timestamp - (evidence.first_seen or job.timestamp), event.id,
+            )  # fmt: skip
             events.append(event)
         return events
 

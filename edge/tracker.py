@@ -164,7 +164,9 @@ class TrackEvidence:
     """What the embed/match stage keeps for one live track: the top-N embeddings by quality
     and the last n match outcomes. Dropped when the track ends."""
 
-    __slots__ = ("_best", "_seq", "confirmed", "embeds", "last_embedded", "outcomes", "top_n")
+    __slots__ = (
+        "_best", "_seq", "confirmed", "embeds", "first_seen", "last_embedded", "outcomes", "top_n",
+    )  # fmt: skip
 
     def __init__(self, *, top_n: int, n: int) -> None:
         self.top_n = top_n
@@ -176,6 +178,8 @@ class TrackEvidence:
         """Embeddings computed for this track so far (bounded by max_embeds_per_track)."""
         self.last_embedded: int | None = None
         """Frame index of the latest embedding."""
+        self.first_seen: float | None = None
+        """Timestamp of the frame of the first embedding (the track's age in the log)."""
 
     def offer(self, quality: float, embedding: Embedding) -> None:
         item = (quality, next(self._seq), embedding)

@@ -29,7 +29,9 @@ from server.api import (
     selfservice,
     tablet,
 )
+from server.api import metrics as metrics_api
 from server.api.json_body import StrictJSON
+from server.metrics import MetricsMiddleware, ServerMetrics
 from server.runtime import Runtime, build_runtime
 from server.security import BrowserGuard
 from server.services import retention
@@ -104,6 +106,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         rt = runtime or build_runtime(settings, migrate=settings.migrate_on_start)
         await rt.broker.start(asyncio.get_running_loop())
         app.state.runtime = rt
+        metrics.bind(rt)
         # Arrivals from every device: one writer thread, group commit.
         writer = ArrivalWriter(
             rt.sessions,
@@ -111,6 +114,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             visit_live=timedelta(seconds=rt.settings.visit_live_s),
             publish=rt.broker.publish_many,
             max_batch=rt.settings.arrival_batch_max,
+            observe=metrics.observe_batch,
         )
         writer.start()
         app.state.arrival_writer = writer
@@ -122,10 +126,13 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             await maintenance
         await asyncio.to_thread(writer.stop)
         await rt.broker.close()
+        metrics.bind(None)
         if runtime is None:
             rt.close()
 
+    metrics = ServerMetrics()  # GET /metrics (server/api/metrics.py)
     app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan)
+    app.state.metrics = metrics
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -169,17 +176,19 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(pages.router)
     app.include_router(console.router)
     app.include_router(privacy.router)
+    app.include_router(metrics_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # NaN/Infinity in a JSON body: 422 (inside the body limit, which bounds what it reads).
     app.add_middleware(StrictJSON)
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
-    # Outermost: foreign origins are refused before anything is read; every answer gets the
-    # security headers (server/security.py).
+    # Foreign origins are refused before anything is read; every answer gets the
+    # security headers (server/security.py). Only the metrics middleware sits outside it.
     app.add_middleware(
         BrowserGuard,
         public_url=settings.public_url,
         trusted_origins=settings.trusted_origins,
         own_host=settings.environment != "production",
     )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: times everything
     return app

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -143,6 +143,14 @@ class ServerSettings(BaseSettings):
     login_lockout_max_s: int = Field(3600, ge=1, le=7 * 24 * 3600, description="longest lockout")
     login_window_s: int = Field(
         900, ge=60, le=7 * 24 * 3600, description="failed sign-ins older than this are forgotten"
+    )
+    staff_language: Literal["nl", "en"] = Field(
+        "nl", description="language of the register page for cashiers: Dutch for Dutch stores"
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="when set, GET /metrics needs 'Authorization: Bearer <token>' (production)",
     )
     self_service_ttl_days: int = Field(90, ge=1, le=400)
     privacy_contact: str | None = Field(

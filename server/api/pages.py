@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from consent.records import LANGUAGES
 from server.api import me_text
 from server.api.page_text import TEXT, texts
+from server.api.staff_text import STAFF_LANGUAGES, staff_texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
@@ -171,8 +172,11 @@ def _render(
 
 
 @router.get("/register", response_class=HTMLResponse)
-def register_page(request: Request) -> HTMLResponse:
-    """Signed-out visitors get the sign-in form (the page's script asks ``/auth/me``)."""
+def register_page(request: Request, rt: RuntimeDep, lang: str | None = None) -> HTMLResponse:
+    """Signed-out visitors get the sign-in form (the page's script asks ``/auth/me``). The
+    cashier's words in the stores' staff language (``?lang=`` switches)."""
+    staff_lang = lang if lang in STAFF_LANGUAGES else rt.settings.staff_language
+    other = next(code for code in STAFF_LANGUAGES if code != staff_lang)
     return _render(
         request,
         "register.html",
@@ -181,6 +185,10 @@ def register_page(request: Request) -> HTMLResponse:
             "pass_views": consent_view.current_pass_views(),
             "languages": LANGUAGES,
             "labels": {lang: TEXT[lang] for lang in LANGUAGES},
+            "staff_lang": staff_lang,
+            "s": staff_texts(staff_lang),
+            "other_lang": other,
+            "other_lang_name": TEXT[other]["lang_name"],
         },
         private=False,
     )

@@ -74,12 +74,16 @@ class ArrivalWriter:
         publish: Callable[[list[tuple[str, dict[str, Any]]]], None],
         max_batch: int = 64,
         queue_size: int = 5000,
+        observe: Callable[[int, int, int, int], None] | None = None,
     ) -> None:
+        """``observe(requests, accepted, refused, cards)`` after each committed batch (the
+        server's Prometheus metrics)."""
         self._sessions = sessions
         self._kek = kek
         self._visit_live = visit_live
         self._publish = publish
         self._max_batch = max_batch
+        self._observe = observe
         self._queue: queue.Queue[_Job | object] = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._run, name="arrival-writer", daemon=True)
         self.batches = 0
@@ -165,15 +169,22 @@ class ArrivalWriter:
         self.batches += 1
         self.jobs += len(batch)
         # Committed: the visits exist, tell the tablets (one round trip to the broker for all).
-        try:
-            self._publish(
-                [
-                    (tablet_channel(store_id), message)
-                    for _, outcome, store_id in outcomes
-                    if store_id is not None and isinstance(outcome, IngestResult)
-                    for message in outcome.messages
-                ]
+        cards = [
+            (tablet_channel(store_id), message)
+            for _, outcome, store_id in outcomes
+            if store_id is not None and isinstance(outcome, IngestResult)
+            for message in outcome.messages
+        ]
+        if self._observe is not None:
+            done = [o for _, o, _ in outcomes if isinstance(o, IngestResult)]
+            self._observe(
+                len(batch),
+                sum(o.accepted for o in done),
+                sum(o.refused for o in done),
+                len(cards),
             )
+        try:
+            self._publish(cards)
         except Exception as exc:  # the broker is down: the visits stand, tablets catch up
             log.warning("arrival cards not pushed: %s", type(exc).__name__)
         for job, outcome, _ in outcomes:

@@ -6,8 +6,12 @@
 "use strict";
 
 const MAX_PHOTOS = 3;
-const CAMERA_ON = "Camera on: ask the customer to look at the camera, then take a photo.";
 const $ = (id) => document.getElementById(id);
+// The cashier's words in the page's staff language (server/api/staff_text.py): Dutch for Dutch
+// stores, English on request.
+const T = JSON.parse($("staff-text").textContent);
+const fmt = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k]));
+const CAMERA_ON = T.camera_on;
 const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null, kind: null };
 
 function el(tag, attrs = {}, ...children) {
@@ -43,7 +47,7 @@ function show(view) {
 }
 function showLogin() {
   state.who = null;
-  $("who").textContent = "not signed in";
+  $("who").textContent = T.not_signed_in;
   $("sign-out").hidden = true;
   show("login-view");
   $("username").focus();
@@ -71,7 +75,7 @@ $("login").addEventListener("submit", async (ev) => {
     method: "POST", headers: { "content-type": "application/json", "X-Vertrouwd": "1" }, credentials: "same-origin",
     body: JSON.stringify({ username: $("username").value, password: $("password").value }),
   });
-  if (!r.ok) { $("login-error").textContent = "Wrong username or password."; return; }
+  if (!r.ok) { $("login-error").textContent = T.wrong_login; return; }
   $("password").value = "";
   start();
 });
@@ -110,7 +114,7 @@ async function search() {
   const results = $("results");
   results.replaceChildren();
   if (!q) { $("search-status").textContent = ""; return; }
-  $("search-status").textContent = "Searching…";
+  $("search-status").textContent = T.searching;
   let found;
   try {
     found = await api(`/api/v1/customers?q=${encodeURIComponent(q)}`);
@@ -119,9 +123,7 @@ async function search() {
     return;
   }
   const list = Array.isArray(found) ? found : (found.customers || found.results || []);
-  $("search-status").textContent = list.length
-    ? `${list.length} customer${list.length === 1 ? "" : "s"} found in this store.`
-    : "No customer found in this store: enrol them as a new member below.";
+  $("search-status").textContent = list.length ? fmt(T.found, { n: list.length }) : T.not_found;
   for (const c of list) {
     const s = c.recognition || c.consent_status || c.status;
     const buttons = el("div", { class: "row" },
@@ -144,7 +146,7 @@ async function search() {
         customerAction("Stop recognition", "danger", "withdraw",
           () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
     } else {
-      buttons.append(customerAction(s === "none" ? "Enrol" : "Enrol again", "primary", "reenrol",
+      buttons.append(customerAction(s === "none" ? T.enrol_existing_short : T.enrol_again, "primary", "reenrol",
         () => startReenrol(c)));
     }
     buttons.append(customerAction("Erase", "danger", "erase",
@@ -166,7 +168,7 @@ function printReceipt(customerId, passToken) {
   form.submit();
 }
 async function newPass(c) {
-  if (!window.confirm(`Issue a new pass for ${c.name}? Their current pass stops working at once.`)) return;
+  if (!window.confirm(fmt(T.new_pass_confirm, { name: c.name }))) return;
   const msg = $("customer-message");
   try {
     const r = await api(`/api/v1/customers/${encodeURIComponent(c.id)}/pass`, { method: "POST" });
@@ -198,8 +200,8 @@ for (const radio of document.querySelectorAll("input[name=membership]")) radio.a
 
 // ---- enrol an existing customer again -----------------------------------------------------
 function submitLabel() {
-  if (!state.reenrol) return "Enrol customer";
-  return state.reenrol.again ? "Enrol again" : "Enrol existing customer";
+  if (!state.reenrol) return T.enrol;
+  return state.reenrol.again ? T.enrol_again : T.enrol_existing;
 }
 function setMode(customer) {
   state.reenrol = customer ? { id: customer.id, name: customer.name, again: customer.again } : null;
@@ -209,7 +211,7 @@ function setMode(customer) {
   $("reenrol-text").textContent = customer
     ? `${customer.again ? "Enrolling again" : "Enrolling existing customer"}: ${customer.name} (their history is kept)`
     : "";
-  $("new-title-text").textContent = customer ? submitLabel() : "New member";
+  $("new-title-text").textContent = customer ? submitLabel() : T.new_member;
   $("submit").textContent = submitLabel();
   $("enrol-error").textContent = "";
 }
@@ -250,8 +252,7 @@ function nameMatches() {
 }
 function updateNameMatch() {
   const typed = $("confirmation_name").value.trim();
-  $("name-match").textContent = !typed ? "" : nameMatches()
-    ? "✓ The typed name matches." : "The typed name does not match the full name above yet.";
+  $("name-match").textContent = !typed ? "" : nameMatches() ? T.name_matches : T.name_differs;
 }
 
 // ---- photos --------------------------------------------------------------------------------
@@ -259,13 +260,13 @@ function slotView(slot) {
   const verdict = el("div", { class: "verdict" });
   const detailEl = el("div", { class: "detail" });
   const remove = el("button", { type: "button", class: "secondary", "data-action": "remove",
-    "aria-label": `Remove photo ${slot.id}`, onclick: () => removeSlot(slot) }, "Remove");
+    "aria-label": `${T.remove} ${slot.id}`, onclick: () => removeSlot(slot) }, T.remove);
   slot.node = el("div", { class: "slot pending", "data-slot": slot.id },
     el("div", { class: "meta" }, `Photo ${slot.id} · ${slot.source}`), slot.canvas, verdict, detailEl, remove);
   slot.verdictEl = verdict;
   slot.detailEl = detailEl;
   verdict.replaceChildren(el("progress", { "aria-label": `Checking photo ${slot.id}` }),
-    " Checking the photo… (a few seconds)");
+    " " + T.checking);
   $("slots").append(slot.node);
 }
 function renderVerdict(slot) {
@@ -273,12 +274,12 @@ function renderVerdict(slot) {
   slot.node.dataset.status = slot.status;
   if (slot.status === "ok") {
     const r = slot.result;
-    slot.verdictEl.textContent = "✓ ok: good photo";
+    slot.verdictEl.textContent = T.photo_ok;
     slot.detailEl.textContent =
       `one face, ${r.face_size} px; sharpness ${Math.round(r.sharpness)}; ` +
       (r.frontalness == null ? "" : `frontal ${Math.round(r.frontalness * 100)}%`);
   } else if (slot.status === "bad") {
-    slot.verdictEl.textContent = "✗ Not usable";
+    slot.verdictEl.textContent = T.photo_bad;
     const reasons = slot.result ? slot.result.reasons : [slot.error];
     const hints = slot.result ? slot.result.hints || [] : [];
     slot.detailEl.replaceChildren(...reasons.map((t) => el("div", {}, t)),
@@ -287,7 +288,7 @@ function renderVerdict(slot) {
 }
 async function addPhoto(blob, source) {
   if (state.slots.length >= MAX_PHOTOS) {
-    $("camera-status").textContent = `Three photos are enough: remove one to add another.`;
+    $("camera-status").textContent = T.enough_photos;
     return;
   }
   const slot = { id: state.nextSlotId++, blob, source, status: "pending", result: null,
@@ -345,7 +346,7 @@ $("upload").addEventListener("change", async (ev) => {
   ev.target.value = ""; // the page keeps its own copy only until submit
   const room = MAX_PHOTOS - state.slots.length;
   if (files.length > room) {
-    $("camera-status").textContent = `Only ${room} more photo${room === 1 ? "" : "s"} fit; the rest were not added.`;
+    $("camera-status").textContent = fmt(T.only_room, { n: room });
   }
   await Promise.all(files.slice(0, Math.max(room, 0)).map((f) => addPhoto(f, "uploaded")));
 });
@@ -368,7 +369,7 @@ async function startCamera() {
   video.hidden = false;
   await video.play().catch(() => {});
   $("capture").hidden = false;
-  $("camera-start").textContent = "Stop camera";
+  $("camera-start").textContent = T.stop_camera;
   status.textContent = CAMERA_ON;
   // the preview is sized to fit; bring "Take photo" into view with it
   $("video").closest(".camera").scrollIntoView({ block: "nearest" });
@@ -380,7 +381,7 @@ function stopCamera() {
   video.srcObject = null;
   video.hidden = true;
   $("capture").hidden = true;
-  $("camera-start").textContent = "Start camera";
+  $("camera-start").textContent = T.start_camera;
 }
 $("camera-start").addEventListener("click", () => (state.stream ? stopCamera() : startCamera()));
 $("capture").addEventListener("click", async () => {
@@ -396,25 +397,25 @@ $("capture").addEventListener("click", async () => {
 // ---- enrol ---------------------------------------------------------------------------------
 function missing() {
   const out = [];
-  if (!$("name").value.trim()) out.push("the customer's full name");
-  if (!state.kind) { out.push("the customer chooses a kind of membership"); return out; }
-  if (!$("consent_confirmed").checked) out.push("the customer ticks the consent box");
-  if (!nameMatches()) out.push("the customer types their full name, exactly as above");
+  if (!$("name").value.trim()) out.push(T.need_name);
+  if (!state.kind) { out.push(T.need_kind); return out; }
+  if (!$("consent_confirmed").checked) out.push(T.need_consent);
+  if (!nameMatches()) out.push(T.need_typed_name);
   if (state.kind === "pass") return out;
   const ok = state.slots.filter((s) => s.status === "ok").length;
-  if (state.slots.some((s) => s.status === "pending")) out.push("wait for the photo check");
-  if (state.slots.some((s) => s.status === "bad")) out.push("remove or retake the photos marked “not usable”");
-  if (ok === 0) out.push("at least one good photo (three recommended)");
+  if (state.slots.some((s) => s.status === "pending")) out.push(T.need_check);
+  if (state.slots.some((s) => s.status === "bad")) out.push(T.need_remove);
+  if (ok === 0) out.push(T.need_photo);
   return out;
 }
 function refresh() {
   updateNameMatch();
   const m = missing();
   const ok = state.slots.filter((s) => s.status === "ok").length;
-  const items = m.map((t) => el("li", {}, `Still needed: ${t}`));
-  if (!m.length && state.kind === "pass") items.push(el("li", {}, "Ready (membership pass, no photo)."));
-  else if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
-  else if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
+  const items = m.map((t) => el("li", {}, fmt(T.still_needed, { what: t })));
+  if (!m.length && state.kind === "pass") items.push(el("li", {}, T.ready_pass));
+  else if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, fmt(T.ready_some, { n: ok })));
+  else if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, T.ready));
   $("missing").replaceChildren(...items);
   $("submit").disabled = m.length > 0;
 }
@@ -459,7 +460,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   if (missing().length) return;
   const button = $("submit");
   button.disabled = true;
-  button.textContent = "Enrolling…";
+  button.textContent = T.enrolling;
   $("enrol-error").textContent = "";
   $("enrol-progress").hidden = false;
   const form = new FormData();

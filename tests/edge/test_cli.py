@@ -3,6 +3,7 @@ an in-process fake server (registration, sealed gallery, ack, one arrival event)
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,12 @@ def test_unreachable_server_at_registration_exits_3(
 
 
 def test_end_to_end_on_the_clip_with_a_fake_server(
-    edge_models: Models, edge_faces: Path, edge_clip: Path, tmp_path: Path, default_models: Path
+    edge_models: Models,
+    edge_faces: Path,
+    edge_clip: Path,
+    tmp_path: Path,
+    default_models: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """At the default models (BlazeFace, dlib's network as ONNX) against a gallery made by
     dlib (as the server makes it): the same model id, the same embeddings."""
@@ -93,15 +99,24 @@ def test_end_to_end_on_the_clip_with_a_fake_server(
         source=str(edge_clip), server_url="http://server.test", data_dir=data, realtime=False
     )
     assert (settings.detector, settings.embedder) == ("blazeface", "onnx")
-    code = run_edge(
-        settings,
-        enrol_code=CODE,
-        max_frames=120,
-        exit_at_end=True,
-        client_factory=server.client,
-        on_ready=ready,
-    )
+    with caplog.at_level(logging.INFO, logger="edge"):
+        code = run_edge(
+            settings,
+            enrol_code=CODE,
+            max_frames=120,
+            exit_at_end=True,
+            client_factory=server.client,
+            on_ready=ready,
+        )
     assert code == 0
+    # the end of the file source: one summary line of counts and stage times (issue 16)
+    ended = [r.getMessage() for r in caplog.records if r.getMessage().startswith("source ended")]
+    assert len(ended) == 1
+    assert "frames 120 of 120 read" in ended[0]
+    assert "arrivals 1" in ended[0]
+    arrived = [r.getMessage() for r in caplog.records if r.getMessage().startswith("arrival:")]
+    assert len(arrived) == 1
+    assert "subject subj-lin score" in arrived[0]
     assert seen["matching"] is True
     assert seen["gallery_version"] == 1
     assert server.acks == [1]

@@ -19,8 +19,8 @@ def test_prometheus_text_format() -> None:
         }
     )
     assert "# TYPE vertrouwd_edge_fps gauge\nvertrouwd_edge_fps 31.5\n" in text
-    assert "vertrouwd_edge_frames_processed_total 100\n" in text
-    assert "vertrouwd_edge_frames_dropped_total 4\n" in text
+    assert "vertrouwd_edge_frames_processed_total 100.0\n" in text
+    assert "vertrouwd_edge_frames_dropped_total 4.0\n" in text
     assert 'vertrouwd_edge_stage_seconds_total{stage="detect"} 1.25\n' in text
     assert 'vertrouwd_edge_stage_seconds_total{stage="embed"} 0.5\n' in text
     assert "gallery_age" not in text  # unknown values are left out, not invented

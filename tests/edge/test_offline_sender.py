@@ -253,10 +253,10 @@ def test_full_queues_and_old_events_show_in_the_metrics(tmp_path: Path) -> None:
     assert sender.dropped_by_reason == {"queue_full": 2, "too_old": 1}
     values = {f"events_dropped_{k}": float(v) for k, v in sender.dropped_by_reason.items()}
     text = render_prometheus({**values, "events_queued_on_disk": sender.queued_on_disk})
-    assert 'vertrouwd_edge_events_dropped_total{reason="queue_full"} 2\n' in text
-    assert 'vertrouwd_edge_events_dropped_total{reason="too_old"} 1\n' in text
+    assert 'vertrouwd_edge_events_dropped_total{reason="queue_full"} 2.0\n' in text
+    assert 'vertrouwd_edge_events_dropped_total{reason="too_old"} 1.0\n' in text
     assert text.count("# TYPE vertrouwd_edge_events_dropped_total counter") == 1
-    assert "vertrouwd_edge_events_queued_on_disk 3\n" in text
+    assert "vertrouwd_edge_events_queued_on_disk 3.0\n" in text
 
 
 def test_a_refused_gallery_poll_also_deletes_the_event_backlog(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
         r = httpx.get(f"http://127.0.0.1:{health_port}/healthz", timeout=2)
         assert r.status_code == 503  # a monitoring probe sees the device as unhealthy
         metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=2).text
-        assert "vertrouwd_edge_matching_enabled 0\n" in metrics
+        assert "vertrouwd_edge_matching_enabled 0.0\n" in metrics
         assert not (edge_dir / "gallery.sealed").exists()  # nothing left to match with
         assert not (edge_dir / "queue").exists()
         # the server refuses the device everywhere now

@@ -45,6 +45,7 @@ def settings(data_dir: Path) -> Iterator[ServerSettings]:
             # go-live is refused without them (issue 16)
             controller_name="Vertrouwd Test B.V.",
             privacy_contact="privacy@test.example",
+            staff_language="en",  # the page tests read the register's English words
         )
 
 

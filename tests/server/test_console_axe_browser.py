@@ -62,6 +62,9 @@ def test_every_console_page_fits_1180_px_and_passes_axe(
     browser: Any, live: ServerThread, screenshot_dir: Path
 ) -> None:
     page = browser.new_context(viewport=WIDE, locale="nl-NL").new_page()
+    page.goto(f"{live.base_url}/console")
+    page.wait_for_selector("#login")
+    assert_accessible(page, "console-login")
     sign_in(page, live.base_url)
     for path in PAGES:
         page.goto(f"{live.base_url}{path}")
@@ -72,6 +75,11 @@ def test_every_console_page_fits_1180_px_and_passes_axe(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= WIDE["width"], (path, width)
         assert_accessible(page, name)
+    # one member's consent record, reached from the consent log
+    page.goto(f"{live.base_url}/console/consents")
+    page.locator("table a[href^='/console/consents/']").first.click()
+    page.wait_for_selector("nav.side")
+    assert_accessible(page, "console-consent-record")
 
 
 def test_the_dutch_privacy_page_names_the_controller_and_contact(

@@ -83,3 +83,11 @@ def test_the_first_screen_on_a_phone_says_what_is_held_and_offers_the_three_butt
     assert any(m in details for m in months)
     assert phone.locator("#purchases h3").count() >= 2  # several months
     assert_accessible(phone, f"me-{lang}")
+
+
+def test_a_bad_link_page_passes_axe(browser: Any, live: ServerThread, store: StoreFixture) -> None:
+    phone = browser.new_context(viewport=PHONE).new_page()
+    response = phone.goto(f"{live.base_url}/me/not-a-real-token")
+    assert response is not None
+    assert response.status == 401
+    assert_accessible(phone, "me-invalid")

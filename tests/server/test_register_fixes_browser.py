@@ -16,7 +16,7 @@ from server.runtime import Runtime
 from server.serve import ServerThread, free_port
 from server.settings import ServerSettings
 from tests.browser import CHROMIUM_FLAGS, assert_accessible, chromium_path
-from tests.server.conftest import StoreFixture
+from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.live_pages import live_server, sign_in_register
 from tests.server.test_register_browser import wait_for_checks, y4m_of
 
@@ -91,7 +91,7 @@ def test_start_over_clears_everything_and_the_page_says_what_it_is_doing(
             people / "biden" / "biden.jpg", people / "biden" / "biden2.jpg"]  # fmt: skip
     check = Held(page, "**/api/v1/enrolments/check-photo")
     page.set_input_files("#upload", [str(p) for p in four])
-    assert "Only 3 more photos fit" in page.inner_text("#camera-status")
+    assert "Only 3 more photo(s) fit" in page.inner_text("#camera-status")
     check.wait(page, 3)
     # while the server checks, each photo shows that it is being checked
     assert page.locator(".slot progress").count() == 3
@@ -167,3 +167,28 @@ def test_the_camera_preview_leaves_take_photo_on_screen_on_a_tablet(
         page.screenshot(path=str(screenshot_dir / name))
     finally:
         cam_browser.close()
+
+
+def test_the_register_speaks_dutch_to_a_dutch_cashier(
+    browser: Any, store: StoreFixture, live: ServerThread, screenshot_dir: Path
+) -> None:
+    page = browser.new_context(viewport={"width": 1024, "height": 900}).new_page()
+    page.goto(f"{live.base_url}/register?lang=nl")
+    page.wait_for_selector("#login-view:not([hidden])")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    assert "Gebruikersnaam" in page.inner_text("#login")
+    page.fill("#username", "cashier")
+    page.fill("#password", PASSWORD)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#app:not([hidden])")
+    app = page.inner_text("#app")
+    for words in ("Zoek de klant", "Volledige naam", "Foto's: één verplicht, drie aanbevolen",
+                  "Klant inschrijven", "Opnieuw beginnen", "Nog nodig:"):  # fmt: skip
+        assert words in app, words
+    page.fill("#name", "Anna de Vries")
+    page.fill("#confirmation_name", "Anna de Vries")
+    assert page.inner_text("#name-match") == "✓ De getypte naam klopt."
+    for english in ("Full name", "Still needed", "The typed name", "Start over", "Search"):
+        assert english not in app, english
+    page.screenshot(path=str(screenshot_dir / "i16-register-dutch.png"), full_page=True)
+    assert_accessible(page, "register-nl")

@@ -1,0 +1,176 @@
+"""Words on the register page for the cashier, in Dutch and English (issue 16): Dutch for Dutch
+stores (``VERTROUWD_STAFF_LANGUAGE``, default ``nl``), English on request (``?lang=en``). The
+consent text itself is in the customer's language, chosen on the page (``page_text``).
+
+Every language has exactly the same keys and placeholders (a test checks it). The page's script
+gets them as a JSON block (``#staff-text``)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STAFF_LANGUAGES: Final = ("nl", "en")
+
+STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "title": "Vertrouwd · register",
+        "not_signed_in": "not signed in",
+        "sign_out": "Sign out",
+        "sign_in": "Sign in",
+        "username": "Username",
+        "password": "Password",
+        "wrong_login": "Wrong username or password.",
+        "forbidden_title": "This page is for cashiers",
+        "forbidden_body": "Your account may not enrol customers. Sign in with a cashier account.",
+        "find_title": "Find the customer",
+        "search_label": "Search customers",
+        "search_placeholder": "Name or email",
+        "search": "Search",
+        "searching": "Searching…",
+        "found": "{n} customer(s) found in this store.",
+        "not_found": "No customer found in this store: enrol them as a new member below.",
+        "new_member": "New member",
+        "cancel_reenrol": "Cancel: enrol a new member instead",
+        "full_name": "Full name",
+        "name_hint": "The name on record; the customer confirms it below.",
+        "preferred_name": "Preferred name",
+        "preferred_hint": "How staff greet them; the first name if left empty.",
+        "language": "Language of the customer",
+        "email": "Email",
+        "optional": "(optional)",
+        "consent_help": "Turn the screen to the customer and let them read the text in their "
+        "language.",
+        "photos_title": "Photos: one required, three recommended",
+        "photos_help": "Each photo is checked at once: exactly one face, close enough, sharp, "
+        "looking at the camera. Photos are used only to make the face template and are then "
+        "discarded.",
+        "camera_preview": "Camera preview",
+        "start_camera": "Start camera",
+        "stop_camera": "Stop camera",
+        "take_photo": "Take photo",
+        "choose_photos": "Choose photos…",
+        "camera_on": "Camera on: ask the customer to look at the camera, then take a photo.",
+        "enough_photos": "Three photos are enough: remove one to add another.",
+        "only_room": "Only {n} more photo(s) fit; the rest were not added.",
+        "checking": "Checking the photo… (a few seconds)",
+        "photo_ok": "✓ ok: good photo",
+        "photo_bad": "✗ Not usable",
+        "remove": "Remove",
+        "enrol_title": "Enrol",
+        "enrol": "Enrol customer",
+        "enrolling": "Enrolling…",
+        "start_over": "Start over",
+        "enrol_progress": "Enrolling: checking the photos, making the face template and sending "
+        "it to the store's camera. This takes a few seconds; the receipt opens by itself.",
+        "name_matches": "✓ The typed name matches.",
+        "name_differs": "The typed name does not match the full name above yet.",
+        "still_needed": "Still needed: {what}",
+        "need_name": "the customer's full name",
+        "need_consent": "the customer ticks the consent box",
+        "need_typed_name": "the customer types their full name, exactly as above",
+        "need_check": "wait for the photo check",
+        "need_remove": "remove or retake the photos marked “not usable”",
+        "need_photo": "at least one good photo (three recommended)",
+        "ready_some": "Ready ({n} of 3 photos; three give the best recognition).",
+        "kind_title": "Kind of membership",
+        "kind_help": "Two equal choices, with the same service, cards, self-service page and "
+        "rights. Let the customer choose; neither is the default.",
+        "kind_face": "With face recognition",
+        "kind_face_help": "Photos at the register; staff recognise the customer by their face.",
+        "kind_pass": "Without a face: membership pass",
+        "kind_pass_help": "No photo, no camera: the customer shows the QR code of their pass.",
+        "kind_first": "Choose the kind of membership first: each has its own consent text.",
+        "need_kind": "the customer chooses a kind of membership",
+        "ready_pass": "Ready (membership pass, no photo).",
+        "enrol_again": "Enrol again",
+        "enrol_existing": "Enrol existing customer",
+        "enrol_existing_short": "Enrol",
+        "new_pass_confirm": "Issue a new pass for {name}? Their current pass stops working at "
+        "once.",
+        "ready": "Ready.",
+    },
+    "nl": {
+        "title": "Vertrouwd · kassa",
+        "not_signed_in": "niet aangemeld",
+        "sign_out": "Afmelden",
+        "sign_in": "Aanmelden",
+        "username": "Gebruikersnaam",
+        "password": "Wachtwoord",
+        "wrong_login": "Onjuiste gebruikersnaam of wachtwoord.",
+        "forbidden_title": "Deze pagina is voor de kassa",
+        "forbidden_body": "Met uw account kunt u geen klanten inschrijven. Meld u aan met een "
+        "kassa-account.",
+        "find_title": "Zoek de klant",
+        "search_label": "Klanten zoeken",
+        "search_placeholder": "Naam of e-mail",
+        "search": "Zoeken",
+        "searching": "Zoeken…",
+        "found": "{n} klant(en) gevonden in deze winkel.",
+        "not_found": "Geen klant gevonden in deze winkel: schrijf hem of haar hieronder in als "
+        "nieuw lid.",
+        "new_member": "Nieuw lid",
+        "cancel_reenrol": "Annuleren: een nieuw lid inschrijven",
+        "full_name": "Volledige naam",
+        "name_hint": "De naam in ons bestand; de klant bevestigt die hieronder.",
+        "preferred_name": "Roepnaam",
+        "preferred_hint": "Hoe het personeel de klant begroet; de voornaam als dit leeg blijft.",
+        "language": "Taal van de klant",
+        "email": "E-mail",
+        "optional": "(niet verplicht)",
+        "consent_help": "Draai het scherm naar de klant en laat de klant de tekst in de eigen "
+        "taal lezen.",
+        "photos_title": "Foto's: één verplicht, drie aanbevolen",
+        "photos_help": "Elke foto wordt meteen gecontroleerd: precies één gezicht, dichtbij "
+        "genoeg, scherp, recht in de camera. De foto's dienen alleen om het gezichtstemplate te "
+        "maken en worden daarna gewist.",
+        "camera_preview": "Camerabeeld",
+        "start_camera": "Camera aan",
+        "stop_camera": "Camera uit",
+        "take_photo": "Foto maken",
+        "choose_photos": "Foto's kiezen…",
+        "camera_on": "Camera aan: vraag de klant in de camera te kijken en maak dan een foto.",
+        "enough_photos": "Drie foto's is genoeg: verwijder er een om een andere toe te voegen.",
+        "only_room": "Er passen nog maar {n} foto('s) bij; de rest is niet toegevoegd.",
+        "checking": "De foto wordt gecontroleerd… (enkele seconden)",
+        "photo_ok": "✓ goed: bruikbare foto",
+        "photo_bad": "✗ Niet bruikbaar",
+        "remove": "Verwijderen",
+        "enrol_title": "Inschrijven",
+        "enrol": "Klant inschrijven",
+        "enrolling": "Bezig met inschrijven…",
+        "start_over": "Opnieuw beginnen",
+        "enrol_progress": "Bezig met inschrijven: de foto's worden gecontroleerd, het "
+        "gezichtstemplate wordt gemaakt en naar de camera van de winkel gestuurd. Dit duurt "
+        "enkele seconden; de bon opent vanzelf.",
+        "name_matches": "✓ De getypte naam klopt.",
+        "name_differs": "De getypte naam komt nog niet overeen met de volledige naam hierboven.",
+        "still_needed": "Nog nodig: {what}",
+        "need_name": "de volledige naam van de klant",
+        "need_consent": "de klant vinkt het toestemmingsvakje aan",
+        "need_typed_name": "de klant typt de volledige naam, precies zoals hierboven",
+        "need_check": "wacht op de fotocontrole",
+        "need_remove": "verwijder of vervang de foto's gemarkeerd als “niet bruikbaar”",
+        "need_photo": "minstens één goede foto (drie aanbevolen)",
+        "ready_some": "Klaar ({n} van 3 foto's; met drie werkt herkenning het best).",
+        "kind_title": "Soort lidmaatschap",
+        "kind_help": "Twee gelijkwaardige keuzes, met dezelfde service, kaarten, eigen pagina en "
+        "rechten. Laat de klant kiezen; geen van beide is de standaard.",
+        "kind_face": "Met gezichtsherkenning",
+        "kind_face_help": "Foto's aan de kassa; het personeel herkent de klant aan het gezicht.",
+        "kind_pass": "Zonder gezicht: ledenpas",
+        "kind_pass_help": "Geen foto, geen camera: de klant laat de QR-code van de pas zien.",
+        "kind_first": "Kies eerst het soort lidmaatschap: elk heeft een eigen toestemmingstekst.",
+        "need_kind": "de klant kiest een soort lidmaatschap",
+        "ready_pass": "Klaar (ledenpas, geen foto).",
+        "enrol_again": "Opnieuw inschrijven",
+        "enrol_existing": "Bestaande klant inschrijven",
+        "enrol_existing_short": "Inschrijven",
+        "new_pass_confirm": "Een nieuwe pas maken voor {name}? De huidige pas werkt dan meteen "
+        "niet meer.",
+        "ready": "Klaar.",
+    },
+}
+
+
+def staff_texts(language: str) -> dict[str, str]:
+    return STAFF_TEXT.get(language, STAFF_TEXT["nl"])
