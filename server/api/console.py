@@ -32,6 +32,7 @@ from server.services import (
     charts,
     console,
     console_export,
+    false_matches,
     localtime,
     ropa,
     signage,
@@ -550,6 +551,9 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         "stores",
         {
             "stores": signage.store_rows(session),
+            "false_matches": false_matches.by_store(
+                session, bound=rt.settings.max_false_matches_per_1000, now=rt.now()
+            ),
             "ttl_s": rt.settings.gallery_ttl_s,
             "period": _period(rt, None, None),
         },
@@ -803,6 +807,7 @@ def go_live(
         who=who,
         now=rt.now(),
         notify=rt.broker.publish,
+        false_match_bound=rt.settings.max_false_matches_per_1000,
     )
     return {"store": store.code, "live": store.live, "dpia_reference": store.dpia_reference}
 

@@ -39,7 +39,7 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices, gallery, localtime, signage
+from server.services import audit, devices, false_matches, gallery, localtime, signage
 from server.services.errors import BadInput, Forbidden, NotFound
 from server.services.staff import StaffIdentity
 
@@ -1202,9 +1202,12 @@ def go_live(
     who: StaffIdentity,
     now: datetime,
     notify: gallery.Notify | None = None,
+    false_match_bound: float = 1.0,
 ) -> None:
     """Take a store live (or re-confirm it with a new member zone) and publish a gallery
-    version, so its devices fetch the gallery and the zone now, not at their next poll."""
+    version, so its devices fetch the gallery and the zone now, not at their next poll.
+    Door mode is refused above ``false_match_bound`` expected false matches per 1,000."""
+    false_matches.check_go_live(session, store=store, mode="door", bound=false_match_bound, now=now)
     actor = actor_of(who)
     signage.go_live(
         session,
