@@ -53,13 +53,17 @@ class Estimate:
         return self.mode == "door" and self.per_1000 is not None and self.per_1000 > self.bound
 
     @property
+    def member_text(self) -> str:
+        return f"{self.members} member" + ("" if self.members == 1 else "s")
+
+    @property
     def text(self) -> str:
         if self.per_1000 is None:
             return (
-                f"not measured for this model at {self.members} members: run "
+                f"not measured for this model at {self.member_text}: run "
                 "`vertrouwd models calibrate DIR --gallery N --write`"
             )
-        return f"{self.per_1000:.3g} per 1,000 {PER[self.mode]}, at {self.members} members" + (
+        return f"{self.per_1000:.3g} per 1,000 {PER[self.mode]}, at {self.member_text}" + (
             f" (door mode allows {self.bound:g})" if self.mode == "door" else ""
         )
 
@@ -83,7 +87,7 @@ def check_go_live(
     if found.over_bound:
         raise BadInput(
             f"door mode expects {found.per_1000:.3g} false matches per 1,000 non-members who "
-            f"walk in at this store's {found.members} members, above the bound of "
+            f"walk in with this store's {found.member_text}, above the bound of "
             f"{bound:g} (VERTROUWD_MAX_FALSE_MATCHES_PER_1000): choose checkin, pass or "
             "pass+face, or a better-calibrated model"
         )

@@ -86,7 +86,7 @@ def test_door_go_live_above_the_bound_is_refused_and_writes_nothing(
     # The stores page shows the figure and why door mode cannot go live.
     page = html.unescape(officer.get("/console/stores").text)
     assert "Expected false matches" in page
-    assert f"{figure:.3g} per 1,000 non-members who walk in, at 1 members" in page
+    assert f"{figure:.3g} per 1,000 non-members who walk in, at 1 member (door" in page
     assert "above the bound, door mode cannot go live" in page
 
 
