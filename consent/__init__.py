@@ -11,6 +11,8 @@ Modules (import them directly; nothing heavy happens at import time):
 - ``consent.audit``: canonical JSON, the hash-chained audit log and its verifier.
 - ``consent.records``: consent texts, ISO/IEC TS 27560-style records, retention rules.
 - ``consent.tokens``: expiring self-service link tokens.
+- ``consent.modes``: the store's recognition modes and what each may do.
+- ``consent.passes``: membership pass tokens (QR) and their digests.
 
 Rule: ``consent`` imports no other Vertrouwd package, and it is the only package that imports
 ``cryptography.hazmat``.

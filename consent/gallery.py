@@ -26,15 +26,27 @@ Manifest JSON keys: ``format`` (1), ``store_id``, ``device_id``, ``version``, ``
 Payload plaintext format::
 
     b"VGPL\\x01"
-    u32 header length | header (canonical JSON): {"format": 1, "model_id", "dim",
+    u32 header length | header (canonical JSON): {"format": 1|2, "model_id", "dim",
         "threshold": float|null, "min_margin": float|null,
         "entries": [[subject_id, template_count], ...],
-        "zone": {"x", "y", "w", "h", "min_face_size"}}  (``zone`` only when the store has one)
+        "zone": {"x", "y", "w", "h", "min_face_size"},  (``zone`` only when the store has one)
+        "mode": "checkin"|"pass"|"pass+face",          (format 2 only; see below)
+        "passes": [[pass_digest_hex, subject_id], ...]} (format 2, pass modes only)
     vectors: little-endian float32, entry by entry, template by template
     (``sum(template_count) * dim * 4`` bytes exactly)
 
+The recognition mode (``consent.modes``) is enforced by the device. A ``door`` gallery is
+written exactly as before modes existed (format 1, no ``mode`` key), so devices and galleries of
+either age keep working; every other mode is written as format 2, which an older device refuses
+as :class:`InvalidSeal` (fail closed) instead of running a check-in or pass gallery as a door
+camera. Rules, checked on both sides: ``passes`` only in ``pass`` and ``pass+face`` (digests are
+:func:`consent.passes.pass_digest` values, unique; a member may hold several passes); no template
+entries at all in ``pass``; in ``pass+face`` a template entry is only for a member who holds a
+pass, since the device uses it only to verify that pass holder's face 1:1.
+
 No pickle, no msgpack; counts and sizes are bounded (:data:`MAX_ENTRIES`, :data:`MAX_DIM`,
-:data:`MAX_TEMPLATES_PER_ENTRY`). Subject ids are pseudonymous: the edge never learns names.
+:data:`MAX_TEMPLATES_PER_ENTRY`, :data:`MAX_PASSES`). Subject ids are pseudonymous: the edge
+never learns names, nor a pass token (only its digest).
 
 ``write_atomic`` stores a received gallery so that after a power cut the device has the whole
 old or the whole new file.
@@ -49,6 +61,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from consent._encoding import Reader, u32
@@ -56,6 +69,7 @@ from consent._files import write_atomic
 from consent.audit import canonical_json, format_timestamp, parse_timestamp
 from consent.device import SUITES, DeviceKeyPair, DevicePublicKey, DeviceSuite, hpke_suite
 from consent.errors import GalleryRejected, InvalidSeal
+from consent.modes import DEFAULT_MODE, RecognitionMode, parse_mode, uses_passes
 from consent.signing import Ed25519PrivateKey, Ed25519PublicKey, sign, verify
 
 __all__ = [
@@ -63,9 +77,11 @@ __all__ = [
     "MAX_DIM",
     "MAX_ENTRIES",
     "MAX_GALLERY_TTL",
+    "MAX_PASSES",
     "MAX_TEMPLATES_PER_ENTRY",
     "GalleryEntry",
     "GalleryManifest",
+    "GalleryPass",
     "GalleryPayload",
     "GalleryZone",
     "OpenedGallery",
@@ -78,6 +94,8 @@ __all__ = [
 MAX_ENTRIES = 1_000_000
 MAX_DIM = 4096
 MAX_TEMPLATES_PER_ENTRY = 64
+MAX_PASSES = 4_000_000
+MAX_SUBJECT_ID_CHARS = 128
 MAX_GALLERY_BYTES = 4 << 30
 MAX_GALLERY_TTL = timedelta(days=30)  # hard upper bound; deployments use ~24 h
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
@@ -123,6 +141,24 @@ class GalleryEntry:
     def count(self, dim: int) -> int:
         """Number of templates, given the gallery's dimension."""
         return len(self.vectors) // (dim * 4)
+
+
+@dataclass(frozen=True)
+class GalleryPass:
+    """One valid pass of a member: the hex SHA-256 of the token and the member's subject id."""
+
+    digest: str
+    subject_id: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.digest, str) or not _HEX64.fullmatch(self.digest):
+            raise ValueError("a pass digest must be 64 lowercase hex characters")
+        _check_subject_id(self.subject_id)
+
+
+def _check_subject_id(subject_id: object) -> None:
+    if not isinstance(subject_id, str) or not 1 <= len(subject_id) <= MAX_SUBJECT_ID_CHARS:
+        raise ValueError(f"subject_id must be a string of 1-{MAX_SUBJECT_ID_CHARS} characters")
 
 
 MIN_FACE_SIZE_BOUNDS = (20, 2000)
@@ -193,9 +229,15 @@ class GalleryPayload:
     min_margin: float | None = None
     zone: GalleryZone | None = None
     """The store's member zone; None for a store without one (the device keeps its own)."""
+    mode: RecognitionMode = DEFAULT_MODE
+    """The store's recognition mode, enforced by the device (``consent.modes``)."""
+    passes: tuple[GalleryPass, ...] = ()
+    """The store's valid passes (``pass`` and ``pass+face`` only)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", tuple(self.entries))
+        object.__setattr__(self, "passes", tuple(self.passes))
+        object.__setattr__(self, "mode", parse_mode(self.mode))
         if self.zone is not None and not isinstance(self.zone, GalleryZone):
             raise TypeError("zone must be a GalleryZone or None")
         if not self.model_id or not isinstance(self.model_id, str):
@@ -224,6 +266,39 @@ class GalleryPayload:
                     f"entry {entry.subject_id!r}: vectors must be 1-{MAX_TEMPLATES_PER_ENTRY} "
                     f"templates of {self.dim} float32 values"
                 )
+        self._check_mode(seen)
+
+    def _check_mode(self, entry_subjects: set[str]) -> None:
+        if not uses_passes(self.mode):
+            if self.passes:
+                raise ValueError(f"a {self.mode!r} gallery carries no passes")
+            return
+        if len(self.passes) > MAX_PASSES:
+            raise ValueError(f"a gallery holds at most {MAX_PASSES} passes")
+        digests: set[str] = set()
+        holders: set[str] = set()
+        for item in self.passes:
+            if not isinstance(item, GalleryPass):
+                raise TypeError("passes must be GalleryPass objects")
+            if item.digest in digests:
+                raise ValueError("duplicate pass digest in gallery")
+            digests.add(item.digest)
+            holders.add(item.subject_id)
+        if self.mode == "pass" and self.entries:
+            raise ValueError("a 'pass' gallery carries no face templates")
+        if not entry_subjects <= holders:
+            raise ValueError("a 'pass+face' gallery carries templates only of pass holders")
+
+    @cached_property
+    def _pass_holders(self) -> dict[str, str]:
+        return {item.digest: item.subject_id for item in self.passes}
+
+    def pass_holder(self, digest: str) -> str | None:
+        """The subject id holding the pass with this digest, or None (unknown or revoked).
+
+        A plain dict lookup: the digest is of a token the holder showed, and learning whether
+        a digest is listed gives no way to make a token for it (SHA-256 preimage)."""
+        return self._pass_holders.get(digest)
 
     @property
     def template_count(self) -> int:
@@ -231,7 +306,7 @@ class GalleryPayload:
 
     def to_bytes(self) -> bytes:
         doc: dict[str, Any] = {
-            "format": 1,
+            "format": 1 if self.mode == DEFAULT_MODE else 2,
             "model_id": self.model_id,
             "dim": self.dim,
             "threshold": self.threshold,
@@ -240,6 +315,9 @@ class GalleryPayload:
         }
         if self.zone is not None:
             doc["zone"] = self.zone.to_json()
+        if self.mode != DEFAULT_MODE:
+            doc["mode"] = self.mode
+            doc["passes"] = [[p.digest, p.subject_id] for p in self.passes]
         header = canonical_json(doc)
         return b"".join(
             [_PAYLOAD_MAGIC, u32(len(header)), header, *(e.vectors for e in self.entries)]
@@ -256,8 +334,9 @@ class GalleryPayload:
             raise InvalidSeal
         try:
             header: Any = json.loads(reader.take(header_len))
-            if not isinstance(header, dict) or header.get("format") != 1:
+            if not isinstance(header, dict) or header.get("format") not in (1, 2):
                 raise InvalidSeal
+            mode, passes = _read_mode(header)
             dim = header["dim"]
             raw_entries = header["entries"]
             if not isinstance(dim, int) or not 1 <= dim <= MAX_DIM:
@@ -284,9 +363,31 @@ class GalleryPayload:
                 threshold=header.get("threshold"),
                 min_margin=header.get("min_margin"),
                 zone=zone,
+                mode=mode,
+                passes=passes,
             )
         except (ValueError, TypeError, KeyError):
             raise InvalidSeal from None
+
+
+def _read_mode(header: dict[str, Any]) -> tuple[RecognitionMode, tuple[GalleryPass, ...]]:
+    """Mode and passes of a payload header; ``ValueError`` for anything but the two formats."""
+    if header["format"] == 1:
+        if "mode" in header or "passes" in header:
+            raise ValueError("format 1 has no mode")
+        return DEFAULT_MODE, ()
+    mode = parse_mode(header["mode"])
+    if mode == DEFAULT_MODE:
+        raise ValueError("a door gallery is format 1")
+    raw = header["passes"]
+    if not isinstance(raw, list) or len(raw) > MAX_PASSES:
+        raise ValueError("passes must be a bounded list")
+    passes = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError("a pass is [digest, subject_id]")
+        passes.append(GalleryPass(item[0], item[1]))
+    return mode, tuple(passes)
 
 
 @dataclass(frozen=True)
@@ -359,6 +460,14 @@ class GalleryManifest:
 class OpenedGallery:
     manifest: GalleryManifest
     payload: GalleryPayload
+
+    @property
+    def mode(self) -> RecognitionMode:
+        return self.payload.mode
+
+    @property
+    def passes(self) -> tuple[GalleryPass, ...]:
+        return self.payload.passes
 
 
 def seal_gallery(

@@ -48,12 +48,16 @@ from typing import Literal
 
 __all__ = [
     "CURRENT_CONSENT_VERSION",
+    "CURRENT_PASS_CONSENT_VERSION",
     "DEFAULT_CONSENT_MONTHS",
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "LEGAL_BASIS",
     "MAX_CONSENT_MONTHS",
     "MAX_RETENTION_YEARS",
+    "PASS_LEGAL_BASIS",
+    "PASS_PROCESSING",
+    "PASS_PURPOSE",
     "PROCESSING",
     "PURPOSE",
     "PURPOSE_ID",
@@ -66,6 +70,8 @@ __all__ = [
     "consent_status",
     "consent_text",
     "current_consent_text",
+    "current_pass_consent_text",
+    "is_pass_text",
     "list_consent_texts",
     "retention_deadline",
 ]
@@ -80,6 +86,16 @@ PROCESSING: tuple[str, ...] = (
     "showing name, thumbnail, history, preferences and allergies to store staff during a visit",
 )
 CURRENT_CONSENT_VERSION = "2026-11-v1"
+PASS_PURPOSE = "membership with a pass and personalised service (no biometric processing)"  # noqa: S105 - a membership pass, not a password
+PASS_LEGAL_BASIS = "GDPR Art. 6(1)(a) consent"  # noqa: S105 - a membership pass, not a password
+PASS_PROCESSING: tuple[str, ...] = (
+    "keeping the digest of the member's pass (never the pass itself)",
+    "recording a visit when the member shows the pass at a store device",
+    "showing name, history, preferences and allergies to store staff during a visit",
+)
+CURRENT_PASS_CONSENT_VERSION = "2026-12-pass-v1"  # noqa: S105 - a membership pass, not a password
+"""The text of a membership without a face (issue 12): no photo, no template, a pass. Its
+versions carry ``-pass-`` so a record tells which kind of membership was consented to."""
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 DEFAULT_CONSENT_MONTHS = 12
@@ -89,7 +105,7 @@ MAX_RETENTION_YEARS = 3
 ConsentStatus = Literal["active", "withdrawn", "expired"]
 ConsentMethod = Literal["register", "self-service", "console"]
 
-_VERSION_RE = re.compile(r"^\d{4}-\d{2}-v\d+$")
+_VERSION_RE = re.compile(r"^\d{4}-\d{2}-(?:pass-)?v\d+$")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
 
 
@@ -141,6 +157,16 @@ def consent_text(version: str, language: str) -> ConsentText:
 def current_consent_text(language: str = DEFAULT_LANGUAGE) -> ConsentText:
     """The text new consents are given on."""
     return _load(CURRENT_CONSENT_VERSION, language)
+
+
+def current_pass_consent_text(language: str = DEFAULT_LANGUAGE) -> ConsentText:
+    """The text new memberships without a face are given on (no biometric processing)."""
+    return _load(CURRENT_PASS_CONSENT_VERSION, language)
+
+
+def is_pass_text(version: str) -> bool:
+    """Whether a consent given on text ``version`` is a membership without a face."""
+    return "-pass-" in version
 
 
 def list_consent_texts() -> list[ConsentText]:

@@ -26,11 +26,13 @@ import httpx
 from pydantic import ValidationError
 
 from consent.device import DeviceKeyPair
+from consent.modes import loads_face_models
 from edge.capture import Backoff, FrameSource, SourceError, is_stream
+from edge.facemodels import build_engine
 from edge.gallery import Clock, GalleryClient, GalleryState, utc_now
 from edge.health import HealthServer
 from edge.offline_queue import OfflineQueue
-from edge.pipeline import Engine, Pipeline
+from edge.pipeline import Pipeline
 from edge.provision import (
     DeviceIdentity,
     ProvisioningError,
@@ -54,7 +56,7 @@ class EdgeError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vertrouwd edge", description="Run the Vertrouwd camera service on this device."
+        prog="vertrouwd-edge", description="Run the Vertrouwd camera service on this device."
     )
     parser.add_argument("--source", help='file path, camera index ("0") or rtsp/http URL')
     parser.add_argument("--server", help="server base URL, e.g. https://vertrouwd.example")
@@ -235,9 +237,10 @@ def run_edge(
     keys = load_or_create_keys(settings.data_dir)
 
     try:
-        engine_factory = Engine.from_settings
         state = GalleryState(ttl_s=float(identity.gallery_ttl_s or settings.gallery_ttl_s))
-        engine = engine_factory(settings, state)
+        # built, not loaded: the store's mode (in the gallery) decides whether a face model is
+        # ever loaded (never in pass mode); see edge.facemodels
+        engine, face_models = build_engine(settings, state)
     except (LookupError, ImportError, RuntimeError, ValueError) as exc:
         raise EdgeError(f"cannot load the recognition models: {exc}", 4) from None
 
@@ -249,9 +252,12 @@ def run_edge(
 
     def health() -> dict[str, Any]:
         status = state.status()
+        active = state.current()
         return {
             "ok": status.matching and not pipeline.finished.is_set(),
             "matching": status.matching,
+            "mode": active.mode if active is not None else None,
+            "face_models_loaded": face_models.loaded,
             "reason": status.reason,
             "gallery_version": status.version,
             "gallery_age_s": status.age_s,
@@ -289,14 +295,29 @@ def run_edge(
         values["gallery_push_connected"] = 1.0 if gallery.push_connected.is_set() else 0.0
         return values
 
+    def kiosk_available() -> bool:
+        active = state.current()
+        return active is not None and active.mode == "checkin"
+
     health_server: HealthServer | None = None
     try:
         gallery.load_from_disk()
         gallery.poll_once()
+        active = state.current()
+        if active is not None and loads_face_models(active.mode):
+            try:
+                face_models.load()  # fail fast where this store's mode needs them
+            except (LookupError, ImportError, RuntimeError, ValueError) as exc:
+                raise EdgeError(f"cannot load the recognition models: {exc}", 4) from None
         link.start()
         if settings.health_port:
             health_server = HealthServer(
-                settings.health_host, settings.health_port, health=health, metrics=metrics
+                settings.health_host,
+                settings.health_port,
+                health=health,
+                metrics=metrics,
+                kiosk=engine.router.kiosk,
+                kiosk_available=kiosk_available,
             )
             health_server.start()
         pipeline.start()
@@ -309,6 +330,9 @@ def run_edge(
                     "gallery": gallery,
                     "health": health,
                     "metrics": metrics,
+                    "engine": engine,
+                    "face_models": face_models,
+                    "health_server": health_server,
                 }
             )
         log.info("edge running (matching: %s)", state.status().reason)

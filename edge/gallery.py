@@ -42,6 +42,7 @@ from consent.gallery import (
     open_gallery,
     write_atomic,
 )
+from consent.modes import uses_passes
 from consent.signing import load_public_key
 from edge.capture import Backoff
 from edge.matching import ActiveGallery, OperatingPoint
@@ -85,6 +86,42 @@ def index_from_payload(payload: GalleryPayload) -> GalleryIndex:
     return GalleryIndex.build(ids, matrix, payload.model_id)
 
 
+def templates_by_subject(payload: GalleryPayload) -> dict[str, np.ndarray[Any, Any]]:
+    """Each member's own templates, (n, dim) float32: for the 1:1 check of ``pass+face``."""
+    return {
+        entry.subject_id: np.frombuffer(entry.vectors, dtype="<f4")
+        .reshape(-1, payload.dim)
+        .astype(np.float32)
+        for entry in payload.entries
+    }
+
+
+def active_from_opened(opened: OpenedGallery) -> ActiveGallery:
+    """What the engine uses of an opened gallery, by the store's recognition mode: the 1:N
+    index only where a mode searches faces (``door``, ``checkin``); passes and the holders'
+    own templates only in the pass modes."""
+    payload = opened.payload
+    point = None
+    if payload.threshold is not None and payload.min_margin is not None:
+        point = OperatingPoint(payload.threshold, payload.min_margin)
+    zone = zone_from_payload(payload.zone)
+    version = opened.manifest.version
+    if not uses_passes(payload.mode):
+        return ActiveGallery(
+            index_from_payload(payload), version, point, zone=zone, mode=payload.mode
+        )
+    empty = GalleryIndex.build([], np.zeros((0, payload.dim), np.float32), payload.model_id)
+    return ActiveGallery(
+        empty,
+        version,
+        point,
+        zone=zone,
+        mode=payload.mode,
+        passes={p.digest: p.subject_id for p in payload.passes},
+        templates=templates_by_subject(payload) if payload.mode == "pass+face" else {},
+    )
+
+
 def zone_from_payload(zone: GalleryZone | None) -> MemberZone | None:
     """The engine's zone for a store's recorded member zone (None: keep the device settings)."""
     if zone is None:
@@ -113,6 +150,13 @@ class GalleryStatus:
     last_contact: datetime | None
 
 
+def _subjects(active: ActiveGallery | None) -> int:
+    """Members the installed gallery can recognise (face or pass holders)."""
+    if active is None:
+        return 0
+    return max(active.index.subject_count, len(set(active.passes.values())))
+
+
 class GalleryState:
     def __init__(
         self, *, ttl_s: float, now: Clock = utc_now, expected_model_id: str | None = None
@@ -138,13 +182,7 @@ class GalleryState:
         if self._expected_model_id is not None and payload.model_id != self._expected_model_id:
             self.reject("wrong_model")
             return
-        index = index_from_payload(payload)
-        point = None
-        if payload.threshold is not None and payload.min_margin is not None:
-            point = OperatingPoint(payload.threshold, payload.min_margin)
-        active = ActiveGallery(
-            index, opened.manifest.version, point, zone=zone_from_payload(payload.zone)
-        )
+        active = active_from_opened(opened)
         with self._lock:
             self._active = active
             self._expires_at = opened.manifest.expires_at
@@ -202,7 +240,7 @@ class GalleryState:
                 matching=reason is None,
                 reason=reason or "ok",
                 version=self._active.version if self._active is not None else 0,
-                subjects=self._active.index.subject_count if self._active is not None else 0,
+                subjects=_subjects(self._active),
                 age_s=age,
                 expires_at=self._expires_at,
                 last_contact=self._last_contact,

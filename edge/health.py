@@ -2,6 +2,12 @@
 
 ``/healthz``: JSON with ok, gallery version and age, last server contact, whether matching is
 on and why not. ``/metrics``: Prometheus text format. Values only, never identities.
+
+With a ``kiosk`` (check-in mode, ``edge.checkin``): ``/kiosk`` (the page for the screen beside
+the check-in spot, ``edge.kiosk``), ``/kiosk.js``, ``/kiosk/state`` (JSON: the phase, never an
+identity) and ``POST /kiosk/checkin`` (the kiosk's button). The POST must be
+``Content-Type: application/json``: a cross-site page cannot send that without a CORS preflight,
+which this server never grants, so no other site can press the button.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from edge.checkin import KioskState
+from edge.kiosk import KIOSK_CSP, KIOSK_HTML, KIOSK_JS, kiosk_state_json
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,27 @@ HELP: dict[str, tuple[str, str]] = {
     "faces_in_zone": ("counter", "Faces found in the member zone at or above the minimum size."),
     "faces_below_quality": ("counter", "Faces not embedded: size, sharpness or pose too poor."),
     "embeddings": ("counter", "Face embeddings computed."),
+    "identification_attempts": (
+        "counter",
+        "Embeddings searched among all members (1:N); never in the pass modes.",
+    ),
+    "verification_attempts": (
+        "counter",
+        "pass+face: a face compared 1:1 with the pass holder's own templates.",
+    ),
+    "face_models_loaded": ("counter", "Face models loaded (stays 0 in pass mode)."),
+    "passes_read": ("counter", "Valid passes of this store's members read."),
+    "passes_refused": (
+        "counter",
+        "Passes read that this store's gallery does not list (revoked, forged, another store).",
+    ),
+    "qr_codes_ignored": ("counter", "QR codes read that are not passes."),
+    "passes_face_verified": ("counter", "pass+face arrivals whose face matched the holder."),
+    "passes_face_not_verified": ("counter", "pass+face arrivals whose face did not match."),
+    "frames_checkin_skipped": (
+        "counter",
+        "Check-in mode: frames not analysed because nobody stood in the spot.",
+    ),
     "tracks_confirmed": ("counter", "Tracks confirmed as a member by k of n embeddings."),
     "arrivals": ("counter", "Arrival events produced."),
     "arrivals_in_cooldown": ("counter", "Confirmed members not reported again (cooldown)."),
@@ -98,16 +128,54 @@ class HealthServer:
         *,
         health: Callable[[], dict[str, Any]],
         metrics: Callable[[], Mapping[str, float]],
+        kiosk: KioskState | None = None,
+        kiosk_available: Callable[[], bool] = lambda: True,
     ) -> None:
         self._health = health
         self._metrics = metrics
+        self._kiosk = kiosk
+        self._kiosk_available = kiosk_available
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                try:
+                    kiosk = outer._kiosk
+                    if path != "/kiosk/checkin" or kiosk is None:
+                        self._send(404, "text/plain", b"not found\n")
+                        return
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if length > 1024:
+                        self._json(413, {"detail": "body too large"})
+                        return
+                    self.rfile.read(length)
+                    content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+                    if content_type != "application/json":
+                        self._json(415, {"detail": "Content-Type must be application/json"})
+                        return
+                    available = outer._kiosk_available()
+                    if not available:
+                        self._json(409, {"detail": "check-in is not active on this device"})
+                        return
+                    kiosk.press()
+                    self._json(202, kiosk_state_json(kiosk.snapshot(), available=available))
+                except Exception:
+                    log.exception("kiosk endpoint failed")
+                    self._send(500, "text/plain", b"error\n")
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 try:
-                    if path == "/healthz":
+                    kiosk = outer._kiosk
+                    if kiosk is not None and path == "/kiosk":
+                        self._send(200, "text/html; charset=utf-8", KIOSK_HTML.encode(), csp=True)
+                    elif kiosk is not None and path == "/kiosk.js":
+                        self._send(200, "text/javascript; charset=utf-8", KIOSK_JS.encode())
+                    elif kiosk is not None and path == "/kiosk/state":
+                        available = outer._kiosk_available()
+                        self._json(200, kiosk_state_json(kiosk.snapshot(), available=available))
+                    elif path == "/healthz":
                         data = outer._health()
                         body = json.dumps(data, sort_keys=True).encode()
                         self._send(200 if data.get("ok") else 503, "application/json", body)
@@ -120,11 +188,19 @@ class HealthServer:
                     log.exception("health endpoint failed")
                     self._send(500, "text/plain", b"error\n")
 
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
+            def _json(self, status: int, data: dict[str, Any]) -> None:
+                self._send(status, "application/json", json.dumps(data, sort_keys=True).encode())
+
+            def _send(
+                self, status: int, content_type: str, body: bytes, *, csp: bool = False
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                if csp:
+                    self.send_header("Content-Security-Policy", KIOSK_CSP)
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -8,9 +8,14 @@ is the real provider; ``StaticGallery`` serves tests and benchmarks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
+from consent.modes import DEFAULT_MODE, RecognitionMode
 from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 
@@ -25,12 +30,20 @@ class OperatingPoint:
 class ActiveGallery:
     """An installed gallery: the immutable index, its version (for re-matching on change), the
     operating point the server published with it, if any, and the store's member zone, if the
-    store recorded one (it then replaces the device's own zone settings, invariant 11)."""
+    store recorded one (it then replaces the device's own zone settings, invariant 11), and the
+    store's recognition mode (``edge.modes`` enforces it). In the pass modes ``index`` is empty
+    (nothing can be searched 1:N) and ``templates`` holds each pass holder's own templates for
+    the 1:1 check of ``pass+face``."""
 
     index: GalleryIndex
     version: int
     point: OperatingPoint | None = None
     zone: MemberZone | None = None
+    mode: RecognitionMode = DEFAULT_MODE
+    passes: Mapping[str, str] = field(default_factory=dict)
+    """Pass digest -> subject id (``pass`` and ``pass+face``)."""
+    templates: Mapping[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    """Subject id -> that member's templates, (n, dim) (``pass+face`` only)."""
 
 
 class GalleryProvider(Protocol):

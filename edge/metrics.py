@@ -29,6 +29,11 @@ class EngineMetrics:
         with self._lock:
             self.counters[name] += amount
 
+    def count(self, name: str) -> int:
+        """One counter's value (cheaper than ``snapshot()``; the kiosk reads it per frame)."""
+        with self._lock:
+            return self.counters.get(name, 0)
+
     def add_time(self, stage: str, seconds: float) -> None:
         with self._lock:
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds

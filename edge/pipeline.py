@@ -11,6 +11,11 @@ Two ways to run it, sharing the same stage code:
   (track evidence, k-of-n, cooldown) by the embed/match thread. The only thing flowing back is
   a ``SimpleQueue`` of track ids that need no more embeddings.
 
+The store's recognition mode (invariant 13) is applied by ``edge.modes.ModeRouter`` in the
+detect/track stage before the motion gate: in ``checkin`` mode frames reach the face path only
+while someone stands in the check-in spot; in the pass modes never (the router reads passes and
+its arrivals travel in ``DetectJob.arrivals``).
+
 Privacy (invariant 2): nothing about an unmatched face is logged, written or sent. Face pixels
 leave the detect stage only as the member-zone crop, and only for tracks that may still be
 embedded; embeddings live in the track's evidence until the track ends, then are dropped. Log
@@ -38,12 +43,21 @@ from edge.confirm import Cooldown, KOfN, MatchOutcome
 from edge.events import ArrivalEvent, EventSink
 from edge.matching import ActiveGallery, GalleryProvider, OperatingPoint, operating_point
 from edge.metrics import EngineMetrics
+from edge.modes import ModeRouter, Route
 from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
 from edge.zone import MemberZone
 from models.quality import assess_face, score_for_selection
-from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
+from models.types import (
+    Embedding,
+    FaceBox,
+    FaceDetector,
+    FaceEmbedder,
+    FaceLandmarks,
+    RGBImage,
+    SizedFaceDetector,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +89,8 @@ class DetectJob:
     """Work for the embed/match stage from one frame.
 
     ``rgb`` is the member-zone crop (None when no face needs embedding); ``faces`` are
-    ``(track_id, box)`` with boxes in crop coordinates; ``ended`` are track ids that ended.
+    ``(track_id, box)`` with boxes in crop coordinates; ``ended`` are track ids that ended;
+    ``arrivals`` were made without the face path (pass arrivals) and are only passed on.
     """
 
     frame_index: int
@@ -84,6 +99,7 @@ class DetectJob:
     faces: list[tuple[int, FaceBox]] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
     end_of_stream: bool = False
+    arrivals: list[ArrivalEvent] = field(default_factory=list)
 
 
 def _rgb(bgr: BGRImage) -> RGBImage:
@@ -101,12 +117,17 @@ class DetectStage:
         gallery: GalleryProvider,
         metrics: EngineMetrics,
         done: queue.SimpleQueue[int],
+        router: ModeRouter | None = None,
     ) -> None:
         self.settings = settings
         self.detector = detector
         self.gallery = gallery
         self.metrics = metrics
         self._done = done
+        self.router = router
+        """Applies the store's recognition mode; without one only a ``door`` gallery is used
+        (fail closed: no other mode's gallery gets face work from a stage that cannot enforce
+        it)."""
         self.settings_zone = MemberZone(
             settings.zone_x,
             settings.zone_y,
@@ -117,6 +138,7 @@ class DetectStage:
         """The device's own zone: used while the installed gallery carries no store zone."""
         self.zone = self.settings_zone
         """The active zone: the store's (from the gallery) when it has one, else the device's."""
+        self._size_detector()
         self.motion = MotionGate(
             threshold=settings.motion_threshold,
             pixel_delta=settings.motion_pixel_delta,
@@ -143,6 +165,8 @@ class DetectStage:
         if active is None:
             # fail closed: without a current gallery no face is even looked for
             self.metrics.incr("frames_matching_off")
+            if self.router is not None:
+                self.router.off()
             if len(self.tracker):
                 self.motion.reset()
                 return DetectJob(frame.index, frame.timestamp, ended=self.tracker.end_all())
@@ -150,6 +174,17 @@ class DetectStage:
         self._use_zone(active.zone or self.settings_zone)
 
         crop, roi = self.zone.crop(frame.bgr)
+        if self.router is not None:
+            route = self.router.route(crop, roi, self.zone, active)
+        else:
+            route = Route(active.mode == "door")
+        if not route.faces:  # the mode allows no face work on this frame
+            ended = self.tracker.end_all() if len(self.tracker) else []
+            if ended:
+                self.motion.reset()
+            if ended or route.arrivals:
+                return DetectJob(frame.index, frame.timestamp, ended=ended, arrivals=route.arrivals)
+            return None
         with self.metrics.timed("motion"):
             run = self.motion.update(crop, tracks_alive=len(self.tracker) > 0)
         if not run:
@@ -194,7 +229,17 @@ class DetectStage:
             zone.min_face_size,
         )
         self.zone = zone
+        self._size_detector()
         self.motion.reset()  # the crop changed shape: a fresh background
+
+    def _size_detector(self) -> None:
+        """Tell a detector that searches harder for smaller faces the zone's minimum face size
+        in the pixels it sees (the downscaled crop), with a margin for box-size differences:
+        smaller faces are dropped by the zone anyway, so it need not look for them."""
+        if isinstance(self.detector, SizedFaceDetector):
+            margin = 0.8
+            scaled = self.zone.min_face_size * self.settings.detect_scale * margin
+            self.detector.min_face = max(1, int(scaled))
 
     def finish(self) -> DetectJob:
         """End of stream: every track ends."""
@@ -331,6 +376,7 @@ class MatchStage:
             else:
                 embeddings = self.embedder.embed(rgb, chosen_boxes)
         self.metrics.incr("embeddings", len(embeddings))
+        self.metrics.incr("identification_attempts", len(embeddings))
         with self.metrics.timed("match"):
             results = active.index.match_many(embeddings)
 
@@ -372,9 +418,10 @@ class Engine:
     """The recognition engine with its models loaded. See the module docstring.
 
     ``Engine(settings, detector=..., embedder=..., gallery=StaticGallery(index))`` with loaded
-    (or loadable) models; ``Engine.from_settings(settings, gallery)`` builds the models named in
-    the settings. Thresholds: ``settings.match_threshold``/``min_margin`` override the model's
-    calibration; ``point`` overrides both.
+    (or loadable) models; ``Engine.from_settings(settings, gallery)`` builds and loads the models
+    named in the settings (``edge.facemodels.build_engine`` builds them to load only when the
+    store's mode needs them: what the CLI uses). Thresholds: ``settings.match_threshold`` /
+    ``min_margin`` override the model's calibration; ``point`` overrides both.
     """
 
     def __init__(
@@ -401,7 +448,13 @@ class Engine:
         )
         self.metrics = metrics or EngineMetrics()
         self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self.detect_stage = DetectStage(settings, detector, gallery, self.metrics, self._done)
+        self.router = ModeRouter(
+            settings, self.metrics, detector=detector, embedder=embedder, clock=clock, now=now
+        )
+        """Applies the gallery's recognition mode; ``router.kiosk`` is the check-in kiosk."""
+        self.detect_stage = DetectStage(
+            settings, detector, gallery, self.metrics, self._done, self.router
+        )
         self.match_stage = MatchStage(
             settings,
             embedder,
@@ -416,9 +469,13 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, gallery: GalleryProvider) -> Engine:
-        from models.registry import create_detector, create_embedder
+        from models.registry import create_detector, create_embedder, detector_config
 
-        detector = create_detector(settings.detector, upsample=settings.detector_upsample)
+        config = detector_config(settings.detector)
+        if config.type == "dlib_hog":
+            detector = create_detector(config, upsample=settings.detector_upsample)
+        else:
+            detector = create_detector(config)
         embedder = create_embedder(settings.embedder)
         detector.load()
         embedder.load()
@@ -434,7 +491,7 @@ class Engine:
         job = self.detect_stage.process(frame)
         if job is None:
             return []
-        return self.match_stage.process(job)
+        return [*job.arrivals, *self.match_stage.process(job)]
 
     def finish(self) -> list[ArrivalEvent]:
         """End of stream: every track ends and its data is dropped."""
@@ -621,7 +678,7 @@ class Pipeline:
                     if self.stop.is_set():
                         break
                     continue
-                for event in stage.process(job):
+                for event in [*job.arrivals, *stage.process(job)]:
                     try:
                         self.arrivals.put_nowait(event)
                     except queue.Full:

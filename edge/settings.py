@@ -35,11 +35,24 @@ class EdgeSettings(BaseSettings):
     name: str = Field("edge", min_length=1, max_length=100, description="Device display name.")
 
     # --- models ---------------------------------------------------------------------------------
-    detector: str = Field("dlib_hog", min_length=1, description="Face detector backend key.")
-    detector_upsample: int = Field(
-        1, ge=0, le=3, description="Times the detector upsamples the (downscaled) crop."
+    detector: str = Field(
+        "blazeface",
+        min_length=1,
+        description="Face detector backend key or JSON spec: blazeface (default; searches "
+        "tiles for the zone's minimum face size) or dlib_hog (the reference, slower).",
     )
-    embedder: str = Field("dlib_resnet", min_length=1, description="Face embedder backend key.")
+    detector_upsample: int = Field(
+        1,
+        ge=0,
+        le=3,
+        description="dlib_hog only: times it upsamples the (downscaled) crop.",
+    )
+    embedder: str = Field(
+        "onnx",
+        min_length=1,
+        description="Face embedder backend key or JSON spec: onnx (default; dlib's network "
+        "converted by `vertrouwd models install`, same embeddings) or dlib_resnet.",
+    )
     detect_scale: float = Field(
         0.5,
         gt=0.05,
@@ -121,6 +134,60 @@ class EdgeSettings(BaseSettings):
     )
     cooldown_s: float = Field(
         600.0, ge=0.0, le=86_400.0, description="One arrival per member per this many seconds."
+    )
+
+    # --- recognition modes (the mode itself comes only from the signed gallery) ---------------
+    checkin_trigger_required: bool = Field(
+        False,
+        description="Check-in mode: analyse nothing (not even the presence gate) until the "
+        "kiosk's button is pressed (POST /kiosk/checkin).",
+    )
+    checkin_trigger_window_s: float = Field(
+        10.0, ge=1.0, le=120.0, description="Check-in mode: seconds a button press looks for."
+    )
+    checkin_welcome_s: float = Field(
+        4.0, ge=0.5, le=60.0, description="Check-in mode: seconds the kiosk shows its welcome."
+    )
+    checkin_looking_timeout_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=300.0,
+        description="Check-in mode: seconds the camera looks at a person in the spot before it "
+        "gives up (nobody recognised) and waits for the spot to be empty again.",
+    )
+    checkin_min_fill: float = Field(
+        0.12,
+        gt=0.0,
+        le=1.0,
+        description="Check-in mode: fraction of the spot that must differ from the empty spot "
+        "for someone to be present (presence gate, no face model).",
+    )
+    checkin_min_height: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Check-in mode: the largest changed blob must be at least this fraction of "
+        "the spot's height (a person close to the camera, not someone far behind).",
+    )
+    checkin_dwell_frames: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Check-in mode: frames in a row a person must stand (barely moving) in the "
+        "spot before the face detector runs; people walking past never qualify.",
+    )
+    pass_face_frames: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="pass+face mode: frames after a pass was read in which the holder's face "
+        "is looked for at the spot and compared 1:1 with their own templates.",
+    )
+    pass_face_embeddings: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="pass+face mode: at most this many 1:1 comparisons per pass shown.",
     )
 
     # --- gallery sync ---------------------------------------------------------------------------

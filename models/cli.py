@@ -25,6 +25,10 @@ from the installed face_recognition_models package to ONNX (no download) into th
 directory (``$VERTROUWD_MODEL_DIR``, default ``~/.local/share/vertrouwd/models``), checks it
 against dlib on a synthetic batch, and with ``--int8`` also writes the int8 variant, quantised
 with face chips from the photos in DIR (read in memory, never stored).
+
+``install [--faces DIR] [--model-dir DIR]`` makes the fast defaults ready, idempotently: converts
+dlib's network unless it is already there, checks it against dlib on the real faces in DIR
+(cosine >= 0.9999), and finds the BlazeFace weights (see :mod:`models.install`).
 """
 
 from __future__ import annotations
@@ -185,6 +189,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="photos of faces (searched recursively) whose chips set the int8 ranges",
     )
+    inst = sub.add_parser(
+        "install",
+        help="make the default models ready (convert, verify on real faces); idempotent",
+    )
+    inst.add_argument(
+        "--faces", type=Path, metavar="DIR", help="face photos to verify the conversion on"
+    )
+    inst.add_argument(
+        "--model-dir", type=Path, help="where the models go (default: the model directory)"
+    )
     return parser
 
 
@@ -199,6 +213,19 @@ def _open_set_options(p: argparse.ArgumentParser) -> None:
         help="embedding cache dir (default $VERTROUWD_CACHE_DIR or the user's data dir); "
         "holds embeddings of DIR's photos, keep it out of the repository",
     )
+
+
+def _install(args: argparse.Namespace) -> int:
+    from models.install import install_models
+
+    try:
+        report = install_models(args.model_dir, faces=args.faces)
+    except (ValueError, BackendUnavailable, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines:
+        print(line)
+    return 0
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -520,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate(args)
     if args.command == "convert-dlib":
         return _convert(args)
+    if args.command == "install":
+        return _install(args)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

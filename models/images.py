@@ -7,11 +7,18 @@ grey), too many bytes, too many pixels (decompression bombs are refused from the
 any pixel is decoded) and images too small to hold a face. It accepts every ordinary variant and
 normalises it to 8-bit RGB: RGBA and LA (composited on white), 16-bit PNG (scaled to 8 bits),
 grayscale, palette and CMYK, with the EXIF orientation applied.
+
+What decoding may allocate is bounded before it starts: ``max_pixels`` is checked from the
+header, and with ``fit_pixels`` a larger image is brought down to that many pixels (a JPEG is
+decoded at a reduced DCT scale, 1/2 to 1/8, so its full size is never allocated when it need
+not be). :func:`open_image` is that first step on its own: the size it returns is the size the
+decoder will allocate.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import threading
 import warnings
 from pathlib import Path
@@ -22,7 +29,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from models.types import RGBImage
 
-__all__ = ["ImageError", "decode_image", "load_image_file"]
+__all__ = ["ImageError", "decode_image", "load_image_file", "open_image"]
 
 DEFAULT_MAX_BYTES = 15_000_000
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -51,13 +58,43 @@ def decode_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = DEFAULT_MIN_SIDE,
+    fit_pixels: int | None = None,
 ) -> RGBImage:
     """Decode ``data`` (JPEG, PNG, WebP, ...) into an RGB ``uint8`` array ``(h, w, 3)``.
 
     Raises :class:`ImageError` when the data is empty or over ``max_bytes``, not an image,
     truncated or corrupt, over ``max_pixels`` (checked from the header, before decoding), or has
-    a side shorter than ``min_side`` pixels (after EXIF rotation).
+    a side shorter than ``min_side`` pixels (after EXIF rotation and any downsampling). With
+    ``fit_pixels``, an image with more pixels is scaled down (aspect kept) to at most that many.
     """
+    with open_image(data, max_bytes=max_bytes, max_pixels=max_pixels, fit_pixels=fit_pixels) as img:
+        _load_fully(img)
+        upright: Image.Image = ImageOps.exif_transpose(img) or img
+        array = _to_rgb8(upright)
+    if fit_pixels is not None and array.shape[0] * array.shape[1] > fit_pixels:
+        w, h = _fitted((array.shape[1], array.shape[0]), fit_pixels)
+        small = Image.fromarray(array).resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        array = np.ascontiguousarray(np.asarray(small, dtype=np.uint8))
+    height, width = array.shape[:2]
+    if min(height, width) < min_side:
+        raise ImageError(
+            f"the image is too small ({width}x{height} pixels; "
+            f"each side must be at least {min_side} pixels)"
+        )
+    return array
+
+
+def open_image(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fit_pixels: int | None = None,
+) -> Image.Image:
+    """The checks :func:`decode_image` makes before decoding a pixel, and the decoder set up:
+    a Pillow image whose ``size`` is what decoding will allocate (a JPEG over ``fit_pixels`` is
+    set to decode at a reduced DCT scale, to at most ``fit_pixels``). Nothing is decoded yet; the
+    caller closes it."""
     if not data:
         raise ImageError("the file is empty")
     if len(data) > max_bytes:
@@ -76,20 +113,24 @@ def decode_image(
             raise ImageError(
                 "the file is not an image in a format we can read (JPEG, PNG, WebP, BMP, GIF, TIFF)"
             ) from exc
-        with img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageError(_too_many_pixels_reason((width, height), max_pixels))
-            _load_fully(img)
-            upright: Image.Image = ImageOps.exif_transpose(img) or img
-            array = _to_rgb8(upright)
-    height, width = array.shape[:2]
-    if min(height, width) < min_side:
-        raise ImageError(
-            f"the image is too small ({width}x{height} pixels; "
-            f"each side must be at least {min_side} pixels)"
-        )
-    return array
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise ImageError(_too_many_pixels_reason((width, height), max_pixels))
+    if fit_pixels is not None and width * height > fit_pixels and img.format == "JPEG":
+        # libjpeg scales while decoding (1/2, 1/4, 1/8): the full-size image never exists.
+        # Pillow picks the strongest reduction that keeps at least the size asked for; asking
+        # for half the fitted sides makes that at most ``fit_pixels`` (and at least a quarter).
+        w, h = _fitted((width, height), fit_pixels)
+        img.draft(img.mode, (max(1, w // 2), max(1, h // 2)))
+    return img
+
+
+def _fitted(size: tuple[int, int], pixels: int) -> tuple[int, int]:
+    """``size`` scaled down (aspect kept) to at most ``pixels`` pixels."""
+    w, h = size
+    scale = math.sqrt(pixels / (w * h))
+    return max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
 
 
 def load_image_file(

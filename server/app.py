@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api import (
@@ -28,7 +29,9 @@ from server.api import (
     selfservice,
     tablet,
 )
+from server.api.json_body import StrictJSON
 from server.runtime import Runtime, build_runtime
+from server.security import BrowserGuard
 from server.services import retention
 from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import ServiceError
@@ -126,7 +129,9 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.reason}, status_code=exc.status_code, headers=exc.headers or None
+        )
 
     @app.exception_handler(OperationalError)
     async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
@@ -135,6 +140,17 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         return JSONResponse(
             {"detail": "the database is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(_request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # Every connection stayed taken for the pool's whole timeout (SQLite has one): busy,
+        # not broken; the client retries.
+        log.warning("database connection pool exhausted")
+        return JSONResponse(
+            {"detail": "the server is busy; retry shortly"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -154,6 +170,16 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(console.router)
     app.include_router(privacy.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # NaN/Infinity in a JSON body: 422 (inside the body limit, which bounds what it reads).
+    app.add_middleware(StrictJSON)
     # Enrolment uploads: a few photos; anything far larger is refused before it is read.
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * 3 + 1_000_000)
+    # Outermost: foreign origins are refused before anything is read; every answer gets the
+    # security headers (server/security.py).
+    app.add_middleware(
+        BrowserGuard,
+        public_url=settings.public_url,
+        trusted_origins=settings.trusted_origins,
+        own_host=settings.environment != "production",
+    )
     return app

@@ -87,9 +87,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _zone_arg(text: str, min_face_size: int) -> Any:
+    """``X,Y,W,H`` (fractions of the frame) -> a checked ``signage.MemberZone``."""
+    from server.services import signage
+    from server.services.errors import BadInput
+
+    parts = text.split(",")
+    try:
+        x, y, w, h = (float(p) for p in parts)
+    except ValueError:
+        raise BadInput(
+            "--zone: four numbers X,Y,W,H between 0 and 1, e.g. 0.2,0.1,0.6,0.8"
+        ) from None
+    return signage.MemberZone(x, y, w, h, min_face_size)
+
+
 def cmd_store(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import devices
+    from server.services import devices, signage
 
     rt = _runtime(args)
     with transaction(rt.sessions) as session:
@@ -97,16 +112,40 @@ def cmd_store(args: argparse.Namespace) -> int:
             store = devices.create_store(session, code=args.code, name=args.name, now=rt.now())
             print(f"store {store.code} created (recognition off until go-live)")
         elif args.store_cmd == "go-live":
+            from server.realtime import RedisBroker
+            from server.services import golive
+
+            signage.require_controller(
+                controller_name=rt.settings.controller_name,
+                privacy_contact=rt.settings.privacy_contact,
+            )
             store = devices.store_by_code(session, args.code)
-            devices.go_live(
+            zone = _zone_arg(
+                args.zone, args.min_face_size or golive.DEFAULT_MIN_FACE_SIZE[args.mode]
+            )
+            version = golive.go_live(
                 session,
                 store=store,
                 dpia_reference=args.dpia,
                 signage_confirmed=args.signage_confirmed,
+                zone=zone,
+                mode=args.mode,
+                door_acknowledged=args.acknowledge_door_risk,
                 actor="cli",
                 now=rt.now(),
+                # With Redis the running servers tell the store's online devices at once;
+                # without, the devices see the new version at their next poll.
+                notify=rt.broker.publish if isinstance(rt.broker, RedisBroker) else None,
+                false_match_bound=rt.settings.max_false_matches_per_1000,
             )
-            print(f"store {store.code} is live (DPIA {store.dpia_reference})")
+            print(
+                f"store {store.code} is live in {args.mode} mode "
+                f"(DPIA {store.dpia_reference}, gallery version {version})"
+            )
+            if args.mode == "door":
+                print("door mode recorded as chosen knowingly; the legal position:")
+                for line in golive.DOOR_LEGAL_POSITION:
+                    print(f"  - {line}")
         elif args.store_cmd == "device-code":
             store = devices.store_by_code(session, args.code)
             code = devices.create_enrolment_code(session, store=store, now=rt.now())
@@ -154,6 +193,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         confirmation_name=args.confirmation_name or args.name,
         channel="cli",
         collected_by=args.collected_by,
+        # no photo files: the membership without a face (issue 12), its own consent text
+        membership="face" if photos else "pass",
     )
     with transaction(rt.sessions) as session:
         store = devices.store_by_code(session, args.store)
@@ -177,6 +218,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
         f"enrolled {args.name}{again}: customer {result.customer_id}, {result.templates} templates"
     )
     print(f"self-service link: {selfservice.link(rt, result.customer_id)}")
+    # shown once: only its digest is stored (a new one: the self-service page or the register)
+    print(f"membership pass ({result.membership}): {result.pass_token}")
     return 0
 
 
@@ -394,11 +437,37 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
     q.add_argument("code")
     q.add_argument("--name", required=True)
-    q = ssub.add_parser("go-live", help="confirm signage and record the DPIA reference")
+    q = ssub.add_parser(
+        "go-live",
+        help="confirm signage, record the DPIA reference, member zone and recognition mode",
+    )
     common(q)
     q.add_argument("code")
     q.add_argument("--dpia", required=True)
     q.add_argument("--signage-confirmed", action="store_true")
+    q.add_argument(
+        "--mode",
+        required=True,
+        choices=["door", "checkin", "pass", "pass+face"],
+        help="how members are recognised: door camera, check-in spot, pass QR, pass + 1:1 face",
+    )
+    q.add_argument(
+        "--acknowledge-door-risk",
+        action="store_true",
+        help="door mode only: you have read the legal position (Dutch AP 2020/2024, EDPB 3/2019, "
+        "AI Act Annex III 1(a)) and choose door recognition knowingly",
+    )
+    q.add_argument(
+        "--zone",
+        default="0,0,1,1",
+        help="member zone as X,Y,W,H fractions of the camera frame (default: the whole frame)",
+    )
+    q.add_argument(
+        "--min-face-size",
+        type=int,
+        default=None,
+        help="smallest face processed, in pixels (default: 80 for door, 160 otherwise)",
+    )
     q = ssub.add_parser("device-code", help="print a one-time code to register an edge device")
     common(q)
     q.add_argument("code")
@@ -416,9 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="default: asked for")
     p.set_defaults(fn=cmd_staff)
 
-    p = sub.add_parser("enrol", help="enrol a customer from photo files, with consent")
+    p = sub.add_parser(
+        "enrol", help="enrol a customer from photo files (or, without photos, with a pass only)"
+    )
     common(p)
-    p.add_argument("photos", nargs="+", help="1-5 photos of the customer, one face each")
+    p.add_argument(
+        "photos",
+        nargs="*",
+        help="1-5 photos of the customer, one face each; none: a membership without a face",
+    )
     p.add_argument("--name", required=True)
     p.add_argument("--preferred-name")
     p.add_argument("--language", choices=["nl", "en"], default="nl")
@@ -489,7 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
         "edge", help="run an edge device (see vertrouwd-edge --help)", add_help=False
     )
     p.set_defaults(fn=None)
-    p = sub.add_parser("models", help="model tools: calibrate, evaluate, ...", add_help=False)
+    p = sub.add_parser(
+        "models", help="model tools: install, calibrate, evaluate, convert-dlib", add_help=False
+    )
     p.set_defaults(fn=None)
     return parser
 

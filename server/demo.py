@@ -4,6 +4,10 @@ Server (uvicorn, SQLite, in-process push) on a free localhost port -> a demo sto
 (signage + DPIA) -> one member per identity folder, enrolled with consent through the real
 register API -> an edge device registered with a one-time code, running on the real clip ->
 arrival events -> prompt cards received over the tablet WebSocket, revealed and printed.
+
+Then the same store and device in the other recognition modes (``server.demo_modes``): a
+check-in round and a pass round on deterministic scenes built from the same photos. One summary
+line per mode, the door line first, the last line of a normal run a summary line.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from server.app import create_app
 from server.db.models import Visit
 from server.db.session import transaction
 from server.demo_data import populate
+from server.demo_modes import FACELESS_MEMBER, enrol_without_face, run_checkin, run_pass
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, signage, staff
+from server.services import devices, golive, signage, staff
 from server.settings import ServerSettings
 
 log = logging.getLogger("vertrouwd.demo")
@@ -52,6 +57,7 @@ class CardPrinter:
         self.base = base
         self.cookie = cookie
         self.cards: list[dict[str, Any]] = []
+        self.visit_ids: list[int] = []
         self.ready = threading.Event()
         self.changed = threading.Condition()
         self._stop = threading.Event()
@@ -80,9 +86,14 @@ class CardPrinter:
                 message = json.loads(raw)
                 if message.get("type") != "arrival":
                     continue
-                card = (await http.post(f"/api/v1/visits/{message['visit_id']}/reveal")).json()
+                r = await http.post(f"/api/v1/visits/{message['visit_id']}/reveal")
+                if r.status_code != 200:  # e.g. the visit ended meanwhile: no card to print
+                    print(f"tablet: card {message['visit_id']} not shown ({r.status_code})")
+                    continue
+                card = r.json()
                 print_card(message, card)
                 with self.changed:
+                    self.visit_ids.append(int(message["visit_id"]))
                     self.cards.append(card)
                     self.changed.notify_all()
 
@@ -90,13 +101,22 @@ class CardPrinter:
         with self.changed:
             return self.changed.wait_for(lambda: len(self.cards) >= n, timeout)
 
+    def dismiss_all(self) -> None:
+        """The salesperson is done with every card shown so far: the next arrival of the same
+        member makes a new visit (and card) instead of joining the live one."""
+        with self.changed:
+            visit_ids, self.visit_ids = self.visit_ids, []
+        with httpx.Client(base_url=self.base, cookies={"vt_session": self.cookie}) as http:
+            for visit_id in visit_ids:
+                http.post(f"/api/v1/visits/{visit_id}/dismiss").raise_for_status()
+
     def stop(self) -> None:
         self._stop.set()
         self.thread.join(5)
 
 
 def print_card(teaser: dict[str, Any], card: dict[str, Any]) -> None:
-    last = card["last_visit_at"][:10] if card["last_visit_at"] else "first visit"
+    last = card["last_visit_at"][:10] if card.get("last_visit_at") else "first visit"
     lines = [
         f"┌─ {card['preferred_name']} ({card['name']}) · visit {card['visit_number']} · "
         f"last visit: {last} · photo: {'yes' if teaser.get('thumbnail') else 'no'}",
@@ -131,6 +151,8 @@ def identities(faces: Path) -> list[tuple[str, list[Path]]]:
 # from 60 px; the store's go-live records exactly that.
 DEMO_ZONE = signage.MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
 OFFICER_USERNAME = "privacy"
+DEMO_CONTROLLER = "Vertrouwd Demo B.V. (fictitious)"
+DEMO_PRIVACY_CONTACT = "privacy@demo.vertrouwd.example"
 
 
 def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
@@ -138,16 +160,21 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
     privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     officer_pw = secrets.token_urlsafe(12)
+    signage.require_controller(
+        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
+    )
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
         )
-        signage.go_live(
+        golive.go_live(
             session,
             store=store,
             dpia_reference=DPIA_REFERENCE,
             signage_confirmed=True,
             zone=DEMO_ZONE,
+            mode="door",
+            door_acknowledged=True,  # the demo's first round shows the door camera knowingly
             actor="demo",
             now=rt.now(),
         )
@@ -175,7 +202,11 @@ def login(base: str, username: str, password: str) -> str:
     return str(r.cookies["vt_session"])
 
 
-def enrol_all(rt: Runtime, base: str, cookie: str, faces: Path) -> list[str]:
+def enrol_all(
+    rt: Runtime, base: str, cookie: str, faces: Path, pass_tokens: dict[str, str] | None = None
+) -> list[str]:
+    """Enrol one member per identity folder; ``pass_tokens`` collects each member's pass token
+    (answered once by the enrolment, printed on the receipt)."""
     with rt.sessions() as session:
         store_id = devices.store_by_code(session, STORE_CODE).id
     names = []
@@ -198,6 +229,8 @@ def enrol_all(rt: Runtime, base: str, cookie: str, faces: Path) -> list[str]:
                 print(f"demo: enrolment of {name} refused: {r.json()['detail']}", file=sys.stderr)
                 continue
             customer_id = r.json()["customer_id"]
+            if pass_tokens is not None:
+                pass_tokens[name] = r.json()["pass_token"]
             with transaction(rt.sessions) as session:
                 populate(
                     session, customer_id=customer_id, name=name, store_id=store_id, now=rt.now()
@@ -226,9 +259,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", help="default: FACES/video/short_hamilton_clip.mp4")
     parser.add_argument("--data-dir", help="default: a fresh temporary folder")
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
-    parser.add_argument("--serve", action="store_true", help="keep running after the clip")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep running after the clip until Ctrl-C (the default on a terminal)",
+    )
+    parser.add_argument(
+        "--exit", action="store_true", help="exit after the clip even on a terminal"
+    )
     parser.add_argument("--realtime", action="store_true", help="play the clip at its own speed")
+    parser.add_argument(
+        "--modes",
+        default="door,checkin,pass",
+        help="recognition modes to run after each other (door always runs first; "
+        "default door,checkin,pass)",
+    )
     args = parser.parse_args(argv)
+    modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    if not modes <= {"door", "checkin", "pass"}:
+        parser.error("--modes: a comma-separated list of door, checkin, pass")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     faces = Path(args.faces)
@@ -250,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or free_port()
         base = f"http://127.0.0.1:{port}"
         settings = ServerSettings(
-            data_dir=root / "server", public_url=base, environment="development"
+            data_dir=root / "server",
+            public_url=base,
+            environment="development",
+            # named on /privacy, the sign and the Art. 30 record; go-live needs both
+            controller_name=DEMO_CONTROLLER,
+            privacy_contact=DEMO_PRIVACY_CONTACT,
         )
         rt = build_runtime(settings)
         cashier_pw, sales_pw, officer_pw, code = setup_store(rt)
@@ -259,7 +313,11 @@ def main(argv: list[str] | None = None) -> int:
         tablet: CardPrinter | None = None
         try:
             print(f"server: {base} (SQLite at {settings.resolved_database_url})")
-            names = enrol_all(rt, base, login(base, "kassa", cashier_pw), faces)
+            cashier = login(base, "kassa", cashier_pw)
+            tokens: dict[str, str] = {}
+            names = enrol_all(rt, base, cashier, faces, tokens)
+            tokens[FACELESS_MEMBER] = enrol_without_face(rt, base, cashier, store_code=STORE_CODE)
+            names.append(FACELESS_MEMBER)
             tablet = CardPrinter(base, login(base, "verkoop", sales_pw))
             tablet.start()
             print(f"edge: running on {video}")
@@ -273,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             ]  # fmt: skip
             rc = edge_main(edge_args)
             if rc != 0:
+                retire_demo_devices(rt)
                 print(f"demo: the edge exited with {rc}", file=sys.stderr)
                 return rc
             with rt.sessions() as session:
@@ -281,24 +340,109 @@ def main(argv: list[str] | None = None) -> int:
                 print("demo: not every card reached the tablet", file=sys.stderr)
                 return 1
             seen = [c["name"] for c in tablet.cards]
-            print(f"tablet: {base}/tablet  (sign in as verkoop / {sales_pw})")
-            print(f"console: {base}/console  (sign in as {OFFICER_USERNAME} / {officer_pw})")
-            print(
-                f"public: {base}/privacy  and the entrance sign {base}/privacy/sign.pdf"
-                f"?store={STORE_CODE}"
-            )
+            passwords = {"kassa": cashier_pw, "verkoop": sales_pw, OFFICER_USERNAME: officer_pw}
+            print_access(base, passwords, root)
             print(f"enrolled: {', '.join(names)}")
-            print(f"demo: {len(seen)} arrivals: {', '.join(seen) if seen else '-'}")
-            if args.serve:
-                print("serving; press Ctrl-C to stop")
-                with contextlib.suppress(KeyboardInterrupt):
-                    threading.Event().wait()
+            summaries = [f"demo: mode=door {len(seen)} arrivals: {', '.join(seen) or '-'}"]
+
+            def edge_on(video: Path) -> int:
+                """The same device (its identity in the data folder) on a scene file."""
+                edge_run = [
+                    "--source", str(video),
+                    "--server", base,
+                    "--data-dir", str(root / "edge"),
+                    "--exit-at-end",
+                    "--no-realtime",
+                ]  # fmt: skip
+                return edge_main(edge_run)
+
+            rounds_dir = root / "scenes"
+            rounds_dir.mkdir(exist_ok=True)
+            common: dict[str, Any] = {
+                "faces": faces,
+                "workdir": rounds_dir,
+                "store_code": STORE_CODE,
+                "dpia": DPIA_REFERENCE,
+            }
+            if "checkin" in modes:
+                checkin = run_checkin(rt, tablet, edge_on, **common)
+                if checkin is None:
+                    return 1
+                summaries.append(checkin.line)
+            if "pass" in modes:
+                passes = run_pass(
+                    rt, tablet, edge_on, tokens=tokens, display_name=display_name, **common
+                )
+                if passes is None:
+                    return 1
+                summaries.append(passes.line)
+            # The demo's camera was a file: its device is retired once every round has run.
+            retire_demo_devices(rt)
+            print("\n".join(summaries), flush=True)
+            if args.serve or (sys.stdout.isatty() and not args.exit):
+                serve_until_interrupted(base, passwords)
             return 0
         finally:
             if tablet is not None:
                 tablet.stop()
             server.stop()
             rt.close()
+
+
+# -- after the loop: a system to click through (issue 16) ----------------------------------
+
+
+def retire_demo_devices(rt: Runtime) -> None:
+    """The demo's camera was the clip: once the edge has exited, its device is retired
+    (credential revoked, audited), so a withdrawal made afterwards in the console is not shown
+    as waiting for a device that will never come back."""
+    from server.db.models import EdgeDevice
+
+    with transaction(rt.sessions) as session:
+        store = devices.store_by_code(session, STORE_CODE)
+        ids = session.scalars(
+            select(EdgeDevice.id).where(
+                EdgeDevice.store_id == store.id, EdgeDevice.revoked_at.is_(None)
+            )
+        ).all()
+        for device_id in ids:
+            devices.revoke_device(session, device_id=device_id, actor="demo", now=rt.now())
+
+
+def print_access(base: str, passwords: dict[str, str], root: Path) -> None:
+    """Where to click and how to sign in, for every role."""
+    print(f"register: {base}/register  (cashier: kassa / {passwords['kassa']})")
+    print(f"tablet: {base}/tablet  (salesperson: verkoop / {passwords['verkoop']})")
+    print(
+        f"console: {base}/console  (privacy officer: {OFFICER_USERNAME} / "
+        f"{passwords[OFFICER_USERNAME]})"
+    )
+    print(
+        f"public: {base}/privacy  and the entrance sign {base}/privacy/sign.pdf?store={STORE_CODE}"
+    )
+    print(f"data: {root / 'server'} (store {STORE_CODE})")
+
+
+def serve_until_interrupted(base: str, passwords: dict[str, str]) -> None:
+    """Keep the server (with the demo's data) running until Ctrl-C or SIGTERM."""
+    import signal
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    print(
+        f"the demo keeps running at {base}: open {base}/tablet and sign in as verkoop / "
+        f"{passwords['verkoop']}; press Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.2):  # a short wait: the signal handler runs between waits
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("demo: stopping", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
 from sqlalchemy.orm import Session
 
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
-from server.services import devices, staff
+from server.services import access, devices, staff
 from server.services.arrival_writer import ArrivalWriter
-from server.services.errors import Forbidden, ServiceError, Unauthorized
+from server.services.errors import ServiceError, Unauthorized
 from server.services.staff import StaffIdentity
 
 SESSION_COOKIE = "vt_session"
@@ -88,13 +88,59 @@ def current_staff(request: Request, rt: RuntimeDep, session: SessionDep) -> Staf
 CurrentStaff = Annotated[StaffIdentity, Depends(current_staff)]
 
 
-def require_role(*roles: str) -> object:
-    def check(who: CurrentStaff) -> StaffIdentity:
-        if who.role not in roles:
-            raise Forbidden(f"the {who.role} role may not do this")
+def _staff_apart(request: Request, rt: RuntimeDep, check: Any = None) -> StaffIdentity:
+    """The signed-in staff member, checked (and ``check(session, who)`` run) in a short
+    transaction of its own, not the request's: for routes that do long CPU work first (photo
+    analysis) and must not hold a database connection meanwhile (SQLite has one for every store).
+    A refusal's audit entry is committed before it is answered."""
+    with rt.sessions() as session, session.begin():
+        try:
+            who = staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
+            if check is not None:
+                check(session, who)
+            return who
+        except ServiceError as exc:
+            if exc.keep_writes:
+                session.commit()
+            raise
+
+
+def current_staff_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
+    return _staff_apart(request, rt)
+
+
+StaffApart = Annotated[StaffIdentity, Depends(current_staff_apart)]
+
+
+def require_role(*roles: str, what: str, apart: bool = False) -> Any:
+    """The signed-in staff member if their role is one of ``roles``; otherwise an audited 403
+    (``access.deny``: the one way a request is refused). ``apart``: checked in a transaction of
+    its own (see :func:`_staff_apart`), for routes that must not hold a connection."""
+    if apart:
+
+        def check_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
+            return _staff_apart(
+                request,
+                rt,
+                lambda session, who: access.require_role(
+                    session, who, roles, what=what, now=rt.now()
+                ),
+            )
+
+        return Depends(check_apart)
+
+    def check(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StaffIdentity:
+        access.require_role(session, who, roles, what=what, now=rt.now())
         return who
 
     return Depends(check)
+
+
+# Who may enrol a customer at the register (and check a photo for it).
+# Checked apart from the request's session: enrolment analyses photos before it writes.
+Enroller = Annotated[
+    StaffIdentity, require_role("cashier", "admin", what="enrol customers", apart=True)
+]
 
 
 def websocket_runtime(websocket: WebSocket) -> Runtime:

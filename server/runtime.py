@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from consent.keys import KeyProvider, LocalKeyFileProvider
+from consent.keys import KeyProvider, LocalKeyFileProvider, load_or_create_secret
 from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
 from models.calibration import load_calibration
 from server.db.migrate import upgrade
@@ -62,6 +59,11 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         embedder=settings.embedder,
         min_face_size=settings.min_face_size,
         max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.photo_max_pixels,
+        analysis_pixels=settings.photo_analysis_pixels,
+        workers=settings.photo_workers,
+        waiting=settings.photo_waiting,
+        budget_s=settings.photo_budget_s,
     )
     calibration = load_calibration("dlib_resnet_v1")
     sessions = make_session_factory(engine)
@@ -85,23 +87,3 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
             else load_or_create_secret(settings.data_dir / "keys" / "secret.key")
         ),
     )
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """A random 32-byte secret in a 0600 file, created atomically on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            raise PermissionError(f"{path} is readable by others; chmod 600 it") from None
-        data = path.read_bytes()
-        if len(data) < 32:
-            raise ValueError(f"{path} holds fewer than 32 bytes") from None
-        return data
-    data = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return data

@@ -31,7 +31,17 @@ class ServerSettings(BaseSettings):
     )
     kek_path: Path | None = Field(None, description="local key-encryption keyring file (0600)")
     signing_key_path: Path | None = Field(None, description="Ed25519 server signing key (0600)")
-    public_url: str = Field("http://127.0.0.1:8000", description="base URL printed in links")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="base URL printed in links; its origin is the only one whose pages may "
+        "change anything or open a socket (cross-site request forgery); https in production",
+    )
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="further origins (scheme://host[:port]) whose pages may use this server, "
+        "e.g. a second host name of the same server; none by default",
+    )
     device_recheck_s: float = Field(
         30,
         gt=0,
@@ -69,6 +79,23 @@ class ServerSettings(BaseSettings):
     embedder: str = Field("dlib_resnet", description="face embedder backend")
     min_face_size: int = Field(80, ge=20, le=2000, description="enrolment: smallest face side, px")
     max_upload_bytes: int = Field(12_000_000, ge=10_000, le=100_000_000)
+    photo_max_pixels: int = Field(
+        16_000_000,
+        ge=1_000_000,
+        le=40_000_000,
+        description="enrolment photos: larger ones are "
+        "refused from the header, before decoding (phones save 12-16 MP; see services/faces.py)",
+    )
+    photo_analysis_pixels: int = Field(
+        4_000_000, ge=300_000, le=40_000_000, description="larger photos are analysed scaled down"
+    )
+    photo_workers: int = Field(2, ge=1, le=64, description="threads analysing photos")
+    photo_waiting: int = Field(
+        4, ge=0, le=1000, description="photos that may wait for a thread; more: 503 Retry-After"
+    )
+    photo_budget_s: float = Field(
+        60, gt=0, le=600, description="a request waits this long for its photo's analysis: 503"
+    )
     duplicate_threshold: float | None = Field(
         None, gt=0, lt=2, description="default: the model's calibrated threshold"
     )
@@ -107,6 +134,23 @@ class ServerSettings(BaseSettings):
         600, ge=10, le=24 * 3600, description="rebuild the recommender's model this often"
     )
     session_idle_s: int = Field(1800, ge=60, le=24 * 3600, description="staff idle timeout")
+    login_account_failures: int = Field(
+        5, ge=1, le=1000, description="failed sign-ins of one account before it is locked out"
+    )
+    login_address_failures: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="failed sign-ins from one client address before it is locked out (higher: "
+        "a store's tills may share an address)",
+    )
+    login_lockout_s: int = Field(
+        30, ge=1, le=3600, description="first lockout; doubles with each further failure"
+    )
+    login_lockout_max_s: int = Field(3600, ge=1, le=7 * 24 * 3600, description="longest lockout")
+    login_window_s: int = Field(
+        900, ge=60, le=7 * 24 * 3600, description="failed sign-ins older than this are forgotten"
+    )
     self_service_ttl_days: int = Field(90, ge=1, le=400)
     privacy_contact: str | None = Field(
         None,
@@ -161,6 +205,12 @@ class ServerSettings(BaseSettings):
         if self.environment == "production" and not self.secret_key:
             raise ValueError(
                 "VERTROUWD_SECRET_KEY must be set in production (every server process shares it)"
+            )
+        if self.environment == "production" and not self.public_url.startswith("https://"):
+            raise ValueError(
+                f"VERTROUWD_PUBLIC_URL must be an https:// URL in production, not "
+                f"{self.public_url[:100]!r}: staff sign-in cookies are marked Secure only over "
+                "https, and self-service links carry a customer's access"
             )
         return self
 

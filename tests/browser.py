@@ -55,3 +55,36 @@ def browser() -> Iterator[Any]:
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+AXE_REPORTS = REPO / "test-artifacts" / "axe"
+
+
+def assert_accessible(page: Any, name: str) -> dict[str, int]:
+    """axe-core (bundled by ``axe-playwright-python``) on the page as it stands: no critical and
+    no serious violation. Writes the counts per impact and the violations to
+    ``test-artifacts/axe/<name>.json`` (for the notes) and returns the counts."""
+    import json
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    # colours are measured as painted: let entrance animations (a card fading in) finish
+    page.wait_for_function(
+        "document.getAnimations().every(a => a.playState !== 'running' || !isFinite("
+        "a.effect?.getComputedTiming().endTime ?? Infinity))"
+    )
+    violations = Axe().run(page).response["violations"]
+    counts = dict.fromkeys(("critical", "serious", "moderate", "minor"), 0)
+    for v in violations:
+        counts[v.get("impact") or "minor"] = counts.get(v.get("impact") or "minor", 0) + 1
+    AXE_REPORTS.mkdir(parents=True, exist_ok=True)
+    (AXE_REPORTS / f"{name}.json").write_text(
+        json.dumps({"url": page.url, "counts": counts, "violations": violations}, indent=1)
+    )
+    bad = [
+        f"{v['impact']} {v['id']}: {v['help']} ({[n['target'] for n in v['nodes']][:3]})"
+        for v in violations
+        if v.get("impact") in ("critical", "serious")
+    ]
+    assert not bad, f"axe on {name} ({page.url}):\n" + "\n".join(bad)
+    return counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,22 @@ def clip(faces: Path) -> Path:
     if not CLIP.is_file():
         pytest.skip(f"real clip not found at {CLIP}")
     return CLIP
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Staff passwords hashed with the cheapest Argon2 parameters in this test process: the
+    production ones (~0.3 s a hash) were paid twice per store fixture, hundreds of times a run.
+    Verification reads the parameters from the hash itself, so the login path is unchanged;
+    tests/server/test_password_hashing.py asserts the production parameters once."""
+    from argon2 import PasswordHasher
+
+    from server.services import staff
+
+    production = staff._hasher
+    staff._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    yield
+    staff._hasher = production
 
 
 @pytest.fixture

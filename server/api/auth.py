@@ -1,17 +1,41 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from server.api.schemas import LoginIn, StaffPublic
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
-from server.services import staff
+from server.services import signin, staff
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/login")
-def login(body: LoginIn, response: Response, rt: RuntimeDep, session: SessionDep) -> StaffPublic:
-    token, who = staff.login(session, username=body.username, password=body.password, now=rt.now())
+@router.post(
+    "/login",
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "locked"}},
+)
+def login(body: LoginIn, request: Request, response: Response, rt: RuntimeDep) -> StaffPublic:
+    """Throttled and audited (``signin``); no database connection is held while the password
+    is checked."""
+    s = rt.settings
+    try:
+        token, who = signin.sign_in(
+            rt.sessions,
+            username=body.username,
+            password=body.password,
+            address=request.client.host if request.client else "unknown",
+            now=rt.now(),
+            policy=signin.Policy(
+                account_failures=s.login_account_failures,
+                address_failures=s.login_address_failures,
+                lockout_s=s.login_lockout_s,
+                lockout_max_s=s.login_lockout_max_s,
+                window_s=s.login_window_s,
+            ),
+        )
+    except signin.Throttled as exc:
+        raise HTTPException(
+            status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     response.set_cookie(
         SESSION_COOKIE,
         token,

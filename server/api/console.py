@@ -14,25 +14,29 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
+from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
+from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import (
+    aiact,
     charts,
     console,
     console_export,
     false_matches,
+    golive,
     localtime,
     ropa,
     signage,
@@ -543,6 +547,7 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
+    rows = signage.store_rows(session)
     return _render(
         request,
         rt,
@@ -550,10 +555,16 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         who,
         "stores",
         {
-            "stores": signage.store_rows(session),
+            "stores": rows,
             "false_matches": false_matches.by_store(
-                session, bound=rt.settings.max_false_matches_per_1000, now=rt.now()
+                session,
+                bound=rt.settings.max_false_matches_per_1000,
+                now=rt.now(),
+                modes={row.code: row.mode for row in rows},
             ),
+            "modes": RECOGNITION_MODES,
+            "mode_labels": golive.MODE_LABELS,
+            "door_legal": golive.DOOR_LEGAL_POSITION,
             "ttl_s": rt.settings.gallery_ttl_s,
             "period": _period(rt, None, None),
         },
@@ -580,10 +591,10 @@ class OutcomeIn(BaseModel):
 
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    x: float = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
-    y: float = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
-    w: float = Field(gt=0, le=1)
-    h: float = Field(gt=0, le=1)
+    x: FiniteFloat = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
+    y: FiniteFloat = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
+    w: FiniteFloat = Field(gt=0, le=1)
+    h: FiniteFloat = Field(gt=0, le=1)
     min_face_size: int = Field(ge=20, le=2000, description="smallest face side, pixels")
 
 
@@ -592,6 +603,13 @@ class GoLiveIn(BaseModel):
     signage_confirmed: bool
     dpia_reference: str = Field(max_length=200)
     zone: ZoneIn
+    mode: Literal["door", "checkin", "pass", "pass+face"] = Field(
+        description="how members are recognised at this store (issue 12)"
+    )
+    door_acknowledged: bool = Field(
+        default=False,
+        description="door mode only: the officer read the legal position and chooses it knowingly",
+    )
 
 
 class PauseIn(BaseModel):
@@ -719,7 +737,15 @@ def access(
     log = console.access_log(
         session, period=_period(rt, start, end), staff=staff.strip(), now=rt.now()
     )
-    return {"rows": _rows(log.rows[: console.MAX_ROWS]), "flags": _rows(log.flags)}
+    sign_ins = [
+        {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, **e.data}
+        for e in log.sign_ins[-console.MAX_ROWS :]
+    ]
+    return {
+        "rows": _rows(log.rows[: console.MAX_ROWS]),
+        "flags": _rows(log.flags),
+        "sign_ins": sign_ins,
+    }
 
 
 @api.get("/incidents")
@@ -794,6 +820,9 @@ def stores(who: Officer, session: SessionDep) -> list[dict[str, Any]]:
 def go_live(
     code: str, body: GoLiveIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
+    signage.require_controller(
+        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
+    )
     store = signage.store(session, code)
     zone = signage.MemberZone(
         body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size
@@ -804,12 +833,20 @@ def go_live(
         dpia_reference=body.dpia_reference,
         signage_confirmed=body.signage_confirmed,
         zone=zone,
+        mode=body.mode,
+        door_acknowledged=body.door_acknowledged,
         who=who,
         now=rt.now(),
         notify=rt.broker.publish,
         false_match_bound=rt.settings.max_false_matches_per_1000,
     )
-    return {"store": store.code, "live": store.live, "dpia_reference": store.dpia_reference}
+    return {
+        "store": store.code,
+        "live": store.live,
+        "dpia_reference": store.dpia_reference,
+        "mode": body.mode,
+        "gallery_version": store.gallery_version,
+    }
 
 
 @api.post("/stores/{code}/pause")
@@ -877,6 +914,41 @@ def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
+    # the model the server enrols with and devices match with; its shipped calibration
+    calibration = load_calibration("dlib_resnet_v1")
+    return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
+
+
+@api.get("/aiact.md")
+def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    """The AI Act transparency record (issue 12), from the live configuration."""
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_markdown(record).encode(),
+        media_type="text/markdown; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.md"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@api.get("/aiact.pdf")
+def aiact_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
+    record = _aiact(rt, session)
+    day = localtime.today(record.generated_at, rt.settings.zone)
+    return Response(
+        ropa.to_pdf(record),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.pdf"',
             "Cache-Control": "no-store",
         },
     )

@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import BaseModel
 
 from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
 from server.db.models import Store
-from server.deps import CurrentStaff, RuntimeDep, SessionDep
-from server.services import customer_admin, devices, enrolment, lifecycle, selfservice
-from server.services.errors import BadInput, Forbidden, TooLarge
+from server.deps import CurrentStaff, Enroller, RuntimeDep, SessionDep
+from server.services import (
+    customer_admin,
+    devices,
+    enrolment,
+    lifecycle,
+    membership,
+    selfservice,
+)
+from server.services.errors import BadInput, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
 
 @router.post("/enrolments", status_code=201)
 def enrol(
-    who: CurrentStaff,
+    who: Enroller,
     rt: RuntimeDep,
     session: SessionDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     consent_confirmed: Annotated[bool, Form()],
     confirmation_name: Annotated[str, Form(max_length=200)],
-    photos: Annotated[list[UploadFile], File()],
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+    membership: Annotated[str, Form(pattern="^(face|pass)$")] = "face",
     preferred_name: Annotated[str, Form(max_length=100)] = "",
     language: Annotated[str, Form(pattern="^(nl|en)$")] = "nl",
     email: Annotated[str | None, Form(max_length=254)] = None,
@@ -34,9 +43,26 @@ def enrol(
 ) -> EnrolmentOut:
     """Enrol a new member; with ``customer_id``, enrol an existing customer whose consent ended
     again (same record and history, see ``enrolment.reenrol``): ``name`` must then be the name on
-    record, and a preferred name, the language and an e-mail update the profile."""
-    if who.role not in ("cashier", "admin"):
-        raise Forbidden(f"the {who.role} role may not enrol customers")
+    record, and a preferred name, the language and an e-mail update the profile.
+
+    ``membership=pass`` is the membership without a face (issue 12): no photos, its own consent
+    text; with ``customer_id`` and ``membership=face``, a pass-only member adds a face. Every
+    enrolment answers the member's new pass token, once (only its digest is kept)."""
+    request = enrolment.EnrolmentRequest(
+        name=name,
+        preferred_name=preferred_name,
+        language=language,
+        photos=_read_photos(photos or [], limit=rt.settings.max_upload_bytes),
+        consent_confirmed=consent_confirmed,
+        confirmation_name=confirmation_name,
+        channel="register",
+        collected_by=who.username,
+        email=email or None,
+        membership=membership,
+    )
+    # The photos first, before the session is touched: seconds of CPU in the bounded pool
+    # without holding a database connection (the session takes one on first use).
+    request = replace(request, analysed=enrolment.analyse_photos(request, analyser=rt.faces))
     if who.store_id is not None:
         store = session.get(Store, who.store_id)
     elif store_code:
@@ -51,17 +77,6 @@ def enrol(
             session, who=who, customer_id=customer_id, action="reenrol", now=now
         )
         run = partial(enrolment.reenrol, customer_id=customer.id)
-    request = enrolment.EnrolmentRequest(
-        name=name,
-        preferred_name=preferred_name,
-        language=language,
-        photos=_read_photos(photos, limit=rt.settings.max_upload_bytes),
-        consent_confirmed=consent_confirmed,
-        confirmation_name=confirmation_name,
-        channel="register",
-        collected_by=who.username,
-        email=email or None,
-    )
     result = run(
         session,
         request=request,
@@ -77,6 +92,8 @@ def enrol(
         customer_id=result.customer_id,
         templates=result.templates,
         self_service_url=selfservice.link(rt, result.customer_id),
+        membership=result.membership,
+        pass_token=result.pass_token,
     )
 
 
@@ -160,6 +177,50 @@ def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionD
         previous_consent_id=result.previous_consent_id,
         expires_at=result.expires_at,
     )
+
+
+class PassOut(BaseModel):
+    """A new pass, answered once so the register can print it; only its digest is stored."""
+
+    pass_token: str
+
+
+@router.post("/customers/{customer_id}/pass")
+def new_pass(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> PassOut:
+    """A new membership pass (lost card): the old one stops working at once."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="pass", now=now
+    )
+    issued = membership.reissue_pass(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return PassOut(pass_token=issued.token)
+
+
+@router.post("/customers/{customer_id}/membership/pass")
+def switch_to_pass(
+    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> StatusOut:
+    """The member keeps their membership without a face: templates and photo destroyed now."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="withdraw", now=now
+    )
+    result = membership.switch_to_pass(
+        session,
+        customer_id=customer.id,
+        actor=f"staff:{who.username}",
+        channel=_channel(who.role),
+        consent_months=rt.settings.consent_months,
+        now=now,
+        notify=rt.broker.publish,
+    )
+    return StatusOut(status="active", gallery_versions=result.gallery_versions)
 
 
 def _channel(role: str) -> str:

@@ -103,10 +103,29 @@ async def events(
     result = await writer.receive(
         token=token,
         events=[
-            arrivals.ArrivalIn(e.id, e.subject_id, e.at, e.score, e.margin) for e in body.events
+            arrivals.ArrivalIn(
+                e.id,
+                e.subject_id,
+                e.at,
+                e.score,
+                e.margin,
+                method=e.method,
+                pass_digest=e.pass_digest,
+                face_verified=e.face_verified,
+            )
+            for e in body.events
         ],
         now=rt.now(),
     )
+    if result.rejected:
+        # A pass or mode rule refused these events: no visit for them. The request's other
+        # events are committed (one bad event never fails another); 422 tells the device to
+        # drop the batch rather than retry it.
+        raise BadInput(
+            f"{len(result.rejected)} of {len(body.events)} events refused "
+            f"({result.accepted} accepted): "
+            + "; ".join(f"{event_id}: {why}" for event_id, why in result.rejected[:20])
+        )
     return EventsOut(accepted=result.accepted, duplicates=result.duplicates, refused=result.refused)
 
 

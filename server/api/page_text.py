@@ -343,3 +343,10 @@ TEXT: Final[dict[str, dict[str, str]]] = {
 def texts(language: str) -> dict[str, str]:
     """The words for ``language``; Dutch (the default consent language) for anything else."""
     return TEXT.get(language, TEXT["nl"])
+
+
+# The membership without a face and the pass (issue 12): their words live in their own module.
+from server.api.page_text_pass import PASS_TEXT  # noqa: E402
+
+for _lang, _words in PASS_TEXT.items():
+    TEXT[_lang].update(_words)

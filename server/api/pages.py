@@ -11,26 +11,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from sqlalchemy.orm import Session
 
 from consent.records import LANGUAGES
+from server.api import me_text
 from server.api.page_text import TEXT, texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
+from server.runtime import Runtime
 from server.services import (
     consent_view,
     customer_admin,
     export,
     localtime,
+    membership,
+    passes,
     receipts,
     selfservice,
 )
-from server.services.errors import Forbidden, NotFound, Unauthorized
+from server.services.errors import BadInput, Forbidden, NotFound, Unauthorized
 
 router = APIRouter(tags=["pages"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -117,6 +122,8 @@ templates.env.filters["date"] = _date_filter
 templates.env.filters["clock"] = _clock_filter
 templates.env.filters["is_datetime"] = is_datetime
 templates.env.globals["columns_of"] = columns_of
+templates.env.globals["detail_columns"] = me_text.detail_columns
+templates.env.globals["detail_value"] = me_text.detail_value
 
 # Sections of the export document the self-service page lays out itself; any other section
 # (a table added later) is still shown, generically, so the page always shows everything held.
@@ -171,6 +178,7 @@ def register_page(request: Request) -> HTMLResponse:
         "register.html",
         {
             "consent_views": consent_view.current_views(),
+            "pass_views": consent_view.current_pass_views(),
             "languages": LANGUAGES,
             "labels": {lang: TEXT[lang] for lang in LANGUAGES},
         },
@@ -182,6 +190,31 @@ def register_page(request: Request) -> HTMLResponse:
 def receipt_page(
     customer_id: str, request: Request, rt: RuntimeDep, session: SessionDep
 ) -> Response:
+    return _receipt(customer_id, request, rt, session, pass_token=None)
+
+
+@router.post("/register/receipt/{customer_id}", response_class=HTMLResponse)
+def receipt_with_pass(
+    customer_id: str,
+    request: Request,
+    rt: RuntimeDep,
+    session: SessionDep,
+    pass_token: Annotated[str, Form(max_length=128)],
+) -> Response:
+    """The receipt printed right after an enrolment or a new pass: the register page posts the
+    pass it was answered (never in a URL), and it is printed if it is the member's current
+    pass. Nothing stores it."""
+    return _receipt(customer_id, request, rt, session, pass_token=pass_token)
+
+
+def _receipt(
+    customer_id: str,
+    request: Request,
+    rt: Runtime,
+    session: Session,
+    *,
+    pass_token: str | None,
+) -> Response:
     try:
         who = staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
     except Unauthorized:
@@ -191,7 +224,9 @@ def receipt_page(
         customer = customer_admin.authorise(
             session, who=who, customer_id=customer_id, action="view", now=now
         )
-    except (NotFound, Forbidden) as exc:  # audited as access.denied by authorise
+        if pass_token is not None:
+            pass_token = passes.check_token(session, customer_id=customer.id, token=pass_token)
+    except (NotFound, Forbidden, BadInput) as exc:  # authorise audits access.denied
         return _render(
             request,
             "receipt.html",
@@ -207,6 +242,7 @@ def receipt_page(
         link=selfservice.link(rt, customer.id),
         valid_until=now + timedelta(days=rt.settings.self_service_ttl_days),
         now=now,
+        pass_token=pass_token,
     )
     return _render(
         request,
@@ -251,11 +287,26 @@ def me_page(
     context.update(
         state="held",
         lang=language,
-        t=texts(language),
+        t=me_text.me_texts(language),
         doc=doc,
+        consent_until=next(
+            (c["expires_at"] for c in doc["consents"] if c["status"] == "active"), None
+        ),
+        retention_years=rt.settings.retention_years,
+        purchase_months=me_text.by_month(doc["purchases"], language, tz),
         other=[(k, v) for k, v in doc.items() if k not in KNOWN_SECTIONS],
         export_url=f"{base}/export",
         withdraw_url=f"{base}/withdraw",
         forget_url=f"{base}/forget",
+        # issue 12: the kind of membership, switching to one without a face, a new pass
+        membership=(
+            None
+            if doc["recognition"] != "active"
+            else "face"
+            if membership.has_face(session, customer.id)
+            else "pass"
+        ),
+        switch_pass_url=f"{base}/membership/pass",
+        new_pass_url=f"{base}/pass",
     )
     return _render(request, "me.html", context, private=True, tz=tz)

@@ -18,7 +18,7 @@ from consent.records import LANGUAGES
 from server.api.page_text import TEXT, texts
 from server.api.pages import CSP, format_date
 from server.deps import RuntimeDep, SessionDep
-from server.services import signage
+from server.services import golive, signage
 
 router = APIRouter(tags=["privacy"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -49,6 +49,7 @@ def privacy_page(
             "name": store.name,
             "code": store.code,
             "since": format_date(store.signage_confirmed_at, language, s.zone),
+            "mode": golive.store_mode(session, store.id),
         }
         for store in signage.live_stores(session)
     ]
@@ -79,15 +80,17 @@ def sign_text(
     years: int,
     controller: str,
     contact: str | None,
+    mode: str = "door",
 ) -> signage.SignText:
     footer = [t["sign_controller"].format(controller=controller)]
     footer.append(t["sign_contact"].format(contact=contact) if contact else t["sign_no_contact"])
+    pass_only = mode == "pass"  # no face is processed: the sign must not say otherwise
     return signage.SignText(
-        title=t["sign_title"],
-        lead=t["sign_lead"],
+        title=t["sign_title_pass" if pass_only else "sign_title"],
+        lead=t["sign_lead_pass" if pass_only else "sign_lead"],
         points=[
             t["sign_point_others"],
-            t["sign_point_zone"],
+            t[f"sign_mode_{mode}"],  # the store's recognition mode (issue 12)
             t["sign_point_retention"].format(months=months, years=years),
             t["sign_point_withdraw"],
         ],
@@ -115,6 +118,7 @@ def sign(
         years=s.retention_years,
         controller=s.controller_name,
         contact=s.privacy_contact,
+        mode=golive.store_mode(session, found.id),
     )
     content = signage.sign_pdf(text=text, url=url, title=f"{text.title} - {found.name}")
     return Response(

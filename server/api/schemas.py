@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 
 class _In(BaseModel):
+    """Input. Every float field is ``FiniteFloat`` and every instant ``AwareDatetime`` (in every
+    input schema of the app; tests/server/test_input_boundary.py walks them): NaN/Infinity would
+    be stored and break later answers, and a time without a zone cannot be compared with the
+    server's clock. Both are a 422 with the reason, before any work is done."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -46,10 +51,25 @@ class ArrivalEventIn(_In):
     id: str = Field(min_length=8, max_length=64)
     kind: Literal["arrival"]
     subject_id: str = Field(min_length=1, max_length=40)
-    at: datetime
-    score: float = Field(ge=0, le=4)
-    margin: float | None = Field(default=None, ge=0)
+    at: AwareDatetime
+    score: FiniteFloat = Field(ge=0, le=4)
+    margin: FiniteFloat | None = Field(default=None, ge=0, le=4)
     frames: int = Field(default=1, ge=1, le=1000)
+    method: Literal["face", "pass"] = "face"
+    pass_digest: str | None = Field(
+        default=None, pattern="^[0-9a-f]{64}$", description="pass arrivals: SHA-256 of the pass"
+    )
+    face_verified: bool | None = None
+
+    @model_validator(mode="after")
+    def _pass_fields(self) -> ArrivalEventIn:
+        if self.method == "pass" and self.pass_digest is None:
+            raise ValueError("a pass arrival needs pass_digest")
+        if self.method == "face" and (
+            self.pass_digest is not None or self.face_verified is not None
+        ):
+            raise ValueError("a face arrival has no pass_digest or face_verified")
+        return self
 
 
 class EventsIn(_In):
@@ -66,6 +86,10 @@ class EnrolmentOut(BaseModel):
     customer_id: str
     templates: int
     self_service_url: str
+    membership: Literal["face", "pass"] = "face"
+    pass_token: str = Field(
+        description="the member's pass, answered once for the receipt; only its digest is kept"
+    )
 
 
 class CustomerPublic(BaseModel):
@@ -80,6 +104,7 @@ class CustomerPublic(BaseModel):
     home_store: str | None
     recognition: Literal["active", "withdrawn", "expired", "erased", "none"]
     consent_expires_at: datetime | None
+    membership: Literal["face", "pass"] | None = None
 
 
 class StatusOut(BaseModel):

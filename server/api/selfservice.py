@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from server.deps import RuntimeDep, SessionDep
-from server.services import export, lifecycle, selfservice
+from server.services import export, lifecycle, membership, receipts, selfservice
 
 router = APIRouter(prefix="/api/v1/me", tags=["self-service"])
 
@@ -86,3 +86,51 @@ def forget(token: str, rt: RuntimeDep, session: SessionDep, response: Response) 
     )
     response.headers.update(NO_STORE)
     return ForgetOut(status=result.status)
+
+
+# -- membership without a face, and the pass (issue 12) ----------------------------------------
+
+
+class PassOut(BaseModel):
+    """A newly issued pass: the token is shown to the member now and never again (only its
+    digest is stored); ``qr_svg`` is an SVG QR code of it."""
+
+    pass_token: str
+    qr_svg: str
+
+
+class MembershipOut(BaseModel):
+    membership: str
+    gallery_versions: dict[str, int]
+
+
+@router.post("/{token}/pass")
+def reissue_pass(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> PassOut:
+    """A new pass; the old one stops working at once (every device within seconds)."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    issued = membership.reissue_pass(
+        session, customer_id=customer.id, actor=ACTOR, now=now, notify=rt.broker.publish
+    )
+    response.headers.update(NO_STORE)
+    return PassOut(pass_token=issued.token, qr_svg=str(receipts.qr_svg(issued.token)))
+
+
+@router.post("/{token}/membership/pass")
+def switch_to_pass(
+    token: str, rt: RuntimeDep, session: SessionDep, response: Response
+) -> MembershipOut:
+    """Keep the membership, without a face: templates and photo destroyed at once."""
+    now = rt.now()
+    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    result = membership.switch_to_pass(
+        session,
+        customer_id=customer.id,
+        actor=ACTOR,
+        channel=CHANNEL,
+        consent_months=rt.settings.consent_months,
+        now=now,
+        notify=rt.broker.publish,
+    )
+    response.headers.update(NO_STORE)
+    return MembershipOut(membership="pass", gallery_versions=result.gallery_versions)

@@ -22,7 +22,7 @@ from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
 from server.realtime import as_text, tablet_channel
 from server.runtime import Runtime
-from server.services import recommend, staff, visits
+from server.services import access, recommend, staff, visits
 from server.services.cards import CardSettings
 from server.services.errors import ServiceError, Unauthorized
 from server.services.recommend import Recommender
@@ -61,7 +61,13 @@ def _tablet(request: Request) -> dict[str, str]:
 @router.get("/tablet", response_class=HTMLResponse)
 def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "tablet.html", {"ping_s": PING_S, "idle_s": rt.settings.session_idle_s}
+        request,
+        "tablet.html",
+        {
+            "ping_s": PING_S,
+            "idle_s": rt.settings.session_idle_s,
+            "tz_name": rt.settings.timezone,
+        },
     )
 
 
@@ -183,6 +189,14 @@ async def tablet_ws(websocket: WebSocket) -> None:
         await websocket.close(code=4401, reason="not signed in")
         return
     if who.store_id is None or who.role not in visits.TABLET_ROLES:
+
+        def audit_refusal() -> None:
+            with rt.sessions() as session, session.begin():
+                access.record_denial(
+                    session, who, what="live visits", now=rt.now(), path="WEBSOCKET /ws/tablet"
+                )
+
+        await asyncio.to_thread(audit_refusal)
         await websocket.close(code=4403, reason="this account does not see live visits")
         return
     await websocket.accept()

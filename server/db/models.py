@@ -200,6 +200,7 @@ class Visit(Base):
     __tablename__ = "visits"
     __table_args__ = (
         Index("ix_visits_store_status", "store_id", "status"),
+        CheckConstraint("method IN ('face', 'pass')", name="method_known"),
         {"info": {"customer_data": "customer_id"}},
     )
 
@@ -215,6 +216,10 @@ class Visit(Base):
     status: Mapped[str] = mapped_column(String(20), default="live")
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     live_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How the member was recognised (issue 12): "face" (door/check-in match) or "pass" (QR);
+    # for a pass in pass+face mode whether the 1:1 face check matched (None: not checked).
+    method: Mapped[str] = mapped_column(String(8), default="face", server_default="face")
+    face_verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class EdgeDevice(Base):
@@ -303,7 +308,8 @@ def customer_tables() -> dict[str, str]:
 
 # Tables kept in their own modules register on the same metadata when this module is imported.
 # Purchases, preferences and allergies live with the clienteling tables; imported from here too.
-from server.db import clienteling, console, lifecycle  # noqa: E402, F401
+from server.db import clienteling, console, lifecycle, modes  # noqa: E402, F401
+from server.db import security as _security  # noqa: E402, F401
 from server.db.clienteling import Allergy as Allergy  # noqa: E402
 from server.db.clienteling import Preference as Preference  # noqa: E402
 from server.db.clienteling import Purchase as Purchase  # noqa: E402

@@ -10,6 +10,9 @@ ten per event), commits once, then answers each request and pushes the teasers i
 to the broker (one Redis pipeline). Under light load a batch is one request, so nothing waits for
 a batch to fill; under heavy load batches grow, and the cost per event falls instead of rising.
 
+If a batch fails (an error no request should be able to cause, but one bad request must never
+fail another's events), it is rolled back and each of its requests is handled again alone.
+
 The queue is bounded: when it is full the request is refused at once with 503 (the edge keeps
 the events in its own queue and retries) instead of piling up work nobody waits for.
 
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent.keys import KeyProvider
@@ -36,13 +41,16 @@ from server.db.session import transaction
 from server.realtime import tablet_channel
 from server.services import devices
 from server.services.arrivals import ArrivalIn, IngestResult, ingest_batch
-from server.services.errors import ServiceError, Unauthorized
+from server.services.errors import Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
 
-class Busy(ServiceError):
-    status_code = 503
+_UNAVAILABLE = (OperationalError, PoolTimeout)
+
+
+class Busy(Unavailable):
+    pass
 
 
 @dataclass
@@ -141,8 +149,15 @@ class ArrivalWriter:
                     (job, result, device.store_id)
                     for (job, device), result in zip(accepted, results, strict=True)
                 )
-        except Exception as exc:  # the batch did not commit: every request in it failed
+        except Exception as exc:  # the batch did not commit: nothing of it was written
             log.warning("arrival batch of %d failed: %s", len(batch), type(exc).__name__)
+            if len(batch) > 1 and not isinstance(exc, _UNAVAILABLE):
+                # One request's bad events must not fail the others': handle each alone, so
+                # only the request that causes the error gets it. (Not when the database is
+                # down or busy: that would fail each of them again, one slow timeout at a time.)
+                for job in batch:
+                    self._handle([job])
+                return
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)

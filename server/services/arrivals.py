@@ -6,6 +6,15 @@ consent is still active, unexpired, covers the device's store and was given befo
 an event from an earlier consent replayed after the member joined again, must not produce a
 card). Events are idempotent by their id, and
 events outside the replay window are refused.
+
+Pass arrivals (issue 12): an event with ``method == "pass"`` names the digest of the pass the
+member showed. It is refused (listed in ``IngestResult.rejected``; the route answers 422, and no
+visit is made) when the store's mode does not take passes, when the digest is not the member's
+CURRENT pass (unknown: forged; revoked: replayed after a re-issue, a withdrawal, an expiry or an
+erasure), names another member, or when the member's consent does not cover the store (another
+store's pass) or is not active. A face arrival at a store in a pass mode is refused the same
+way. Stale face arrivals (a withdrawn member still in an old gallery) stay what they were: a
+quiet ``refused`` count, since the device could not know.
 """
 
 from __future__ import annotations
@@ -31,9 +40,11 @@ from server.db.models import (
     Customer,
     CustomerKey,
     EventReceipt,
+    FaceTemplate,
     FaceThumbnail,
     Visit,
 )
+from server.db.modes import MemberPass
 from server.services import cards
 from server.services.devices import DeviceRef
 from server.services.enrolment import THUMBNAIL_PURPOSE
@@ -51,6 +62,11 @@ class ArrivalIn:
     at: datetime
     score: float
     margin: float | None
+    method: str = "face"
+    """``face`` (door/check-in match) or ``pass`` (QR pass shown; issue 12)."""
+    pass_digest: str | None = None
+    face_verified: bool | None = None
+    """pass+face: whether the 1:1 face check matched; None when not checked."""
 
 
 @dataclass
@@ -60,6 +76,28 @@ class IngestResult:
     refused: int = 0
     suppressed: int = 0  # of the refused: after a "not this person" report on that camera
     messages: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(event id, reason) of events refused for a pass or mode rule (counted in ``refused``)."""
+
+
+PASS_MODES = frozenset({"pass", "pass+face"})
+
+
+def _mode_refusal(device: DeviceRef, event: ArrivalIn) -> str | None:
+    """Why the store's recognition mode does not take this event, or None."""
+    if event.method == "face":
+        if device.store_mode in PASS_MODES:
+            return f"this store recognises members by pass only ({device.store_mode})"
+        return None
+    if event.method != "pass":
+        return "unknown arrival method"
+    if device.store_mode not in PASS_MODES:
+        return f"this store does not take passes ({device.store_mode})"
+    if event.pass_digest is None:
+        return "a pass arrival needs the pass digest"
+    if device.store_mode == "pass" and event.face_verified is not None:
+        return "no face is checked in pass mode"
+    return None
 
 
 _VISITS = cast(Table, Visit.__table__)
@@ -93,6 +131,9 @@ _SUPPRESSED = select(Incident.customer_id, Incident.device_id).where(
 _LIVE_VISITS = select(Visit.customer_id, Visit.store_id).where(
     Visit.customer_id.in_(bindparam("customer_ids", expanding=True)),
     Visit.status.in_(("live", "greeted")),
+    # a greeted visit the salesperson dismissed is over: the member's next arrival is a new
+    # visit with a new card
+    Visit.ended_at.is_(None),
     Visit.live_until > bindparam("now"),
 )
 _NEW_VISITS = (
@@ -125,6 +166,16 @@ _THUMBNAILS = (
         # table, it hashes all of customer_keys for every batch)
         CustomerKey.customer_id.in_(bindparam("customer_ids", expanding=True)),
     )
+)
+_PASSES = (
+    select(MemberPass.digest, MemberPass.revoked_at, Customer.subject_id, Customer.id)
+    .join(Customer, Customer.id == MemberPass.customer_id)
+    .where(MemberPass.digest.in_(bindparam("digests", expanding=True)))
+)
+_WITH_FACE = (
+    select(FaceTemplate.customer_id)
+    .where(FaceTemplate.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .distinct()
 )
 _RECEIPTS_NEW = {
     "sqlite": sqlite_insert(_RECEIPTS)
@@ -235,6 +286,11 @@ def ingest_batch(
             if event.at < now - REPLAY_WINDOW or event.at > now + FUTURE_SKEW:
                 results[n].refused += 1
                 continue
+            why = _mode_refusal(device, event)
+            if why is not None:
+                results[n].refused += 1
+                results[n].rejected.append((event.id, why))
+                continue
             timely.append((n, device, event))
             receipts.setdefault(
                 event.id, {"id": event.id, "device_id": device.id, "received_at": now}
@@ -255,8 +311,24 @@ def ingest_batch(
             members.setdefault(row.subject_id, []).append(
                 _Member(str(row.id), str(row.preferred_name), tuple(row.scope), row.given_at)
             )
+    pass_owner = _pass_owners(session, [e for _, _, e in first if e.method == "pass"])
     matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]] = []
     for n, device, event in first:
+        if event.method == "pass":
+            owner = pass_owner.get(event.pass_digest or "")
+            refusal = (
+                "unknown pass"
+                if owner is None
+                else "revoked pass"
+                if owner is _REVOKED
+                else "pass of another member"
+                if owner != event.subject_id
+                else None
+            )
+            if refusal is not None:
+                results[n].refused += 1
+                results[n].rejected.append((event.id, refusal))
+                continue
         member = next(
             (
                 m
@@ -271,8 +343,13 @@ def ingest_batch(
         )
         if member is None:
             results[n].refused += 1
+            if event.method == "pass":
+                results[n].rejected.append(
+                    (event.id, "the pass holder is not an active member of this store")
+                )
         else:
             matched.append((n, device, event, member))
+    matched = _check_face_verified(session, matched, results)
     if not matched:
         return results
     customer_ids = sorted({m.customer_id for *_, m in matched})
@@ -302,6 +379,8 @@ def ingest_batch(
             "score": event.score,
             "margin": event.margin,
             "live_until": live_until,
+            "method": event.method,
+            "face_verified": event.face_verified if event.method == "pass" else None,
         }
         new_visits.append((n, event, member, values))
     if not new_visits:
@@ -321,7 +400,10 @@ def ingest_batch(
     later = dict.fromkeys(touched, 0)  # a member arriving in two stores in one batch
     for _, _, m, _ in new_visits:
         later[m.customer_id] += 1
-    photos = _thumbnails(session, touched, kek)
+    # a pass arrival's card carries no photo: nobody's face was compared, so the salesperson
+    # asks the name instead (issue 12); only face arrivals open a thumbnail
+    by_face = sorted({m.customer_id for _, e, m, _ in new_visits if e.method == "face"})
+    photos = _thumbnails(session, by_face, kek) if by_face else {}
     for n, event, member, values in new_visits:
         later[member.customer_id] -= 1
         results[n].messages.append(
@@ -332,8 +414,47 @@ def ingest_batch(
                 arrived_at=event.at,
                 live_until=live_until,
                 status="live",
-                thumbnail=photos.get(member.customer_id),
+                thumbnail=photos.get(member.customer_id) if event.method == "face" else None,
                 now=now,
+                method=event.method,
+                face_verified=values["face_verified"],
             )
         )
     return results
+
+
+_REVOKED = object()
+
+
+def _pass_owners(session: Session, events: list[ArrivalIn]) -> dict[str, object]:
+    """digest -> the subject id of the member whose CURRENT pass it is, or ``_REVOKED``; a
+    digest not listed is unknown (forged, or erased together with its member)."""
+    digests = sorted({e.pass_digest for e in events if e.pass_digest})
+    if not digests:
+        return {}
+    out: dict[str, object] = {}
+    for row in session.execute(_PASSES, {"digests": digests}):
+        out[row.digest] = _REVOKED if row.revoked_at is not None else str(row.subject_id)
+    return out
+
+
+def _check_face_verified(
+    session: Session,
+    matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]],
+    results: list[IngestResult],
+) -> list[tuple[int, DeviceRef, ArrivalIn, _Member]]:
+    """A face check result for a member with no face template cannot be true: refused."""
+    claimed = sorted(
+        {m.customer_id for _, _, e, m in matched if e.method == "pass" and e.face_verified}
+    )
+    if not claimed:
+        return matched
+    with_face = {str(c) for c in session.scalars(_WITH_FACE, {"customer_ids": claimed})}
+    kept = []
+    for n, device, event, member in matched:
+        if event.method == "pass" and event.face_verified and member.customer_id not in with_face:
+            results[n].refused += 1
+            results[n].rejected.append((event.id, "face verified for a member without a face"))
+            continue
+        kept.append((n, device, event, member))
+    return kept

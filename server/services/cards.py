@@ -160,8 +160,10 @@ def teaser(
         arrived_at=visit.arrived_at,
         live_until=visit.live_until,
         status=visit.status,
-        thumbnail=thumbnail_b64,
+        thumbnail=thumbnail_b64 if visit.method == "face" else None,
         now=now or visit.arrived_at,
+        method=visit.method,
+        face_verified=visit.face_verified,
     )
 
 
@@ -175,8 +177,12 @@ def teaser_message(
     status: str,
     thumbnail: str | None,
     now: datetime,
+    method: str = "face",
+    face_verified: bool | None = None,
 ) -> dict[str, Any]:
-    """The teaser as pushed to tablets (see :func:`teaser`)."""
+    """The teaser as pushed to tablets (see :func:`teaser`). ``method`` says how the member was
+    recognised: ``pass`` cards carry no photo (no face was compared; the salesperson asks the
+    name) and, in pass+face, ``face_verified`` (True/False; None when not checked)."""
     return {
         "type": "arrival",
         "visit_id": visit_id,
@@ -187,6 +193,8 @@ def teaser_message(
         "expires_in_s": max(0, int((live_until - now).total_seconds())),
         "status": status,
         "thumbnail": thumbnail,
+        "method": method,
+        "face_verified": face_verified,
     }
 
 

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from consent.records import LANGUAGES, ConsentText, consent_text, current_consent_text
+from consent.records import (
+    LANGUAGES,
+    ConsentText,
+    consent_text,
+    current_consent_text,
+    current_pass_consent_text,
+)
 
 SHORT_HASH = 12
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
@@ -81,6 +87,11 @@ def _view(text: ConsentText) -> ConsentView:
 def current_views() -> list[ConsentView]:
     """The text new consents are given on, in every language."""
     return [_view(current_consent_text(lang)) for lang in LANGUAGES]
+
+
+def current_pass_views() -> list[ConsentView]:
+    """The text memberships without a face are given on, in every language (issue 12)."""
+    return [_view(current_pass_consent_text(lang)) for lang in LANGUAGES]
 
 
 def view(version: str, language: str) -> ConsentView:

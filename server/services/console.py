@@ -39,8 +39,9 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import audit, devices, false_matches, gallery, localtime, signage
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services import access, audit, devices, gallery, golive, localtime, signage, signin
+from server.services.errors import BadInput, NotFound
+from server.services.numbers import finite_or_none
 from server.services.staff import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
@@ -84,6 +85,9 @@ LABELS: dict[str, str] = {
     "import.completed": "Data import",
     "console.viewed": "Opened in the privacy console",
     "console.exported": "Export from the privacy console",
+    "staff.signed_in": "Staff signed in",
+    "staff.sign_in_failed": "Staff sign-in failed",
+    "staff.locked_out": "Sign-in locked out after failures",
 }
 
 
@@ -98,17 +102,13 @@ def authorise(session: Session, *, who: StaffIdentity, what: str, now: datetime)
     """Privacy officers and admins pass; anyone else gets an audited 403."""
     if who.role in OFFICER_ROLES:
         return
-    audit.append(
+    raise access.deny(
         session,
-        kind=kinds.ACCESS_DENIED,
-        actor=f"staff:{who.username}",
-        subject=None,
-        data={"what": "console", "path": what[:200], "role": who.role, "store_id": who.store_id},
-        at=now,
-    )
-    raise Forbidden(
-        f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
-        keep_writes=True,
+        who,
+        what="console",
+        reason=f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
+        now=now,
+        path=what[:200],
     )
 
 
@@ -766,7 +766,7 @@ class AccessRow:
 @dataclass(frozen=True)
 class AccessFlag:
     kind: str
-    """many_profiles | no_visit | denials"""
+    """many_profiles | no_visit | denials | lockout"""
     staff: str
     start: datetime
     end: datetime
@@ -783,6 +783,8 @@ class AccessLog:
     flags: list[AccessFlag] = field(default_factory=list)
     denials: list[AuditEntry] = field(default_factory=list)
     by_staff: dict[str, int] = field(default_factory=dict)
+    sign_ins: list[AuditEntry] = field(default_factory=list)
+    """sign-ins, failed sign-ins and lockouts (``signin.KINDS``)"""
 
 
 def tablet_label(data: dict[str, Any]) -> str | None:
@@ -799,9 +801,11 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
     arrival in that store at that time), and bursts of refused access."""
     views = _entries(session, kinds_=(kinds.PROFILE_VIEWED,), period=period)
     denials = _entries(session, kinds_=(kinds.ACCESS_DENIED,), period=period)
+    sign_ins = _entries(session, kinds_=signin.KINDS, period=period)
     if staff:
         views = [v for v in views if _staff_name(v.actor) == staff]
         denials = [d for d in denials if _staff_name(d.actor) == staff]
+        sign_ins = [e for e in sign_ins if _staff_name(e.actor) == staff]
     stores = _stores(session)
     names = _names(session, (v.subject for v in views))
     visit_ids = {int(v.data["visit_id"]) for v in views if isinstance(v.data.get("visit_id"), int)}
@@ -815,7 +819,14 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
         for e in _entries(session, kinds_=(kinds.CUSTOMER_ERASED,), since=period.start)
         if e.subject
     }
-    log = AccessLog(denials=denials)
+    log = AccessLog(denials=denials, sign_ins=sign_ins)
+    for e in sign_ins:
+        if e.kind == signin.LOCKED_OUT:
+            text = (
+                f"sign-in locked for {e.data.get('seconds')} s after {e.data.get('failures')} "
+                f"failures (by {e.data.get('scope')}, from {e.data.get('address')})"
+            )
+            log.flags.append(AccessFlag("lockout", _staff_name(e.actor), e.at, e.at, 1, text))
     row_flags: dict[int, list[str]] = defaultdict(list)
 
     # openings with no visit behind them
@@ -968,7 +979,7 @@ def incidents(
                 device_id=inc.device_id,
                 device_name=device.name if device else None,
                 score=inc.score,
-                margin=inc.margin,
+                margin=finite_or_none(inc.margin),
                 reported_by=inc.reported_by,
                 customer_id=customer.id if customer else None,
                 customer_name=customer.name if customer else None,
@@ -1199,26 +1210,30 @@ def go_live(
     dpia_reference: str,
     signage_confirmed: bool,
     zone: signage.MemberZone,
+    mode: str,
+    door_acknowledged: bool,
     who: StaffIdentity,
     now: datetime,
     notify: gallery.Notify | None = None,
-    false_match_bound: float = 1.0,
+    false_match_bound: float | None = None,
 ) -> None:
-    """Take a store live (or re-confirm it with a new member zone) and publish a gallery
-    version, so its devices fetch the gallery and the zone now, not at their next poll.
-    Door mode is refused above ``false_match_bound`` expected false matches per 1,000."""
-    false_matches.check_go_live(session, store=store, mode="door", bound=false_match_bound, now=now)
-    actor = actor_of(who)
-    signage.go_live(
+    """Take a store live (or re-confirm it with a new member zone or recognition mode) through
+    the one go-live path (``golive.go_live``), which publishes a gallery version, so its
+    devices fetch the gallery, zone and mode now, not at their next poll. Door mode is refused
+    above ``false_match_bound`` expected false matches per 1,000 non-members."""
+    golive.go_live(
         session,
         store=store,
         dpia_reference=dpia_reference,
         signage_confirmed=signage_confirmed,
         zone=zone,
-        actor=actor,
+        mode=mode,
+        door_acknowledged=door_acknowledged,
+        actor=actor_of(who),
         now=now,
+        notify=notify,
+        false_match_bound=false_match_bound,
     )
-    gallery.publish(session, store=store, reason="go-live", actor=actor, now=now, notify=notify)
 
 
 def pause(

@@ -16,13 +16,13 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.records import is_pass_text
 from server.db.models import ConsentRecord, Customer, Store
-from server.services import audit, lifecycle
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services import access, lifecycle
+from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
-ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol")
+ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
 
@@ -40,6 +40,8 @@ class CustomerSummary:
     home_store: str | None
     recognition: str
     consent_expires_at: datetime | None
+    membership: str | None = None
+    """``face``/``pass`` while a consent is active (issue 12), else None."""
 
 
 def _may(who: StaffIdentity, customer: Customer) -> bool:
@@ -61,29 +63,38 @@ def authorise(
     customer = session.get(Customer, customer_id)
     if customer is not None and _may(who, customer):
         return customer
-    audit.append(
-        session,
-        kind=kinds.ACCESS_DENIED,
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id if customer is not None else None,
-        data={"what": "customer", "action": action, "found": customer is not None},
-        at=now,
-    )
     if customer is None:
-        raise NotFound("no such customer", keep_writes=True)
-    raise Forbidden(
-        f"the {who.role} role may not {action} this customer's consent", keep_writes=True
+        raise access.deny(
+            session,
+            who,
+            what="customer",
+            reason="no such customer",
+            error=NotFound,
+            now=now,
+            action=action,
+            found=False,
+        )
+    raise access.deny(
+        session,
+        who,
+        what="customer",
+        reason=f"the {who.role} role may not {action} this customer's consent",
+        subject=customer.subject_id,
+        now=now,
+        action=action,
+        found=True,
     )
 
 
 def summarise(session: Session, customer: Customer, *, now: datetime) -> CustomerSummary:
     home = session.get(Store, customer.home_store_id) if customer.home_store_id else None
-    expires = session.scalar(
-        select(ConsentRecord.expires_at)
+    current = session.execute(
+        select(ConsentRecord.expires_at, ConsentRecord.text_version)
         .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
         .order_by(ConsentRecord.expires_at.desc())
         .limit(1)
-    )
+    ).first()
+    expires = current.expires_at if current else None
     return CustomerSummary(
         id=customer.id,
         name=customer.name,
@@ -94,6 +105,9 @@ def summarise(session: Session, customer: Customer, *, now: datetime) -> Custome
         home_store=home.code if home else None,
         recognition=lifecycle.recognition_state(session, customer, now=now),
         consent_expires_at=expires,
+        membership=(
+            None if current is None else "pass" if is_pass_text(current.text_version) else "face"
+        ),
     )
 
 
@@ -105,8 +119,7 @@ def _like(q: str) -> str:
 def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
     """Customers of the staff member's store whose name or e-mail contains ``q`` or whose
     loyalty id is ``q`` (an admin without a store searches every store)."""
-    if who.role not in SEARCH_ROLES:
-        raise Forbidden(f"the {who.role} role may not search customers")
+    access.require_role(session, who, SEARCH_ROLES, what="search customers", now=now)
     q = " ".join(q.split())
     if len(q) < 2:
         raise BadInput("type at least 2 characters to search")

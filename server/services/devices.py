@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from consent.device import load_device_public_key
 from server.db.models import DeviceEnrolmentCode, EdgeDevice, Store
+from server.db.modes import StoreMode
 from server.db.session import after_commit
 from server.realtime import device_channel, revoked
 from server.services import audit
@@ -133,6 +134,8 @@ class DeviceRef:
     store_id: int
     store_code: str
     store_live: bool
+    store_mode: str = "door"
+    """The store's recognition mode (``door`` when none was recorded; issue 12)."""
 
 
 _DEVICES = cast(Table, EdgeDevice.__table__)
@@ -145,8 +148,10 @@ _DEVICES_BY_TOKEN = (
         EdgeDevice.last_seen_at,
         Store.code,
         Store.live,
+        StoreMode.mode,
     )
     .join(Store, Store.id == EdgeDevice.store_id)
+    .outerjoin(StoreMode, StoreMode.store_id == EdgeDevice.store_id)
     .where(EdgeDevice.token_hash.in_(bindparam("token_hashes", expanding=True)))
 )
 _DEVICES_SEEN = (
@@ -169,7 +174,9 @@ def authenticate_devices(
             continue
         if row.last_seen_at is None or now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
             seen.append(row.id)
-        out[by_hash[row.token_hash]] = DeviceRef(row.id, row.store_id, row.code, bool(row.live))
+        out[by_hash[row.token_hash]] = DeviceRef(
+            row.id, row.store_id, row.code, bool(row.live), row.mode or "door"
+        )
     if seen:
         session.execute(_DEVICES_SEEN, {"device_ids": seen, "now": now})
     return out

@@ -3,6 +3,11 @@
 Every photo is analysed (and every check passed) before anything is written; the photos
 themselves are dropped once their embeddings and the one thumbnail exist.
 
+Two kinds of membership, equal choices (issue 12): ``face`` (consent text, photos, templates,
+thumbnail) and ``pass`` (its own consent text, no photo, no template, no thumbnail: nothing
+biometric is processed at all). Both get the same customer record, data key, consent record,
+self-service link and a membership pass (:mod:`server.services.passes`), shown once.
+
 Two ways in, one shared path (:func:`_check` writes nothing, :func:`_attach` writes):
 
 * :func:`enrol` makes a NEW customer;
@@ -25,13 +30,17 @@ from consent import audit as kinds
 from consent.envelope import new_data_key, seal_blob, seal_template
 from consent.keys import KeyProvider
 from consent.records import (
+    PASS_PURPOSE,
     PURPOSE,
     ConsentText,
     consent_expiry,
     consent_text,
     current_consent_text,
+    current_pass_consent_text,
+    is_pass_text,
 )
 from server import faults
+from server.db.lifecycle import ConsentRenewal
 from server.db.models import (
     ConsentRecord,
     Customer,
@@ -40,12 +49,13 @@ from server.db.models import (
     FaceThumbnail,
     Store,
 )
-from server.services import audit, gallery, lifecycle
+from server.services import audit, gallery, lifecycle, passes
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.faces import AnalysedPhoto, FaceAnalyser
 from server.services.ids import new_id, new_subject_id
 
 CHANNELS = ("register", "portal", "console", "cli")
+MEMBERSHIPS = ("face", "pass")
 THUMBNAIL_PURPOSE = "enrolment-thumbnail"
 MAX_PHOTOS = 5
 
@@ -63,6 +73,11 @@ class EnrolmentRequest:
     email: str | None = None
     loyalty_id: str | None = None
     text_version: str | None = None
+    membership: str = "face"
+    """``face`` (photos, templates) or ``pass`` (no photo, nothing biometric)."""
+    analysed: Sequence[AnalysedPhoto] | None = None
+    """The photos already analysed (:func:`analyse_photos`, as the API does before it touches the
+    database, so the analysis holds no connection); None: analysed inside the transaction."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,9 @@ class EnrolmentResult:
     consent_id: str
     templates: int
     gallery_versions: dict[int, int]
+    pass_token: str
+    """The member's pass, to show once (receipt); only its digest is stored."""
+    membership: str = "face"
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,12 @@ def _validate(req: EnrolmentRequest) -> None:
         raise BadInput("the typed confirmation name does not match the customer's name")
     if req.channel not in CHANNELS:
         raise BadInput(f"unknown channel {req.channel!r}")
+    if req.membership not in MEMBERSHIPS:
+        raise BadInput("membership: 'face' or 'pass'")
+    if req.membership == "pass":
+        if req.photos:
+            raise BadInput("a membership without a face takes no photos")
+        return
     if not req.photos:
         raise BadInput("at least one photo is required (three recommended)")
     if len(req.photos) > MAX_PHOTOS:
@@ -109,6 +133,13 @@ def _same_person(photos: list[AnalysedPhoto], threshold: float) -> None:
                 raise BadInput(f"photos {i + 1} and {j + 1} do not show the same person")
 
 
+def analyse_photos(request: EnrolmentRequest, *, analyser: FaceAnalyser) -> list[AnalysedPhoto]:
+    """The form's checks, then each photo analysed (in the analyser's bounded pool); no
+    database needed. Raises ``BadInput`` (or ``Unavailable`` when the pool is full)."""
+    _validate(request)
+    return [analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)]
+
+
 def _check(
     session: Session,
     *,
@@ -121,17 +152,28 @@ def _check(
     """Every check of an enrolment, writing nothing: the form, the consent text, each photo,
     one person on all of them, and a face that no member with an active consent has."""
     _validate(request)
+    pass_only = request.membership == "pass"
     try:
-        text = (
-            consent_text(request.text_version, request.language)
-            if request.text_version
-            else current_consent_text(request.language)
-        )
+        if request.text_version:
+            text = consent_text(request.text_version, request.language)
+        elif pass_only:
+            text = current_pass_consent_text(request.language)
+        else:
+            text = current_consent_text(request.language)
     except (KeyError, ValueError, LookupError) as exc:
         raise BadInput(f"no consent text for language {request.language!r}") from exc
-    analysed = [
-        analyser.analyse(data, label=f"photo {i + 1}") for i, data in enumerate(request.photos)
-    ]
+    if is_pass_text(text.version) != pass_only:
+        raise BadInput(
+            f"consent text {text.version} is for the other kind of membership "
+            f"({'with' if pass_only else 'without'} a face)"
+        )
+    if pass_only:
+        return _Checked(text=text, analysed=[])
+    analysed = (
+        list(request.analysed)
+        if request.analysed is not None
+        else analyse_photos(request, analyser=analyser)
+    )
     _same_person(analysed, threshold)
     match = gallery.find_enrolled(
         session,
@@ -165,19 +207,23 @@ def _attach(
     key, the templates and the thumbnail; audit it and publish the galleries of the consent's
     scope, plus those of ``also_publish`` (stores whose members changed in the same step)."""
     text, analysed = checked.text, checked.analysed
-    dek = new_data_key()
-    session.add(
-        CustomerKey(
-            customer_id=customer.id,
-            wrapped_dek=kek.wrap(dek, context=customer.id.encode()),
-            kek_id=kek.key_id,
-            created_at=now,
+    held = session.get(CustomerKey, customer.id)
+    if held is not None:  # a pass-only member adding a face: their consent never ended
+        dek = kek.unwrap(held.wrapped_dek, context=customer.id.encode())
+    else:
+        dek = new_data_key()
+        session.add(
+            CustomerKey(
+                customer_id=customer.id,
+                wrapped_dek=kek.wrap(dek, context=customer.id.encode()),
+                kek_id=kek.key_id,
+                created_at=now,
+            )
         )
-    )
     record = ConsentRecord(
         id=new_id(),
         customer_id=customer.id,
-        purpose=PURPOSE,
+        purpose=PASS_PURPOSE if is_pass_text(text.version) else PURPOSE,
         scope=[store.code],
         text_version=text.version,
         text_language=text.language,
@@ -206,17 +252,18 @@ def _attach(
                 created_at=now,
             )
         )
-    best = max(analysed, key=lambda a: len(a.thumbnail_jpeg))
-    session.add(
-        FaceThumbnail(
-            customer_id=customer.id,
-            consent_id=record.id,
-            ciphertext=seal_blob(
-                dek, best.thumbnail_jpeg, subject_id=customer.id, purpose=THUMBNAIL_PURPOSE
-            ),
-            created_at=now,
+    if analysed:
+        best = max(analysed, key=lambda a: len(a.thumbnail_jpeg))
+        session.add(
+            FaceThumbnail(
+                customer_id=customer.id,
+                consent_id=record.id,
+                ciphertext=seal_blob(
+                    dek, best.thumbnail_jpeg, subject_id=customer.id, purpose=THUMBNAIL_PURPOSE
+                ),
+                created_at=now,
+            )
         )
-    )
     del dek
     actor = f"staff:{request.collected_by}"
     audit.append(
@@ -232,17 +279,20 @@ def _attach(
             "text_sha256": text.sha256,
             "channel": request.channel,
             "expires_at": record.expires_at.isoformat(),
+            "membership": request.membership,
         },
         at=now,
     )
-    audit.append(
-        session,
-        kind=kinds.TEMPLATE_CREATED,
-        actor=actor,
-        subject=customer.subject_id,
-        data={"count": len(analysed), "model_id": analysed[0].embedding.model_id},
-        at=now,
-    )
+    if analysed:
+        audit.append(
+            session,
+            kind=kinds.TEMPLATE_CREATED,
+            actor=actor,
+            subject=customer.subject_id,
+            data={"count": len(analysed), "model_id": analysed[0].embedding.model_id},
+            at=now,
+        )
+    issued = passes.issue(session, customer=customer, reason="enrolment", actor=actor, now=now)
     session.flush()
     faults.point("enrol.after_templates")  # crash-safety tests: die with the rows flushed
     versions = gallery.publish_for_scope(
@@ -259,6 +309,8 @@ def _attach(
         consent_id=record.id,
         templates=len(analysed),
         gallery_versions=versions,
+        pass_token=issued.token,
+        membership=request.membership,
     )
 
 
@@ -357,7 +409,15 @@ def reenrol(
             .with_for_update()
         )
     )
-    if any(r.expires_at > now for r in open_records):
+    live = [r for r in open_records if r.expires_at > now]
+    # A member without a face who now wants one (issue 12): their pass consent is superseded
+    # by the face consent given here, like a renewal; anything else active is "renew instead".
+    adding_face = (
+        bool(live)
+        and request.membership == "face"
+        and all(is_pass_text(r.text_version) for r in live)
+    )
+    if live and not adding_face:
         raise Conflict("this customer is already a member with an active consent; renew instead")
     if _words(request.name).casefold() != _words(customer.name).casefold():
         raise BadInput(
@@ -372,6 +432,19 @@ def reenrol(
 
     actor = f"staff:{request.collected_by}"
     lapsed: set[str] = set()
+    if adding_face:
+        return _add_face(
+            session,
+            customer=customer,
+            superseded=live,
+            checked=checked,
+            request=request,
+            store=store,
+            kek=kek,
+            consent_months=consent_months,
+            now=now,
+            notify=notify,
+        )
     if open_records:  # past expiry, not yet ended by the retention job: end them as it would
         ended = lifecycle.end_consents(
             session,
@@ -416,3 +489,58 @@ def reenrol(
         notify=notify,
         also_publish=lapsed,
     )
+
+
+def _add_face(
+    session: Session,
+    *,
+    customer: Customer,
+    superseded: list[ConsentRecord],
+    checked: _Checked,
+    request: EnrolmentRequest,
+    store: Store,
+    kek: KeyProvider,
+    consent_months: int,
+    now: datetime,
+    notify: gallery.Notify | None,
+) -> EnrolmentResult:
+    """A pass-only member enrols a face: the face consent, templates and thumbnail are made as
+    for any enrolment; the pass consent ends (``expired``, linked to the new one in
+    ``consent_renewals``, as a renewal is); the member's data key is kept (it is live: their
+    consent never ended) and a new pass is issued."""
+    actor = f"staff:{request.collected_by}"
+    if _words(request.preferred_name):
+        customer.preferred_name = _words(request.preferred_name)
+    customer.language = request.language
+    if request.email:
+        customer.email = request.email
+    customer.last_interaction_at = now
+    session.flush()
+    result = _attach(
+        session,
+        customer=customer,
+        checked=checked,
+        request=request,
+        store=store,
+        kek=kek,
+        consent_months=consent_months,
+        now=now,
+        notify=notify,
+        also_publish={s for r in superseded for s in r.scope},
+    )
+    for record in superseded:
+        record.status = "expired"
+        record.withdrawn_at = now
+        session.add(
+            ConsentRenewal(consent_id=record.id, renewed_by=result.consent_id, renewed_at=now)
+        )
+        audit.append(
+            session,
+            kind=kinds.CONSENT_EXPIRED,
+            actor=actor,
+            subject=customer.subject_id,
+            data={"consent_id": record.id, "reason": "face added", "renewed_by": result.consent_id},
+            at=now,
+        )
+    session.flush()
+    return result

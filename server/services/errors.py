@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ServiceError(Exception):
     """A refusal with a reason for the caller.
@@ -12,6 +14,7 @@ class ServiceError(Exception):
     """
 
     status_code = 400
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, reason: str, *, keep_writes: bool = False) -> None:
         super().__init__(reason)
@@ -41,3 +44,10 @@ class Conflict(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class Unavailable(ServiceError):
+    """Busy, not broken (a full work queue): the client retries after ``Retry-After``."""
+
+    status_code = 503
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}

@@ -31,6 +31,7 @@ from server.db.lifecycle import ConsentRenewal
 from server.db.models import Customer, CustomerKey, FaceTemplate, FaceThumbnail, Store
 from server.services import audit, lifecycle
 from server.services.enrolment import THUMBNAIL_PURPOSE
+from server.services.numbers import finite_or_none
 
 FORMAT = "vertrouwd-export/1"
 TEMPLATE_NOTE = (
@@ -53,6 +54,8 @@ Exporter = Callable[[ExportContext], dict[str, Any]]
 def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, float):
+        return finite_or_none(value)
     return value
 
 
@@ -206,6 +209,7 @@ EXPORTERS: dict[str, Exporter] = {
     "service_items": table_rows("service_items", "customer_id"),
     "staff_notes": table_rows("staff_notes", "customer_id"),
     "customer_external_ids": table_rows("customer_external_ids", "customer_id"),
+    "member_passes": table_rows("member_passes", "customer_id", key="passes"),
     "incidents": table_rows("incidents", "customer_id", omit=("device_id",)),
 }
 """Every table holding a customer's data -> its exporter (see ``lifecycle.ERASERS``)."""

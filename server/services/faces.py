@@ -2,6 +2,17 @@
 
 The photo itself never leaves this module: callers get an embedding and a small JPEG
 thumbnail (to be sealed under the customer's data key), and the decoded image is dropped.
+
+Decoding and analysis run in a bounded :class:`~server.services.workpool.WorkPool` (a full pool
+or a job past its time budget is a 503, never a pile-up), and what a photo may cost is bounded
+before it is decoded: over ``max_pixels`` (from the header) it is refused, over
+``analysis_pixels`` it is analysed scaled down (a JPEG decoded at a reduced scale).
+
+``max_pixels`` defaults to 16 MP: a phone camera saves 12 MP (4032x3024) by default, some
+Android phones 16 MP (4608x3456, 15.9 MP), and a register webcam at most 4K (8.3 MP); nothing a
+cashier takes needs more. ``analysis_pixels`` defaults to 4 MP: an enrolment face fills a large
+part of the frame, so even a 16 MP photo scaled to 4 MP keeps it far above ``min_face_size``,
+and the embedder aligns every face to 150x150 anyway.
 """
 
 from __future__ import annotations
@@ -17,8 +28,11 @@ from models.quality import assess_face
 from models.registry import create_detector, create_embedder
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
 from server.services.errors import BadInput
+from server.services.workpool import WorkPool
 
 THUMBNAIL_SIDE = 96
+MAX_PIXELS = 16_000_000
+ANALYSIS_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -50,11 +64,28 @@ class AnalysedPhoto:
 class FaceAnalyser:
     """Detector + embedder for enrolment, loaded once on first use (thread-safe)."""
 
-    def __init__(self, *, detector: str, embedder: str, min_face_size: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        detector: str,
+        embedder: str,
+        min_face_size: int,
+        max_bytes: int,
+        max_pixels: int = MAX_PIXELS,
+        analysis_pixels: int = ANALYSIS_PIXELS,
+        workers: int = 2,
+        waiting: int = 4,
+        budget_s: float = 60.0,
+    ) -> None:
         self._detector_name = detector
         self._embedder_name = embedder
         self.min_face_size = min_face_size
         self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self.analysis_pixels = analysis_pixels
+        self.pool = WorkPool(
+            name="photo analysis", workers=workers, waiting=waiting, budget_s=budget_s
+        )
         self._lock = threading.Lock()
         self._detector: FaceDetector | None = None
         self._embedder: FaceEmbedder | None = None
@@ -79,10 +110,17 @@ class FaceAnalyser:
         Raises ``BadInput`` only when the bytes are not a usable image; a photo with no face,
         several faces or a poor face comes back with ``ok=False`` and the reasons.
         """
-        return self._inspect(data, label=None).check
+        return self.pool.run(self._check, data)
 
     def analyse(self, data: bytes, *, label: str = "photo") -> AnalysedPhoto:
-        """Raises ``BadInput`` with a reason a cashier can act on."""
+        """Raises ``BadInput`` with a reason a cashier can act on (``Unavailable``, 503, when the
+        pool is full or the photo takes past the time budget)."""
+        return self.pool.run(self._analyse, data, label)
+
+    def _check(self, data: bytes) -> PhotoCheck:
+        return self._inspect(data, label=None).check
+
+    def _analyse(self, data: bytes, label: str) -> AnalysedPhoto:
         inspected = self._inspect(data, label=label)
         if not inspected.check.ok or inspected.box is None:
             raise BadInput(f"{label}: " + "; ".join(inspected.check.reasons))
@@ -95,7 +133,12 @@ class FaceAnalyser:
 
     def _inspect(self, data: bytes, *, label: str | None) -> _Inspected:
         try:
-            image = decode_image(data, max_bytes=self.max_bytes)
+            image = decode_image(
+                data,
+                max_bytes=self.max_bytes,
+                max_pixels=self.max_pixels,
+                fit_pixels=self.analysis_pixels,
+            )
         except ImageError as exc:
             raise BadInput(f"{label}: {exc.reason}" if label else exc.reason) from None
         detector, embedder = self._models()

@@ -20,8 +20,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from consent.device import load_device_public_key
 from consent.envelope import open_template
-from consent.gallery import GalleryEntry, GalleryPayload, GalleryZone, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, GalleryZone, seal_gallery
 from consent.keys import KeyProvider
+from consent.modes import DEFAULT_MODE, parse_mode, uses_face_search, uses_passes
 from consent.signing import Ed25519PrivateKey
 from models.types import Embedding
 from server.db.models import (
@@ -33,6 +34,7 @@ from server.db.models import (
     GalleryPublication,
     Store,
 )
+from server.db.modes import MemberPass, StoreMode
 from server.db.session import after_commit
 from server.realtime import device_channel
 from server.services import audit, signage
@@ -124,6 +126,28 @@ def member_templates(
         del dek
         out.append(MemberTemplates(customer.id, customer.subject_id, rows[0].model_id, vectors))
     return out
+
+
+def store_passes(session: Session, *, store: Store, now: datetime) -> list[GalleryPass]:
+    """The active pass of every member whose consent is active, unexpired and covers ``store``:
+    (digest, pseudonymous subject id) pairs. A revoked pass, or the pass of a withdrawn, expired
+    or erased member, is not listed, so the device cannot accept it."""
+    rows = session.execute(
+        select(MemberPass.digest, Customer.subject_id, ConsentRecord.scope)
+        .join(Customer, Customer.id == MemberPass.customer_id)
+        .join(ConsentRecord, ConsentRecord.customer_id == MemberPass.customer_id)
+        .where(
+            MemberPass.revoked_at.is_(None),
+            ConsentRecord.status == "active",
+            ConsentRecord.expires_at > now,
+        )
+        .order_by(MemberPass.digest)
+    )
+    out: dict[str, str] = {}
+    for digest, subject_id, scope in rows:
+        if _covers(scope, store.code):
+            out[digest] = subject_id
+    return [GalleryPass(digest, subject_id) for digest, subject_id in out.items()]
 
 
 def find_enrolled(
@@ -234,7 +258,11 @@ def seal_for_device(
     """The store's current gallery, sealed to ``device``. Refused while the store is not live.
 
     The store's member zone recorded at go-live (``signage.member_zone``) travels inside the
-    sealed payload: the device applies it instead of its own zone settings (invariant 11)."""
+    sealed payload: the device applies it instead of its own zone settings (invariant 11).
+    So does the store's recognition mode (``golive``; invariant 13): a ``pass`` gallery holds
+    the valid pass digests and NO template at all; a ``pass+face`` gallery the digests and the
+    templates of pass holders who enrolled a face (compared 1:1 only); ``door`` and ``checkin``
+    the templates, as before modes existed."""
     store = session.get(Store, device.store_id)
     if store is None or not store.live:
         raise Forbidden(
@@ -243,7 +271,20 @@ def seal_for_device(
         )
     if store.gallery_version == 0:
         publish(session, store=store, reason="first", actor="system", now=now)
-    members = member_templates(session, kek=kek, now=now, store=store)
+    mode_row = session.get(StoreMode, store.id)
+    mode = parse_mode(mode_row.mode) if mode_row is not None else DEFAULT_MODE
+    passes = store_passes(session, store=store, now=now) if uses_passes(mode) else []
+    if uses_face_search(mode):
+        members = member_templates(session, kek=kek, now=now, store=store)
+    elif mode == "pass+face":
+        holders = {p.subject_id for p in passes}
+        members = [
+            m
+            for m in member_templates(session, kek=kek, now=now, store=store)
+            if m.subject_id in holders
+        ]
+    else:  # "pass": no template is even decrypted
+        members = []
     recorded = signage.member_zone(session, store.id)
     zone = (
         None
@@ -262,6 +303,8 @@ def seal_for_device(
         threshold=threshold,
         min_margin=min_margin,
         zone=zone,
+        mode=mode,
+        passes=tuple(passes),
     )
     blob = seal_gallery(
         payload,

@@ -47,7 +47,14 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from consent import audit as kinds
-from consent.records import PURPOSE, consent_expiry, current_consent_text
+from consent.records import (
+    PASS_PURPOSE,
+    PURPOSE,
+    consent_expiry,
+    current_consent_text,
+    current_pass_consent_text,
+    is_pass_text,
+)
 from server import faults
 from server.db.base import Base
 from server.db.lifecycle import ConsentRenewal, Erasure
@@ -62,7 +69,7 @@ from server.db.models import (
 )
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
-from server.services import audit, gallery
+from server.services import audit, gallery, passes
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id
 
@@ -222,6 +229,9 @@ def end_consents(
             data={"reason": reason},
             at=now,
         )
+    # the membership pass ends with the consent (issue 12): a replayed pass is refused, and a
+    # member who joins again gets a new one
+    passes.revoke(session, customer=customer, reason=reason, actor=actor, now=now)
     ended.visits_ended = end_live_visits(session, customer=customer, now=now, notify=notify)
     return ended
 
@@ -386,6 +396,7 @@ ERASERS: dict[str, Eraser] = {
     "service_items": _delete_rows("service_items", "customer_id"),
     "staff_notes": _delete_rows("staff_notes", "customer_id"),
     "customer_external_ids": _delete_rows("customer_external_ids", "customer_id"),
+    "member_passes": _delete_rows("member_passes", "customer_id"),
     "incidents": _anonymise_incidents,
     "customers": _delete_rows("customers", "id"),
 }
@@ -515,14 +526,17 @@ def renew(
             "there is no active consent to renew; the customer must enrol again "
             "(templates are destroyed when a consent ends)"
         )
+    pass_only = is_pass_text(current.text_version)  # renewed on the same kind of text
     try:
-        text = current_consent_text(language or customer.language)
+        text = (current_pass_consent_text if pass_only else current_consent_text)(
+            language or customer.language
+        )
     except LookupError as exc:
         raise BadInput(f"no consent text for language {language!r}") from exc
     record = ConsentRecord(
         id=new_id(),
         customer_id=customer.id,
-        purpose=PURPOSE,
+        purpose=PASS_PURPOSE if pass_only else PURPOSE,
         scope=list(current.scope),
         text_version=text.version,
         text_language=text.language,

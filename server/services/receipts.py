@@ -17,7 +17,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from server.db.models import Customer, Store
-from server.services import audit
+from server.services import audit, membership
 from server.services.staff import StaffIdentity
 
 
@@ -32,6 +32,11 @@ class Receipt:
     qr_svg: Markup
     issued_at: datetime
     valid_until: datetime
+    membership: str = "face"
+    """``face`` or ``pass`` (a membership without a face, issue 12)."""
+    pass_token: str | None = None
+    """The member's pass, printed only on the receipt made right after it was issued."""
+    pass_qr_svg: Markup | None = None
 
 
 def qr_svg(data: str) -> Markup:
@@ -58,8 +63,10 @@ def issue_receipt(
     link: str,
     valid_until: datetime,
     now: datetime,
+    pass_token: str | None = None,
 ) -> Receipt:
-    """The receipt for ``customer`` with a freshly issued ``link``; the issue is audited."""
+    """The receipt for ``customer`` with a freshly issued ``link``; the issue is audited.
+    ``pass_token``: the member's current pass (checked by the caller), printed as text and QR."""
     store = session.get(Store, customer.home_store_id) if customer.home_store_id else None
     audit.append(
         session,
@@ -79,4 +86,7 @@ def issue_receipt(
         qr_svg=qr_svg(link),
         issued_at=now,
         valid_until=valid_until,
+        membership="face" if membership.has_face(session, customer.id) else "pass",
+        pass_token=pass_token,
+        pass_qr_svg=qr_svg(pass_token) if pass_token else None,
     )

@@ -37,12 +37,17 @@ from sqlalchemy.orm import Session
 from consent import audit as kinds
 from consent.records import (
     CURRENT_CONSENT_VERSION,
+    CURRENT_PASS_CONSENT_VERSION,
     LANGUAGES,
     LEGAL_BASIS,
+    PASS_LEGAL_BASIS,
+    PASS_PROCESSING,
+    PASS_PURPOSE,
     PROCESSING,
     PURPOSE,
     PURPOSE_ID,
     current_consent_text,
+    current_pass_consent_text,
 )
 from server.db.console import AuditVerification
 from server.db.models import AuditEntry, ConsentRecord, Staff, customer_tables
@@ -81,6 +86,10 @@ DATA_CATEGORIES: dict[str, tuple[str, str]] = {
     "service_items": ("Orders and repairs", "open repairs, special orders, pickups, returns"),
     "staff_notes": ("Staff notes", "short notes by colleagues (at most 500 characters)"),
     "customer_external_ids": ("Linked numbers", "the member's number in the CRM, POS or webshop"),
+    "member_passes": (
+        "Membership pass",
+        "the SHA-256 digest of the member's pass (never the pass itself), issue and revocation",
+    ),
     "incidents": (
         "Recognition incidents",
         "'not this person' reports: camera, score, margin, the officer's outcome",
@@ -111,6 +120,9 @@ class Record:
     sections: list[Section]
     tz: tzinfo
     """the stores' zone: every time in the record is shown in it"""
+    kicker: str = "GDPR ARTICLE 30"
+    heading: str = "Record of processing activities"
+    """the PDF's title block (the AI Act record, ``aiact``, is rendered by the same code)"""
 
     @property
     def text(self) -> str:
@@ -158,6 +170,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     )
     stores = signage.store_rows(session)
     texts = [current_consent_text(lang) for lang in LANGUAGES]
+    texts += [current_pass_consent_text(lang) for lang in LANGUAGES]
     contact = settings.privacy_contact
     tz = settings.zone
 
@@ -189,6 +202,11 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "members who opted in",
                 ],
                 [
+                    f"{PASS_PURPOSE[0].upper()}{PASS_PURPOSE[1:]}",
+                    PASS_LEGAL_BASIS,
+                    "members who chose a membership without a face",
+                ],
+                [
                     "Proof of consent and accountability: the hash-chained audit log",
                     "GDPR Art. 6(1)(c) with Art. 7(1) and 5(2)",
                     "members (by pseudonym), staff",
@@ -200,7 +218,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                 ],
             ],
             paragraphs=["Processing operations consented to:"],
-            items=[*PROCESSING],
+            items=[*PROCESSING, *(f"without a face: {p}" for p in PASS_PROCESSING)],
         ),
         Section(
             "3. Consent texts in force",
@@ -209,8 +227,10 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                 *([t.version, t.language, t.title, t.sha256] for t in texts),
             ],
             paragraphs=[
-                f"New consents are given on version {CURRENT_CONSENT_VERSION}; each consent "
-                "record keeps the version and SHA-256 of the exact text the member was shown."
+                f"New consents are given on version {CURRENT_CONSENT_VERSION} (membership with "
+                f"face recognition) or {CURRENT_PASS_CONSENT_VERSION} (membership without a "
+                "face, with a pass); each consent record keeps the version and SHA-256 of the "
+                "exact text the member was shown."
             ],
         ),
         Section(
@@ -232,7 +252,9 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "not counted",
                     "a face in the member zone is compared in memory on the store device and "
                     "discarded at once when it matches no member: no image, template, log line "
-                    "or event is kept or sent",
+                    "or event is kept or sent; in 'checkin' mode only a person on the check-in "
+                    "spot is looked at, in 'pass' mode no face is processed at all (the mode "
+                    "of each store: section 10)",
                 ],
             ],
         ),
@@ -348,13 +370,21 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
             ],
         ),
         Section(
-            "10. Stores, DPIA references and member zones",
+            "10. Stores, recognition modes, DPIA references and member zones",
             table=[
-                ["Store", "Recognition", "DPIA reference", "Signage confirmed", "Member zone"],
+                [
+                    "Store",
+                    "Recognition",
+                    "Mode",
+                    "DPIA reference",
+                    "Signage confirmed",
+                    "Member zone",
+                ],
                 *(
                     [
                         f"{s.name} ({s.code})",
                         "on" if s.live else "off",
+                        s.mode,
                         s.dpia_reference or "-",
                         _when(s.signage_confirmed_at, tz) if s.signage_confirmed_at else "-",
                         _zone_text(s.zone),
@@ -484,8 +514,8 @@ def to_pdf(record: Record) -> bytes:
     )
     width = A4[0] - 2 * margin
     story: list[Any] = [
-        Paragraph("GDPR ARTICLE 30", pdf.STYLES["kicker"]),
-        Paragraph("Record of processing activities", pdf.STYLES["title"]),
+        Paragraph(pdf.escape(record.kicker), pdf.STYLES["kicker"]),
+        Paragraph(pdf.escape(record.heading), pdf.STYLES["title"]),
         Paragraph(
             pdf.escape(
                 f"{record.controller} · generated from the live configuration on "

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from server.db.console import StoreZone
 from server.db.models import EdgeDevice, Store
+from server.db.modes import StoreMode
 from server.services import audit, devices, pdf
 from server.services.errors import BadInput, NotFound
 
@@ -158,6 +159,9 @@ class StoreRow:
     zone_recorded_at: datetime | None
     gallery_version: int
     devices: int
+    mode: str = "door"
+    """The recognition mode (``door`` when none was recorded: before modes existed)."""
+    door_acknowledged: bool = False
 
     @property
     def missing(self) -> list[str]:
@@ -183,6 +187,8 @@ class StoreRow:
             "zone_recorded_at": self.zone_recorded_at,
             "gallery_version": self.gallery_version,
             "devices": self.devices,
+            "mode": self.mode,
+            "door_acknowledged": self.door_acknowledged,
         }
 
 
@@ -197,6 +203,7 @@ def store_rows(session: Session) -> list[StoreRow]:
     out = []
     for s in session.scalars(select(Store).order_by(Store.name)):
         zone_row = session.get(StoreZone, s.id)
+        mode_row = session.get(StoreMode, s.id)
         out.append(
             StoreRow(
                 code=s.code,
@@ -209,6 +216,8 @@ def store_rows(session: Session) -> list[StoreRow]:
                 zone_recorded_at=zone_row.recorded_at if zone_row else None,
                 gallery_version=s.gallery_version,
                 devices=int(counts.get(s.id, 0)),
+                mode=mode_row.mode if mode_row else "door",
+                door_acknowledged=bool(mode_row and mode_row.door_acknowledged),
             )
         )
     return out
@@ -391,3 +400,28 @@ def _text_blocks(
         _, h = para.wrap(w, 1000 * mm)
         out.append((para, h, gap, bullet))
     return out
+
+
+# The default of ``ServerSettings.controller_name``: a placeholder, not a controller.
+UNSET_CONTROLLER = "the store operator"
+
+
+def require_controller(*, controller_name: str | None, privacy_contact: str | None) -> None:
+    """Go-live is refused until the controller and the privacy contact are configured
+    (``VERTROUWD_CONTROLLER_NAME``, ``VERTROUWD_PRIVACY_CONTACT``): /privacy, the entrance sign
+    and the Art. 30 record name them, and a member must know whom to ask. They are
+    deployment-wide settings rather than store fields because the controller is the legal
+    entity behind every store of the deployment (the same on every page and in one Art. 30
+    record), not a property of one shop."""
+    missing = []
+    name = (controller_name or "").strip()
+    if not name or name == UNSET_CONTROLLER:
+        missing.append("the controller (VERTROUWD_CONTROLLER_NAME)")
+    if not (privacy_contact or "").strip():
+        missing.append("the privacy contact (VERTROUWD_PRIVACY_CONTACT)")
+    if missing:
+        raise BadInput(
+            "go-live refused: set "
+            + " and ".join(missing)
+            + " first; /privacy, the entrance sign and the Art. 30 record name them"
+        )

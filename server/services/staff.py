@@ -66,13 +66,34 @@ def create_staff(
 def login(
     session: Session, *, username: str, password: str, now: datetime
 ) -> tuple[str, StaffIdentity]:
-    """Returns a new session token. One error for unknown user and wrong password."""
-    staff = session.scalar(select(Staff).where(Staff.username == username, Staff.active.is_(True)))
+    """Returns a new session token. One error for unknown user and wrong password. (The web
+    sign-in goes through ``signin.sign_in``: throttled, audited, and the password checked
+    without holding a database connection.)"""
+    staff = active_account(session, username)
+    if not password_matches(staff.password_hash if staff else None, password) or staff is None:
+        raise Unauthorized("wrong username or password")
+    return open_session(session, staff_id=staff.id, now=now)
+
+
+def active_account(session: Session, username: str) -> Staff | None:
+    return session.scalar(select(Staff).where(Staff.username == username, Staff.active.is_(True)))
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Argon2 verification (slow on purpose: call it without holding a database connection).
+    An unknown account (``None``) is checked against a dummy hash, so both cost the same."""
     try:
-        _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password)
+        return bool(_hasher.verify(password_hash or _DUMMY_HASH, password)) and (
+            password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
-        raise Unauthorized("wrong username or password") from None
-    if staff is None:
+        return False
+
+
+def open_session(session: Session, *, staff_id: int, now: datetime) -> tuple[str, StaffIdentity]:
+    """A new sign-in session for an active account: its token (kept only as a digest)."""
+    staff = session.get(Staff, staff_id)
+    if staff is None or not staff.active:
         raise Unauthorized("wrong username or password")
     token = new_token()
     session.add(

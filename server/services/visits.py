@@ -27,10 +27,11 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Visit
-from server.services import audit, cards, localtime
+from server.services import access, audit, cards, localtime
 from server.services.arrivals import thumbnail_b64
-from server.services.errors import BadInput, Forbidden, NotFound
+from server.services.errors import BadInput, NotFound
 from server.services.ids import token_digest
+from server.services.numbers import finite_or_none
 from server.services.recommend import Recommender
 from server.services.staff import StaffIdentity
 
@@ -49,27 +50,18 @@ def _deny(
     subject: str | None = None,
     now: datetime,
 ) -> None:
-    """Audit a refusal. The entry is kept although the request fails (``keep_writes``). A
-    customer is named only by pseudonym, and an unknown customer id not at all (it may be an
-    erased customer's, which must not reappear in the append-only log)."""
-    data: dict[str, Any] = {"what": what, "role": who.role, "store_id": who.store_id}
-    if ref is not None:
-        data["id"] = str(ref)
-    audit.append(
-        session,
-        kind="access.denied",
-        actor=f"staff:{who.username}",
-        subject=subject,
-        data=data,
-        at=now,
+    """Audit a refusal (``access.record_denial``); the caller raises it with ``keep_writes``."""
+    access.record_denial(
+        session, who, what=what, now=now, subject=subject, id=None if ref is None else str(ref)
     )
 
 
 def require_tablet(session: Session, who: StaffIdentity, *, what: str, now: datetime) -> None:
     """Only store staff look at live members; the attempt by anyone else is audited."""
     if who.role not in TABLET_ROLES or who.store_id is None:
-        _deny(session, who, what=what, now=now)
-        raise Forbidden(f"the {who.role} role does not see live visits", keep_writes=True)
+        raise access.deny(
+            session, who, what=what, reason=f"the {who.role} role does not see live visits", now=now
+        )
 
 
 def _is_shown(visit: Visit, now: datetime) -> bool:
@@ -107,7 +99,8 @@ def live_teasers(
     for visit in rows:
         customer = session.get(Customer, visit.customer_id)
         if customer is not None:
-            msg = cards.teaser(session, visit, customer, thumbnail_b64(session, customer, kek))
+            photo = thumbnail_b64(session, customer, kek) if visit.method == "face" else None
+            msg = cards.teaser(session, visit, customer, photo)
             msg["expires_in_s"] = max(0, int((visit.live_until - now).total_seconds()))
             out.append(msg)
     return out
@@ -327,7 +320,7 @@ def act(
         customer_id=visit.customer_id,
         device_id=visit.device_id,
         score=visit.score,
-        margin=visit.margin,
+        margin=finite_or_none(visit.margin),
         reported_by=who.username,
         reported_at=now,
         suppress_until=now + suppress_for if visit.device_id and suppress_for else None,
@@ -345,7 +338,7 @@ def act(
             "visit_id": visit.id,
             "device": visit.device_id,
             "score": visit.score,
-            "margin": visit.margin,
+            "margin": incident.margin,
             "suppressed_until": incident.suppress_until.isoformat()
             if incident.suppress_until
             else None,
@@ -404,6 +397,7 @@ class StoreMetrics:
     since: datetime
     until: datetime
     arrivals: int
+    members: int  # different members recognised (one member visiting twice counts once)
     greeted: int
     dismissed: int
     not_this_person: int
@@ -434,10 +428,16 @@ def store_metrics(
     the store's calendar days in ``tz`` (an arrival at 00:30 local belongs to that day, not to
     the UTC day before)."""
     if who.store_id is None:
-        raise Forbidden("metrics are per store; sign in with a store account")
+        raise access.deny(
+            session,
+            who,
+            what="store metrics",
+            reason="metrics are per store; sign in with a store account",
+            now=now,
+        )
     since = now - timedelta(days=days)
     visits = session.execute(
-        select(Visit.id, Visit.arrived_at, Visit.status).where(
+        select(Visit.id, Visit.arrived_at, Visit.status, Visit.customer_id).where(
             Visit.store_id == who.store_id, Visit.arrived_at >= since, Visit.arrived_at <= now
         )
     ).all()
@@ -456,17 +456,18 @@ def store_metrics(
     today = localtime.day_of(now, tz)
     for d in range(days - 1, -1, -1):
         per_day[(today - timedelta(days=d)).isoformat()] = [0, 0, 0, 0]
-    for vid, arrived, status in visits:
+    for vid, arrived, status, _ in visits:
         row = per_day.setdefault(localtime.day_of(arrived, tz).isoformat(), [0, 0, 0, 0])
         row[0] += 1
         row[1] += status == "greeted"
         row[2] += status == "not_this_person"
         row[3] += vid in bought
-    status_of = {vid: status for vid, _, status in visits}
+    status_of = {vid: status for vid, _, status, _ in visits}
     return StoreMetrics(
         since=since,
         until=now,
         arrivals=len(visits),
+        members=len({customer for *_, customer in visits}),
         greeted=sum(1 for s in status_of.values() if s == "greeted"),
         dismissed=sum(1 for s in status_of.values() if s == "dismissed"),
         not_this_person=sum(1 for s in status_of.values() if s == "not_this_person"),
@@ -476,5 +477,6 @@ def store_metrics(
         ),
         revenue_during_visits_cents=int(sum(v or 0 for k, v in bought.items() if k in status_of)),
         open_incidents=int(open_incidents or 0),
-        days=[DayMetrics(day, *vals) for day, vals in sorted(per_day.items())][-14:],
+        # every day of the period ("30 days" is 30 rows)
+        days=[DayMetrics(day, *vals) for day, vals in sorted(per_day.items())][-days:],
     )

@@ -20,7 +20,7 @@ async function send(url, body) {
   const r = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Vertrouwd": "1" },
     body: JSON.stringify(body || {}),
   });
   if (r.status === 401) { location.reload(); throw new Error("Your session has ended: sign in again."); }
@@ -62,7 +62,7 @@ function setupSignOut() {
   const button = $("#sign-out");
   if (!button) return;
   button.addEventListener("click", async () => {
-    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" }).catch(() => null);
+    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-Vertrouwd": "1" } }).catch(() => null);
     location.assign("/console");
   });
 }
@@ -142,6 +142,22 @@ function setupZones() {
   }
 }
 
+// ---- recognition mode: the legal position appears when "door" is picked -------------------
+function setupModes() {
+  for (const box of document.querySelectorAll("[data-mode-choice]")) {
+    const legal = $("[data-door-legal]", box);
+    const ack = $("input[name=door_acknowledged]", box);
+    const update = () => {
+      const picked = $("input[name=mode]:checked", box);
+      const door = !!picked && picked.value === "door";
+      legal.hidden = !door;
+      ack.required = door;
+    };
+    box.addEventListener("change", update);
+    update();
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const message = sessionStorage.getItem(FLASH);
   if (message && $("#flash")) { $("#flash").textContent = message; sessionStorage.removeItem(FLASH); }
@@ -150,4 +166,5 @@ document.addEventListener("DOMContentLoaded", () => {
   setupButtons();
   setupForms();
   setupZones();
+  setupModes();
 });

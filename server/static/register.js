@@ -6,8 +6,9 @@
 "use strict";
 
 const MAX_PHOTOS = 3;
+const CAMERA_ON = "Camera on: ask the customer to look at the camera, then take a photo.";
 const $ = (id) => document.getElementById(id);
-const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null };
+const state = { who: null, slots: [], stream: null, nextSlotId: 1, reenrol: null, kind: null };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -28,7 +29,9 @@ async function detail(r) {
 }
 
 async function api(path, opts = {}) {
-  const r = await fetch(path, { credentials: "same-origin", ...opts });
+  // X-Vertrouwd: the server refuses a signed-in change without it (cross-site request forgery).
+  const headers = { "X-Vertrouwd": "1", ...(opts.headers || {}) };
+  const r = await fetch(path, { credentials: "same-origin", ...opts, headers });
   if (r.status === 401) { showLogin(); throw new Error("Your session has ended: please sign in again."); }
   if (!r.ok) { const e = new Error(await detail(r)); e.status = r.status; throw e; }
   return r.status === 204 ? null : r.json();
@@ -65,7 +68,7 @@ $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("login-error").textContent = "";
   const r = await fetch("/api/v1/auth/login", {
-    method: "POST", headers: { "content-type": "application/json" }, credentials: "same-origin",
+    method: "POST", headers: { "content-type": "application/json", "X-Vertrouwd": "1" }, credentials: "same-origin",
     body: JSON.stringify({ username: $("username").value, password: $("password").value }),
   });
   if (!r.ok) { $("login-error").textContent = "Wrong username or password."; return; }
@@ -74,7 +77,7 @@ $("login").addEventListener("submit", async (ev) => {
 });
 $("sign-out").addEventListener("click", async () => {
   clearPhotos();
-  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-Vertrouwd": "1" } });
   showLogin();
 });
 
@@ -92,7 +95,8 @@ async function customerCall(c, what, confirmText) {
   msg.className = "alert";
   try {
     await api(`/api/v1/customers/${encodeURIComponent(c.id)}/${what}`, { method: "POST" });
-    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased" }[what];
+    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased",
+                   "membership/pass": "Membership without a face now" }[what];
     msg.className = "alert good";
     msg.textContent = `${done}: ${c.name}.`;
     search();
@@ -124,6 +128,18 @@ async function search() {
       el("a", { class: "button secondary", href: `/register/receipt/${encodeURIComponent(c.id)}`, "data-action": "receipt" }, "Print self-service link"));
     if (s === "active") {
       buttons.append(
+        customerAction("New pass", "secondary", "new-pass", () => newPass(c)));
+      if (c.membership === "pass") {
+        buttons.append(customerAction("Add a face", "secondary", "add-face", () => {
+          startReenrol(c);
+          chooseKind("face");
+        }));
+      } else if (c.membership === "face") {
+        buttons.append(customerAction("Pass only (no face)", "secondary", "pass-only",
+          () => customerCall(c, "membership/pass",
+            `Keep ${c.name}'s membership without a face? Their face templates and photo are destroyed at once.`)));
+      }
+      buttons.append(
         customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),
         customerAction("Stop recognition", "danger", "withdraw",
           () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
@@ -141,6 +157,44 @@ async function search() {
   }
 }
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+// ---- the membership pass: printed once, on the receipt, never put in a URL -------------------
+function printReceipt(customerId, passToken) {
+  const form = $("receipt-form");
+  form.action = `/register/receipt/${encodeURIComponent(customerId)}`;
+  $("receipt-pass").value = passToken;
+  form.submit();
+}
+async function newPass(c) {
+  if (!window.confirm(`Issue a new pass for ${c.name}? Their current pass stops working at once.`)) return;
+  const msg = $("customer-message");
+  try {
+    const r = await api(`/api/v1/customers/${encodeURIComponent(c.id)}/pass`, { method: "POST" });
+    printReceipt(c.id, r.pass_token);
+  } catch (e) {
+    msg.className = "alert bad";
+    msg.textContent = e.message;
+  }
+}
+
+// ---- kind of membership: with a face or without (two equal choices) -------------------------
+function chooseKind(kind) {
+  const radio = document.querySelector(`input[name=membership][value="${kind}"]`);
+  if (radio) radio.checked = true;
+  applyKind();
+}
+function applyKind() {
+  const picked = document.querySelector("input[name=membership]:checked");
+  state.kind = picked ? picked.value : null;
+  for (const e of document.querySelectorAll("[data-kind]")) e.hidden = e.dataset.kind !== (state.kind || "none");
+  $("finish-step").textContent = state.kind === "pass" ? "5" : "6";
+  if (state.kind === "pass") { // no photo and no camera for a membership without a face
+    if (state.stream) stopCamera();
+    clearPhotos();
+  }
+  refresh();
+}
+for (const radio of document.querySelectorAll("input[name=membership]")) radio.addEventListener("change", applyKind);
 
 // ---- enrol an existing customer again -----------------------------------------------------
 function submitLabel() {
@@ -210,7 +264,8 @@ function slotView(slot) {
     el("div", { class: "meta" }, `Photo ${slot.id} · ${slot.source}`), slot.canvas, verdict, detailEl, remove);
   slot.verdictEl = verdict;
   slot.detailEl = detailEl;
-  verdict.textContent = "Checking…";
+  verdict.replaceChildren(el("progress", { "aria-label": `Checking photo ${slot.id}` }),
+    " Checking the photo… (a few seconds)");
   $("slots").append(slot.node);
 }
 function renderVerdict(slot) {
@@ -273,6 +328,7 @@ function wipe(slot) {
 function removeSlot(slot) {
   state.slots = state.slots.filter((s) => s !== slot);
   wipe(slot);
+  $("camera-status").textContent = state.stream ? CAMERA_ON : "";  // "only N more fit" is stale
   refresh();
 }
 function clearPhotos() {
@@ -280,6 +336,7 @@ function clearPhotos() {
   state.slots = [];
   state.nextSlotId = 1;
   $("upload").value = "";
+  $("camera-status").textContent = "";
   stopCamera();
   refresh();
 }
@@ -312,7 +369,9 @@ async function startCamera() {
   await video.play().catch(() => {});
   $("capture").hidden = false;
   $("camera-start").textContent = "Stop camera";
-  status.textContent = "Camera on: ask the customer to look at the camera, then take a photo.";
+  status.textContent = CAMERA_ON;
+  // the preview is sized to fit; bring "Take photo" into view with it
+  $("video").closest(".camera").scrollIntoView({ block: "nearest" });
 }
 function stopCamera() {
   if (state.stream) for (const t of state.stream.getTracks()) t.stop();
@@ -338,8 +397,10 @@ $("capture").addEventListener("click", async () => {
 function missing() {
   const out = [];
   if (!$("name").value.trim()) out.push("the customer's full name");
+  if (!state.kind) { out.push("the customer chooses a kind of membership"); return out; }
   if (!$("consent_confirmed").checked) out.push("the customer ticks the consent box");
   if (!nameMatches()) out.push("the customer types their full name, exactly as above");
+  if (state.kind === "pass") return out;
   const ok = state.slots.filter((s) => s.status === "ok").length;
   if (state.slots.some((s) => s.status === "pending")) out.push("wait for the photo check");
   if (state.slots.some((s) => s.status === "bad")) out.push("remove or retake the photos marked “not usable”");
@@ -351,8 +412,9 @@ function refresh() {
   const m = missing();
   const ok = state.slots.filter((s) => s.status === "ok").length;
   const items = m.map((t) => el("li", {}, `Still needed: ${t}`));
-  if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
-  if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
+  if (!m.length && state.kind === "pass") items.push(el("li", {}, "Ready (membership pass, no photo)."));
+  else if (!m.length && ok < MAX_PHOTOS) items.push(el("li", {}, `Ready (${ok} of 3 photos; three give the best recognition).`));
+  else if (!m.length && ok === MAX_PHOTOS) items.push(el("li", {}, "Ready."));
   $("missing").replaceChildren(...items);
   $("submit").disabled = m.length > 0;
 }
@@ -361,10 +423,20 @@ for (const id of ["name", "confirmation_name", "consent_confirmed"]) {
   $(id).addEventListener("change", refresh);
 }
 $("reset").addEventListener("click", () => {
-  $("enrol-form").reset();
+  // `form.reset` is the button with id "reset" (named access): call the method itself, so the
+  // previous customer's name, e-mail, consent tick and photos leave the shared counter screen
+  HTMLFormElement.prototype.reset.call($("enrol-form"));
   setMode(null);
   clearPhotos();
+  for (const id of ["search", "confirmation_name"]) $(id).value = "";
+  $("results").replaceChildren();
+  for (const id of ["search-status", "customer-message", "camera-status", "enrol-error", "name-match"]) {
+    $(id).textContent = "";
+  }
   applyLanguage();
+  applyKind();
+  refresh();
+  $("search").focus();
 });
 
 function plainError(status, message) {
@@ -389,6 +461,7 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   button.disabled = true;
   button.textContent = "Enrolling…";
   $("enrol-error").textContent = "";
+  $("enrol-progress").hidden = false;
   const form = new FormData();
   form.append("name", $("name").value);
   form.append("preferred_name", $("preferred_name").value);
@@ -397,12 +470,16 @@ $("enrol-form").addEventListener("submit", async (ev) => {
   if (state.reenrol) form.append("customer_id", state.reenrol.id);
   form.append("consent_confirmed", "true");
   form.append("confirmation_name", $("confirmation_name").value);
-  for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
+  form.append("membership", state.kind);
+  if (state.kind === "face") {
+    for (const s of state.slots) if (s.status === "ok") form.append("photos", s.blob, `photo-${s.id}.jpg`);
+  }
   try {
     const result = await api("/api/v1/enrolments", { method: "POST", body: form });
     clearPhotos();
-    location.assign(`/register/receipt/${encodeURIComponent(result.customer_id)}`);
+    printReceipt(result.customer_id, result.pass_token);
   } catch (e) {
+    $("enrol-progress").hidden = true;
     if (e.status === 409) clearPhotos(); // this person must not be enrolled again
     $("enrol-error").textContent = plainError(e.status, e.message);
     button.textContent = submitLabel();
@@ -412,4 +489,5 @@ $("enrol-form").addEventListener("submit", async (ev) => {
 window.addEventListener("pagehide", clearPhotos);
 
 applyLanguage();
+applyKind();
 start();

@@ -58,6 +58,23 @@ def edge_models() -> Models:
     return Models(detector, embedder)
 
 
+@pytest.fixture(scope="session")
+def installed_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default models installed (as `make models` does) into a fresh directory."""
+    from models.install import install_models
+
+    out = tmp_path_factory.mktemp("models")
+    install_models(out)
+    return out
+
+
+@pytest.fixture
+def default_models(installed_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """EdgeSettings' default models (BlazeFace, dlib's network in onnxruntime) can load."""
+    monkeypatch.setenv("VERTROUWD_MODEL_DIR", str(installed_model_dir))
+    return installed_model_dir
+
+
 def subject_id(relpath: str) -> str:
     """A pseudonymous id for a person folder (what a gallery would carry)."""
     return "subj-" + format(abs(hash(relpath.split("/")[0])) % 10**8, "08d")

@@ -13,7 +13,8 @@ import httpx
 import numpy as np
 
 from consent.device import DevicePublicKey, load_device_public_key
-from consent.gallery import GalleryEntry, GalleryPayload, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, GalleryZone, seal_gallery
+from consent.modes import DEFAULT_MODE, RecognitionMode
 from consent.signing import load_or_create_signing_key, public_key_bytes
 
 CODE = "ENROL-1234"
@@ -36,6 +37,11 @@ class FakeServer:
         self.event_posts = 0
         self.acks: list[int] = []
         self.gallery_requests: list[httpx.Request] = []
+        self.mode: RecognitionMode = DEFAULT_MODE
+        """The store's recognition mode sealed into every gallery from now on."""
+        self.passes: dict[str, str] = {}
+        """Pass digest -> subject id, sealed in the pass modes."""
+        self.zone: GalleryZone | None = None
 
     @property
     def public_key(self) -> bytes:
@@ -60,6 +66,9 @@ class FakeServer:
             entries=tuple(
                 GalleryEntry(sid, np.asarray(v, "<f4").tobytes()) for sid, v in entries.items()
             ),
+            zone=self.zone,
+            mode=self.mode,
+            passes=tuple(GalleryPass(d, s) for d, s in self.passes.items()),
         )
         return seal_gallery(
             payload,

@@ -73,8 +73,10 @@ def test_unreachable_server_at_registration_exits_3(
 
 
 def test_end_to_end_on_the_clip_with_a_fake_server(
-    edge_models: Models, edge_faces: Path, edge_clip: Path, tmp_path: Path
+    edge_models: Models, edge_faces: Path, edge_clip: Path, tmp_path: Path, default_models: Path
 ) -> None:
+    """At the default models (BlazeFace, dlib's network as ONNX) against a gallery made by
+    dlib (as the server makes it): the same model id, the same embeddings."""
     image = load_image_file(edge_faces / "people" / LIN)
     lin = edge_models.embedder.embed(image, edge_models.detector.detect(image))[0].vector
     server = FakeServer(tmp_path)
@@ -90,6 +92,7 @@ def test_end_to_end_on_the_clip_with_a_fake_server(
     settings = EdgeSettings(
         source=str(edge_clip), server_url="http://server.test", data_dir=data, realtime=False
     )
+    assert (settings.detector, settings.embedder) == ("blazeface", "onnx")
     code = run_edge(
         settings,
         enrol_code=CODE,

@@ -33,14 +33,13 @@ def test_member_in_the_clip_arrives_exactly_once(member_run: ClipRun, edge_model
     assert wire["at"].endswith("Z")
 
 
-def test_member_run_is_fast_and_spends_few_embeddings(member_run: ClipRun) -> None:
+def test_member_run_spends_few_embeddings(member_run: ClipRun) -> None:
     metrics = member_run.metrics
     assert metrics["frames_processed"] == 275
     # embeddings are computed for a track's few good frames, not for every face
     assert 3 <= metrics["embeddings"] <= 16
     assert metrics["faces_in_zone"] > 5 * metrics["embeddings"]
-    # the naive loop runs at about 10 frames/s on this machine; the engine at 3x at least
-    assert 275 / member_run.seconds > 25, f"{275 / member_run.seconds:.1f} fps"
+    # Its speed against the naive loop is measured by bench/edge_vs_naive.py, not asserted here.
 
 
 def test_strangers_gallery_gives_no_arrival(stranger_run: ClipRun) -> None:

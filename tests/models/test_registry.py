@@ -6,6 +6,7 @@ import pytest
 
 from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
 from models.registry import (
+    BlazeFaceConfig,
     DlibHogConfig,
     DlibResnetConfig,
     create_detector,
@@ -48,7 +49,7 @@ def test_unknown_name_lists_known_ones() -> None:
         create_detector("yolo")
     with pytest.raises(ValueError, match=r"unknown embedder 'arcface'.*dlib_resnet"):
         create_embedder({"type": "arcface"})
-    assert known_detectors() == ["dlib_hog"]
+    assert known_detectors() == ["blazeface", "dlib_hog"]
     assert known_embedders() == ["dlib_resnet", "onnx"]
 
 
@@ -62,7 +63,7 @@ def test_options_are_validated() -> None:
 
 
 def test_configs_are_strict_and_documented() -> None:
-    for cls in (DlibHogConfig, DlibResnetConfig):
+    for cls in (DlibHogConfig, BlazeFaceConfig, DlibResnetConfig):
         assert cls.model_config.get("extra") == "forbid"
         for name, field in cls.model_fields.items():
             if name != "type":

@@ -37,8 +37,15 @@ class StoreFixture:
 @pytest.fixture
 def settings(data_dir: Path) -> Iterator[ServerSettings]:
     """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``."""
-    with database_url_for_tests(data_dir) as url:
-        yield ServerSettings(data_dir=data_dir, environment="test", database_url=url)
+    with database_url_for_tests(data_dir, migrated=True) as url:
+        yield ServerSettings(
+            data_dir=data_dir,
+            environment="test",
+            database_url=url,
+            # go-live is refused without them (issue 16)
+            controller_name="Vertrouwd Test B.V.",
+            privacy_contact="privacy@test.example",
+        )
 
 
 @pytest.fixture

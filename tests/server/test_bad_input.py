@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import select
 import socket
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -210,9 +209,9 @@ def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
     srv.stop()
 
 
-def upload(live: ServerThread, cookie: str, size: int, *, declare: bool) -> tuple[int, int, float]:
+def upload(live: ServerThread, cookie: str, size: int, *, declare: bool) -> tuple[int, int]:
     """Stream ``size`` bytes of multipart body over a raw socket, reading the answer as soon as
-    there is one; (status, bytes sent when it arrived, seconds). With a declared length the
+    there is one; (status, bytes sent when it arrived). With a declared length the
     client first waits (bounded) for an answer to the headers alone."""
     boundary = "vtboundary"
     head = (
@@ -228,7 +227,6 @@ def upload(live: ServerThread, cookie: str, size: int, *, declare: bool) -> tupl
     lines.append(f"Content-Length: {size}" if declare else "Transfer-Encoding: chunked")
     chunk = b"\xff" * 65536
     sent = 0
-    started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", live.port), timeout=30) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         answer = b""
@@ -251,9 +249,8 @@ def upload(live: ServerThread, cookie: str, size: int, *, declare: bool) -> tupl
             if not data:
                 break
             answer += data
-    elapsed = time.perf_counter() - started
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else 0
-    return status, sent, elapsed
+    return status, sent
 
 
 def test_a_50_mb_upload_is_refused_before_it_is_read(
@@ -265,13 +262,12 @@ def test_a_50_mb_upload_is_refused_before_it_is_read(
     cookie = login.cookies["vt_session"]
     before = row_counts(runtime)
     size = 50 * 1024 * 1024
-    status, sent, elapsed = upload(live, cookie, size, declare=True)
+    status, sent = upload(live, cookie, size, declare=True)
     assert status == 413
     assert sent == 0, f"{sent:,} of {size:,} bytes were sent before the refusal"
-    assert elapsed < 5
     # Without a declared length the body is cut off at the limit, not read to the end.
     limit = runtime.settings.max_upload_bytes * 3 + 1_000_000
-    status, sent, elapsed = upload(live, cookie, size, declare=False)
+    status, sent = upload(live, cookie, size, declare=False)
     assert status == 413
     assert sent < size
     assert sent <= limit + 8 * 1024 * 1024  # the limit plus what socket buffers absorbed

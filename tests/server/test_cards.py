@@ -4,8 +4,6 @@ thousands of purchases."""
 from __future__ import annotations
 
 import random
-import statistics
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -238,14 +236,15 @@ def test_the_teaser_shows_a_first_name_and_a_photo_only(
         teaser = cards.teaser(session, visit, anna, None, now=runtime.now())
     assert set(teaser) == {
         "type", "visit_id", "preferred_name", "visit_number", "arrived_at", "live_until",
-        "expires_in_s", "status", "thumbnail",
+        "expires_in_s", "status", "thumbnail", "method", "face_verified",
     }  # fmt: skip
+    assert (teaser["method"], teaser["face_verified"]) == ("face", None)  # issue 12
     assert teaser["preferred_name"] == "Anna"
     assert 0 < teaser["expires_in_s"] <= 30 * 60
     assert "Vries" not in str(teaser)
 
 
-def test_a_card_for_a_customer_with_5000_purchases_takes_under_50_ms(
+def test_a_card_for_a_customer_with_5000_purchases_keeps_allergies_and_suggestions(
     runtime: Runtime, store: StoreFixture
 ) -> None:
     now = runtime.now()
@@ -277,15 +276,9 @@ def test_a_card_for_a_customer_with_5000_purchases_takes_under_50_ms(
         customer = session.get(Customer, big.id)
         assert visit is not None
         assert customer is not None
-        timings = []
-        for _ in range(15):
-            t0 = time.perf_counter()
-            card = cards.compose_card(session, visit, customer, recommender=model, now=now)
-            timings.append(time.perf_counter() - t0)
+        # Its speed is measured by bench/card_compose.py (--lines 5000), not asserted here.
+        card = cards.compose_card(session, visit, customer, recommender=model, now=now)
         infos = catalogue_infos(session)
-    median_ms = statistics.median(timings) * 1000
-    print(f"card for 5100 lines: median {median_ms:.1f} ms, max {max(timings) * 1000:.1f} ms")
-    assert median_ms < 50
     assert card.allergies == ["peanut"]
     assert len(card.suggestions) == 3
     assert all("peanut" not in infos[s.product_id].allergen_keys for s in card.suggestions)

@@ -390,15 +390,22 @@ def test_no_gallery_before_go_live_and_a_refused_go_live_writes_nothing(
     url = f"{API}/stores/amsterdam/go-live"
     before = len(entries(runtime, "store.live"))
     refusals = [
-        ({"signage_confirmed": False, "dpia_reference": "DPIA-9", "zone": ZONE}, "signage"),
-        ({"signage_confirmed": True, "dpia_reference": "  ", "zone": ZONE}, "DPIA"),
+        ({"signage_confirmed": False, "dpia_reference": "DPIA-9", "zone": ZONE,
+          "mode": "checkin"}, "signage"),
+        ({"signage_confirmed": True, "dpia_reference": "  ", "zone": ZONE, "mode": "pass"},
+         "DPIA"),
         (
             {"signage_confirmed": True, "dpia_reference": "DPIA-9",
-             "zone": {**ZONE, "x": 0.5, "w": 0.6}},
+             "zone": {**ZONE, "x": 0.5, "w": 0.6}, "mode": "checkin"},
             "inside the camera frame",
         ),
         ({"signage_confirmed": True, "dpia_reference": "DPIA-9",
-          "zone": {**ZONE, "min_face_size": 5}}, "min_face_size"),
+          "zone": {**ZONE, "min_face_size": 5}, "mode": "checkin"}, "min_face_size"),
+        ({"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE}, "mode"),
+        ({"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE,
+          "mode": "doorway"}, "mode"),
+        ({"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE,
+          "mode": "door"}, "acknowledge the legal position"),
     ]  # fmt: skip
     for body, reason in refusals:
         r = officer.post(url, json=body)
@@ -411,8 +418,10 @@ def test_no_gallery_before_go_live_and_a_refused_go_live_writes_nothing(
     assert officer.get("/api/v1/device/gallery", headers=headers).status_code == 403
 
     r = officer.post(
-        url, json={"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE}
-    )
+        url,
+        json={"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE,
+              "mode": "checkin"},
+    )  # fmt: skip
     assert r.status_code == 200
     assert r.json()["live"] is True
     assert officer.get("/api/v1/device/gallery", headers=headers).status_code == 200

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from server.db.clienteling import Incident
 from server.db.console import AuditVerification, StoreZone
 from server.db.models import AuditEntry, EdgeDevice, Store
+from server.db.modes import StoreMode
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
 from server.settings import ServerSettings
@@ -261,6 +262,17 @@ def test_the_officer_audits_in_the_browser(
     form.locator("input[name='zone.w']").fill("50")
     form.locator("input[name='zone.min_face_size']").fill("96")
     assert page.get_attribute("#store-amsterdam .zone-rect", "width") == "80.0"  # live preview
+    # the recognition mode: picking "door" shows the legal position and asks for the
+    # acknowledgement; the browser refuses to submit without it
+    legal = form.locator("[data-door-legal]")
+    assert not legal.is_visible()
+    form.locator("input[name=mode][value=door]").check()
+    assert legal.is_visible()
+    assert "Autoriteit Persoonsgegevens" in legal.inner_text()
+    form.locator("button[type=submit]").click()
+    assert page.get_attribute("#store-amsterdam", "data-live") == "false"
+    form.locator("input[name=door_acknowledged]").check()
+    shot(page, screenshot_dir, "console-go-live-door.png")
     form.locator("button[type=submit]").click()
     page.wait_for_selector("#store-amsterdam[data-live=true]")
     with runtime.sessions() as session:
@@ -270,6 +282,10 @@ def test_the_officer_audits_in_the_browser(
         assert store.dpia_reference == "DPIA-2026-031"
         assert zone is not None
         assert (zone.zone_x, zone.zone_w, zone.min_face_size) == (0.25, 0.5, 96)
+        mode = session.get(StoreMode, store.id)
+        assert mode is not None
+        assert (mode.mode, mode.door_acknowledged) == ("door", True)
+    assert page.get_attribute("#store-amsterdam dd.mode", "data-mode") == "door"
     shot(page, screenshot_dir, "console-stores.png")
     assert errors == []
 

@@ -72,7 +72,7 @@ def test_the_markdown_record_is_built_from_the_live_configuration(officer: TestC
     assert "## 8. Transfers to third countries\n\nNone." in md
     assert "ML-KEM-768 + X25519" in md
     assert ": intact" in md  # the last verification
-    assert "| Utrecht (utrecht) | on | DPIA-T-1 |" in md  # the store fixture's go-live
+    assert "| Utrecht (utrecht) | on | door | DPIA-T-1 |" in md  # the store fixture's go-live
 
 
 def test_the_record_follows_a_change_of_configuration(

@@ -73,7 +73,13 @@ def test_door_go_live_above_the_bound_is_refused_and_writes_nothing(
     assert figure > bound, "with this model one member already exceeds the default bound"
     r = officer.post(
         f"{API}/stores/amsterdam/go-live",
-        json={"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE},
+        json={
+            "signage_confirmed": True,
+            "dpia_reference": "DPIA-9",
+            "zone": ZONE,
+            "mode": "door",
+            "door_acknowledged": True,
+        },
     )
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
@@ -115,3 +121,9 @@ def test_the_bound_applies_to_door_mode_only(runtime: Runtime, world: World) -> 
         figures = false_matches.by_store(session, bound=1.0, now=now)
         assert set(figures) == {"amsterdam", "utrecht"}
         assert figures["amsterdam"].over_bound
+        checkin = false_matches.by_store(
+            session, bound=1.0, now=now, modes={"amsterdam": "checkin"}
+        )
+        assert checkin["amsterdam"].per_1000 == figures["amsterdam"].per_1000
+        assert not checkin["amsterdam"].over_bound
+        assert "who step onto the check-in spot" in checkin["amsterdam"].text

@@ -205,7 +205,8 @@ def test_a_withdrawn_customer_enrols_again_into_the_same_record(
 
     kinds = audit_kinds(runtime, withdrawn.subject_id)
     after_withdrawal = kinds[kinds.index("consent.withdrawn") :]
-    assert after_withdrawal[-2:] == ["consent.given", "template.created"]
+    # joining again: a new consent, new templates and a new membership pass (issue 12)
+    assert after_withdrawal[-3:] == ["consent.given", "template.created", "pass.issued"]
     given = audit_entries(runtime, "consent.given")[-1]
     assert given["actor"] == "staff:cashier"
     assert given["data"]["consent_id"] == new.id
@@ -279,7 +280,7 @@ def test_an_expired_customer_enrols_again_with_a_fresh_key(
     kinds = audit_kinds(runtime, member.subject_id)
     assert kinds.count("consent.expired") == 1  # ended once, by whichever came first
     assert kinds.count("key.destroyed") == 1
-    assert kinds[-2:] == ["consent.given", "template.created"]
+    assert kinds[-3:] == ["consent.given", "template.created", "pass.issued"]
     # the retention job finds nothing left to do
     with transaction(runtime.sessions) as s:
         assert not retention.run(s, now=after, retention_years=3).changed
@@ -341,9 +342,25 @@ def test_another_stores_cashier_and_unknown_ids_are_refused_and_audited(
         (
             "staff:kassa-zwolle",
             withdrawn.subject_id,
-            {"what": "customer", "action": "reenrol", "found": True},
+            {
+                "what": "customer",
+                "role": "cashier",
+                "store_id": elsewhere.id,
+                "action": "reenrol",
+                "found": True,
+            },
         ),
-        ("staff:cashier", None, {"what": "customer", "action": "reenrol", "found": False}),
+        (
+            "staff:cashier",
+            None,
+            {
+                "what": "customer",
+                "role": "cashier",
+                "store_id": store.id,
+                "action": "reenrol",
+                "found": False,
+            },
+        ),
     ]
     after = stored(runtime)
     assert after.pop("audit_log") == before.pop("audit_log") + 2  # the refusals, nothing else

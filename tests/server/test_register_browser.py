@@ -88,6 +88,7 @@ def test_enrol_obama_with_uploads_feedback_receipt_and_duplicate_refused(
     page.fill("#name", "Barack Obama")
     page.fill("#preferred_name", "Barack")
     page.select_option("#language", "en")
+    page.check("#kind-face")  # the kind of membership: two equal choices, no default
     english = current_consent_text("en")
     consent = page.locator(".consent[data-lang=en]")
     assert consent.is_visible()
@@ -152,6 +153,7 @@ def test_enrol_obama_with_uploads_feedback_receipt_and_duplicate_refused(
     page.click("#next")
     page.wait_for_selector("#app:not([hidden])")
     page.fill("#name", "Barry Smith")
+    page.check("#kind-face")
     page.set_input_files("#upload", [str(people / "obama2.jpg")])
     wait_for_checks(page, 1)
     page.check("#consent_confirmed")
@@ -215,6 +217,7 @@ def test_enrol_with_the_webcam(
         sign_in_register(page, live.base_url)
         page.fill("#name", "Lin Manuel Miranda")
         page.fill("#preferred_name", "Lin")
+        page.check("#kind-face")
         page.click("#camera-start")
         page.wait_for_function(
             "() => document.getElementById('video').videoWidth > 0", timeout=20_000
@@ -274,6 +277,7 @@ def test_enrol_a_withdrawn_customer_again_keeps_one_record(
     assert "withdrawn" in row.inner_text()
     assert row.locator("[data-action=renew]").count() == 0  # nothing active to renew
     row.locator("[data-action=reenrol]").click()
+    page.check("#kind-face")
 
     banner = page.locator("#reenrol-banner")
     assert banner.is_visible()

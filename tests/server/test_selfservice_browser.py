@@ -140,6 +140,7 @@ def test_receipt_link_overview_export_withdraw_forget(
     assert response.headers["cache-control"] == "no-store"
     main = phone.locator("main#me")
     assert main.get_attribute("data-state") == "held"
+    phone.click("#details > summary")  # the details are folded under the first screen
     text = main.inner_text()
     assert "Uw gegevens bij Vertrouwd" in text  # Dutch: the customer's language
     assert "Anna de Vries" in text
@@ -148,7 +149,7 @@ def test_receipt_link_overview_export_withdraw_forget(
     assert "Pure chocolade 72%" in text
     assert "Venco" in text
     assert "hazelnoot" in text
-    assert "2 gezichtstemplates, versleuteld opgeslagen; nooit getoond." in text
+    assert "Gezichtscodes bewaard: 2, afgesloten; niemand kan ze zien." in text
     with runtime.sessions() as s:
         consent = s.scalars(select(ConsentRecord).where(ConsentRecord.customer_id == cid)).one()
         sha = consent.text_sha256
@@ -163,7 +164,7 @@ def test_receipt_link_overview_export_withdraw_forget(
     phone.click("a.lang[lang=en]")
     phone.wait_for_selector("html[lang=en]")
     assert "Your data at Vertrouwd" in phone.inner_text("main")
-    assert "2 face templates, stored encrypted; never shown." in phone.inner_text("#templates")
+    assert "A code made from your photos" in phone.inner_text("#templates")
 
     with phone.expect_download() as download_info:
         phone.click("#download")
@@ -188,7 +189,7 @@ def test_receipt_link_overview_export_withdraw_forget(
     phone.click("button[data-action=withdraw]")
     phone.wait_for_selector("#recognition[data-recognition=withdrawn]")
     assert "Face recognition has been stopped" in phone.inner_text("#done")
-    assert "No face templates are held." in phone.inner_text("#templates")
+    assert "Nothing about your face." in phone.inner_text("#templates")
     assert phone.locator("button[data-action=withdraw]").count() == 0
     assert count(runtime, FaceTemplate, cid) == 0
     assert count(runtime, CustomerKey, cid) == 0
@@ -197,6 +198,7 @@ def test_receipt_link_overview_export_withdraw_forget(
             s.scalars(select(ConsentRecord.status).where(ConsentRecord.customer_id == cid))
         )
     assert statuses == ["withdrawn"]
+    phone.click("#details > summary")
     assert "Zoethoutstaafjes 200 g" in phone.inner_text("main")  # the rest is still held
     phone.screenshot(path=str(screenshot_dir / "me-withdrawn.png"), full_page=True)
 
