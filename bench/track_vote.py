@@ -15,7 +15,9 @@ and compares, with the product's matcher and its shipped threshold and margin:
   measures);
 * ``any``: a track accepted when any of its frames is (k = 1: the cheapest per-frame system);
 * ``kofn``: the edge's default vote (``edge.confirm.KOfN``, k=3 of n=5, here k of T);
-* ``mean``: ``edge.confirm.TrackMean``: the mean of the track's embeddings, matched once.
+* ``mean``: ``edge.confirm.TrackMean``: the mean of the track's embeddings, matched once;
+* ``mean_at_kofn_fmr``: the same with the threshold (same margin) lowered until its
+  false-match rate is no higher than k-of-n's, to compare members identified at equal risk.
 
 Photos of one LFW person come from different days, so a track here varies more than the frames
 of one walk-by do: the gain of aggregation is an upper bound for video. Lines::
@@ -35,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.confirm import KOfN, MatchOutcome, TrackMean
+from edge.confirm import KOfN, MatchOutcome, TrackMean, track_embedding
 from models.calibration import load_calibration
-from models.evaluation import FaceSet, embed_folder
+from models.evaluation import FaceSet, OpenSetDraw, choose_open_set_point, embed_folder
 from models.matcher import GalleryIndex
 from models.registry import create_detector, create_embedder, detector_config
 from models.types import Embedding
@@ -89,6 +91,7 @@ def main() -> int:
             continue
         sums: dict[str, list[float]] = {k: [0.0, 0.0] for k in ("frame", "any", "kofn", "mean")}
         counts = [0, 0]
+        mean_draws: list[OpenSetDraw] = []
         for d in range(args.draws):
             rng = np.random.default_rng([args.seed, n, frames_per_track, d])
             members = [eligible[i] for i in rng.choice(len(eligible), size=n, replace=False)]
@@ -111,11 +114,16 @@ def main() -> int:
                 r = index.match(Embedding(np.asarray(vector, dtype=np.float32), faces.model_id))
                 return MatchOutcome(r.subject_id, r.distance, r.margin)
 
+            mean_outs: list[list[tuple[MatchOutcome, bool]]] = [[], []]
             for kind, group in ((0, tracks), (1, other_tracks)):
                 hits = dict.fromkeys(sums, 0.0)
                 frame_total = 0
                 for person, track in group:
                     outs = [outcome(faces.vectors[r]) for r in track]
+                    mo = outcome(
+                        track_embedding([faces.vectors[r] for r in track], [1.0] * len(track))
+                    )
+                    mean_outs[kind].append((mo, mo.subject_id == person))
                     votes = [o.accepted(t, m) for o in outs]
 
                     def good(
@@ -134,11 +142,32 @@ def main() -> int:
                     total = frame_total if key == "frame" else len(group)
                     sums[key][kind] += hits[key] / total
                 counts[kind] = len(group)
+            mean_draws.append(
+                OpenSetDraw(
+                    gallery=n,
+                    enrol=1,
+                    member_distance=np.array([o.distance for o, _ in mean_outs[0]]),
+                    member_margin=np.array([o.margin for o, _ in mean_outs[0]]),
+                    member_right=np.array([r for _, r in mean_outs[0]]),
+                    other_distance=np.array([o.distance for o, _ in mean_outs[1]]),
+                    other_margin=np.array([o.margin for o, _ in mean_outs[1]]),
+                )
+            )
         for key, (tir, fmr) in sums.items():
             print(
                 f"track_vote: method={key} gallery={n} frames={frames_per_track} "
                 f"tir={tir / args.draws:.3f} fmr={fmr / args.draws:.4f} "
                 f"tracks={counts[0]}/{counts[1]}",
+                flush=True,
+            )
+        # The mean at the false-match rate k-of-n reaches: its own threshold (same margin).
+        kofn_fmr = sums["kofn"][1] / args.draws
+        found = choose_open_set_point(mean_draws, max(kofn_fmr, 1e-6), margins=(m,))
+        if found is not None:
+            t_mean, _, rates = found
+            print(
+                f"track_vote: method=mean_at_kofn_fmr gallery={n} frames={frames_per_track} "
+                f"tir={rates.tir:.3f} fmr={rates.fmr:.4f} threshold={t_mean:.3f}",
                 flush=True,
             )
     return 0

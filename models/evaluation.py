@@ -381,7 +381,7 @@ def open_set_rates(
 
 THRESHOLD_GRID = tuple(round(0.30 + 0.002 * i, 3) for i in range(201))
 """Thresholds tried by :func:`choose_open_set_point`: 0.300 to 0.700 in steps of 0.002."""
-MARGIN_GRID = (0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15)
+MARGIN_GRID = (0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3)
 """Margins tried by :func:`choose_open_set_point`."""
 
 

@@ -99,6 +99,13 @@ class ServerSettings(BaseSettings):
     duplicate_threshold: float | None = Field(
         None, gt=0, lt=2, description="default: the model's calibrated threshold"
     )
+    max_false_matches_per_1000: float = Field(
+        1.0,
+        ge=0.0,
+        le=1000.0,
+        description="door mode goes live only while the calibration expects at most this many "
+        "non-members per 1,000 visitors matched to a member, at the store's member count",
+    )
     visit_live_s: int = Field(1800, ge=60, le=24 * 3600, description="a card lives this long")
     arrival_batch_max: int = Field(
         64,

@@ -35,6 +35,7 @@ from server.services import (
     charts,
     console,
     console_export,
+    false_matches,
     golive,
     localtime,
     ropa,
@@ -546,6 +547,7 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
+    rows = signage.store_rows(session)
     return _render(
         request,
         rt,
@@ -553,7 +555,13 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
         who,
         "stores",
         {
-            "stores": signage.store_rows(session),
+            "stores": rows,
+            "false_matches": false_matches.by_store(
+                session,
+                bound=rt.settings.max_false_matches_per_1000,
+                now=rt.now(),
+                modes={row.code: row.mode for row in rows},
+            ),
             "modes": RECOGNITION_MODES,
             "mode_labels": golive.MODE_LABELS,
             "door_legal": golive.DOOR_LEGAL_POSITION,
@@ -830,6 +838,7 @@ def go_live(
         who=who,
         now=rt.now(),
         notify=rt.broker.publish,
+        false_match_bound=rt.settings.max_false_matches_per_1000,
     )
     return {
         "store": store.code,

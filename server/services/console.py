@@ -1215,10 +1215,12 @@ def go_live(
     who: StaffIdentity,
     now: datetime,
     notify: gallery.Notify | None = None,
+    false_match_bound: float | None = None,
 ) -> None:
     """Take a store live (or re-confirm it with a new member zone or recognition mode) through
     the one go-live path (``golive.go_live``), which publishes a gallery version, so its
-    devices fetch the gallery, zone and mode now, not at their next poll."""
+    devices fetch the gallery, zone and mode now, not at their next poll. Door mode is refused
+    above ``false_match_bound`` expected false matches per 1,000 non-members."""
     golive.go_live(
         session,
         store=store,
@@ -1230,6 +1232,7 @@ def go_live(
         actor=actor_of(who),
         now=now,
         notify=notify,
+        false_match_bound=false_match_bound,
     )
 
 

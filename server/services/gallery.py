@@ -68,6 +68,20 @@ def active_consents(session: Session, *, now: datetime) -> list[ConsentRecord]:
     )
 
 
+def member_count(session: Session, *, store: Store, now: datetime) -> int:
+    """Members with a face template whose active consent covers ``store``: the faces its door
+    camera searches (no template is opened)."""
+    scopes = session.scalars(
+        select(ConsentRecord.scope).where(
+            ConsentRecord.status == "active",
+            ConsentRecord.expires_at > now,
+            ConsentRecord.customer_id.is_not(None),
+            select(FaceTemplate.id).where(FaceTemplate.consent_id == ConsentRecord.id).exists(),
+        )
+    )
+    return sum(1 for scope in scopes if _covers(scope, store.code))
+
+
 def member_templates(
     session: Session,
     *,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
 from server.db.models import Store
 from server.db.modes import StoreMode
-from server.services import audit, gallery, signage
+from server.services import audit, false_matches, gallery, signage
 from server.services.errors import BadInput
 
 PASS_MODES = frozenset({"pass", "pass+face"})
@@ -108,11 +108,14 @@ def go_live(
     actor: str,
     now: datetime,
     notify: gallery.Notify | None = None,
+    false_match_bound: float | None = None,
 ) -> int:
     """Take ``store`` live, or re-confirm it with a new zone or mode; returns the gallery
     version published. Every check happens before anything is written; refused with a reason
     (``BadInput``) when the signage, the DPIA reference, a valid mode or, for ``door``, the
-    acknowledgement of the legal position is missing."""
+    acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode expects
+    more than ``false_match_bound`` false matches per 1,000 non-members at the store's members
+    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000``; None: not checked)."""
     check_mode(mode)
     if mode == "door" and not door_acknowledged:
         raise BadInput(
@@ -124,6 +127,10 @@ def go_live(
         raise BadInput("confirm that the entrance signage is up before going live")
     if not dpia_reference.strip():
         raise BadInput("record the store's DPIA reference before going live")
+    if false_match_bound is not None:
+        false_matches.check_go_live(
+            session, store=store, mode=mode, bound=false_match_bound, now=now
+        )
     recorded = session.get(StoreMode, store.id)
     previous = recorded.mode if recorded is not None else None
     signage.go_live(

@@ -216,7 +216,8 @@ def test_open_set_rule_counts_right_wrong_and_non_members() -> None:
     assert t < 0.45  # below the closest non-member
     assert best.fmr == 0.0
     assert best.tir == pytest.approx(1 / 3)
-    assert choose_open_set_point([_draw([0.4], [0.2], [True], [0.1])], 0.1) is None
+    unreachable = [_draw([0.4], [0.2], [True], [0.1])]  # the non-member is nearest of all
+    assert choose_open_set_point(unreachable, 0.1, margins=(0.0, 0.1)) is None
 
 
 def test_verification_threshold_at_a_false_match_rate() -> None:
