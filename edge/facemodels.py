@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from edge.matching import GalleryProvider
 from edge.metrics import EngineMetrics
-from edge.pipeline import Engine, LandmarkEmbedder
+from edge.pipeline import Engine, LandmarkEmbedder, create_settings_detector
 from edge.settings import EdgeSettings
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
 
@@ -126,12 +126,10 @@ def build_engine(
 
     ``ValueError`` for an unknown backend or option, ``LookupError`` for a model without a
     calibration (the operating point is read here)."""
-    from models.registry import create_detector, create_embedder
+    from models.registry import create_embedder
 
     metrics = metrics or EngineMetrics()
-    detector = LazyDetector(
-        create_detector(settings.detector, upsample=settings.detector_upsample), metrics
-    )
+    detector = LazyDetector(create_settings_detector(settings), metrics)
     backend = create_embedder(settings.embedder)
     embedder: LazyEmbedder
     if isinstance(backend, LandmarkEmbedder):

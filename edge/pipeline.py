@@ -421,6 +421,16 @@ class MatchStage:
         return events
 
 
+def create_settings_detector(settings: EdgeSettings) -> FaceDetector:
+    """The configured detector, not loaded; ``detector_upsample`` is dlib_hog's option only."""
+    from models.registry import create_detector, detector_config
+
+    config = detector_config(settings.detector)
+    if config.type == "dlib_hog":
+        return create_detector(config, upsample=settings.detector_upsample)
+    return create_detector(config)
+
+
 class Engine:
     """The recognition engine with its models loaded. See the module docstring.
 
@@ -476,13 +486,9 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, gallery: GalleryProvider) -> Engine:
-        from models.registry import create_detector, create_embedder, detector_config
+        from models.registry import create_embedder
 
-        config = detector_config(settings.detector)
-        if config.type == "dlib_hog":
-            detector = create_detector(config, upsample=settings.detector_upsample)
-        else:
-            detector = create_detector(config)
+        detector = create_settings_detector(settings)
         embedder = create_embedder(settings.embedder)
         detector.load()
         embedder.load()

@@ -69,9 +69,12 @@ def assert_accessible(page: Any, name: str) -> dict[str, int]:
     from axe_playwright_python.sync_playwright import Axe
 
     # colours are measured as painted: let entrance animations (a card fading in) finish
-    page.wait_for_function(
-        "document.getAnimations().every(a => a.playState !== 'running' || !isFinite("
-        "a.effect?.getComputedTiming().endTime ?? Infinity))"
+    # (one awaited evaluate, not wait_for_function: that evaluates a string in the page, which
+    # the pages' Content-Security-Policy refuses)
+    page.evaluate(
+        "() => Promise.all(document.getAnimations().filter(a => a.playState === 'running' && "
+        "isFinite(a.effect?.getComputedTiming().endTime ?? Infinity)).map(a => a.finished))"
+        ".then(() => true)"
     )
     violations = Axe().run(page).response["violations"]
     counts = dict.fromkeys(("critical", "serious", "moderate", "minor"), 0)

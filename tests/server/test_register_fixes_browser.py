@@ -74,6 +74,7 @@ def test_start_over_clears_everything_and_the_page_says_what_it_is_doing(
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in_register(page, live.base_url)
     assert_accessible(page, "register")
+    page.check("#kind-face")  # membership with a face: the photo step appears
     heading = page.inner_text("#photos-title")
     assert "one required" in heading.lower()
     assert "three recommended" in heading.lower()
@@ -114,7 +115,9 @@ def test_start_over_clears_everything_and_the_page_says_what_it_is_doing(
     assert "Barack" not in page.inner_text("#app")
     assert "Obama" not in page.inner_text("#app")
 
+    assert not page.is_checked("#kind-face")  # the kind of membership is chosen again
     # Enrol: the page says it is working until the receipt opens.
+    page.check("#kind-face")
     page.fill("#name", "Barack Obama")
     page.check("#consent_confirmed")
     page.fill("#confirmation_name", "Barack Obama")
@@ -155,6 +158,7 @@ def test_the_camera_preview_leaves_take_photo_on_screen_on_a_tablet(
     try:
         page = cam_browser.new_context(viewport=viewport).new_page()
         sign_in_register(page, live.base_url)
+        page.check("#kind-face")
         page.click("#camera-start")
         page.wait_for_function("() => document.getElementById('video').videoWidth > 0")
         page.wait_for_function(
@@ -181,6 +185,7 @@ def test_the_register_speaks_dutch_to_a_dutch_cashier(
     page.fill("#password", PASSWORD)
     page.click("#login button[type=submit]")
     page.wait_for_selector("#app:not([hidden])")
+    page.check("#kind-face")
     app = page.inner_text("#app")
     for words in ("Zoek de klant", "Volledige naam", "Foto's: één verplicht, drie aanbevolen",
                   "Klant inschrijven", "Opnieuw beginnen", "Nog nodig:"):  # fmt: skip
