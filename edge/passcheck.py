@@ -102,6 +102,7 @@ class _Verification:
     subject_id: str
     digest: str
     templates: Templates
+    threshold: float
     frames_left: int
     frames_read: int = 1
     distances: list[float] = field(default_factory=list)
@@ -124,6 +125,7 @@ class PassCheck:
         self.reader = PassReader()
         self.cooldown = Cooldown(settings.cooldown_s, clock=clock)
         self._pending: _Verification | None = None
+        self._no_threshold_logged = False
 
     @property
     def verifying(self) -> bool:
@@ -165,13 +167,12 @@ class PassCheck:
                 self.metrics.incr("arrivals_in_cooldown")
                 continue
             own = verify[0].get(subject_id) if verify is not None else None
-            if own is not None and len(own) and verify is not None:
-                # One verification at a time: other passes in this frame wait for the next
-                # read, after their cooldown slot is given back.
+            threshold = self._threshold(verify[2]) if verify is not None else None
+            if own is not None and len(own) and verify is not None and threshold is not None:
                 # One verification at a time; a second pass in the same frame (rare) is read
                 # again on a later frame: it has not taken its cooldown slot yet.
                 self._pending = _Verification(
-                    subject_id, digest, own, frames_left=self.settings.pass_face_frames
+                    subject_id, digest, own, threshold, frames_left=self.settings.pass_face_frames
                 )
                 return [*events, *self._verify_step(crop, roi, zone, verify[1], verify[2])]
             events.append(self._arrival(subject_id, digest, None, score=0.0, frames=1))
@@ -192,8 +193,7 @@ class PassCheck:
         if distance is not None:
             pending.distances.append(distance)
         best = min(pending.distances, default=None)
-        threshold = verification_threshold(embedder.model_id)
-        if best is not None and best <= threshold:
+        if best is not None and best <= pending.threshold:
             verified: bool | None = True
         elif len(pending.distances) >= self.settings.pass_face_embeddings or (
             pending.frames_left <= 0
@@ -212,6 +212,17 @@ class PassCheck:
                 frames=max(1, len(pending.distances)),
             )
         ]
+
+    def _threshold(self, embedder: FaceEmbedder) -> float | None:
+        """The 1:1 threshold of the embedder's model; None (logged once) for a model without a
+        calibration: no face is then compared at all and the arrival says ``None``."""
+        try:
+            return verification_threshold(embedder.model_id)
+        except LookupError:
+            if not self._no_threshold_logged:
+                log.error("no calibration for the embedding model: pass holders' faces unverified")
+                self._no_threshold_logged = True
+            return None
 
     def _compare(
         self,

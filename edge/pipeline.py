@@ -43,7 +43,7 @@ from edge.confirm import Cooldown, KOfN, MatchOutcome
 from edge.events import ArrivalEvent, EventSink
 from edge.matching import ActiveGallery, GalleryProvider, OperatingPoint, operating_point
 from edge.metrics import EngineMetrics
-from edge.modes import ModeRouter
+from edge.modes import ModeRouter, Route
 from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
@@ -109,7 +109,7 @@ class DetectStage:
         gallery: GalleryProvider,
         metrics: EngineMetrics,
         done: queue.SimpleQueue[int],
-        router: ModeRouter,
+        router: ModeRouter | None = None,
     ) -> None:
         self.settings = settings
         self.detector = detector
@@ -117,6 +117,9 @@ class DetectStage:
         self.metrics = metrics
         self._done = done
         self.router = router
+        """Applies the store's recognition mode; without one only a ``door`` gallery is used
+        (fail closed: no other mode's gallery gets face work from a stage that cannot enforce
+        it)."""
         self.settings_zone = MemberZone(
             settings.zone_x,
             settings.zone_y,
@@ -153,7 +156,8 @@ class DetectStage:
         if active is None:
             # fail closed: without a current gallery no face is even looked for
             self.metrics.incr("frames_matching_off")
-            self.router.off()
+            if self.router is not None:
+                self.router.off()
             if len(self.tracker):
                 self.motion.reset()
                 return DetectJob(frame.index, frame.timestamp, ended=self.tracker.end_all())
@@ -161,7 +165,10 @@ class DetectStage:
         self._use_zone(active.zone or self.settings_zone)
 
         crop, roi = self.zone.crop(frame.bgr)
-        route = self.router.route(crop, roi, self.zone, active)
+        if self.router is not None:
+            route = self.router.route(crop, roi, self.zone, active)
+        else:
+            route = Route(active.mode == "door")
         if not route.faces:  # the mode allows no face work on this frame
             ended = self.tracker.end_all() if len(self.tracker) else []
             if ended:
@@ -392,9 +399,10 @@ class Engine:
     """The recognition engine with its models loaded. See the module docstring.
 
     ``Engine(settings, detector=..., embedder=..., gallery=StaticGallery(index))`` with loaded
-    (or loadable) models; ``Engine.from_settings(settings, gallery)`` builds the models named in
-    the settings. Thresholds: ``settings.match_threshold``/``min_margin`` override the model's
-    calibration; ``point`` overrides both.
+    (or loadable) models; ``Engine.from_settings(settings, gallery)`` builds and loads the models
+    named in the settings (``edge.facemodels.build_engine`` builds them to load only when the
+    store's mode needs them: what the CLI uses). Thresholds: ``settings.match_threshold`` /
+    ``min_margin`` override the model's calibration; ``point`` overrides both.
     """
 
     def __init__(

@@ -189,3 +189,57 @@ def test_switching_from_door_to_pass_ends_face_work(
     assert [e.subject_id for e in found] == ["subj-lin"]
     for i in range(2, 6):
         assert engine.process_frame(Frame(i, 0.0, frame)) == []  # cooldown, and no face work
+
+
+def test_a_detect_stage_without_a_router_gives_no_face_work_to_other_modes(
+    edge_faces: Path, tokens: dict[str, str]
+) -> None:
+    """Fail closed: a stage built without the mode router (e.g. by other code) uses only
+    ``door`` galleries; a pass gallery gets nothing, not even the door's face path."""
+    import queue
+
+    from edge.metrics import EngineMetrics
+    from edge.pipeline import DetectStage
+
+    metrics = EngineMetrics()
+    passes = {pass_digest(tokens["lin"]): "subj-lin"}
+    stage = DetectStage(
+        EdgeSettings(realtime=False),
+        TripwireDetector(),
+        Switch(_pass_gallery(passes)),
+        metrics,
+        queue.SimpleQueue(),
+    )
+    frame = pass_scene(edge_faces, [(LIN, tokens["lin"])]).frames[6]
+    assert stage.process(Frame(0, 0.0, frame)) is None
+    assert metrics.count("frames_processed") == 1
+
+
+def test_pass_face_without_a_calibration_compares_no_face(
+    edge_faces: Path, tokens: dict[str, str]
+) -> None:
+    """No 1:1 threshold for the embedding model (an uncalibrated custom model): the holder's
+    face is not looked at, the arrival says face_verified None, nothing crashes."""
+
+    class Uncalibrated(TripwireEmbedder):
+        model_id = "uncalibrated_v1"
+
+    empty = GalleryIndex.build([], np.zeros((0, 128), np.float32), "uncalibrated_v1")
+    gallery = ActiveGallery(
+        empty,
+        1,
+        zone=ZONE,
+        mode="pass+face",
+        passes={pass_digest(tokens["lin"]): "subj-lin"},
+        templates={"subj-lin": np.ones((1, 128), np.float32)},
+    )
+    engine = Engine(
+        EdgeSettings(realtime=False),
+        detector=TripwireDetector(),
+        embedder=Uncalibrated(),
+        gallery=Switch(gallery),
+        point=OperatingPoint(threshold=0.6, min_margin=0.05),
+    )
+    frame = pass_scene(edge_faces, [(LIN, tokens["lin"])]).frames[6]
+    (event,) = engine.process_frame(Frame(0, 0.0, frame))
+    assert (event.subject_id, event.face_verified) == ("subj-lin", None)

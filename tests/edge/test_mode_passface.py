@@ -98,6 +98,10 @@ def test_the_holder_is_verified_a_borrower_is_not(
         ("subj-noface", "pass", None),
     ]
     threshold = verification_threshold("dlib_resnet_v1")
+    print(
+        f"pass+face 1:1 distance: holder {events[0].score:.3f}, borrower {events[1].score:.3f}"
+        f" (threshold {threshold})"
+    )
     assert events[0].score <= threshold < events[1].score
     assert all(e.pass_digest is not None for e in events)
 
