@@ -119,6 +119,7 @@ def build(
             ]
             if mode_rows
             else [],
+            widths=[0.15, 0.06, 0.11, 0.34, 0.17, 0.17],
             paragraphs=(
                 ["No stores are set up yet."]
                 if not mode_rows
@@ -183,7 +184,8 @@ def build(
                 ["Target false-match rate per comparison", f"{c.target_fmr:g}"],
                 ["Observed false-match rate", f"{c.observed_fmr:g} ({c.impostor.count} pairs)"],
                 ["Observed false-non-match rate", f"{c.observed_fnmr:g} ({c.genuine.count} pairs)"],
-                ["Measured on", f"{c.dataset} ({c.identities} identities, {c.images} images)"],
+                ["Measured on", c.dataset],
+                ["Identities, images", f"{c.identities}, {c.images}"],
                 ["Detector", c.detector],
                 ["Rule", c.rule],
                 ["Calibrated", _when(c.created_at, tz)],

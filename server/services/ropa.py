@@ -109,6 +109,8 @@ class Section:
     items: list[str] = field(default_factory=list)
     table: list[list[str]] = field(default_factory=list)
     """first row: the header"""
+    widths: list[float] = field(default_factory=list)
+    """fractions of the page width per column in the PDF (empty: chosen by column count)"""
 
 
 @dataclass(frozen=True)
@@ -460,11 +462,13 @@ def _cell(text: str, bold: bool = False) -> Paragraph:
     return Paragraph(pdf.escape(text), pdf.STYLES["cellbold" if bold else "cell"])
 
 
-def _table(rows: list[list[str]], width: float) -> Table:
+def _table(rows: list[list[str]], width: float, widths: list[float] | None = None) -> Table:
     header, *body = rows
     key_value = not any(header)
     ncols = len(header)
-    if key_value or ncols == 2:
+    if widths and len(widths) == ncols:
+        col_widths = [width * w for w in widths]
+    elif key_value or ncols == 2:
         col_widths = [width * 0.3, width * 0.7]
     elif ncols == 3:
         col_widths = [width * 0.3, width * 0.3, width * 0.4]
@@ -529,7 +533,7 @@ def to_pdf(record: Record) -> bytes:
         story.append(CondPageBreak(45 * mm))
         story.append(Paragraph(pdf.escape(section.title), pdf.STYLES["h2"]))
         if section.table:
-            story.append(_table(section.table, width))
+            story.append(_table(section.table, width, section.widths))
             story.append(Spacer(1, 4))
         for para in section.paragraphs:
             story.append(Paragraph(pdf.escape(para), pdf.STYLES["body"]))

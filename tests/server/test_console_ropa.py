@@ -111,4 +111,4 @@ def test_the_pdf_record_is_a_real_pdf_with_the_purpose(officer: TestClient, tmp_
     assert "Record of processing activities" in flat
     assert "In-store recognition and personalised service" in flat
     assert "Hoster B.V." in flat
-    assert "10. Stores, DPIA references and member zones" in flat
+    assert "10. Stores, recognition modes, DPIA references and member zones" in flat

@@ -90,9 +90,11 @@ def test_enrol_obama_with_uploads_feedback_receipt_and_duplicate_refused(
     page.select_option("#language", "en")
     page.check("#kind-face")  # the kind of membership: two equal choices, no default
     english = current_consent_text("en")
-    consent = page.locator(".consent[data-lang=en]")
+    consent = page.locator(f".consent[data-lang=en][data-version='{english.version}']")
     assert consent.is_visible()
-    assert not page.locator(".consent[data-lang=nl]").is_visible()
+    assert not page.locator(
+        f".consent[data-lang=nl][data-version='{english.version}']"
+    ).is_visible()
     assert english.title in consent.inner_text()
     assert f"{english.version} · SHA-256 {english.sha256[:12]}" in consent.inner_text()
     assert page.locator("#submit").is_disabled()
@@ -287,7 +289,7 @@ def test_enrol_a_withdrawn_customer_again_keeps_one_record(
     assert page.input_value("#preferred_name") == "Barack"
     assert page.input_value("#language") == "en"
     assert page.input_value("#email") == "barack@example.org"
-    assert page.locator(".consent[data-lang=en]").is_visible()
+    assert page.locator(".consent[data-lang=en][data-version='2026-11-v1']").is_visible()
     assert page.inner_text("#submit") == "Enrol again"
 
     # Cancel goes back to a blank new member; "Enrol again" fills it once more.
