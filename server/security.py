@@ -11,7 +11,9 @@ requests but not off requests from another port or a sibling host of the same si
   header ``X-Vertrouwd: 1`` (:data:`CSRF_HEADER`), which the pages' scripts send: a form post
   from another page cannot set it, and a cross-origin ``fetch`` that sets it needs a CORS
   pre-flight this server never grants (a request with neither ``Origin`` nor
-  ``Sec-Fetch-Site`` is not a browser's: tools need not send it);
+  ``Sec-Fetch-Site`` is not a browser's: tools need not send it); the one exception is a
+  top-level form submission that the browser marks ``Sec-Fetch-Site: same-origin`` (the
+  register's receipt form), which no other page can cause;
 - a cookie-carrying GET from another site that is not a top-level navigation (a ``fetch``,
   an ``<img>``, a ``<script>``: ``Sec-Fetch-Mode`` other than ``navigate``) is refused;
 - a WebSocket handshake whose ``Origin`` is foreign is refused before it is accepted (403).
@@ -172,7 +174,12 @@ class BrowserGuard:
         # line, an integration test, a script) sends neither and cannot be forged into sending
         # a cookie by someone else's page: the header is asked of browsers.
         browser = origin is not None or bool(site)
-        if has_cookie and browser and headers.get(CSRF_HEADER) != "1":
+        # A top-level form submission from one of this server's own pages (the register posts
+        # the receipt form: a pass token never goes into a URL) cannot carry a header; the
+        # browser itself vouches for it with Sec-Fetch-Site: same-origin, which no other page,
+        # not even one on another port of the same host, can make it send.
+        own_form = site == "same-origin" and headers.get("sec-fetch-mode") == "navigate"
+        if has_cookie and browser and not own_form and headers.get(CSRF_HEADER) != "1":
             return f"a signed-in request without the {CSRF_HEADER} header"
         return None
 

@@ -90,6 +90,24 @@ def test_own_pages_need_the_header_tools_do_not(
     assert len(denials(runtime, "origin")) == 1
 
 
+def test_a_form_submitted_from_an_own_page_passes_without_the_header(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    """The register posts its receipt form (a top-level navigation, which cannot carry a
+    header); the browser marks it same-origin. The same form from a sibling origin is refused."""
+    sign_in(client, "sales")
+    own_form = {"Origin": OWN, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+    r = client.post("/api/v1/visits/1/greeted", headers=own_form)
+    assert r.status_code == 404  # reached the route: no such live visit
+    for origin, site in (("http://testserver:8080", "same-site"), (OWN, "same-site")):
+        headers = {**own_form, "Origin": origin, "Sec-Fetch-Site": site}
+        assert client.post("/api/v1/visits/1/greeted", headers=headers).status_code == 403
+    # A same-origin fetch (not a navigation) still needs the scripts' header.
+    headers = {**own_form, "Sec-Fetch-Mode": "cors"}
+    assert client.post("/api/v1/visits/1/greeted", headers=headers).status_code == 403
+    assert len(denials(runtime, "origin")) == 3
+
+
 def test_sign_in_from_a_foreign_origin_is_refused(
     client: TestClient, runtime: Runtime, store: StoreFixture
 ) -> None:

@@ -20,7 +20,7 @@ from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, build_world
 
 ZONE = {"x": 0.2, "y": 0.1, "w": 0.6, "h": 0.8, "min_face_size": 90}
-BODY = {"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE}
+BODY = {"signage_confirmed": True, "dpia_reference": "DPIA-9", "zone": ZONE, "mode": "checkin"}
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_the_command_line_refuses_go_live_without_them(
     args = ["--data-dir", str(settings.data_dir)]
     if settings.database_url:
         args += ["--database-url", settings.database_url]
-    go = ["store", "go-live", "delft", "--dpia", "DPIA-1", "--signage-confirmed", *args]
+    go = ["store", "go-live", "delft", "--dpia", "DPIA-1", "--signage-confirmed", *args,
+          "--mode", "checkin", "--zone", "0.3,0.2,0.4,0.6"]  # fmt: skip
     monkeypatch.delenv("VERTROUWD_CONTROLLER_NAME", raising=False)
     monkeypatch.delenv("VERTROUWD_PRIVACY_CONTACT", raising=False)
     assert main(go) == 2

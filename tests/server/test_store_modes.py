@@ -177,8 +177,13 @@ def _cli(settings: ServerSettings, *args: str) -> list[str]:
 
 
 def test_cli_go_live_takes_the_same_path_as_the_console(
-    runtime: Runtime, settings: ServerSettings, capsys: pytest.CaptureFixture[str]
+    runtime: Runtime,
+    settings: ServerSettings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("VERTROUWD_CONTROLLER_NAME", "Winkel B.V.")  # go-live needs both
+    monkeypatch.setenv("VERTROUWD_PRIVACY_CONTACT", "privacy@winkel.example")
     store_id = _store(runtime)
     base = ["store", "go-live", "leiden", "--dpia", "DPIA-C-1", "--signage-confirmed"]
     # door without the acknowledgement: a clear message, exit 2, nothing written

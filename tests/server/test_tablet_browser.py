@@ -296,7 +296,7 @@ def test_not_this_person_hides_everywhere_reports_and_suppresses_that_camera(
     assert visits == 1
     tablet_a.reload()
     tablet_a.wait_for_selector("#status:has-text('live')")
-    tablet_a.wait_for_function("window.vt.events.some(e => e.type === 'caught-up')")
+    tablet_a.wait_for_function("() => window.vt.events.some(e => e.type === 'caught-up')")
     assert tablet_a.locator("article.card").count() == 0
 
 

@@ -109,6 +109,6 @@ def test_the_card_says_the_local_time_and_a_dismissed_visit_makes_way_for_a_new_
     assert "ARRIVALS\n2\n" in tiles.upper()
     assert "1 member recognised in 30 days" in tiles
     page.select_option("#days", "7")
-    page.wait_for_function("document.querySelectorAll('#rows tr').length === 7")
+    page.wait_for_function("() => document.querySelectorAll('#rows tr').length === 7")
     assert_accessible(page, "tablet-metrics")
     assert customer_id
