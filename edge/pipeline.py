@@ -435,16 +435,9 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, gallery: GalleryProvider) -> Engine:
-        from models.registry import create_detector, create_embedder, detector_config
+        from edge.model_choice import build_models
 
-        config = detector_config(settings.detector)
-        if config.type == "dlib_hog":
-            detector = create_detector(config, upsample=settings.detector_upsample)
-        else:
-            detector = create_detector(config)
-        embedder = create_embedder(settings.embedder)
-        detector.load()
-        embedder.load()
+        detector, embedder = build_models(settings)
         return cls(settings, detector=detector, embedder=embedder, gallery=gallery)
 
     @property
