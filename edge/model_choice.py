@@ -27,11 +27,16 @@ __all__ = ["build_models", "checked_embedder_config"]
 
 
 def checked_embedder_config(settings: EdgeSettings) -> BackendConfig:
-    """The embedder config to run: the configured one, with int8 off when its self-check fails."""
+    """The embedder config to run: the configured one with the settings' execution providers,
+    and int8 off when its self-check fails."""
     from models.int8_check import int8_self_check
 
     config = embedder_config(settings.embedder)
-    if not (isinstance(config, OnnxEmbedderConfig) and config.int8):
+    if not isinstance(config, OnnxEmbedderConfig):
+        return config
+    if config.providers is None and settings.onnx_providers is not None:
+        config = config.model_copy(update={"providers": settings.onnx_providers})
+    if not config.int8:
         return config
     check = int8_self_check(config.model_dir, providers=config.providers, threads=config.threads)
     if check.ok:

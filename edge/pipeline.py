@@ -208,11 +208,10 @@ class DetectStage:
 
     def _size_detector(self) -> None:
         """Tell a detector that searches harder for smaller faces the zone's minimum face size
-        in the pixels it sees (the downscaled crop), with a margin for box-size differences:
-        smaller faces are dropped by the zone anyway, so it need not look for them."""
+        in the pixels it sees (the downscaled crop): smaller faces are dropped by the zone
+        anyway (the zone compares the detector's own box), so it need not look for them."""
         if isinstance(self.detector, SizedFaceDetector):
-            margin = 0.8
-            scaled = self.zone.min_face_size * self.settings.detect_scale * margin
+            scaled = self.zone.min_face_size * self.settings.detect_scale
             self.detector.min_face = max(1, int(scaled))
 
     def finish(self) -> DetectJob:

@@ -88,3 +88,30 @@ def test_edge_uses_int8_exactly_when_the_check_passes(installed: Path) -> None:
     check = int8_self_check(installed)
     _, embedder = build_models(EdgeSettings(embedder=_spec(installed)))
     assert embedder.model_id == (DLIB_INT8_ID if check.ok else DLIB_FLOAT_ID)
+
+
+def test_edge_providers_setting_reaches_the_embedder(
+    installed: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = OnnxEmbedderConfig(model_dir=installed).model_dump_json()
+    wanted = ("CUDAExecutionProvider", "OpenVINOExecutionProvider", "CPUExecutionProvider")
+    settings = EdgeSettings(embedder=spec, onnx_providers=wanted)
+    config = checked_embedder_config(settings)
+    assert isinstance(config, OnnxEmbedderConfig)
+    assert config.providers == wanted
+    with caplog.at_level(logging.WARNING, logger="models.onnx_backend"):
+        _, embedder = build_models(settings)
+    assert isinstance(embedder, OnnxEmbedder)
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    assert embedder.providers == [p for p in wanted if p in available]
+    if "CUDAExecutionProvider" not in available:  # a CPU-only machine: skipped, and said so
+        assert any("no CUDAExecutionProvider" in r.getMessage() for r in caplog.records)
+    # the embedder's own providers option wins over the edge-wide setting
+    own = OnnxEmbedderConfig(model_dir=installed, providers=("CPUExecutionProvider",))
+    chosen = checked_embedder_config(
+        EdgeSettings(embedder=own.model_dump_json(), onnx_providers=wanted)
+    )
+    assert isinstance(chosen, OnnxEmbedderConfig)
+    assert chosen.providers == ("CPUExecutionProvider",)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -358,7 +359,9 @@ def test_changed_converted_model_is_refused(model_dir: Path, tmp_path: Path) -> 
         OnnxEmbedder(model_dir=tmp_path).load()
 
 
-def test_providers_are_chosen_from_what_is_available(onnx_embedder: OnnxEmbedder) -> None:
+def test_providers_are_chosen_from_what_is_available(
+    onnx_embedder: OnnxEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers(None, gpu) == gpu
     assert choose_providers(None, ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
@@ -366,8 +369,20 @@ def test_providers_are_chosen_from_what_is_available(onnx_embedder: OnnxEmbedder
         "CUDAExecutionProvider",
         "CPUExecutionProvider",
     ]
-    with pytest.raises(BackendUnavailable, match="no CUDAExecutionProvider; available"):
-        choose_providers(["CUDAExecutionProvider"], ["CPUExecutionProvider"])
+    # an ordered preference from the settings: what this build lacks is skipped, with a log line
+    with caplog.at_level(logging.WARNING, logger="models.onnx_backend"):
+        wanted = ["TensorrtExecutionProvider", "OpenVINOExecutionProvider", "CUDAExecutionProvider"]
+        assert choose_providers(wanted, gpu) == [
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+            "CPUExecutionProvider",
+        ]
+        assert choose_providers(["CUDAExecutionProvider"], ["CPUExecutionProvider"]) == [
+            "CPUExecutionProvider"
+        ]
+    skipped = [r.getMessage() for r in caplog.records]
+    assert any("no OpenVINOExecutionProvider; skipped" in m for m in skipped)
+    assert any("no CUDAExecutionProvider; skipped" in m for m in skipped)
     import onnxruntime as ort
 
     available = ort.get_available_providers()
