@@ -21,6 +21,10 @@ One line per run (wrapped here)::
     walkby: res=1080p fps_in=25 budget=core30 expected=4 arrived=4 missed=0 false=0
             p95_ms=... detect_ms=...
 
+Before the runs at each resolution, one line ``detect: res=... blazeface_ms=...
+dlib_hog_ms=...``: detection alone on one core, as the edge runs it (the zone scaled by
+``detect_scale``), against dlib HOG on the same frame.
+
 ``p95_ms``: from the release of the frame in which a member's face first reaches the zone's
 minimum face size to that member's arrival leaving the pipeline. ``detect_ms``: mean detection
 time per detected frame (motion gate skips excluded), in that run, under that budget.
@@ -60,7 +64,7 @@ from edge.settings import EdgeSettings  # noqa: E402
 from models.dlib_backend import DlibHogDetector  # noqa: E402
 from models.images import load_image_file  # noqa: E402
 from models.matcher import GalleryIndex  # noqa: E402
-from models.types import FaceBox, RGBImage  # noqa: E402
+from models.types import FaceBox, FaceDetector, RGBImage  # noqa: E402
 
 RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
 BUDGETS = ("cores2", "core1", "core30")
@@ -232,6 +236,46 @@ def run_child(video: Path, faces: Path, data_dir: Path) -> dict[str, Any]:
     }
 
 
+def detect_child(video: Path) -> dict[str, Any]:
+    """Detection alone, as the edge runs it, on a frame of ``video`` with a face at about
+    ``MIN_FACE`` px: BlazeFace (the default) against dlib HOG (the old default), same frame,
+    median over repeated calls."""
+    from models.blazeface_backend import BlazeFaceDetector
+
+    settings = EdgeSettings()
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.set(cv2.CAP_PROP_POS_FRAMES, round(0.4 * fps))  # the first walker, about 60 px
+    ok, bgr = capture.read()
+    capture.release()
+    if not ok:
+        raise SystemExit(f"cannot read a frame of {video}")
+    scale = settings.detect_scale
+    size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
+    small: RGBImage = np.ascontiguousarray(
+        cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB),
+        dtype=np.uint8,
+    )
+    blaze = BlazeFaceDetector(min_face=int(settings.min_face_size * scale))
+    hog = DlibHogDetector(upsample=settings.detector_upsample)
+    out: dict[str, Any] = {}
+    detectors: list[tuple[str, FaceDetector, int]] = [
+        ("blazeface", blaze, 30),
+        ("dlib_hog", hog, 6),
+    ]
+    for name, detector, calls in detectors:
+        detector.load()
+        detector.detect(small)
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            detector.detect(small)
+            times.append(time.perf_counter() - started)
+        out[f"{name}_ms"] = 1000 * float(np.median(times))
+    out["inferences"] = blaze.inferences / (30 + 1)
+    return out
+
+
 # --- budgets -----------------------------------------------------------------------------------
 
 
@@ -281,7 +325,9 @@ class Budget:
                 self.cgroup.rmdir()
 
 
-def run_under(budget: Budget, video: Path, faces: Path, scratch: Path) -> dict[str, Any]:
+def run_under(
+    budget: Budget, video: Path, faces: Path, scratch: Path, *, detect: bool = False
+) -> dict[str, Any]:
     out = scratch / f"result-{time.monotonic_ns()}.json"
     cmd = [
         sys.executable,
@@ -292,6 +338,7 @@ def run_under(budget: Budget, video: Path, faces: Path, scratch: Path) -> dict[s
         str(faces),
         "--result",
         str(out),
+        *(["--detect-child"] if detect else []),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, preexec_fn=budget.preexec, env=env, check=False)
@@ -329,11 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--detect-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child is not None:
         with tempfile.TemporaryDirectory(prefix="walkby-edge-") as data:
-            result = run_child(args.child, args.faces, Path(data))
+            if args.detect_child:
+                result = detect_child(args.child)
+            else:
+                result = run_child(args.child, args.faces, Path(data))
         args.result.write_text(json.dumps(result))
         return 0
 
@@ -354,6 +405,15 @@ def main(argv: list[str] | None = None) -> int:
             for fps in args.fps:
                 video = scratch / f"walkby-{res}-{fps:g}.mp4"
                 truth = build_video(video, walkers, RESOLUTIONS[res], fps)
+                if fps == args.fps[0]:
+                    one = Budget("core1")
+                    d = run_under(one, video, args.faces, scratch, detect=True)
+                    print(
+                        f"detect: res={res} budget=core1 blazeface_ms={d['blazeface_ms']:.1f} "
+                        f"({d['inferences']:.0f} inferences) dlib_hog_ms={d['dlib_hog_ms']:.1f} "
+                        f"hog_vs_blazeface={d['dlib_hog_ms'] / d['blazeface_ms']:.1f}",
+                        flush=True,
+                    )
                 for name in args.budget:
                     budget = Budget(name)
                     try:
