@@ -50,14 +50,19 @@ pytest: models system-deps
 
 test: lint typecheck pytest
 
-# Edge engine vs the naive face_recognition loop on the real clip (about 3 minutes on 2 cores):
+# Edge engine (its default models) vs the naive face_recognition loop on the real clip (about 3
+# minutes on 2 cores):
 # throughput (3 interleaved runs each) and realtime latency (5 runs at the clip's 29.97 fps).
 # The last line is `edge_vs_naive: ratio=...`; exit status 1 when the target is missed.
 # Then open-set identification on lfw-calib (bench/open_set.py: embeddings cached after the
-# first run, about 5 minutes with `vertrouwd models convert-dlib` done, 15 without).
+# first run, about 5 minutes with the models installed) and the walk-by benchmark (about 7
+# minutes): videos built at 720p/1080p, 10/25 fps from the faces, the real edge in real time
+# under 2 cores, 1 core and 30 % of a core (cgroup quota, as root); one `walkby:` line per run,
+# exit status 1 on a missed member or a false arrival.
 bench: models
 	$(PY) bench/edge_vs_naive.py --faces $(FACES) --repeat 3 --realtime --realtime-repeat 5
 	$(PY) bench/open_set.py --faces $(FACES)
+	$(PY) bench/walkby.py --faces $(FACES)
 
 # The other benchmarks, each printing a ratio against a peer measured in the same run.
 # bench-load (about 2.5 minutes): SQLite, PostgreSQL + Redis + 2 processes, its one-transaction

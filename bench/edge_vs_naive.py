@@ -7,8 +7,9 @@ arrival the first time a name is matched; here that is the edge's own cooldown r
 name per ``cooldown_s`` of video time, ``edge.confirm.Cooldown``), so both count the same way.
 
 The edge is ``edge.pipeline.Engine`` in file mode: every frame read and processed in order in
-this one thread, no sleeping. Both enrol the same gallery: every photo of every identity in
-``people/`` (embedded once, with the project's dlib backend; the vectors equal
+this one thread, no sleeping, with the edge's default models (BlazeFace, dlib's network in
+onnxruntime). Both enrol the same gallery: every photo of every identity in
+``people/`` (embedded once with dlib, as the server enrols; the vectors equal
 face_recognition's, see tests/models). Runs are interleaved (naive, edge, naive, edge, ...) so
 machine noise hits both; medians are quoted.
 
@@ -51,6 +52,7 @@ from edge.capture import Frame, FrameSource
 from edge.confirm import Cooldown
 from edge.events import ArrivalEvent
 from edge.matching import StaticGallery, operating_point
+from edge.model_choice import build_models
 from edge.pipeline import Engine, Pipeline
 from edge.settings import EdgeSettings
 from edge.zone import MemberZone
@@ -313,8 +315,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
+ALSO_IN_CLIP = "alex_lacamoire"
+"""In the clip too (the pianist; face_recognition's own video example recognises him in it), but
+only in profile or small, which HOG does not detect: BlazeFace does, and his arrival is true."""
+
+
 def false_count(arrivals: Sequence[str]) -> int:
-    return sum(1 for name in arrivals if name != MEMBER)
+    return sum(1 for name in arrivals if name not in (MEMBER, ALSO_IN_CLIP))
 
 
 def names_text(arrivals: Sequence[str]) -> str:
@@ -345,11 +352,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --repeat and --realtime-repeat must be at least 1", file=sys.stderr)
         return 2
 
-    detector = create_detector("dlib_hog", upsample=1)
-    embedder = create_embedder("dlib_resnet")
-    detector.load()
-    embedder.load()
-    gallery = enrol_all(people, detector, embedder)
+    # enrolment as the server does it (dlib); the edge runs its own defaults (BlazeFace and
+    # dlib's network in onnxruntime, `make models`): the same model id, the same embeddings
+    enrol_detector = create_detector("dlib_hog", upsample=1)
+    enrol_embedder = create_embedder("dlib_resnet")
+    gallery = enrol_all(people, enrol_detector, enrol_embedder)
+    detector, embedder = build_models(EdgeSettings())
     point = operating_point(embedder.model_id)
     scratch = Path(tempfile.mkdtemp(prefix="bench-edge-"))
     settings = edge_settings(clip, scratch, realtime=False)
@@ -358,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(gallery.names)} photos ({', '.join(gallery.identities)})"
     )
     print(
-        f"edge: detect_scale={settings.detect_scale} upsample={settings.detector_upsample} "
+        f"edge: {settings.detector} + {settings.embedder} detect_scale={settings.detect_scale} "
         f"min_face_size={settings.min_face_size} k-of-n={settings.confirm_k}/"
         f"{settings.confirm_n} threshold={point.threshold} min_margin={point.min_margin} "
         f"cooldown_s={settings.cooldown_s:g}"

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from edge.matching import GalleryProvider
 from edge.metrics import EngineMetrics
-from edge.pipeline import Engine, LandmarkEmbedder, create_settings_detector
+from edge.model_choice import checked_embedder_config, create_settings_detector
+from edge.pipeline import Engine, LandmarkEmbedder
 from edge.settings import EdgeSettings
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
 
@@ -130,7 +131,7 @@ def build_engine(
 
     metrics = metrics or EngineMetrics()
     detector = LazyDetector(create_settings_detector(settings), metrics)
-    backend = create_embedder(settings.embedder)
+    backend = create_embedder(checked_embedder_config(settings))
     embedder: LazyEmbedder
     if isinstance(backend, LandmarkEmbedder):
         embedder = LazyLandmarkEmbedder(backend, metrics)

@@ -234,11 +234,10 @@ class DetectStage:
 
     def _size_detector(self) -> None:
         """Tell a detector that searches harder for smaller faces the zone's minimum face size
-        in the pixels it sees (the downscaled crop), with a margin for box-size differences:
-        smaller faces are dropped by the zone anyway, so it need not look for them."""
+        in the pixels it sees (the downscaled crop): smaller faces are dropped by the zone
+        anyway (the zone compares the detector's own box), so it need not look for them."""
         if isinstance(self.detector, SizedFaceDetector):
-            margin = 0.8
-            scaled = self.zone.min_face_size * self.settings.detect_scale * margin
+            scaled = self.zone.min_face_size * self.settings.detect_scale
             self.detector.min_face = max(1, int(scaled))
 
     def finish(self) -> DetectJob:
@@ -421,16 +420,6 @@ class MatchStage:
         return events
 
 
-def create_settings_detector(settings: EdgeSettings) -> FaceDetector:
-    """The configured detector, not loaded; ``detector_upsample`` is dlib_hog's option only."""
-    from models.registry import create_detector, detector_config
-
-    config = detector_config(settings.detector)
-    if config.type == "dlib_hog":
-        return create_detector(config, upsample=settings.detector_upsample)
-    return create_detector(config)
-
-
 class Engine:
     """The recognition engine with its models loaded. See the module docstring.
 
@@ -486,12 +475,9 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, gallery: GalleryProvider) -> Engine:
-        from models.registry import create_embedder
+        from edge.model_choice import build_models
 
-        detector = create_settings_detector(settings)
-        embedder = create_embedder(settings.embedder)
-        detector.load()
-        embedder.load()
+        detector, embedder = build_models(settings)
         return cls(settings, detector=detector, embedder=embedder, gallery=gallery)
 
     @property

@@ -53,6 +53,13 @@ class EdgeSettings(BaseSettings):
         description="Face embedder backend key or JSON spec: onnx (default; dlib's network "
         "converted by `vertrouwd models install`, same embeddings) or dlib_resnet.",
     )
+    onnx_providers: tuple[str, ...] | None = Field(
+        None,
+        description="onnxruntime execution providers for the ONNX embedder, in order of "
+        'preference, e.g. ["TensorrtExecutionProvider", "CUDAExecutionProvider"] on a Jetson; '
+        "ones this device lacks are skipped with a log line, CPU is always last. None: the "
+        "best available. A providers option in the embedder's JSON spec wins.",
+    )
     detect_scale: float = Field(
         0.5,
         gt=0.05,

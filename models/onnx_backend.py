@@ -18,8 +18,9 @@ with the command that fixes it.
 
 Faces are aligned by :class:`~models.dlib_backend.DlibAligner`, the chip function the dlib
 embedder uses, then scaled per channel as the input spec says, batched (NCHW by default) and run
-in one call. Execution providers are chosen from those the installed onnxruntime offers:
-TensorRT, CUDA, XNNPACK, then CPU (the default everywhere).
+in one call. Execution providers: an ordered list from the settings (unavailable ones skipped
+with a log line), else the best the installed onnxruntime offers: TensorRT, CUDA, OpenVINO,
+XNNPACK, then CPU (the default everywhere).
 
 Thread ownership: ``InferenceSession.run`` may be called from several threads, but the dlib
 shape predictor may not; give each worker thread its own embedder.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,9 +63,12 @@ DLIB_INT8_ID = "dlib_resnet_v1_int8"
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
     "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
     "XnnpackExecutionProvider",
     "CPUExecutionProvider",
 )
+log = logging.getLogger(__name__)
+
 MAX_BATCH = 32
 """Chips per onnxruntime call; more are run in several calls."""
 
@@ -107,19 +112,24 @@ def _import_ort() -> Any:
 
 
 def choose_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
-    """The providers to use: ``requested`` (all must be available) or the best available.
+    """The providers to use: ``requested`` in its order, or the best available.
 
-    CPU is always last, as the fallback for operators another provider does not support.
+    A requested provider this onnxruntime build lacks (CUDA on a CPU-only board, OpenVINO
+    where it is not installed) is skipped with a log line, so one setting serves a fleet of
+    mixed devices. CPU is always last, as the fallback for operators another provider does
+    not support.
     """
     if requested is None:
         chosen = [p for p in PREFERRED_PROVIDERS if p in available]
     else:
+        chosen = [p for p in requested if p in available]
         missing = [p for p in requested if p not in available]
         if missing:
-            raise BackendUnavailable(
-                f"onnxruntime here has no {', '.join(missing)}; available: {', '.join(available)}"
+            log.warning(
+                "onnxruntime here has no %s; skipped (available: %s)",
+                ", ".join(missing),
+                ", ".join(available),
             )
-        chosen = list(requested)
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     return chosen

@@ -200,8 +200,9 @@ class OnnxEmbedderConfig(BackendConfig):
     )
     providers: tuple[str, ...] | None = Field(
         default=None,
-        description="onnxruntime execution providers in order of preference; none means the "
-        "best available (TensorRT, CUDA, XNNPACK, then CPU).",
+        description="onnxruntime execution providers in order of preference (ones this build "
+        "lacks are skipped with a log line; CPU is always the last fallback); none means the "
+        "best available (TensorRT, CUDA, OpenVINO, XNNPACK, then CPU).",
     )
     threads: int = Field(
         default=1,

@@ -75,7 +75,7 @@ def test_small_face_at_1080p_is_detected_and_cut_from_full_resolution(
         settings, detector=blazeface, embedder=edge_models.embedder, gallery=StaticGallery(index)
     )
     # the engine told the detector the zone's minimum face in the pixels it sees
-    assert blazeface.min_face == int(settings.min_face_size * 0.5 * 0.8)
+    assert blazeface.min_face == int(settings.min_face_size * 0.5)
     job: DetectJob | None = None
     for frame in _frames(patch, 2):
         job = engine.detect_stage.process(frame)

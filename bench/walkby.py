@@ -1,0 +1,444 @@
+"""Walk-by benchmark: the real edge, in real time, on store-camera resolutions and CPU budgets.
+
+Videos are built here, deterministically, into a temporary directory (never committed): photos
+from ``../shared/faces`` (``people/`` and ``scenes/``) pasted onto a fixed background, each
+person approaching the door as a slow zoom (face from 40 to 160 px over 2 s), a pause of 0.8 s,
+then gone; at 720p and 1080p, 10 and 25 frames/s. Four people are members (enrolled from their
+*other* photo), two are not, and the last walker is a group photo holding two members already
+seen and a passer-by who is in no folder. Expected: one arrival per member, nothing else.
+
+Each video is played at its own frame rate through the threaded ``edge.pipeline.Pipeline``
+with the edge's default models (``EdgeSettings()``), in a child process under a CPU budget:
+
+* ``cores2``: the whole machine (2 cores here);
+* ``core1``: pinned to one core (``sched_setaffinity``, as ``taskset -c 0``);
+* ``core30``: pinned to one core and limited to 30 % of it by a cgroup CPU quota (v1
+  ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, else v2 ``cpu.max``): roughly a Pi 4 core.
+  Needs root; without a usable cgroup the run is reported as skipped, with the reason.
+
+One line per run (wrapped here)::
+
+    walkby: res=1080p fps_in=25 budget=core30 expected=4 arrived=4 missed=0 false=0
+            p95_ms=... detect_ms=...
+
+Before the runs at each resolution, one line ``detect: res=... blazeface_ms=...
+dlib_hog_ms=...``: detection alone on one core, as the edge runs it (the zone scaled by
+``detect_scale``), against dlib HOG on the same frame.
+
+``p95_ms``: from the release of the frame in which a member's face first reaches the zone's
+minimum face size to that member's arrival leaving the pipeline. ``detect_ms``: mean detection
+time per detected frame (motion gate skips excluded), in that run, under that budget.
+Exit status 1 when any run misses a member or reports a false arrival.
+
+The machine these figures are taken on is shared: say so when quoting them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(REPO))
+
+from edge.capture import Frame, FrameSource  # noqa: E402
+from edge.events import ArrivalEvent  # noqa: E402
+from edge.matching import StaticGallery  # noqa: E402
+from edge.model_choice import build_models  # noqa: E402
+from edge.pipeline import Engine, Pipeline  # noqa: E402
+from edge.settings import EdgeSettings  # noqa: E402
+from models.dlib_backend import DlibHogDetector  # noqa: E402
+from models.images import load_image_file  # noqa: E402
+from models.matcher import GalleryIndex  # noqa: E402
+from models.types import FaceBox, FaceDetector, RGBImage  # noqa: E402
+
+RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
+BUDGETS = ("cores2", "core1", "core30")
+MEMBERS = {  # identity -> (photo enrolled at the register, photo that walks by)
+    "obama": ("obama/obama.jpg", "obama/obama2.jpg"),
+    "rose_leslie": ("rose_leslie/img1.jpg", "rose_leslie/img2.jpg"),
+    "kit_harington": ("kit_harington/john1.jpeg", "kit_harington/john2.jpeg"),
+    "biden": ("biden/biden.jpg", "biden/biden2.jpg"),
+}
+NON_MEMBERS = ("alex_lacamoire/img1.jpg", "lin_manuel_miranda/img1.png")
+GROUP = "scenes/obama_and_biden.jpg"  # obama and biden (already arrived) and a passer-by
+FACE_FROM, FACE_TO = 40.0, 160.0
+ZOOM_S, PAUSE_S, GAP_S = 2.0, 0.8, 0.4
+MIN_FACE = 60
+CPU_QUOTA = 0.30
+
+
+# --- building the videos -----------------------------------------------------------------------
+
+
+@dataclass
+class Walker:
+    label: str
+    identity: str | None  # the member's identity, None for a non-member
+    image: RGBImage
+    faces: list[tuple[FaceBox, str | None]]  # boxes in ``image`` and who (None: not a member)
+
+
+def _walkers(faces: Path, detector: DlibHogDetector) -> list[Walker]:
+    out: list[Walker] = []
+    people = faces / "people"
+    order = [
+        ("obama", MEMBERS["obama"][1]),
+        (None, NON_MEMBERS[0]),
+        ("rose_leslie", MEMBERS["rose_leslie"][1]),
+        ("kit_harington", MEMBERS["kit_harington"][1]),
+        (None, NON_MEMBERS[1]),
+        ("biden", MEMBERS["biden"][1]),
+    ]
+    for identity, rel in order:
+        image = load_image_file(people / rel)
+        (box,) = detector.detect(image)
+        out.append(Walker(rel, identity, image, [(box, identity)]))
+    image = load_image_file(faces / GROUP)
+    boxes = sorted(detector.detect(image), key=lambda b: b.left)
+    if len(boxes) != 3:
+        raise SystemExit(f"{GROUP}: expected 3 faces, found {len(boxes)}")
+    # left to right in the photo: biden, obama, the passer-by (see shared/faces/README.md)
+    out.append(Walker(GROUP, None, image, list(zip(boxes, ["biden", "obama", None], strict=True))))
+    return out
+
+
+def _background(width: int, height: int) -> RGBImage:
+    rng = np.random.default_rng(20)
+    noise = rng.integers(60, 190, (height // 8, width // 8, 3), dtype=np.uint8)
+    big = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    ramp = np.linspace(0.8, 1.1, width, dtype=np.float32)[None, :, None]
+    return np.asarray(np.clip(big.astype(np.float32) * ramp, 0, 255), dtype=np.uint8)
+
+
+@dataclass
+class Truth:
+    """What a video holds: frames, and per member the first frame at >= MIN_FACE px."""
+
+    frames: int
+    fps: float
+    first_in_zone: dict[str, int]
+
+
+def build_video(path: Path, walkers: Sequence[Walker], size: tuple[int, int], fps: float) -> Truth:
+    width, height = size
+    background = _background(width, height)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise SystemExit(f"cannot write {path} (OpenCV without an mp4v encoder?)")
+    first: dict[str, int] = {}
+    index = 0
+    try:
+        for n, walker in enumerate(walkers):
+            main_box = max((b for b, _ in walker.faces), key=lambda b: b.width)
+            # the crop around all faces, a face's width of margin each side
+            m = main_box.width
+            left = max(0, min(b.left for b, _ in walker.faces) - m)
+            top = max(0, min(b.top for b, _ in walker.faces) - m)
+            right = min(walker.image.shape[1], max(b.right for b, _ in walker.faces) + m)
+            bottom = min(walker.image.shape[0], max(b.bottom for b, _ in walker.faces) + m)
+            crop = walker.image[top:bottom, left:right]
+            cx = width * (0.35 + 0.3 * ((n * 0.37) % 1.0))  # each walker comes in elsewhere
+            cy = height * 0.45
+            steps = round((ZOOM_S + PAUSE_S) * fps)
+            for step in range(steps + round(GAP_S * fps)):
+                frame = background.copy()
+                if step < steps:
+                    t = min(1.0, step / (ZOOM_S * fps))
+                    face_px = FACE_FROM + (FACE_TO - FACE_FROM) * t
+                    f = face_px / main_box.width
+                    w, h = max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))
+                    if w < width and h < height:
+                        small = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+                        x0 = int(np.clip(cx - w / 2 + 30 * t, 0, width - w))
+                        y0 = int(np.clip(cy - h / 2, 0, height - h))
+                        frame[y0 : y0 + h, x0 : x0 + w] = small
+                        for box, who in walker.faces:
+                            if who is not None and box.width * f >= MIN_FACE:
+                                first.setdefault(who, index)
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                index += 1
+    finally:
+        writer.release()
+    return Truth(index, fps, first)
+
+
+# --- one run, in a child process under a CPU budget ------------------------------------------
+
+
+class _RecordingSource(FrameSource):
+    """A paced file source that notes when each frame was released (monotonic clock)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source, reconnect=False, pace=True)
+        self.released: dict[int, float] = {}
+
+    def frames(self) -> Generator[Frame, None, None]:
+        for frame in super().frames():
+            self.released[frame.index] = frame.timestamp
+            yield frame
+
+
+class _TimedSink:
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, ArrivalEvent]] = []
+
+    def put(self, event: ArrivalEvent) -> None:
+        self.arrivals.append((time.monotonic(), event))
+
+
+def run_child(video: Path, faces: Path, data_dir: Path) -> dict[str, Any]:
+    """Enrol the members, play ``video`` through the edge in real time; what happened."""
+    settings = EdgeSettings(source=str(video), data_dir=data_dir, realtime=True)
+    detector, embedder = build_models(settings)
+    enrol = DlibHogDetector(upsample=1)  # as the server enrols
+    ids, vectors = [], []
+    for identity, (photo, _) in MEMBERS.items():
+        image = load_image_file(faces / "people" / photo)
+        boxes = enrol.detect(image)
+        vectors.append(embedder.embed(image, boxes)[0].vector)
+        ids.append(identity)
+    index = GalleryIndex.build(ids, np.stack(vectors), embedder.model_id)
+    engine = Engine(settings, detector=detector, embedder=embedder, gallery=StaticGallery(index))
+    source = _RecordingSource(str(video))
+    sink = _TimedSink()
+    pipeline = Pipeline(engine, source, sink, realtime=True)
+    pipeline.start()
+    try:
+        if not pipeline.wait(timeout=600):
+            raise SystemExit("the pipeline did not finish the video within 600 s")
+    finally:
+        pipeline.shutdown()
+    m = engine.metrics.snapshot()
+    detected = max(1.0, m.get("frames_detected", 0.0))
+    return {
+        "arrivals": [[t, e.subject_id] for t, e in sink.arrivals],
+        "released": {str(k): v for k, v in source.released.items()},
+        "detect_ms": 1000 * m.get("stage_seconds_detect", 0.0) / detected,
+        "frames_processed": m.get("frames_processed", 0.0),
+        "frames_detected": m.get("frames_detected", 0.0),
+        "frames_dropped": float(pipeline.frames_dropped),
+        "embeddings": m.get("embeddings", 0.0),
+    }
+
+
+def detect_child(video: Path) -> dict[str, Any]:
+    """Detection alone, as the edge runs it, on a frame of ``video`` with a face at about
+    ``MIN_FACE`` px: BlazeFace (the default) against dlib HOG (the old default), same frame,
+    median over repeated calls."""
+    from models.blazeface_backend import BlazeFaceDetector
+
+    settings = EdgeSettings()
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.set(cv2.CAP_PROP_POS_FRAMES, round(0.4 * fps))  # the first walker, about 60 px
+    ok, bgr = capture.read()
+    capture.release()
+    if not ok:
+        raise SystemExit(f"cannot read a frame of {video}")
+    scale = settings.detect_scale
+    size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
+    small: RGBImage = np.ascontiguousarray(
+        cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB),
+        dtype=np.uint8,
+    )
+    blaze = BlazeFaceDetector(min_face=int(settings.min_face_size * scale))
+    hog = DlibHogDetector(upsample=settings.detector_upsample)
+    out: dict[str, Any] = {}
+    detectors: list[tuple[str, FaceDetector, int]] = [
+        ("blazeface", blaze, 30),
+        ("dlib_hog", hog, 6),
+    ]
+    for name, detector, calls in detectors:
+        detector.load()
+        detector.detect(small)
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            detector.detect(small)
+            times.append(time.perf_counter() - started)
+        out[f"{name}_ms"] = 1000 * float(np.median(times))
+    out["inferences"] = blaze.inferences / (30 + 1)
+    return out
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+
+class Budget:
+    """How a child is confined: CPU affinity and, for core30, a cgroup with a CPU quota."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cgroup: Path | None = None
+        self.procs_file: Path | None = None
+        self.problem: str | None = None
+        if name == "core30":
+            self._make_cgroup()
+
+    def _make_cgroup(self) -> None:
+        tag = f"vertrouwd-walkby-{os.getpid()}"
+        period = 100_000
+        v1 = Path("/sys/fs/cgroup/cpu")
+        v2 = Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "cpu.cfs_quota_us").exists():
+                group = v1 / tag
+                group.mkdir(exist_ok=True)
+                (group / "cpu.cfs_period_us").write_text(str(period))
+                (group / "cpu.cfs_quota_us").write_text(str(int(period * CPU_QUOTA)))
+                self.cgroup, self.procs_file = group, group / "cgroup.procs"
+            elif (v2 / "cgroup.controllers").exists():
+                group = v2 / tag
+                group.mkdir(exist_ok=True)
+                (group / "cpu.max").write_text(f"{int(period * CPU_QUOTA)} {period}")
+                self.cgroup, self.procs_file = group, group / "cgroup.procs"
+            else:
+                self.problem = "no cgroup CPU controller found (v1 cpu or v2 cpu.max)"
+        except OSError as exc:
+            self.problem = f"cannot set a cgroup CPU quota: {exc} (needs root)"
+
+    def preexec(self) -> None:
+        """Runs in the child before exec: confine it."""
+        if self.name in ("core1", "core30"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        if self.procs_file is not None:
+            self.procs_file.write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):  # a child still in it: left for the OS
+                self.cgroup.rmdir()
+
+
+def run_under(
+    budget: Budget, video: Path, faces: Path, scratch: Path, *, detect: bool = False
+) -> dict[str, Any]:
+    out = scratch / f"result-{time.monotonic_ns()}.json"
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(video),
+        "--faces",
+        str(faces),
+        "--result",
+        str(out),
+        *(["--detect-child"] if detect else []),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, preexec_fn=budget.preexec, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"the edge run failed under {budget.name} (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def score(truth: Truth, result: dict[str, Any]) -> tuple[int, int, int, list[float]]:
+    """(arrived, missed, false, latencies in seconds) of one run against the truth."""
+    released = {int(k): float(v) for k, v in result["released"].items()}
+    seen: dict[str, float] = {}
+    false = 0
+    for t, who in result["arrivals"]:
+        if who in truth.first_in_zone and who not in seen:
+            seen[who] = float(t)
+        else:
+            false += 1
+    latencies = []
+    for who, at in seen.items():
+        start = released.get(truth.first_in_zone[who])
+        if start is not None:
+            latencies.append(max(0.0, at - start))
+    missed = len(truth.first_in_zone) - len(seen)
+    return len(seen), missed, false, latencies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "faces")
+    parser.add_argument("--res", nargs="+", default=list(RESOLUTIONS), choices=list(RESOLUTIONS))
+    parser.add_argument("--fps", nargs="+", type=float, default=[10.0, 25.0])
+    parser.add_argument("--budget", nargs="+", default=list(BUDGETS), choices=BUDGETS)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--detect-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child is not None:
+        with tempfile.TemporaryDirectory(prefix="walkby-edge-") as data:
+            if args.detect_child:
+                result = detect_child(args.child)
+            else:
+                result = run_child(args.child, args.faces, Path(data))
+        args.result.write_text(json.dumps(result))
+        return 0
+
+    if not (args.faces / "people").is_dir():
+        print(f"error: {args.faces}/people not found (see ../shared/faces)", file=sys.stderr)
+        return 2
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="walkby-") as tmp:
+        scratch = Path(tmp)
+        walkers = _walkers(args.faces, DlibHogDetector(upsample=1))
+        print(
+            f"walkby: {len(walkers)} walkers ({len(MEMBERS)} members, {len(NON_MEMBERS)} "
+            f"non-members, a group with a passer-by); face {FACE_FROM:g}->{FACE_TO:g} px over "
+            f"{ZOOM_S:g} s, pause {PAUSE_S:g} s; min_face_size {MIN_FACE}; edge defaults "
+            f"{EdgeSettings().detector} + {EdgeSettings().embedder}; machine shared, loaded"
+        )
+        for res in args.res:
+            for fps in args.fps:
+                video = scratch / f"walkby-{res}-{fps:g}.mp4"
+                truth = build_video(video, walkers, RESOLUTIONS[res], fps)
+                if fps == args.fps[0]:
+                    one = Budget("core1")
+                    d = run_under(one, video, args.faces, scratch, detect=True)
+                    print(
+                        f"detect: res={res} budget=core1 blazeface_ms={d['blazeface_ms']:.1f} "
+                        f"({d['inferences']:.0f} inferences) dlib_hog_ms={d['dlib_hog_ms']:.1f} "
+                        f"hog_vs_blazeface={d['dlib_hog_ms'] / d['blazeface_ms']:.1f}",
+                        flush=True,
+                    )
+                for name in args.budget:
+                    budget = Budget(name)
+                    try:
+                        if budget.problem is not None:
+                            print(f"walkby: res={res} fps_in={fps:g} budget={name} skipped: "
+                                  f"{budget.problem}")  # fmt: skip
+                            continue
+                        for _ in range(args.repeat):
+                            result = run_under(budget, video, args.faces, scratch)
+                            arrived, missed, false, lat = score(truth, result)
+                            p95 = f"{np.percentile(lat, 95) * 1000:.0f}" if lat else "none"
+                            print(
+                                f"walkby: res={res} fps_in={fps:g} budget={name} "
+                                f"expected={len(truth.first_in_zone)} arrived={arrived} "
+                                f"missed={missed} false={false} p95_ms={p95} "
+                                f"detect_ms={result['detect_ms']:.1f} "
+                                f"(processed {result['frames_processed']:.0f}/{truth.frames}, "
+                                f"embeddings {result['embeddings']:.0f})",
+                                flush=True,
+                            )
+                            failed = failed or missed > 0 or false > 0
+                    finally:
+                        budget.close()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
