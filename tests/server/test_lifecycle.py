@@ -343,8 +343,10 @@ def test_search_finds_customers_of_the_own_store_with_public_fields_only(
         "recognition",
         "membership",
         "consent_expires_at",
+        "membership",  # face or pass (issue 12)
     }
     assert found[0]["recognition"] == "active"
+    assert found[0]["membership"] == "face"
     assert obama.subject_id not in r.text
     assert client.get("/api/v1/customers", params={"q": "joe@example"}).json() == []
     assert client.get("/api/v1/customers", params={"q": "%"}).status_code == 422
