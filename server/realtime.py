@@ -55,6 +55,10 @@ class Broker(Protocol):
     def publish_many(self, items: list[tuple[str, Message]]) -> None:
         """:meth:`publish` for each (channel, message), in order, in one hand-over."""
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until what was published has been handed on (a CLI before it exits); True
+        when it all was."""
+
     def subscribe(
         self, channel: str
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
@@ -83,8 +87,8 @@ class InProcessBroker:
         if not items:
             return
         loop = self._loop
-        if loop is None:
-            raise RuntimeError("broker is not bound to an event loop")
+        if loop is None:  # nothing subscribed in this process (a CLI): nobody to tell
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -93,6 +97,9 @@ class InProcessBroker:
             self._deliver_many(items)
         else:
             loop.call_soon_threadsafe(self._deliver_many, items)
+
+    def flush(self, timeout: float) -> bool:
+        return True  # delivery is a hand-over to this process's own event loop
 
     def _deliver_many(self, items: list[tuple[str, Message]]) -> None:
         for channel, message in items:
@@ -190,6 +197,7 @@ class RedisBroker:
             outbox_size
         )
         self._stats = threading.Condition()
+        self.queued = 0
         self.sent = 0
         self.dropped = 0
         self.failures = 0
@@ -244,6 +252,8 @@ class RedisBroker:
             return
         batch = [(channel, json.dumps(m, separators=(",", ":"))) for channel, m in items]
         try:
+            with self._stats:
+                self.queued += len(batch)
             self._outbox.put_nowait(batch)
         except thread_queue.Full:
             with self._stats:
@@ -291,6 +301,11 @@ class RedisBroker:
             self.dropped += len(batch)
             self._stats.notify_all()
         log.error("redis publish gave up; %d message(s) dropped", len(batch))
+
+    def flush(self, timeout: float) -> bool:
+        return self.wait_until(lambda b: b.sent + b.dropped >= b.queued, timeout) and (
+            self.dropped == 0
+        )
 
     def wait_until(self, test: Callable[[RedisBroker], bool], timeout: float) -> bool:
         """Block until ``test(self)`` holds, re-checked whenever a counter changes (tests)."""
