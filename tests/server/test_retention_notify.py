@@ -58,7 +58,7 @@ def test_the_cli_retention_pass_notifies_the_devices(
         version_before = before.gallery_version
     # Another test run may share this Redis: the channel is this store's in this database,
     # and the message must carry this database's new version.
-    pubsub = client.pubsub()
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
     pubsub.subscribe(device_channel(store.id))
     try:
         assert pubsub.get_message(timeout=5) is not None  # the subscription is live
