@@ -30,6 +30,7 @@ from server.api import (
     tablet,
 )
 from server.api.json_body import StrictJSON
+from server.api.schemas import ERROR_RESPONSES
 from server.runtime import Runtime, build_runtime
 from server.services import retention
 from server.services.arrival_writer import ArrivalWriter
@@ -124,7 +125,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         if runtime is None:
             rt.close()
 
-    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
