@@ -108,6 +108,7 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in (
+        (400, "the request could not be read (e.g. a malformed multipart form)"),
         (401, "not signed in, or the credential is unknown or revoked"),
         (403, "signed in, but not allowed"),
         (404, "no such thing (or not visible to the caller)"),
