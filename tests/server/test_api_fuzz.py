@@ -101,7 +101,12 @@ def test_no_5xx_and_answers_as_declared(
                 nonlocal calls
                 kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
                 kwargs.pop("cookies", None)  # the client's own (the signed-in session)
-                response = client.request(**kwargs)
+                try:  # schemathesis speaks `requests`; a few generated forms httpx cannot encode
+                    request = client.build_request(**kwargs)
+                    request.read()  # encode the body now (schemathesis reads it back, too)
+                except (TypeError, AttributeError, ValueError):
+                    return  # never sent: nothing to check
+                response = client.send(request)  # server errors raise here (the test fails)
                 calls += 1
                 if response.status_code >= 500:
                     server_errors.append(f"{label} -> {response.status_code}")
@@ -109,7 +114,7 @@ def test_no_5xx_and_answers_as_declared(
                 if str(response.status_code) not in _declared(operation):
                     undeclared[f"{label} {response.status_code}"] += 1
                     return
-                response.request.read()  # schemathesis reads the request back for its report
+                response.request.read()  # after a redirect: the followed request's (no body)
                 try:
                     operation.validate_response(response)
                 except Exception as exc:  # any violation counts; the label says where
