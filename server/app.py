@@ -31,6 +31,7 @@ from server.api import (
 )
 from server.api import metrics as metrics_api
 from server.api.json_body import StrictJSON
+from server.api.schemas import ERROR_RESPONSES
 from server.metrics import MetricsMiddleware, ServerMetrics
 from server.runtime import Runtime, build_runtime
 from server.security import BrowserGuard
@@ -131,7 +132,7 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             rt.close()
 
     metrics = ServerMetrics()  # GET /metrics (server/api/metrics.py)
-    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.metrics = metrics
 
     @app.exception_handler(ServiceError)

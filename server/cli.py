@@ -320,15 +320,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from server.db.session import transaction
-    from server.services import lifecycle, retention
+    from server.services import retention
 
     rt = _runtime(args)
-    with transaction(rt.sessions) as session:
-        report = retention.run(
-            session, now=rt.now(), retention_years=rt.settings.retention_years, actor="cli"
-        )
-    lifecycle.checkpoint_wal(rt.engine)
+    # The server's own pass, notifications included (devices and tablets hear of it at once).
+    report = retention.run_once(rt, actor="cli")
+    if not rt.broker.flush(timeout=10):
+        print("retention: some notifications were not delivered (devices poll)", file=sys.stderr)
     print(
         f"retention: {report.expired} consents expired, {report.purged} customers past the "
         f"{rt.settings.retention_years}-year limit, {report.templates_destroyed} templates and "

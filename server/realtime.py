@@ -15,8 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import queue as thread_queue
+import threading
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,10 @@ class Broker(Protocol):
     def publish_many(self, items: list[tuple[str, Message]]) -> None:
         """:meth:`publish` for each (channel, message), in order, in one hand-over."""
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until what was published has been handed on (a CLI before it exits); True
+        when it all was."""
+
     def subscribe(
         self, channel: str
     ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[Message]]:
@@ -80,8 +87,8 @@ class InProcessBroker:
         if not items:
             return
         loop = self._loop
-        if loop is None:
-            raise RuntimeError("broker is not bound to an event loop")
+        if loop is None:  # nothing subscribed in this process (a CLI): nobody to tell
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -90,6 +97,9 @@ class InProcessBroker:
             self._deliver_many(items)
         else:
             loop.call_soon_threadsafe(self._deliver_many, items)
+
+    def flush(self, timeout: float) -> bool:
+        return True  # delivery is a hand-over to this process's own event loop
 
     def _deliver_many(self, items: list[tuple[str, Message]]) -> None:
         for channel, message in items:
@@ -148,7 +158,9 @@ def revoked(device_id: str) -> Message:
 class RedisBroker:
     """Fan-out across server processes through Redis publish/subscribe.
 
-    ``publish`` sends to Redis (from any thread); each process keeps ONE pattern subscription
+    ``publish`` queues for Redis (from any thread, never blocking: a sender thread does the
+    round trips, retries a failed batch a few times, and drops and counts what it cannot send);
+    each process keeps ONE pattern subscription
     (``store:*``) whose listener task hands every message to a local ``InProcessBroker``, which
     fans it out to that process's WebSocket clients. So an arrival handled by process A reaches
     a tablet connected to process B, and a process with 200 tablets still holds one Redis
@@ -157,20 +169,49 @@ class RedisBroker:
     """
 
     PATTERN = "store:*"
+    SEND_ATTEMPTS = 4  # a batch Redis refuses this often (with backoff) is dropped, counted
+    SEND_BACKOFF_S = 0.25
 
-    def __init__(self, url: str, queue_size: int = 256) -> None:
+    def __init__(
+        self,
+        url: str,
+        queue_size: int = 256,
+        *,
+        outbox_size: int = 10_000,
+        ready_timeout_s: float = 10.0,
+    ) -> None:
         import redis
 
         self.url = url
         self.local = InProcessBroker(queue_size)
-        self._sync = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        # Only the sender thread uses this client, so its timeouts never reach a caller.
+        self._sync = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._ready_timeout_s = ready_timeout_s
+        # publish() only queues (never blocks, as the Protocol says); one sender thread owns
+        # the Redis round trips. Bounded: when Redis is away long enough to fill it, new
+        # messages are dropped and counted (devices poll, tablets reload: nothing is lost
+        # for good, only late).
+        self._outbox: thread_queue.Queue[list[tuple[str, str]] | None] = thread_queue.Queue(
+            outbox_size
+        )
+        self._stats = threading.Condition()
+        self.queued = 0
+        self.sent = 0
+        self.dropped = 0
+        self.failures = 0
+        self._sender = threading.Thread(target=self._send_loop, name="redis-publish", daemon=True)
+        self._sender.start()
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.local.bind(loop)
         self._task = loop.create_task(self._listen(), name="redis-broker")
-        await asyncio.wait_for(self._ready.wait(), 10)
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._ready_timeout_s)
+        except TimeoutError:
+            # Serve anyway: writes do not need Redis, and the listener keeps reconnecting.
+            log.warning("redis not reachable at start-up; live fan-out resumes when it is")
 
     async def _listen(self) -> None:
         import redis.asyncio as aredis
@@ -203,15 +244,73 @@ class RedisBroker:
                 await client.aclose()
 
     def publish(self, channel: str, message: Message) -> None:
-        self._sync.publish(channel, json.dumps(message, separators=(",", ":")))
+        self.publish_many([(channel, message)])
 
     def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        """Queues the messages for the sender thread and returns at once."""
         if not items:
             return
-        pipe = self._sync.pipeline(transaction=False)  # one round trip for the batch
-        for channel, message in items:
-            pipe.publish(channel, json.dumps(message, separators=(",", ":")))
-        pipe.execute()
+        batch = [(channel, json.dumps(m, separators=(",", ":"))) for channel, m in items]
+        try:
+            with self._stats:
+                self.queued += len(batch)
+            self._outbox.put_nowait(batch)
+        except thread_queue.Full:
+            with self._stats:
+                self.dropped += len(batch)
+                self._stats.notify_all()
+            log.warning("redis publish queue full; %d message(s) dropped", len(batch))
+
+    def _send_loop(self) -> None:
+        while True:
+            batch = self._outbox.get()
+            if batch is None:
+                return
+            while True:  # everything waiting goes in one pipeline: one round trip
+                try:
+                    more = self._outbox.get_nowait()
+                except thread_queue.Empty:
+                    break
+                if more is None:
+                    self._outbox.put(None)
+                    break
+                batch.extend(more)
+            self._send(batch)
+
+    def _send(self, batch: list[tuple[str, str]]) -> None:
+        for attempt in range(self.SEND_ATTEMPTS):
+            try:
+                pipe = self._sync.pipeline(transaction=False)
+                for channel, text in batch:
+                    pipe.publish(channel, text)
+                pipe.execute()
+            except Exception as exc:  # unreachable, timed out, restarting
+                with self._stats:
+                    self.failures += 1
+                    self._stats.notify_all()
+                log.warning(
+                    "redis publish failed (%s), attempt %d", type(exc).__name__, attempt + 1
+                )
+                time.sleep(self.SEND_BACKOFF_S * 2**attempt)  # the sender's own pace only
+                continue
+            with self._stats:
+                self.sent += len(batch)
+                self._stats.notify_all()
+            return
+        with self._stats:
+            self.dropped += len(batch)
+            self._stats.notify_all()
+        log.error("redis publish gave up; %d message(s) dropped", len(batch))
+
+    def flush(self, timeout: float) -> bool:
+        return self.wait_until(lambda b: b.sent + b.dropped >= b.queued, timeout) and (
+            self.dropped == 0
+        )
+
+    def wait_until(self, test: Callable[[RedisBroker], bool], timeout: float) -> bool:
+        """Block until ``test(self)`` holds, re-checked whenever a counter changes (tests)."""
+        with self._stats:
+            return self._stats.wait_for(lambda: test(self), timeout)
 
     def subscribe(
         self, channel: str
@@ -224,6 +323,9 @@ class RedisBroker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.local.close()
+        with contextlib.suppress(thread_queue.Full):
+            self._outbox.put_nowait(None)
+        await asyncio.to_thread(self._sender.join, 5)
         self._sync.close()
 
 

@@ -11,8 +11,10 @@ own ids: posting the same sale again records nothing twice.
 
     201 {"status": "recorded", ...}   first time
     200 {"status": "duplicate", ...}  the same sale again (or "extended": lines added)
-    202 {"status": "ignored", "reason": "not a member"}  nothing was stored
-    401 unknown or revoked key; 409 the sale id belongs to another member; 422 bad payload
+    202 {"status": "ignored", "reason": "not a member"}  no customer given: nothing was stored
+    401 unknown or revoked key; 404 no member of this store with that id (unknown and another
+    store's member alike); 409 the sale id belongs to another member; 422 bad payload (also a
+    time before 2000 or more than a day ahead, or an amount out of bounds)
 
     POST /api/v1/pos/service-items
     {"ref": "REP-77", "customer": {"loyalty_id": "VT100001"}, "kind": "repair",
@@ -33,7 +35,7 @@ from server.db.clienteling import Product
 from server.db.models import Customer, Store
 from server.deps import RuntimeDep, SessionDep
 from server.services import pos
-from server.services.errors import BadInput, Unauthorized
+from server.services.errors import BadInput, NotFound, Unauthorized
 
 router = APIRouter(prefix="/api/v1/pos", tags=["pos"])
 
@@ -88,10 +90,15 @@ def pos_store(request: Request, rt: RuntimeDep, session: SessionDep) -> Store:
 PosStore = Annotated[Store, Depends(pos_store)]
 
 
-def _member(session: Session, ref: MemberRef | None) -> Customer | None:
+def _member(session: Session, store: Store, ref: MemberRef | None) -> Customer | None:
+    """None when no customer is given; 404 when the id names no member of the key's store
+    (the same answer for an unknown id and another store's member: no membership oracle)."""
     if ref is None:
         return None
-    return pos.find_member(session, loyalty_id=ref.loyalty_id, crm_id=ref.crm_id)
+    customer = pos.store_member(session, store=store, loyalty_id=ref.loyalty_id, crm_id=ref.crm_id)
+    if customer is None:
+        raise NotFound("no member of this store with that id")
+    return customer
 
 
 def _products(session: Session, skus: set[str]) -> dict[str, Product]:
@@ -107,7 +114,7 @@ def post_sale(
     body: SaleIn, store: PosStore, rt: RuntimeDep, session: SessionDep, response: Response
 ) -> dict[str, Any]:
     products = _products(session, {ln.sku for ln in body.lines})  # 422 before anything else
-    customer = _member(session, body.customer)
+    customer = _member(session, store, body.customer)
     if customer is None:
         response.status_code = 202
         return {"status": "ignored", "reason": "not a member", "sale_id": body.sale_id}
@@ -142,10 +149,8 @@ def post_service_item(
     body: ServiceItemIn, store: PosStore, rt: RuntimeDep, session: SessionDep, response: Response
 ) -> dict[str, Any]:
     product = _products(session, {body.sku})[body.sku] if body.sku else None
-    customer = _member(session, body.customer)
-    if customer is None:
-        response.status_code = 202
-        return {"status": "ignored", "reason": "not a member", "ref": body.ref}
+    customer = _member(session, store, body.customer)
+    assert customer is not None  # the schema requires a customer
     status, _item = pos.upsert_service_item(
         session,
         store=store,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
@@ -117,3 +117,26 @@ class RenewOut(BaseModel):
     consent_id: str
     previous_consent_id: str
     expires_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: ``detail`` is the reason (a list of field errors for a malformed body)."""
+
+    detail: str | list[dict[str, Any]]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (400, "the request could not be read (e.g. a malformed multipart form)"),
+        (401, "not signed in, or the credential is unknown or revoked"),
+        (403, "signed in, but not allowed"),
+        (404, "no such thing (or not visible to the caller)"),
+        (409, "conflicts with what is stored"),
+        (413, "the request body is too large"),
+        (422, "the input is refused; ``detail`` says why"),
+        (429, "too many attempts; retry after ``Retry-After`` seconds"),
+        (503, "busy or unavailable; retry after ``Retry-After`` seconds"),
+    )
+}
+"""The answers any route may give besides its own (declared once, on the app, for every route)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +15,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import QueuePool
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -76,11 +82,98 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+class _Retrier:
+    """Runs post-commit callbacks that failed again later, on a thread of its own, with backoff.
+
+    The data they announce is committed; a notification that fails (the broker unreachable)
+    must not turn that into an error for the request, and must not be lost at the first
+    failure either. Each failure is logged with the callback's name only (never its arguments:
+    they may name a customer). Bounded: when the queue is full the callback is dropped (logged,
+    counted); devices poll and tablets reload, so a lost notice delays, never loses, data.
+    """
+
+    DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # then it gives up
+
+    def __init__(self, size: int = 1000) -> None:
+        self._queue: queue.Queue[tuple[float, int, Callable[[], None]]] = queue.Queue(size)
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pending = 0
+        self.retried = 0
+        self.gave_up = 0
+        self.dropped = 0
+
+    def run(self, callbacks: list[Callable[[], None]]) -> None:
+        """Run each callback now; any that fails is logged and queued for a retry."""
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:
+                self._failed(callback, 0, exc)
+
+    def _failed(self, callback: Callable[[], None], attempt: int, exc: Exception) -> None:
+        name = _name(callback)
+        if attempt >= len(self.DELAYS_S):
+            log.error("post-commit %s failed %d times (%s); given up", name, attempt + 1, _why(exc))
+            with self._lock:
+                self.gave_up += 1
+            return
+        log.warning("post-commit %s failed (%s); retrying", name, _why(exc))
+        with self._lock:
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="after-commit", daemon=True)
+                self._thread.start()
+        try:
+            self._queue.put_nowait(
+                (time.monotonic() + self.DELAYS_S[attempt], attempt + 1, callback)
+            )
+        except queue.Full:
+            log.error("post-commit %s dropped: too many retries pending", name)
+            with self._lock:
+                self._pending -= 1
+                self.dropped += 1
+                self._lock.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            due, attempt, callback = self._queue.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # a backoff, on this thread only; nothing waits for it
+            try:
+                callback()
+            except Exception as exc:
+                self._failed(callback, attempt, exc)
+            else:
+                log.info("post-commit %s done on retry %d", _name(callback), attempt)
+            with self._lock:
+                self._pending -= 1
+                self.retried += 1
+                self._lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no retry is pending (for tests and shutdown)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._pending == 0, timeout)
+
+
+def _name(callback: Callable[[], Any]) -> str:
+    func = getattr(callback, "func", callback)  # a functools.partial: its function
+    return str(getattr(func, "__qualname__", type(func).__name__))
+
+
+def _why(exc: Exception) -> str:
+    return type(exc).__name__  # the message may carry data; the type says enough
+
+
+after_commit_retries = _Retrier()
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
-    for callback in callbacks:
-        callback()
+    after_commit_retries.run(callbacks)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -117,5 +210,4 @@ def _run_after_release(session: Session, transaction: SessionTransaction) -> Non
     if transaction.parent is not None:  # a nested transaction: the connection is still held
         return
     callbacks: list[Callable[[], None]] = session.info.pop(_RELEASE_READY, [])
-    for callback in callbacks:
-        callback()
+    after_commit_retries.run(callbacks)

@@ -1,8 +1,14 @@
 """Sales from the point of sale: per-store API keys, recording a member's sale (idempotent by
 the POS's sale id), and service items (repairs, orders) the POS or workshop reports.
 
-Only members' sales are stored. A sale without a loyalty/CRM id, or with one that names no
-member, is answered "ignored" and nothing about it is written (non-members leave no trace).
+Only members' sales are stored. A sale without a loyalty/CRM id is answered "ignored" and
+nothing about it is written (non-members leave no trace). A key sees only its own store's
+members (:func:`store_member`): an id that names nobody and an id of another store's member get
+the same answer, so a key learns nothing about other stores' members.
+
+Bounds (422, before anything is written): a sale's time lies between 2000-01-01 and a day after
+now; a line is at most ``MAX_LINE_CENTS`` and a sale at most ``MAX_SALE_CENTS``, both well inside
+a PostgreSQL ``integer``.
 
 API keys: ``vtpos_`` + 32 random bytes, shown once at creation (``vertrouwd pos-key create``);
 the database keeps only the SHA-256 (the key is high-entropy, so no slow hash is needed), the
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -29,11 +35,15 @@ from server.db.clienteling import (
     Sale,
     ServiceItem,
 )
-from server.db.models import Customer, Store, Visit
+from server.db.models import ConsentRecord, Customer, Store, Visit
 from server.services.errors import BadInput, Conflict, NotFound, Unauthorized
 from server.services.ids import new_token, token_digest
 
 KEY_PREFIX = "vtpos_"
+EARLIEST_SALE = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SALE_SKEW = timedelta(days=1)  # a till's clock or time zone set wrong, not more
+MAX_LINE_CENTS = 100_000_000  # 1,000,000.00 on one line
+MAX_SALE_CENTS = 1_000_000_000  # 10,000,000.00 in one sale (PostgreSQL integer: 2,147,483,647)
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,25 @@ def find_member(
     return None
 
 
+def store_member(
+    session: Session, *, store: Store, loyalty_id: str | None = None, crm_id: str | None = None
+) -> Customer | None:
+    """The member named by a loyalty or CRM id, if they are a member of ``store``: their home
+    store, or a consent (of any status: a member stays a member without recognition) whose
+    scope covers it. Another store's member is None, exactly like an unknown id."""
+    customer = find_member(session, loyalty_id=loyalty_id, crm_id=crm_id)
+    if customer is None:
+        return None
+    if customer.home_store_id == store.id:
+        return customer
+    scopes = session.scalars(
+        select(ConsentRecord.scope).where(ConsentRecord.customer_id == customer.id)
+    )
+    if any("*" in scope or store.code in scope for scope in scopes):
+        return customer
+    return None
+
+
 def visit_at(session: Session, *, customer_id: str, store_id: int, at: datetime) -> int | None:
     """The member's visit in that store during which a sale at ``at`` was made (their card was
     on the tablets), if any: the latest arrival before the sale whose card was still live."""
@@ -156,6 +185,17 @@ def record_sale(
         raise BadInput("a sale needs the point of sale's id")
     if at.tzinfo is None:
         raise BadInput("the sale time needs a time zone")
+    if not EARLIEST_SALE <= at <= now + FUTURE_SALE_SKEW:
+        raise BadInput(
+            f"the sale time {at.isoformat()} is not plausible "
+            f"(between {EARLIEST_SALE:%Y-%m-%d} and a day from now)"
+        )
+    for line in lines:
+        if not 0 <= line.amount_cents <= MAX_LINE_CENTS:
+            raise BadInput(
+                f"line {line.line_no}: amount {line.amount_cents} cents is out of range "
+                f"(0 to {MAX_LINE_CENTS:,})"
+            )
     sale = session.scalar(select(Sale).where(Sale.store_id == store.id, Sale.ref == ref))
     have: dict[int | None, tuple[int | None, int]] = {}
     if sale is not None:
@@ -172,6 +212,11 @@ def record_sale(
     for line in lines:  # every check before the first write: a refusal leaves nothing
         if line.line_no in have and have[line.line_no] != (line.product.id, line.quantity):
             raise Conflict(f"sale {ref} line {line.line_no} differs from the one already recorded")
+    total = (sale.total_cents if sale is not None else 0) + sum(
+        line.amount_cents for line in lines if line.line_no not in have
+    )
+    if total > MAX_SALE_CENTS:
+        raise BadInput(f"the sale's total of {total} cents is over {MAX_SALE_CENTS:,}")
     created = sale is None
     if sale is None:
         sale = Sale(

@@ -182,9 +182,13 @@ def run(
     return report
 
 
-def run_once(rt: Runtime) -> RetentionReport:
+def run_once(rt: Runtime, *, actor: str = ACTOR) -> RetentionReport:
     """One pass with the runtime's clock and settings, in its own transaction; then the SQLite
-    WAL is checkpointed (it also finishes a checkpoint that a crash interrupted)."""
+    WAL is checkpointed (it also finishes a checkpoint that a crash interrupted). The server's
+    periodic pass and ``vertrouwd retention run`` both use it, so both tell the stores' devices
+    and tablets through the runtime's broker (from the CLI that reaches the servers' sockets
+    through Redis; without Redis the CLI process has no sockets to tell, and devices pick the
+    new gallery up when they poll)."""
     reload = getattr(rt.kek, "reload", None)
     if callable(reload):  # pick up a KEK that `vertrouwd keys rotate` added meanwhile
         reload()
@@ -193,6 +197,7 @@ def run_once(rt: Runtime) -> RetentionReport:
             session,
             now=rt.now(),
             retention_years=rt.settings.retention_years,
+            actor=actor,
             notify=rt.broker.publish,
         )
     lifecycle.checkpoint_wal(rt.engine)

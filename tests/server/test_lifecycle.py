@@ -342,8 +342,7 @@ def test_search_finds_customers_of_the_own_store_with_public_fields_only(
         "home_store",
         "recognition",
         "membership",
-        "consent_expires_at",
-        "membership",  # face or pass (issue 12)
+        "consent_expires_at",  # face or pass (issue 12)
     }
     assert found[0]["recognition"] == "active"
     assert found[0]["membership"] == "face"
