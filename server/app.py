@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server import docs
 from server.api import (
     auth,
     console,
@@ -123,7 +124,11 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         if runtime is None:
             rt.close()
 
-    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan)
+    # Docs pages from local copies of their scripts (server/docs.py), never from a CDN.
+    app = FastAPI(
+        title="Vertrouwd", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    docs.install(app)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
-from server.db.models import Store
+from server.api.schemas import (
+    CustomerPublic,
+    EnrolmentOut,
+    RenewOut,
+    SelfServiceLinkOut,
+    StatusOut,
+)
+from server.db.models import Customer, Store
 from server.deps import CurrentStaff, Enroller, RuntimeDep, SessionDep
-from server.services import customer_admin, devices, enrolment, lifecycle, selfservice
+from server.services import customer_admin, devices, enrolment, lifecycle, receipts, selfservice
 from server.services.errors import BadInput, TooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -71,10 +78,14 @@ def enrol(
         now=now,
         notify=rt.broker.publish,
     )
+    enrolled = session.get(Customer, result.customer_id)
+    assert enrolled is not None
     return EnrolmentOut(
         customer_id=result.customer_id,
         templates=result.templates,
-        self_service_url=selfservice.link(rt, result.customer_id),
+        self_service_url=selfservice.issue_link(
+            rt, session, customer=enrolled, actor=f"staff:{who.username}", channel="register"
+        ),
     )
 
 
@@ -157,6 +168,32 @@ def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionD
         consent_id=result.consent_id,
         previous_consent_id=result.previous_consent_id,
         expires_at=result.expires_at,
+    )
+
+
+@router.post("/customers/{customer_id}/self-service-link", status_code=201)
+def reissue_link(
+    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> SelfServiceLinkOut:
+    """A new self-service link for the customer, e.g. when they lost the receipt; the previous
+    link stops working. Audited as ``selfservice.link_reissued`` and flagged in the console's
+    staff access view (the customer's own page is not for staff to read)."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="reissue", now=now
+    )
+    url = selfservice.issue_link(
+        rt,
+        session,
+        customer=customer,
+        actor=f"staff:{who.username}",
+        channel="reissue",
+        reissue=True,
+    )
+    return SelfServiceLinkOut(
+        self_service_url=url,
+        qr_svg=str(receipts.qr_svg(url)),
+        valid_until=now + timedelta(days=rt.settings.self_service_ttl_days),
     )
 
 

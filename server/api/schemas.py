@@ -68,6 +68,12 @@ class EnrolmentOut(BaseModel):
     self_service_url: str
 
 
+class SelfServiceLinkOut(BaseModel):
+    self_service_url: str
+    qr_svg: str
+    valid_until: datetime
+
+
 class CustomerPublic(BaseModel):
     """A customer as staff search results show them: no pseudonym, key, template or token."""
 

@@ -21,7 +21,7 @@ from server.services import access, lifecycle
 from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
-ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol")
+ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "reissue")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
 

@@ -62,7 +62,7 @@ from server.db.models import (
 )
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
-from server.services import audit, gallery
+from server.services import audit, gallery, selfservice
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id
 
@@ -328,6 +328,14 @@ def withdraw(
     versions = publish_scope(
         session, scope=ended.scope, reason="withdrawal", actor=actor, now=now, notify=notify
     )
+    # The self-service link ends too (after a short grace, so the page that confirmed the
+    # withdrawal can still offer "forget me").
+    selfservice.end_links(
+        session,
+        customer_id=customer.id,
+        reason="withdrawn",
+        until=now + selfservice.AFTER_WITHDRAWAL,
+    )
     return WithdrawalResult(
         status="withdrawn",
         changed=True,
@@ -387,6 +395,7 @@ ERASERS: dict[str, Eraser] = {
     "staff_notes": _delete_rows("staff_notes", "customer_id"),
     "customer_external_ids": _delete_rows("customer_external_ids", "customer_id"),
     "incidents": _anonymise_incidents,
+    "self_service_links": selfservice.erase_links,
     "customers": _delete_rows("customers", "id"),
 }
 """Every table holding a customer's data -> how erasure removes it. Register a new table here

@@ -1,8 +1,8 @@
 """The enrolment receipt: the customer's self-service link and a QR code of it.
 
-A receipt can be printed again for a customer the staff member may act for
-(``customer_admin.authorise``: the cashier of the customer's home store); the link is signed and
-expiring, so a fresh one is issued each time, and each issue is written to the audit log.
+A receipt with a new link is printed right after the customer's enrolment (once, by the
+cashier who enrolled them, in that sign-in session); later only an explicit re-issue, which
+revokes the old link and is audited and flagged (``selfservice``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from server.db.models import Customer, Store
-from server.services import audit
 from server.services.staff import StaffIdentity
 
 
@@ -59,16 +58,9 @@ def issue_receipt(
     valid_until: datetime,
     now: datetime,
 ) -> Receipt:
-    """The receipt for ``customer`` with a freshly issued ``link``; the issue is audited."""
+    """The receipt for ``customer`` with a freshly issued ``link`` (``selfservice.issue``
+    audits the issue)."""
     store = session.get(Store, customer.home_store_id) if customer.home_store_id else None
-    audit.append(
-        session,
-        kind="selfservice.link_issued",
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id,
-        data={"channel": "register"},
-        at=now,
-    )
     return Receipt(
         customer_id=customer.id,
         name=customer.name,

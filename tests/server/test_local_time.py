@@ -332,7 +332,7 @@ def test_late_in_the_evening_utc_the_pages_already_show_tomorrow(
 ) -> None:
     """At 23:30 UTC on 25 November it is 00:30 on the 26th in Amsterdam: the receipt, /me, the
     public page and the Art. 30 record all say the 26th."""
-    from server.services import selfservice
+    from tests.server.members import new_link
     from tests.server.test_pages import add_customer
 
     at(runtime, utc(2026, 11, 25, 23, 30))
@@ -357,7 +357,7 @@ def test_late_in_the_evening_utc_the_pages_already_show_tomorrow(
         assert "26 november 2026" in receipt.text
         assert "25 november 2026" not in receipt.text
 
-        me = c.get(f"/me/{selfservice.token_for(runtime, cid)}").text
+        me = c.get(f"/me/{new_link(runtime, cid)}").text
         assert "26 november 2026" in me  # member since: joined at 00:30 local on the 26th
         assert "15 juli 2026 00:30 CEST" in me  # the summer visit
         assert "UTC" not in me

@@ -205,7 +205,8 @@ def test_a_withdrawn_customer_enrols_again_into_the_same_record(
 
     kinds = audit_kinds(runtime, withdrawn.subject_id)
     after_withdrawal = kinds[kinds.index("consent.withdrawn") :]
-    assert after_withdrawal[-2:] == ["consent.given", "template.created"]
+    # ... and the receipt's self-service link, issued with the enrolment
+    assert after_withdrawal[-3:] == ["consent.given", "template.created", "selfservice.link_issued"]
     given = audit_entries(runtime, "consent.given")[-1]
     assert given["actor"] == "staff:cashier"
     assert given["data"]["consent_id"] == new.id
@@ -279,7 +280,7 @@ def test_an_expired_customer_enrols_again_with_a_fresh_key(
     kinds = audit_kinds(runtime, member.subject_id)
     assert kinds.count("consent.expired") == 1  # ended once, by whichever came first
     assert kinds.count("key.destroyed") == 1
-    assert kinds[-2:] == ["consent.given", "template.created"]
+    assert kinds[-3:] == ["consent.given", "template.created", "selfservice.link_issued"]
     # the retention job finds nothing left to do
     with transaction(runtime.sessions) as s:
         assert not retention.run(s, now=after, retention_years=3).changed
@@ -362,7 +363,8 @@ def test_another_stores_cashier_and_unknown_ids_are_refused_and_audited(
         ),
     ]
     after = stored(runtime)
-    assert after.pop("audit_log") == before.pop("audit_log") + 2  # the refusals, nothing else
+    # the two refusals and the two sign-ins, nothing else
+    assert after.pop("audit_log") == before.pop("audit_log") + 4
     assert after == before
     assert state_of(runtime, withdrawn.customer_id) == "withdrawn"
 
