@@ -467,7 +467,15 @@ def test_only_a_cashier_or_admin_enrols_again(
         sign_in(client, username)
         r = reenrol(client, withdrawn.customer_id, "Barack Obama", photos(faces, "obama"))
         assert r.status_code == 403, (username, r.text)
-    assert stored(runtime) == before
+    after = stored(runtime)
+    # Nothing but the audit entries: two sign-ins and the two refusals (every denial audited).
+    assert after.pop("audit_log") == before.pop("audit_log") + 4
+    assert after == before
+    denied = audit_entries(runtime, "access.denied")
+    assert [(d["actor"], d["data"]["what"]) for d in denied] == [
+        ("staff:sales", "enrol customers"),
+        ("staff:privacy", "enrol customers"),
+    ]
 
 
 # -- a crash half-way leaves the withdrawn state as it was -------------------------------------
