@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server import docs
 from server.api import (
     auth,
     console,
@@ -132,8 +133,17 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
             rt.close()
 
     metrics = ServerMetrics()  # GET /metrics (server/api/metrics.py)
-    app = FastAPI(title="Vertrouwd", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
+    # Docs pages from local copies of their scripts (server/docs.py), never from a CDN.
+    app = FastAPI(
+        title="Vertrouwd",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.metrics = metrics
+    docs.install(app)
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:

@@ -173,6 +173,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
 def cmd_enrol(args: argparse.Namespace) -> int:
     from functools import partial
 
+    from server.db.models import Customer
     from server.db.session import transaction
     from server.services import devices, enrolment, selfservice
 
@@ -213,11 +214,16 @@ def cmd_enrol(args: argparse.Namespace) -> int:
             consent_months=rt.settings.consent_months,
             now=rt.now(),
         )
+        enrolled = session.get(Customer, result.customer_id)
+        assert enrolled is not None
+        link = selfservice.issue_link(
+            rt, session, customer=enrolled, actor=f"staff:{args.collected_by}", channel="cli"
+        )
     again = " again" if args.customer_id else ""
     print(
         f"enrolled {args.name}{again}: customer {result.customer_id}, {result.templates} templates"
     )
-    print(f"self-service link: {selfservice.link(rt, result.customer_id)}")
+    print(f"self-service link: {link}")
     # shown once: only its digest is stored (a new one: the self-service page or the register)
     print(f"membership pass ({result.membership}): {result.pass_token}")
     return 0

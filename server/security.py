@@ -122,7 +122,7 @@ class BrowserGuard:
             return
         nonce = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        static = scope["path"].startswith("/static/")
+        static = scope["path"].startswith(("/static/", "/docs-assets/"))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -214,6 +214,12 @@ class ServerSettings(BaseSettings):
             raise ValueError(
                 "VERTROUWD_SECRET_KEY must be set in production (every server process shares it)"
             )
+        if len(self.public_url.rstrip("/")) > 54:
+            raise ValueError(
+                "VERTROUWD_PUBLIC_URL is too long: a self-service link (the URL, /me/ and a "
+                "22-character id) must fit in 80 characters for a small QR code; use at most "
+                "54 characters"
+            )
         if self.environment == "production" and not self.public_url.startswith("https://"):
             raise ValueError(
                 f"VERTROUWD_PUBLIC_URL must be an https:// URL in production, not "

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from datetime import timedelta
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel
 
-from server.api.schemas import CustomerPublic, EnrolmentOut, RenewOut, StatusOut
-from server.db.models import Store
+from server.api.schemas import (
+    CustomerPublic,
+    EnrolmentOut,
+    RenewOut,
+    SelfServiceLinkOut,
+    StatusOut,
+)
+from server.db.models import Customer, Store
 from server.deps import CurrentStaff, Enroller, RuntimeDep, SessionDep
 from server.services import (
     customer_admin,
@@ -18,6 +25,7 @@ from server.services import (
     enrolment,
     lifecycle,
     membership,
+    receipts,
     selfservice,
 )
 from server.services.errors import BadInput, TooLarge
@@ -88,10 +96,14 @@ def enrol(
         now=now,
         notify=rt.broker.publish,
     )
+    enrolled = session.get(Customer, result.customer_id)
+    assert enrolled is not None
     return EnrolmentOut(
         customer_id=result.customer_id,
         templates=result.templates,
-        self_service_url=selfservice.link(rt, result.customer_id),
+        self_service_url=selfservice.issue_link(
+            rt, session, customer=enrolled, actor=f"staff:{who.username}", channel="register"
+        ),
         membership=result.membership,
         pass_token=result.pass_token,
     )
@@ -221,6 +233,32 @@ def switch_to_pass(
         notify=rt.broker.publish,
     )
     return StatusOut(status="active", gallery_versions=result.gallery_versions)
+
+
+@router.post("/customers/{customer_id}/self-service-link", status_code=201)
+def reissue_link(
+    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+) -> SelfServiceLinkOut:
+    """A new self-service link for the customer, e.g. when they lost the receipt; the previous
+    link stops working. Audited as ``selfservice.link_reissued`` and flagged in the console's
+    staff access view (the customer's own page is not for staff to read)."""
+    now = rt.now()
+    customer = customer_admin.authorise(
+        session, who=who, customer_id=customer_id, action="reissue", now=now
+    )
+    url = selfservice.issue_link(
+        rt,
+        session,
+        customer=customer,
+        actor=f"staff:{who.username}",
+        channel="reissue",
+        reissue=True,
+    )
+    return SelfServiceLinkOut(
+        self_service_url=url,
+        qr_svg=str(receipts.qr_svg(url)),
+        valid_until=now + timedelta(days=rt.settings.self_service_ttl_days),
+    )
 
 
 def _channel(role: str) -> str:

@@ -35,6 +35,7 @@ from server.services import (
     passes,
     receipts,
     selfservice,
+    staff,
 )
 from server.services.errors import BadInput, Forbidden, NotFound, Unauthorized
 
@@ -243,11 +244,33 @@ def _receipt(
             private=True,
             tz=rt.settings.zone,
         )
+    started = staff.signed_in_at(session, request.cookies.get(SESSION_COOKIE) or "")
+    if started is None or not selfservice.receipt_allowed(
+        session, customer=customer, username=who.username, signed_in_at=started, now=now
+    ):
+        # Not right after this customer's enrolment in this session: no new link without an
+        # explicit, audited re-issue (the page offers it).
+        return _render(
+            request,
+            "receipt.html",
+            {
+                "receipt": None,
+                "reissue_url": f"/api/v1/customers/{customer.id}/self-service-link",
+                "customer_name": customer.name,
+                "t": texts(customer.language),
+                "lang": customer.language,
+            },
+            private=True,
+            tz=rt.settings.zone,
+        )
+    link = selfservice.issue_link(
+        rt, session, customer=customer, actor=f"staff:{who.username}", channel="receipt"
+    )
     receipt = receipts.issue_receipt(
         session,
         who=who,
         customer=customer,
-        link=selfservice.link(rt, customer.id),
+        link=link,
         valid_until=now + timedelta(days=rt.settings.self_service_ttl_days),
         now=now,
         pass_token=pass_token,
@@ -282,7 +305,7 @@ def me_page(
     }
     fallback = lang if lang in LANGUAGES else "nl"
     try:
-        customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+        customer = selfservice.resolve(session, token=token, now=now)
     except Unauthorized:
         context.update(state="invalid", lang=fallback, t=texts(fallback))
         return _render(request, "me.html", context, status=401, private=True, tz=tz)

@@ -92,6 +92,12 @@ class EnrolmentOut(BaseModel):
     )
 
 
+class SelfServiceLinkOut(BaseModel):
+    self_service_url: str
+    qr_svg: str
+    valid_until: datetime
+
+
 class CustomerPublic(BaseModel):
     """A customer as staff search results show them: no pseudonym, key, template or token."""
 

@@ -1,8 +1,9 @@
 """The customer's self-service JSON API behind the link on the receipt (``/me/<token>``).
 
-No staff session: the signed, expiring token in the path is the credential. Every answer is
-``Cache-Control: no-store``. A bad or expired token is one opaque 401; after "forget me" the
-same link answers 404 "nothing is held under this link".
+No staff session: the link's short opaque id in the path is the credential
+(``services.selfservice``: server-side, revocable, ended by withdrawal and erasure). Every answer
+is ``Cache-Control: no-store``. A bad, revoked or expired link is one opaque 401; after "forget
+me" the same link answers 404 "nothing is held under this link".
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class ForgetOut(BaseModel):
 def view(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> dict[str, Any]:
     """Everything held about the customer (the same document as the export)."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     response.headers.update(NO_STORE)
     return export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
 
@@ -45,7 +46,7 @@ def view(token: str, rt: RuntimeDep, session: SessionDep, response: Response) ->
 def download(token: str, rt: RuntimeDep, session: SessionDep) -> JSONResponse:
     """The same document as a JSON file download (GDPR Art. 15/20); audited."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     doc = export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
     export.record_export(session, customer=customer, actor=ACTOR, channel=CHANNEL, now=now)
     filename = f"vertrouwd-export-{now:%Y%m%d}.json"
@@ -58,7 +59,7 @@ def download(token: str, rt: RuntimeDep, session: SessionDep) -> JSONResponse:
 def withdraw(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> WithdrawOut:
     """Withdraw recognition consent at once; idempotent."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     result = lifecycle.withdraw(
         session,
         customer_id=customer.id,
@@ -75,7 +76,7 @@ def withdraw(token: str, rt: RuntimeDep, session: SessionDep, response: Response
 def forget(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> ForgetOut:
     """Erase everything held about the customer ("forget me")."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     result = lifecycle.erase(
         session,
         customer_id=customer.id,
@@ -108,7 +109,7 @@ class MembershipOut(BaseModel):
 def reissue_pass(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> PassOut:
     """A new pass; the old one stops working at once (every device within seconds)."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     issued = membership.reissue_pass(
         session, customer_id=customer.id, actor=ACTOR, now=now, notify=rt.broker.publish
     )
@@ -122,7 +123,7 @@ def switch_to_pass(
 ) -> MembershipOut:
     """Keep the membership, without a face: templates and photo destroyed at once."""
     now = rt.now()
-    customer = selfservice.resolve(session, token=token, key=rt.secret_key, now=now)
+    customer = selfservice.resolve(session, token=token, now=now)
     result = membership.switch_to_pass(
         session,
         customer_id=customer.id,

@@ -40,11 +40,14 @@ class SelfServiceLink(Base):
     __table_args__ = ({"info": {"customer_data": "customer_id"}},)
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    customer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True, nullable=True
     )
+    """NULL once the customer is erased (the row then only answers "nothing is held")"""
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_by: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(20))
+    """register, cli, receipt (printed right after enrolment) or reissue"""
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -39,7 +39,17 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import access, audit, devices, gallery, golive, localtime, signage, signin
+from server.services import (
+    access,
+    audit,
+    devices,
+    gallery,
+    golive,
+    localtime,
+    selfservice,
+    signage,
+    signin,
+)
 from server.services.errors import BadInput, NotFound
 from server.services.numbers import finite_or_none
 from server.services.staff import StaffIdentity
@@ -82,6 +92,7 @@ LABELS: dict[str, str] = {
     "store.zone_recorded": "Member zone recorded",
     "incident.resolved": "Incident outcome recorded",
     "selfservice.link_issued": "Self-service link issued",
+    "selfservice.link_reissued": "Self-service link re-issued by staff (old link revoked)",
     "import.completed": "Data import",
     "console.viewed": "Opened in the privacy console",
     "console.exported": "Export from the privacy console",
@@ -766,7 +777,7 @@ class AccessRow:
 @dataclass(frozen=True)
 class AccessFlag:
     kind: str
-    """many_profiles | no_visit | denials | lockout"""
+    """many_profiles | no_visit | denials | lockout | reissue"""
     staff: str
     start: datetime
     end: datetime
@@ -827,6 +838,17 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
                 f"failures (by {e.data.get('scope')}, from {e.data.get('address')})"
             )
             log.flags.append(AccessFlag("lockout", _staff_name(e.actor), e.at, e.at, 1, text))
+    # A re-issued self-service link gives staff a working link to a member's own page: shown
+    # for the officer to check it was the customer who asked.
+    for e in _entries(session, kinds_=(selfservice.REISSUED,), period=period):
+        if staff and _staff_name(e.actor) != staff:
+            continue
+        member = _names(session, [e.subject]).get(e.subject or "")
+        text = (
+            f"re-issued the self-service link of {member.name if member else 'a member'} "
+            f"(the previous link was revoked)"
+        )
+        log.flags.append(AccessFlag("reissue", _staff_name(e.actor), e.at, e.at, 1, text))
     row_flags: dict[int, list[str]] = defaultdict(list)
 
     # openings with no visit behind them

@@ -22,7 +22,7 @@ from server.services import access, lifecycle
 from server.services.errors import BadInput, NotFound
 from server.services.staff import StaffIdentity
 
-ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass")
+ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass", "reissue")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
 

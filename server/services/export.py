@@ -211,6 +211,9 @@ EXPORTERS: dict[str, Exporter] = {
     "customer_external_ids": table_rows("customer_external_ids", "customer_id"),
     "member_passes": table_rows("member_passes", "customer_id", key="passes"),
     "incidents": table_rows("incidents", "customer_id", omit=("device_id",)),
+    # when each self-service link was issued, by whom, until when, and whether it was revoked;
+    # never the link's digest
+    "self_service_links": table_rows("self_service_links", "customer_id", omit=("digest",)),
 }
 """Every table holding a customer's data -> its exporter (see ``lifecycle.ERASERS``)."""
 

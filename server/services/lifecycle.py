@@ -69,7 +69,7 @@ from server.db.models import (
 )
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
-from server.services import audit, gallery, passes
+from server.services import audit, gallery, passes, selfservice
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id
 
@@ -338,6 +338,14 @@ def withdraw(
     versions = publish_scope(
         session, scope=ended.scope, reason="withdrawal", actor=actor, now=now, notify=notify
     )
+    # The self-service link ends too (after a short grace, so the page that confirmed the
+    # withdrawal can still offer "forget me").
+    selfservice.end_links(
+        session,
+        customer_id=customer.id,
+        reason="withdrawn",
+        until=now + selfservice.AFTER_WITHDRAWAL,
+    )
     return WithdrawalResult(
         status="withdrawn",
         changed=True,
@@ -398,6 +406,7 @@ ERASERS: dict[str, Eraser] = {
     "customer_external_ids": _delete_rows("customer_external_ids", "customer_id"),
     "member_passes": _delete_rows("member_passes", "customer_id"),
     "incidents": _anonymise_incidents,
+    "self_service_links": selfservice.erase_links,
     "customers": _delete_rows("customers", "id"),
 }
 """Every table holding a customer's data -> how erasure removes it. Register a new table here

@@ -1,8 +1,8 @@
 """The enrolment receipt: the customer's self-service link and a QR code of it.
 
-A receipt can be printed again for a customer the staff member may act for
-(``customer_admin.authorise``: the cashier of the customer's home store); the link is signed and
-expiring, so a fresh one is issued each time, and each issue is written to the audit log.
+A receipt with a new link is printed right after the customer's enrolment (once, by the
+cashier who enrolled them, in that sign-in session); later only an explicit re-issue, which
+revokes the old link and is audited and flagged (``selfservice``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from server.db.models import Customer, Store
-from server.services import audit, membership
+from server.services import membership
 from server.services.staff import StaffIdentity
 
 
@@ -65,17 +65,10 @@ def issue_receipt(
     now: datetime,
     pass_token: str | None = None,
 ) -> Receipt:
-    """The receipt for ``customer`` with a freshly issued ``link``; the issue is audited.
-    ``pass_token``: the member's current pass (checked by the caller), printed as text and QR."""
+    """The receipt for ``customer`` with a freshly issued ``link`` (``selfservice.issue``
+    audits the issue). ``pass_token``: the member's current pass (checked by the caller),
+    printed as text and QR."""
     store = session.get(Store, customer.home_store_id) if customer.home_store_id else None
-    audit.append(
-        session,
-        kind="selfservice.link_issued",
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id,
-        data={"channel": "register"},
-        at=now,
-    )
     return Receipt(
         customer_id=customer.id,
         name=customer.name,

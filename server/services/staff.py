@@ -125,3 +125,9 @@ def logout(session: Session, *, token: str, now: datetime) -> None:
     row = session.get(StaffSession, token_digest(token))
     if row is not None and row.ended_at is None:
         row.ended_at = now
+
+
+def signed_in_at(session: Session, token: str) -> datetime | None:
+    """When the sign-in session behind ``token`` started."""
+    row = session.get(StaffSession, token_digest(token))
+    return row.created_at if row is not None else None

@@ -169,7 +169,23 @@ def register_device(
 
 
 def token(rt: Runtime, member: Member) -> str:
-    return selfservice.token_for(rt, member.customer_id)
+    """A new self-service link id for the member (the previous one is revoked)."""
+    return new_link(rt, member.customer_id)
+
+
+def new_link(rt: Runtime, customer_id: str) -> str:
+    """A self-service link id for the customer, as enrolment issues one (audited)."""
+    with transaction(rt.sessions) as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        return selfservice.issue(
+            session,
+            customer=customer,
+            actor="staff:cashier",
+            channel="register",
+            ttl=timedelta(days=rt.settings.self_service_ttl_days),
+            now=rt.now(),
+        )
 
 
 def row_counts(rt: Runtime) -> dict[str, int]:

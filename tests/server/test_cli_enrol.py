@@ -12,7 +12,7 @@ from server.cli import main
 from server.db.models import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import lifecycle
+from server.services import lifecycle, selfservice
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 
@@ -39,7 +39,16 @@ def test_enrol_withdraw_and_enrol_again_from_the_command_line(
     assert main(["enrol", photo, *name, *args]) == 0
     with runtime.sessions() as s:
         customer_id = s.scalars(select(Customer.id)).one()
-    assert customer_id in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert customer_id in out
+    # The same short, server-side link as the register's: the whole link within 80 characters.
+    link = out.split("self-service link: ", 1)[1].split()[0]
+    assert link.startswith(f"{settings.public_url}/me/")
+    assert len(link) <= 80
+    with runtime.sessions() as s:
+        assert selfservice.resolve(s, token=link.rsplit("/", 1)[1], now=runtime.now()).id == (
+            customer_id
+        )
 
     with transaction(runtime.sessions) as session:
         lifecycle.withdraw(

@@ -29,10 +29,11 @@ from server.db.models import ConsentRecord, Customer, CustomerKey, FaceTemplate,
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.serve import free_port
-from server.services import audit, devices, selfservice, staff
+from server.services import audit, devices, staff
 from server.settings import ServerSettings
 from tests.databases import backend
 from tests.server.conftest import PASSWORD
+from tests.server.members import new_link
 
 pytestmark = pytest.mark.faces
 
@@ -227,7 +228,7 @@ def test_crashes_in_enrolment_and_erasure_leave_no_half_state(
             assert r.status_code == 201, r.text
             customer_id = r.json()["customer_id"]
         server.stop()
-        link = selfservice.token_for(rt, customer_id)
+        link = new_link(rt, customer_id)
 
         # 2. Erasure dies after the data key is deleted, before the templates are.
         for fault in ("withdraw.after_key", "withdraw.after_templates", "erase.after_rows"):

@@ -27,7 +27,6 @@ from server.app import create_app
 from server.db.clienteling import Incident
 from server.db.models import AuditEntry, EventReceipt, Visit
 from server.runtime import Runtime
-from server.services import selfservice
 from server.services.arrival_writer import ArrivalWriter
 from server.services.arrivals import ArrivalIn
 from server.settings import ServerSettings
@@ -40,6 +39,7 @@ from tests.server.factories import (
     make_visit,
     register_device,
 )
+from tests.server.members import new_link
 
 EVENTS = "/api/v1/device/events"
 
@@ -320,7 +320,7 @@ def test_a_stored_infinite_margin_breaks_neither_not_this_person_nor_the_export(
         reported = s.scalars(select(AuditEntry).where(AuditEntry.kind == "incident.reported")).one()
         assert reported.data["margin"] is None
 
-    token = selfservice.token_for(runtime, member.id)
+    token = new_link(runtime, member.id)
     for url in (f"/api/v1/me/{token}", f"/api/v1/me/{token}/export"):
         r = client.get(url)
         assert r.status_code == 200, r.text

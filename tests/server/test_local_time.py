@@ -25,10 +25,11 @@ from server.api import pages
 from server.api.console import fmt_day, fmt_dt
 from server.app import create_app
 from server.db.clienteling import Incident
-from server.db.models import Visit
+from server.db.models import ConsentRecord, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services import console, localtime
+from server.services.ids import new_id
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_member, make_staff
@@ -332,7 +333,7 @@ def test_late_in_the_evening_utc_the_pages_already_show_tomorrow(
 ) -> None:
     """At 23:30 UTC on 25 November it is 00:30 on the 26th in Amsterdam: the receipt, /me, the
     public page and the Art. 30 record all say the 26th."""
-    from server.services import selfservice
+    from tests.server.members import new_link
     from tests.server.test_pages import add_customer
 
     at(runtime, utc(2026, 11, 25, 23, 30))
@@ -352,12 +353,29 @@ def test_late_in_the_evening_utc_the_pages_already_show_tomorrow(
     make_staff(runtime, OFFICER, "privacy_officer", None)
     with TestClient(create_app(runtime.settings, runtime=runtime)) as c:
         sign_in(c, "cashier")
+        with transaction(runtime.sessions) as session:  # enrolled by her, in this session
+            session.add(
+                ConsentRecord(
+                    id=new_id(),
+                    customer_id=cid,
+                    purpose="recognition",
+                    scope=[store.code],
+                    text_version="test",
+                    text_language="nl",
+                    text_sha256="0" * 64,
+                    channel="register",
+                    collected_by="cashier",
+                    given_at=runtime.now(),
+                    expires_at=runtime.now() + timedelta(days=365),
+                    status="active",
+                )
+            )
         receipt = c.get(f"/register/receipt/{cid}")
         assert receipt.status_code == 200, receipt.text
         assert "26 november 2026" in receipt.text
         assert "25 november 2026" not in receipt.text
 
-        me = c.get(f"/me/{selfservice.token_for(runtime, cid)}").text
+        me = c.get(f"/me/{new_link(runtime, cid)}").text
         assert "26 november 2026" in me  # member since: joined at 00:30 local on the 26th
         assert "15 juli 2026 00:30 CEST" in me  # the summer visit
         assert "UTC" not in me

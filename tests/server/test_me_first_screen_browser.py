@@ -14,10 +14,10 @@ import pytest
 from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.services import selfservice
 from server.settings import ServerSettings
 from tests.browser import assert_accessible
 from tests.server.conftest import StoreFixture
+from tests.server.members import new_link
 from tests.server.test_tablet_browser import enrol_lin
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
@@ -46,7 +46,7 @@ def test_the_first_screen_on_a_phone_says_what_is_held_and_offers_the_three_butt
 ) -> None:
     customer_id, _ = enrol_lin(runtime, store, faces)
     phone = browser.new_context(viewport=PHONE).new_page()
-    phone.goto(f"{live.base_url}/me/{selfservice.token_for(runtime, customer_id)}?lang={lang}")
+    phone.goto(f"{live.base_url}/me/{new_link(runtime, customer_id)}?lang={lang}")
     phone.wait_for_selector("main#me[data-state=held]")
     phone.screenshot(path=str(screenshot_dir / f"i16-me-first-screen-{lang}.png"))
     phone.screenshot(path=str(screenshot_dir / f"i16-me-full-{lang}.png"), full_page=True)

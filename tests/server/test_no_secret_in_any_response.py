@@ -34,11 +34,10 @@ from server.db.models import (
     StaffSession,
 )
 from server.runtime import Runtime
-from server.services import selfservice
 from server.services.console_export import VIEWS
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.factories import device_token, make_staff
-from tests.server.members import enrol_member
+from tests.server.members import enrol_member, new_link
 
 pytestmark = pytest.mark.faces
 
@@ -117,7 +116,7 @@ def test_no_route_returns_an_embedding_or_a_key(
     assert client.post(f"/api/v1/visits/{visit_id}/reveal").status_code == 200
     with runtime.sessions() as s:
         consent_id = s.scalars(select(ConsentRecord.id)).first()
-    link_token = selfservice.link(runtime, member.customer_id).rsplit("/", 1)[1]
+    link_token = new_link(runtime, member.customer_id)
     values = {
         "customer_id": member.customer_id,
         "visit_id": str(visit_id),

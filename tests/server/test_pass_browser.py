@@ -23,11 +23,11 @@ from server.db.modes import MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, golive, membership, selfservice, signage
+from server.services import devices, golive, membership, signage
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.live_pages import decode_qr, live_server, sign_in_register
-from tests.server.members import enrol_member
+from tests.server.members import enrol_member, new_link
 from tests.server.test_passes import enrol_pass_member
 from tests.server.test_tablet_browser import device_token
 
@@ -151,7 +151,7 @@ def test_the_self_service_page_issues_a_new_pass_and_switches_to_pass_only(
 ) -> None:
     member = enrol_member(runtime, store, faces, "obama")
     page = browser.new_context(viewport=TABLET).new_page()
-    page.goto(f"{live.base_url}/me/{selfservice.token_for(runtime, member.customer_id)}?lang=en")
+    page.goto(f"{live.base_url}/me/{new_link(runtime, member.customer_id)}?lang=en")
     assert page.get_attribute("#membership", "data-membership") == "face"
 
     page.once("dialog", lambda d: d.accept())

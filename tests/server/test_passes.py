@@ -44,13 +44,14 @@ from server.db.models import (
 from server.db.modes import MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, enrolment, golive, lifecycle, selfservice, signage
+from server.services import devices, enrolment, golive, lifecycle, signage
 from server.services.errors import BadInput
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import (
     PEOPLE,
     audit_entries,
     enrol_member,
+    new_link,
     photos,
     register_device,
 )
@@ -401,7 +402,7 @@ def test_forged_replayed_and_other_store_passes_are_refused_and_make_no_visit(
     refused(post(client, token, pass_event(member.subject_id, new_pass_token())), "unknown pass")
 
     # replayed after a re-issue: the old pass is revoked, the new one works
-    link = selfservice.token_for(runtime, member.customer_id)
+    link = new_link(runtime, member.customer_id)
     r = client.post(f"/api/v1/me/{link}/pass")
     assert r.status_code == 200, r.text
     new_token = r.json()["pass_token"]
@@ -519,7 +520,7 @@ def test_switching_to_pass_only_from_me_destroys_the_face_and_publishes(
     device = register_device(client, runtime, store)
     before = fetch(client, runtime, device)
     assert [e.subject_id for e in before.payload.entries] == [member.subject_id]
-    link = selfservice.token_for(runtime, member.customer_id)
+    link = new_link(runtime, member.customer_id)
 
     r = client.post(f"/api/v1/me/{link}/membership/pass")
     assert r.status_code == 200, r.text

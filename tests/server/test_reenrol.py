@@ -205,8 +205,14 @@ def test_a_withdrawn_customer_enrols_again_into_the_same_record(
 
     kinds = audit_kinds(runtime, withdrawn.subject_id)
     after_withdrawal = kinds[kinds.index("consent.withdrawn") :]
-    # joining again: a new consent, new templates and a new membership pass (issue 12)
-    assert after_withdrawal[-3:] == ["consent.given", "template.created", "pass.issued"]
+    # joining again: a new consent, new templates, a new membership pass (issue 12) and the
+    # receipt's self-service link, issued with the enrolment
+    assert after_withdrawal[-4:] == [
+        "consent.given",
+        "template.created",
+        "pass.issued",
+        "selfservice.link_issued",
+    ]
     given = audit_entries(runtime, "consent.given")[-1]
     assert given["actor"] == "staff:cashier"
     assert given["data"]["consent_id"] == new.id
@@ -280,7 +286,12 @@ def test_an_expired_customer_enrols_again_with_a_fresh_key(
     kinds = audit_kinds(runtime, member.subject_id)
     assert kinds.count("consent.expired") == 1  # ended once, by whichever came first
     assert kinds.count("key.destroyed") == 1
-    assert kinds[-3:] == ["consent.given", "template.created", "pass.issued"]
+    assert kinds[-4:] == [
+        "consent.given",
+        "template.created",
+        "pass.issued",
+        "selfservice.link_issued",
+    ]
     # the retention job finds nothing left to do
     with transaction(runtime.sessions) as s:
         assert not retention.run(s, now=after, retention_years=3).changed
@@ -363,7 +374,8 @@ def test_another_stores_cashier_and_unknown_ids_are_refused_and_audited(
         ),
     ]
     after = stored(runtime)
-    assert after.pop("audit_log") == before.pop("audit_log") + 2  # the refusals, nothing else
+    # the two refusals and the two sign-ins, nothing else
+    assert after.pop("audit_log") == before.pop("audit_log") + 4
     assert after == before
     assert state_of(runtime, withdrawn.customer_id) == "withdrawn"
 
@@ -466,7 +478,15 @@ def test_only_a_cashier_or_admin_enrols_again(
         sign_in(client, username)
         r = reenrol(client, withdrawn.customer_id, "Barack Obama", photos(faces, "obama"))
         assert r.status_code == 403, (username, r.text)
-    assert stored(runtime) == before
+    after = stored(runtime)
+    # Nothing but the audit entries: two sign-ins and the two refusals (every denial audited).
+    assert after.pop("audit_log") == before.pop("audit_log") + 4
+    assert after == before
+    denied = audit_entries(runtime, "access.denied")
+    assert [(d["actor"], d["data"]["what"]) for d in denied] == [
+        ("staff:sales", "enrol customers"),
+        ("staff:privacy", "enrol customers"),
+    ]
 
 
 # -- a crash half-way leaves the withdrawn state as it was -------------------------------------

@@ -29,7 +29,7 @@ from server.serve import ServerThread, free_port
 from server.services import devices, enrolment
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
-from tests.server.live_pages import live_server, sign_in_register
+from tests.server.live_pages import decode_qr, live_server, sign_in_register
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 PHONE = {"width": 414, "height": 896}
@@ -128,6 +128,14 @@ def test_receipt_link_overview_export_withdraw_forget(
     register = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
     sign_in_register(register, live.base_url)
     register.goto(f"{live.base_url}/register/receipt/{cid}")
+    # Not enrolled in this session: no link until the cashier explicitly issues a new one.
+    assert "/me/" not in register.content()
+    register.once("dialog", lambda dialog: dialog.accept())
+    register.click("#reissue-button")
+    register.wait_for_selector("#reissued:not([hidden])")
+    assert decode_qr(register.locator("#qr").screenshot()) == register.locator(
+        "#self-service-link"
+    ).get_attribute("href")
     link = register.locator("#self-service-link").get_attribute("href")
     assert link is not None
     assert link.startswith(f"{live.base_url}/me/")

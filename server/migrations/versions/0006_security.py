@@ -31,9 +31,10 @@ def upgrade() -> None:
     op.create_table(
         "self_service_links",
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=True),
         sa.Column("issued_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("issued_by", sa.String(length=120), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("expires_at", server.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", server.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_reason", sa.String(length=40), nullable=True),
@@ -41,7 +42,7 @@ def upgrade() -> None:
             ["customer_id"],
             ["customers.id"],
             name=op.f("fk_self_service_links_customer_id_customers"),
-            ondelete="CASCADE",
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_self_service_links")),
     )
