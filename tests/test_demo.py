@@ -116,8 +116,17 @@ def test_without_a_terminal_the_demo_runs_every_mode_and_exits_with_a_summary_la
     assert code == 0, out
     lines = out.strip().splitlines()
     summaries = [line for line in lines if re.match(r"^demo: mode=", line)]
-    assert summaries == [
-        "demo: mode=door 1 arrivals: Lin Manuel Miranda",
+    door, *rounds = summaries
+    # The door round on the real clip: Lin, who faces the camera for seconds, always; the clip
+    # also shows Alex Lacamoire in near-profile, whom the default detector (BlazeFace) finds
+    # and dlib's HOG did not. Nobody who is not in the clip.
+    found = re.fullmatch(r"demo: mode=door (\d+) arrivals: (.+)", door)
+    assert found is not None, door
+    names = found.group(2).split(", ")
+    assert int(found.group(1)) == len(names)
+    assert "Lin Manuel Miranda" in names
+    assert set(names) <= {"Lin Manuel Miranda", "Alex Lacamoire"}
+    assert rounds == [
         "demo: mode=checkin 1 arrivals: Lin Manuel Miranda",
         "demo: mode=pass 3 arrivals: Rose Leslie, Kit Harington, Anna de Vries",
     ]
