@@ -18,6 +18,7 @@ from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services import audit
 from server.services.faces import FaceAnalyser
+from server.services.workpool import WorkPool
 from server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,17 @@ class Runtime:
     min_margin: float
     secret_key: bytes
     clock: Callable[[], datetime] = field(default=utc_now)
+    # Argon2 for sign-ins: bounded like photo analysis (issue 14), so a burst of logins waits
+    # for two workers or gets 503 instead of taking every core from arrivals.
+    password_pool: WorkPool = field(
+        default_factory=lambda: WorkPool(name="sign-in check", workers=2, waiting=32, budget_s=20)
+    )
 
     def now(self) -> datetime:
         return self.clock()
 
     def close(self) -> None:
+        self.password_pool.shutdown()
         self.engine.dispose()
 
 

@@ -31,6 +31,7 @@ def login(body: LoginIn, request: Request, response: Response, rt: RuntimeDep) -
                 lockout_max_s=s.login_lockout_max_s,
                 window_s=s.login_window_s,
             ),
+            pool=rt.password_pool,
         )
     except signin.Throttled as exc:
         raise HTTPException(

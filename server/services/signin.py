@@ -33,6 +33,7 @@ from server.db.session import transaction
 from server.services import audit, staff
 from server.services.errors import Unauthorized
 from server.services.staff import StaffIdentity
+from server.services.workpool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,11 @@ def sign_in(
     address: str,
     now: datetime,
     policy: Policy,
+    pool: WorkPool | None = None,
 ) -> tuple[str, StaffIdentity]:
-    """A new session token for the account, or :class:`Throttled` (429) or ``Unauthorized``."""
+    """A new session token for the account, or :class:`Throttled` (429) or ``Unauthorized``.
+    ``pool``: the bounded pool the password check runs in (a flood of sign-ins waits there or
+    gets 503, never more Argon2 at once than it has workers); ``None`` runs it in this thread."""
     keys = [account_key(username), address_key(address)]
     # 1. Refused outright while locked; otherwise look the account up (short transaction).
     with transaction(sessions) as session:
@@ -102,7 +106,11 @@ def sign_in(
         log.warning("sign-in refused during a lockout (address %s)", address)
         raise Throttled(_retry_after(until, now))
     # 2. Argon2, with no connection held (it takes tens of milliseconds of CPU on purpose).
-    ok = staff.password_matches(password_hash, password) and staff_id is not None
+    if pool is not None:
+        matches = pool.run(staff.password_matches, password_hash, password)
+    else:
+        matches = staff.password_matches(password_hash, password)
+    ok = matches and staff_id is not None
     # 3. Record the outcome (one transaction: the audit chain first, then the counters).
     failed_locked: datetime | None = None
     with transaction(sessions) as session:

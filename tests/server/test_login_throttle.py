@@ -15,6 +15,7 @@ from server.db.models import AuditEntry
 from server.db.security import LoginThrottle
 from server.runtime import Runtime
 from server.services import staff
+from server.services.workpool import WorkPool
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.factories import make_staff
 
@@ -160,3 +161,29 @@ def test_the_password_is_checked_without_holding_a_database_connection(
     worker.join(60)
     assert seen == [0]
     assert result == [200]
+
+
+def test_password_checks_run_in_a_bounded_pool_and_a_full_pool_is_503(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    """Argon2 is CPU on purpose: sign-ins share a small pool, so a burst of them cannot take
+    every core from arrivals. With the pool's one place taken, a sign-in is 503 + Retry-After
+    and nothing is counted against the account; once it is free, the same sign-in works."""
+    pool = WorkPool(name="sign-in check", workers=1, waiting=0, budget_s=30)
+    runtime.password_pool, previous = pool, runtime.password_pool
+    release = threading.Event()
+    try:
+        blocker = pool.submit(release.wait, 60)
+        body = {"username": "sales", "password": PASSWORD}
+        r = client.post("/api/v1/auth/login", json=body)
+        assert r.status_code == 503, r.text
+        assert int(r.headers["Retry-After"]) >= 1
+        assert pool.refused == 1
+        release.set()
+        blocker.result(timeout=60)
+        r = client.post("/api/v1/auth/login", json=body)
+        assert r.status_code == 200, r.text
+    finally:
+        release.set()
+        runtime.password_pool = previous
+        pool.shutdown()
