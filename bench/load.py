@@ -13,11 +13,12 @@ The peer, measured in the same run, is the PostgreSQL configuration with one tra
 request (``VERTROUWD_ARRIVAL_BATCH_MAX=1``: what a plain implementation does); a last line gives
 the ratios ``load_ratio: config=… peer=… p95_ratio=… events_per_s_ratio=…``.
 
-With ``--capacity`` (what ``make bench-load`` runs) the sqlite and postgres configurations then
+With ``--capacity`` (what ``make bench-load`` runs) the sqlite and postgres configurations first
 step the offered rate (``--steps``, ``--step-duration`` seconds each, fresh members every step)
 until p95 on every tablet passes 250 ms, errors appear or fewer than 95 % of the offered events
 are sustained, and print the knee with the server's CPU per event (utime + stime of its process
-tree from /proc over the step, divided by the events):
+tree from /proc over the step, divided by the events); after each step the server is given
+time to work off what is left (bounded), then the fixed-rate run follows on the same server:
 
     capacity: config=<name> events_per_s=<x> p95_ms=<y> server_cpu_ms_per_event=<z>
 
@@ -419,9 +420,10 @@ async def run_load(
     step_duration: float = 3.0,
     server: ServerCPU | None = None,
 ) -> tuple[Result, list[Step]]:
-    """The load at ``rate`` for ``duration``; then, when ``steps`` are given, the same tablets
-    and devices at each offered rate of ``steps`` for ``step_duration`` until one fails (p95 on
-    every tablet over the target, or errors): the capacity search."""
+    """The load at ``rate`` for ``duration``. Before it, when ``steps`` are given, the same
+    tablets and devices at each offered rate of ``steps`` for ``step_duration`` until one
+    fails (p95 on every tablet over the target, errors, or the rate not sustained): the
+    capacity search."""
     async with httpx.AsyncClient(
         base_url=base, timeout=10, limits=httpx.Limits(max_connections=64)
     ) as http:
@@ -543,7 +545,18 @@ async def run_load(
                 name, total, ok, errors + missing, latencies, every, duration_s, connected
             )
 
-        result = await phase(config, rate, duration)
+        async def settle() -> None:
+            # a step past the knee leaves the server a backlog of requests; wait until it has
+            # worked it off (under 0.1 s of CPU in 0.5 s), bounded, so the next phase starts clean
+            if server is None:
+                return
+            deadline = time.perf_counter() + 30
+            while time.perf_counter() < deadline:
+                before = server.cpu_s()
+                await asyncio.sleep(0.5)
+                if server.cpu_s() - before < 0.1:
+                    break
+
         found: list[Step] = []
         for offered in steps or []:
             if len(queue) < int(offered * step_duration):
@@ -554,8 +567,10 @@ async def run_load(
             cpu = (server.cpu_s() - cpu0) if server else float("nan")
             found.append(Step(offered, step, cpu))
             print(found[-1].line(), flush=True)
+            await settle()
             if not found[-1].passed:
                 break
+        result = await phase(config, rate, duration)
         await raw.close()
         stop.set()
         await asyncio.gather(*tablet_tasks, return_exceptions=True)
@@ -589,7 +604,8 @@ def main() -> int:
         "rate (--steps, --step-duration s each) until p95 on every tablet passes 250 ms or "
         "errors appear, and print the knee as a 'capacity:' line",
     )
-    parser.add_argument("--steps", default="300,500,700,900,1100,1300,1500")
+    # 100 and 200 first: on a loaded machine the knee can lie below 300
+    parser.add_argument("--steps", default="100,200,300,500,700,900,1100,1300,1500")
     parser.add_argument("--step-duration", type=float, default=3.0)
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin the generator and the server to cores"
