@@ -194,6 +194,9 @@ class Step:
             f"events_per_s={self.events_per_s:.0f} "
             f"p95_every_tablet_ms={self.result.pct(0.95, self.result.all_ms):.1f} "
             f"errors={self.result.errors} server_cpu_ms_per_event={self.cpu_ms_per_event:.2f} "
+            # how much of its core(s) the server got: well under 100 % at a failing step means
+            # the machine was busy with something else (a shared machine), not the server full
+            f"server_cpu_pct={100 * self.server_cpu_s / self.result.duration_s:.0f} "
             f"{'pass' if self.passed else 'FAIL'}"
         )
 
