@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -19,14 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 def load() -> ModuleType:
     # bench/ is a directory of scripts, not a package: load the script as a module
     spec = importlib.util.spec_from_file_location("bench_load", REPO / "bench" / "load.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_load"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
 
-def step(load: ModuleType, offered: float, ok: int, p95_ms: float, errors: int = 0) -> object:
+def step(load: ModuleType, offered: float, ok: int, p95_ms: float, errors: int = 0) -> Any:
     every = [p95_ms] * 20
     result = load.Result(f"c@{offered}", ok, ok, errors, every, every, 1.0, 2)
     return load.Step(offered, result, server_cpu_s=ok * 0.002)
