@@ -273,6 +273,22 @@ def cpu_split() -> tuple[set[int], set[int]] | None:
     return {cores[0]}, set(cores[1:])
 
 
+@contextlib.contextmanager
+def started_on(cores: set[int] | None) -> Iterator[None]:
+    """Processes started inside start on ``cores`` (a child inherits its parent's affinity at
+    fork): a server starting on the generator's core would compete with it, and with any other
+    bench's generator there, until it is pinned once ready."""
+    if cores is None:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
 def pin_tree(pid: int, cores: set[int]) -> None:
     """Pin every thread of a process tree (affinity is per thread: ``taskset -a``)."""
     for p in descendants(pid):
@@ -420,7 +436,8 @@ def prepare(
 def start_server(
     env: dict[str, str], data_dir: Path, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
-    return start_server_process(env, data_dir, workers=workers, cwd=REPO)
+    # 300 s, not 90: on a busy shared machine two workers took longer than 90 s to answer
+    return start_server_process(env, data_dir, workers=workers, cwd=REPO, timeout=300)
 
 
 async def run_load(
@@ -665,7 +682,8 @@ def main() -> int:
             setups = prepare(settings, stores, members, thumbnail)
             print(f"{config}: prepared {stores} stores, {members * stores} members "
                   f"in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
-            proc, base = start_server(env, data_dir, workers)
+            with started_on(split[1] if split else None):
+                proc, base = start_server(env, data_dir, workers)
             if split is not None:
                 pin_tree(proc.pid, split[1])
             try:

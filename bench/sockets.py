@@ -61,6 +61,7 @@ from load import (  # noqa: E402  (bench/ is this script's own directory)
     pin_tree,
     postgres_db,
     prepare,
+    started_on,
     thumbnail_jpeg,
 )
 
@@ -354,9 +355,11 @@ def servers_for(
         def start() -> tuple[list[str], list[ServerCPU]]:
             bases = []
             for n in range(count):  # one after the other: the first migrates, both share keys
-                proc, base = start_server_process(
-                    env, data_dir, workers=1, cwd=REPO, log_path=tmp / f"server-{n}.log"
-                )
+                with started_on(split[1] if split else None):
+                    proc, base = start_server_process(
+                        env, data_dir, workers=1, cwd=REPO, timeout=300,
+                        log_path=tmp / f"server-{n}.log",
+                    )  # fmt: skip
                 procs.append(proc)
                 if split is not None:
                     pin_tree(proc.pid, split[1])
