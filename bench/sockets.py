@@ -215,30 +215,38 @@ class Crowd:
         return open_one
 
     async def arrivals(
-        self, raw: RawHTTP, token: str, members: list[tuple[str, str]], watchers: int,
+        self, host: str, port: int, token: str, members: list[tuple[str, str]], watchers: int,
         gap_s: float,
     ) -> list[float]:  # fmt: skip
         """One arrival at a time (``gap_s`` apart); per arrival the ms until the card was on
         every one of store A's ``watchers`` tablets (bounded: 10 s a card)."""
         out = []
-        # a fresh keep-alive connection: the server closes one idle for 5 s (uvicorn's default)
-        await raw.close()
-        await raw.open()
         for subject, name in members:
+            # a fresh connection each (opened before the clock starts): the server closes one
+            # left idle for 5 s (uvicorn's keep-alive), and a slow card leaves it idle that long
+            raw = RawHTTP(host, port, connections=1)
+            await raw.open()
             body = json.dumps({"events": [event(subject)]}).encode()
             self.sent_at[name] = time.perf_counter()
-            status, answer = await asyncio.wait_for(
-                raw.post("/api/v1/device/events", body, {"Authorization": f"Bearer {token}"}), 10
-            )
+            try:
+                status, answer = await asyncio.wait_for(
+                    raw.post("/api/v1/device/events", body, {"Authorization": f"Bearer {token}"}),
+                    10,
+                )
+            finally:
+                await raw.close()
             if status != 202 or json.loads(answer)["accepted"] != 1:
                 raise RuntimeError(f"arrival refused: {status} {answer[:200]!r}")
             deadline = time.perf_counter() + 10
             while len(self.cards.get(name, ())) < watchers and time.perf_counter() < deadline:
                 await asyncio.sleep(0.002)  # polling our own dict, bounded by the deadline
             got = self.cards.get(name, [])
-            if len(got) < watchers:
-                raise RuntimeError(f"card reached {len(got)} of {watchers} tablets in 10 s")
-            out.append(max(got))
+            if len(got) < watchers:  # counted as 10 s, and said, rather than ending the run
+                print(f"sockets: a card reached {len(got)} of {watchers} tablets in 10 s",
+                      file=sys.stderr)  # fmt: skip
+                out.append(10_000.0)
+            else:
+                out.append(max(got))
             await asyncio.sleep(gap_s)
         return out
 
@@ -278,8 +286,7 @@ async def measure(
 ) -> Measured:
     crowd = Crowd()
     cookies = await login(bases[0], len(setups))
-    raw = RawHTTP("127.0.0.1", int(bases[0].rsplit(":", 1)[1]), connections=2)
-    await raw.open()
+    port = int(bases[0].rsplit(":", 1)[1])
     # store A's members: a few to warm up, then the peer's arrivals, then the loaded ones
     members = setups[0].members
     warm, idle_members = members[:3], members[3 : 3 + arrivals]
@@ -292,8 +299,10 @@ async def measure(
         await crowd.connect_all(
             [crowd.tablet(bases[i % len(bases)], cookies[0], True) for i in range(store_a_tablets)]
         )
-        await crowd.arrivals(raw, token_a, warm, store_a_tablets, 0.1)
-        idle_ms = await crowd.arrivals(raw, token_a, idle_members, store_a_tablets, 0.1)
+        await crowd.arrivals("127.0.0.1", port, token_a, warm, store_a_tablets, 0.1)
+        idle_ms = await crowd.arrivals(
+            "127.0.0.1", port, token_a, idle_members, store_a_tablets, 0.1
+        )
         rss_before = sum(s.rss_mb() for s in servers)
 
         others = tablets - store_a_tablets
@@ -313,7 +322,9 @@ async def measure(
         rest_pct = 100 * cpu_rest / (time.perf_counter() - w0)
         rss_after = sum(s.rss_mb() for s in servers)
 
-        loaded_ms = await crowd.arrivals(raw, token_a, loaded_members, store_a_tablets, 0.1)
+        loaded_ms = await crowd.arrivals(
+            "127.0.0.1", port, token_a, loaded_members, store_a_tablets, 0.1
+        )
         added = len(crowd.sockets) - store_a_tablets
         return Measured(
             config, crowd.tablets, len(crowd.sockets) - crowd.tablets, rss_after,
@@ -321,7 +332,6 @@ async def measure(
             pct(loaded_ms, 0.95), pct(idle_ms, 0.95), connect_s,
         )  # fmt: skip
     finally:
-        await raw.close()
         await crowd.close()
 
 
