@@ -13,6 +13,19 @@ The peer, measured in the same run, is the PostgreSQL configuration with one tra
 request (``VERTROUWD_ARRIVAL_BATCH_MAX=1``: what a plain implementation does); a last line gives
 the ratios ``load_ratio: config=… peer=… p95_ratio=… events_per_s_ratio=…``.
 
+With ``--capacity`` (what ``make bench-load`` runs) the sqlite and postgres configurations first
+step the offered rate (``--steps``, ``--step-duration`` seconds each, fresh members every step)
+until p95 on every tablet passes 250 ms, errors appear or fewer than 95 % of the offered events
+are sustained, and print the knee with the server's CPU per event (utime + stime of its process
+tree from /proc over the step, divided by the events); after each step the server is given
+time to work off what is left (bounded), then the fixed-rate run follows on the same server:
+
+    capacity: config=<name> events_per_s=<x> p95_ms=<y> server_cpu_ms_per_event=<z>
+
+On a machine with two or more cores the generator (this process: the events and the tablets)
+is pinned to the first core and the server processes to the others (``--no-pin`` leaves them
+free); a ``pinning:`` line says so. PostgreSQL and Redis are not pinned.
+
 Runs on loopback only, bounded in time; it stops by itself.
 """
 
@@ -37,6 +50,7 @@ from pathlib import Path
 import cv2
 import httpx
 import websockets
+from sqlalchemy import select
 from sqlalchemy import text as sql
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +64,7 @@ from server.db.models import (  # noqa: E402
     Customer,
     CustomerKey,
     FaceThumbnail,
+    Staff,
 )
 from server.db.session import transaction  # noqa: E402
 from server.runtime import build_runtime  # noqa: E402
@@ -147,6 +162,142 @@ class Result:
         )
 
 
+@dataclass
+class Step:
+    """One offered rate of the capacity search, with the server's CPU time over it."""
+
+    offered: float
+    result: Result
+    server_cpu_s: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.result.ok / self.result.duration_s
+
+    @property
+    def passed(self) -> bool:
+        # open loop: a server that cannot keep up shows as a lower sustained rate, then as
+        # latency and timeouts; a step passes only when it kept up with every card in time
+        return (
+            self.result.errors == 0
+            and self.result.pct(0.95, self.result.all_ms) <= TARGET_P95_MS
+            and self.events_per_s >= 0.95 * self.offered
+        )
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return self.server_cpu_s * 1000 / max(self.result.ok, 1)
+
+    def line(self) -> str:
+        return (
+            f"capacity_step: config={self.result.config} offered={self.offered:.0f} "
+            f"events_per_s={self.events_per_s:.0f} "
+            f"p95_every_tablet_ms={self.result.pct(0.95, self.result.all_ms):.1f} "
+            f"errors={self.result.errors} server_cpu_ms_per_event={self.cpu_ms_per_event:.2f} "
+            # how much of its core(s) the server got: well under 100 % at a failing step means
+            # the machine was busy with something else (a shared machine), not the server full
+            f"server_cpu_pct={100 * self.server_cpu_s / self.result.duration_s:.0f} "
+            f"{'pass' if self.passed else 'FAIL'}"
+        )
+
+
+def capacity_line(config: str, steps: list[Step]) -> str:
+    """The knee: the highest offered rate that still passed (0 when even the first failed)."""
+    good = [s for s in steps if s.passed]
+    if not good:
+        return (
+            f"capacity: config={config} events_per_s=0 (below {steps[0].offered:.0f}/s)"
+            if (steps)
+            else f"capacity: config={config} events_per_s=nan (no step ran)"
+        )
+    knee = good[-1]
+    limit = "" if len(good) < len(steps) else " (the last step still passed: raise --steps)"
+    return (
+        f"capacity: config={config} events_per_s={knee.events_per_s:.0f} "
+        f"p95_ms={knee.result.pct(0.95, knee.result.all_ms):.1f} "
+        f"server_cpu_ms_per_event={knee.cpu_ms_per_event:.2f}{limit}"
+    )
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn's workers are children of its supervisor)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+@dataclass
+class ServerCPU:
+    """CPU seconds (utime + stime from /proc/<pid>/stat) of a server process tree."""
+
+    pid: int
+
+    def cpu_s(self) -> float:
+        total = 0
+        for p in descendants(self.pid):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{p}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / CLK_TCK
+
+    def rss_mb(self) -> float:
+        total = 0
+        for p in descendants(self.pid):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        return total / 1024
+
+
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """(generator cores, server cores): the first allowed core for this process, the rest for
+    the server; None on a one-core machine (nothing to split)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    return {cores[0]}, set(cores[1:])
+
+
+@contextlib.contextmanager
+def started_on(cores: set[int] | None) -> Iterator[None]:
+    """Processes started inside start on ``cores`` (a child inherits its parent's affinity at
+    fork): a server starting on the generator's core would compete with it, and with any other
+    bench's generator there, until it is pinned once ready."""
+    if cores is None:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
+def pin_tree(pid: int, cores: set[int]) -> None:
+    """Pin every thread of a process tree (affinity is per thread: ``taskset -a``)."""
+    for p in descendants(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cores)
+
+
 def event(subject: str) -> dict[str, object]:
     return {
         "id": uuid.uuid4().hex,
@@ -202,21 +353,36 @@ def prepare(
                     session, store=store, dpia_reference="DPIA-LOAD", signage_confirmed=True,
                     actor="bench", now=now,
                 )  # fmt: skip
-                staff.create_staff(
-                    session, username=f"sales{i}", password=PASSWORD, role="sales",
-                    store_id=store.id,
-                )  # fmt: skip
+                if i == 0:
+                    staff.create_staff(
+                        session, username=f"sales{i}", password=PASSWORD, role="sales",
+                        store_id=store.id,
+                    )  # fmt: skip
+                    hashed = session.scalar(select(Staff.password_hash))
+                else:  # the same password: one argon2 hash (about 1 s of CPU each) serves all
+                    session.add(
+                        Staff(
+                            username=f"sales{i}", display_name=f"sales{i}", password_hash=hashed,
+                            role="sales", store_id=store.id,
+                        )
+                    )  # fmt: skip
                 setup = StoreSetup(
                     store.code, devices.create_enrolment_code(session, store=store, now=now)
                 )
-                for j in range(members_per_store):
-                    c = Customer(
+                # Three flushes a store, not two a member: the rows of one table go in one
+                # multi-row INSERT (preparing the capacity search's members took minutes).
+                made = [
+                    Customer(
                         id=new_id(), subject_id=new_subject_id(), name=f"Member {i}-{j}",
                         preferred_name=f"M{i}x{j}", language="en", home_store_id=store.id,
                         created_at=now, last_interaction_at=now,
-                    )  # fmt: skip
-                    session.add(c)
-                    session.flush()
+                    )
+                    for j in range(members_per_store)
+                ]  # fmt: skip
+                session.add_all(made)
+                session.flush()
+                keys: list[tuple[Customer, bytes, str]] = []
+                for c in made:
                     dek = new_data_key()
                     session.add(
                         CustomerKey(
@@ -241,7 +407,9 @@ def prepare(
                             status="active",
                         )
                     )
-                    session.flush()
+                    keys.append((c, dek, consent_id))
+                session.flush()
+                for c, dek, consent_id in keys:
                     session.add(
                         FaceThumbnail(
                             customer_id=c.id,
@@ -268,7 +436,8 @@ def prepare(
 def start_server(
     env: dict[str, str], data_dir: Path, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
-    return start_server_process(env, data_dir, workers=workers, cwd=REPO)
+    # 300 s, not 90: on a busy shared machine two workers took longer than 90 s to answer
+    return start_server_process(env, data_dir, workers=workers, cwd=REPO, timeout=300)
 
 
 async def run_load(
@@ -278,7 +447,14 @@ async def run_load(
     tablets: int,
     rate: float,
     duration: float,
-) -> Result:
+    steps: list[float] | None = None,
+    step_duration: float = 3.0,
+    server: ServerCPU | None = None,
+) -> tuple[Result, list[Step]]:
+    """The load at ``rate`` for ``duration``. Before it, when ``steps`` are given, the same
+    tablets and devices at each offered rate of ``steps`` for ``step_duration`` until one
+    fails (p95 on every tablet over the target, errors, or the rate not sustained): the
+    capacity search."""
     async with httpx.AsyncClient(
         base_url=base, timeout=10, limits=httpx.Limits(max_connections=64)
     ) as http:
@@ -334,61 +510,102 @@ async def run_load(
         tablet_tasks = [asyncio.create_task(tablet(i)) for i in range(tablets)]
         await asyncio.wait_for(all_connected.wait(), 60)
 
-        errors = 0
-        ok = 0
         queue = [(s, m) for idx in range(max(len(s.members) for s in setups))
                  for s in setups if idx < len(s.members) for m in [s.members[idx]]]  # fmt: skip
-        total = min(len(queue), int(rate * duration))
-
         port = int(base.rsplit(":", 1)[1])
         raw = RawHTTP("127.0.0.1", port, connections=64)
         await raw.open()
 
-        async def post(s: StoreSetup, member: tuple[str, str]) -> None:
-            nonlocal errors, ok
-            subject, name = member
-            body = json.dumps({"events": [event(subject)]}).encode()
-            sent_at[name] = time.perf_counter()
-            try:
-                status, answer = await asyncio.wait_for(
-                    raw.post("/api/v1/device/events", body, {"Authorization": f"Bearer {s.token}"}),
-                    10,
-                )
-                if status == 202 and json.loads(answer)["accepted"] == 1:
-                    ok += 1
-                else:
+        async def phase(name: str, rate: float, duration: float) -> Result:
+            nonlocal queue
+            errors = 0
+            ok = 0
+            total = min(len(queue), int(rate * duration))
+            mine, queue = queue[:total], queue[total:]
+
+            async def post(s: StoreSetup, member: tuple[str, str]) -> None:
+                nonlocal errors, ok
+                subject, name = member
+                body = json.dumps({"events": [event(subject)]}).encode()
+                sent_at[name] = time.perf_counter()
+                try:
+                    status, answer = await asyncio.wait_for(
+                        raw.post(
+                            "/api/v1/device/events", body, {"Authorization": f"Bearer {s.token}"}
+                        ),
+                        10,
+                    )
+                    if status == 202 and json.loads(answer)["accepted"] == 1:
+                        ok += 1
+                    else:
+                        errors += 1
+                        if errors <= 3:
+                            print(f"error: {status} {answer[:300]!r}", file=sys.stderr)
+                except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                     errors += 1
                     if errors <= 3:
-                        print(f"error: {status} {answer[:300]!r}", file=sys.stderr)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-                errors += 1
-                if errors <= 3:
-                    print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+                        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
 
-        start = time.perf_counter()
-        posts = []
-        for n in range(total):  # open loop: send at the target rate regardless of answers
-            due = start + n / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            posts.append(asyncio.create_task(post(*queue[n])))
-        await asyncio.gather(*posts)
-        duration_s = time.perf_counter() - start
-        deadline = time.perf_counter() + 10  # cards still in flight
+            start = time.perf_counter()
+            posts = []
+            for n in range(total):  # open loop: send at the target rate regardless of answers
+                due = start + n / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                posts.append(asyncio.create_task(post(*mine[n])))
+            await asyncio.gather(*posts)
+            duration_s = time.perf_counter() - start
+            deadline = time.perf_counter() + 10  # cards still in flight
+            names = [m[1] for _, m in mine]
 
-        def complete() -> int:
-            return sum(1 for n, got in received.items() if len(got) >= per_store[store_of[n]])
+            def complete() -> int:
+                return sum(1 for n in names if len(received.get(n, ())) >= per_store[store_of[n]])
 
-        while complete() < ok and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        missing = ok - complete()
-        latencies = [min(got) for got in received.values()]
-        every = [max(got) for n, got in received.items() if len(got) >= per_store[store_of[n]]]
+            while complete() < ok and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+            missing = ok - complete()
+            got_all = [received[n] for n in names if n in received]
+            latencies = [min(got) for got in got_all]
+            every = [
+                max(received[n])
+                for n in names
+                if len(received.get(n, ())) >= per_store[store_of[n]]
+            ]
+            return Result(
+                name, total, ok, errors + missing, latencies, every, duration_s, connected
+            )
+
+        async def settle() -> None:
+            # a step past the knee leaves the server a backlog of requests; wait until it has
+            # worked it off (under 0.1 s of CPU in 0.5 s), bounded, so the next phase starts clean
+            if server is None:
+                return
+            deadline = time.perf_counter() + 30
+            while time.perf_counter() < deadline:
+                before = server.cpu_s()
+                await asyncio.sleep(0.5)
+                if server.cpu_s() - before < 0.1:
+                    break
+
+        found: list[Step] = []
+        for offered in steps or []:
+            if len(queue) < int(offered * step_duration):
+                print(f"capacity: out of prepared members at {offered:.0f}/s", file=sys.stderr)
+                break
+            cpu0 = server.cpu_s() if server else float("nan")
+            step = await phase(f"{config}@{offered:.0f}", offered, step_duration)
+            cpu = (server.cpu_s() - cpu0) if server else float("nan")
+            found.append(Step(offered, step, cpu))
+            print(found[-1].line(), flush=True)
+            await settle()
+            if not found[-1].passed:
+                break
+        result = await phase(config, rate, duration)
         await raw.close()
         stop.set()
         await asyncio.gather(*tablet_tasks, return_exceptions=True)
-        return Result(config, total, ok, errors + missing, latencies, every, duration_s, connected)
+        return result, found
 
 
 def main() -> int:
@@ -411,14 +628,42 @@ def main() -> int:
     parser.add_argument(
         "--store-rate", type=float, default=20, help="arrivals per second for store-200/store-1"
     )
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="after the fixed-rate run of the sqlite and postgres configs, step the offered "
+        "rate (--steps, --step-duration s each) until p95 on every tablet passes 250 ms or "
+        "errors appear, and print the knee as a 'capacity:' line",
+    )
+    # 100 and 200 first: on a loaded machine the knee can lie below 300
+    parser.add_argument("--steps", default="100,200,300,500,700,900,1100,1300,1500")
+    parser.add_argument("--step-duration", type=float, default=3.0)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the generator and the server to cores"
+    )
     args = parser.parse_args()
+    steps = [float(x) for x in args.steps.split(",")] if args.capacity else []
+    split = None if args.no_pin else cpu_split()
+    if split is not None:
+        # The generator (this process: events and tablets) on its own core, the server's
+        # processes on the others, so the two do not take each other's CPU; PostgreSQL and
+        # Redis are not pinned (they are shared services here).
+        os.sched_setaffinity(0, split[0])
+        print(f"pinning: generator=cpu{','.join(map(str, sorted(split[0])))} "
+              f"server=cpu{','.join(map(str, sorted(split[1])))} "
+              "(PostgreSQL and Redis unpinned)", flush=True)  # fmt: skip
+    else:
+        print("pinning: none", flush=True)
     thumbnail = thumbnail_jpeg(args.faces)
     results = []
+    capacities: list[str] = []
     for config in args.configs.split(","):
         stores, tablets, rate = args.stores, args.tablets, args.rate
         if config.startswith("store-"):  # one store: does a full shop floor of tablets cost?
             stores, tablets, rate = 1, int(config.removeprefix("store-")), args.store_rate
         members = int(rate * args.duration / stores) + 1
+        my_steps = steps if config in ("sqlite", "postgres") else []
+        members += sum(int(r * args.step_duration / stores) + 1 for r in my_steps)
         with tempfile.TemporaryDirectory(prefix="vt-load-") as tmp, contextlib.ExitStack() as stack:
             env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
             env["VERTROUWD_ENVIRONMENT"] = "test"
@@ -437,7 +682,10 @@ def main() -> int:
             setups = prepare(settings, stores, members, thumbnail)
             print(f"{config}: prepared {stores} stores, {members * stores} members "
                   f"in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
-            proc, base = start_server(env, data_dir, workers)
+            with started_on(split[1] if split else None):
+                proc, base = start_server(env, data_dir, workers)
+            if split is not None:
+                pin_tree(proc.pid, split[1])
             try:
                 if config == "sqlite":
                     name = "sqlite-1proc"
@@ -445,7 +693,12 @@ def main() -> int:
                     name = f"sqlite-1proc-1store-{tablets}tablets"
                 else:
                     name = f"postgres-redis-{workers}proc" + config.removeprefix("postgres")
-                result = asyncio.run(run_load(name, base, setups, tablets, rate, args.duration))
+                result, found = asyncio.run(
+                    run_load(
+                        name, base, setups, tablets, rate, args.duration,
+                        my_steps, args.step_duration, ServerCPU(proc.pid),
+                    )
+                )  # fmt: skip
             finally:
                 proc.terminate()
                 try:
@@ -455,6 +708,9 @@ def main() -> int:
                     proc.wait(5)
             results.append(result)
             print(result.line(), flush=True)
+            if my_steps:
+                capacities.append(capacity_line(name, found))
+                print(capacities[-1], flush=True)
     by_name = {r.config.removesuffix("-batch1"): r for r in results if r.config.endswith("-batch1")}
     for r in results:
         peer = by_name.get(r.config)
@@ -496,6 +752,8 @@ def main() -> int:
             missed.append(f"{r.config}: {r.errors} errors")
         if r.tablets != wanted_tablets:
             missed.append(f"{r.config}: {r.tablets} of {wanted_tablets} tablets connected")
+    for line in capacities:  # again at the end, beside the summary
+        print(line, flush=True)
     for line in missed:
         print(f"load: TARGET MISSED {line}", flush=True)
     if not missed:

@@ -54,6 +54,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             access_log=False,  # one log line per request costs CPU and records client IPs
             ws="websockets-sansio",
             ws_per_message_deflate=False,
+            backlog=args.backlog,
         )
         return 0
     if not settings.redis_url:
@@ -75,6 +76,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         access_log=False,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        backlog=args.backlog,
     )
     return 0
 
@@ -420,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (need Redis)")
+    p.add_argument(
+        "--backlog",
+        type=int,
+        default=2048,
+        help="listen backlog: connections waiting to be accepted, e.g. every tablet and device "
+        "reconnecting at once after a restart (the kernel caps it at net.core.somaxconn)",
+    )
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("devices", help="list edge devices, revoke one")
