@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,7 +85,10 @@ def start_server_process(
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = log_path or data_dir / "server.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Its own process group: with several workers, a failed start ends them all below.
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,6 +99,7 @@ def start_server_process(
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return proc, base
         time.sleep(0.05)  # readiness probe of a child process, bounded by the deadline
-    proc.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the supervisor and its workers
     proc.wait(5)
     raise RuntimeError("the server did not become ready")
