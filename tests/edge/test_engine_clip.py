@@ -62,12 +62,16 @@ def test_unmatched_faces_leave_no_trace(stranger_run: ClipRun) -> None:
     assert "box" not in text.lower()
 
 
-def test_member_run_logs_no_identity_either(member_run: ClipRun) -> None:
+def test_member_run_logs_the_member_only_in_its_arrival_line(member_run: ClipRun) -> None:
+    """The arrival line names the member's pseudonym (operators need it, issue 16); no other
+    line does, and no line holds a vector."""
     assert member_run.new_files == []
     assert member_run.active_tracks == 0
-    text = "\n".join(member_run.log_lines)
-    assert member_run.events[0].subject_id not in text
-    assert not FLOAT_RUN.search(text)
+    subject = member_run.events[0].subject_id
+    naming = [line for line in member_run.log_lines if subject in line]
+    assert len(naming) == 1, naming
+    assert "arrival" in naming[0]
+    assert not FLOAT_RUN.search("\n".join(member_run.log_lines))
 
 
 class CollectSink:
