@@ -245,9 +245,10 @@ def _receipt(
             tz=rt.settings.zone,
         )
     started = staff.signed_in_at(session, request.cookies.get(SESSION_COOKIE) or "")
-    if started is None or not selfservice.receipt_allowed(
+    link_allowed = started is not None and selfservice.receipt_allowed(
         session, customer=customer, username=who.username, signed_in_at=started, now=now
-    ):
+    )
+    if not link_allowed and pass_token is None:
         # Not right after this customer's enrolment in this session: no new link without an
         # explicit, audited re-issue (the page offers it).
         return _render(
@@ -263,8 +264,14 @@ def _receipt(
             private=True,
             tz=rt.settings.zone,
         )
-    link = selfservice.issue_link(
-        rt, session, customer=customer, actor=f"staff:{who.username}", channel="receipt"
+    # A new pass printed later (a lost card) comes without a new link: that needs the
+    # audited re-issue.
+    link = (
+        selfservice.issue_link(
+            rt, session, customer=customer, actor=f"staff:{who.username}", channel="receipt"
+        )
+        if link_allowed
+        else None
     )
     receipt = receipts.issue_receipt(
         session,

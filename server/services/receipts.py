@@ -29,6 +29,7 @@ class Receipt:
     language: str
     store_name: str
     link: str
+    """The self-service link; empty on a receipt that prints only a new pass."""
     qr_svg: Markup
     issued_at: datetime
     valid_until: datetime
@@ -60,14 +61,15 @@ def issue_receipt(
     *,
     who: StaffIdentity,
     customer: Customer,
-    link: str,
+    link: str | None,
     valid_until: datetime,
     now: datetime,
     pass_token: str | None = None,
 ) -> Receipt:
     """The receipt for ``customer`` with a freshly issued ``link`` (``selfservice.issue``
-    audits the issue). ``pass_token``: the member's current pass (checked by the caller),
-    printed as text and QR."""
+    audits the issue), or with none (``None``: a new pass printed for a member whose link was
+    issued before). ``pass_token``: the member's current pass (checked by the caller), printed
+    as text and QR."""
     store = session.get(Store, customer.home_store_id) if customer.home_store_id else None
     return Receipt(
         customer_id=customer.id,
@@ -75,8 +77,8 @@ def issue_receipt(
         preferred_name=customer.preferred_name,
         language=customer.language,
         store_name=store.name if store else "",
-        link=link,
-        qr_svg=qr_svg(link),
+        link=link or "",
+        qr_svg=qr_svg(link) if link else Markup(""),
         issued_at=now,
         valid_until=valid_until,
         membership="face" if membership.has_face(session, customer.id) else "pass",

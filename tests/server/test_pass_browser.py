@@ -120,10 +120,12 @@ def test_the_register_offers_both_memberships_and_a_pass_only_one_never_asks_for
         ).one()
         assert record.text_sha256 == text.sha256
 
-    # a reprint shows no pass (it is kept nowhere); "New pass" prints a new one
+    # a reprint shows no pass (it is kept nowhere) and no link either: only the audited
+    # re-issue of a link (issue 14); "New pass" prints a new pass
     page.goto(f"{live.base_url}/register/receipt/{customer.id}")
     assert page.locator("#pass-token").count() == 0
-    assert page.locator("#no-pass").is_visible()
+    assert page.locator("#reissue").is_visible()
+    assert token not in page.content()
     page.goto(f"{live.base_url}/register")
     page.wait_for_selector("#app:not([hidden])")
     page.fill("#search", "fenna")
@@ -136,6 +138,8 @@ def test_the_register_offers_both_memberships_and_a_pass_only_one_never_asks_for
     page.wait_for_url("**/register/receipt/**", timeout=60_000)
     again = page.inner_text("#pass-token")
     assert again != token
+    # a new pass, not a new self-service link (that needs its own audited re-issue)
+    assert page.locator("#self-service-link").count() == 0
     with runtime.sessions() as s:
         active = s.scalars(select(MemberPass.digest).where(MemberPass.revoked_at.is_(None))).one()
     assert active == pass_digest(again)
