@@ -189,7 +189,9 @@ function applyKind() {
   const picked = document.querySelector("input[name=membership]:checked");
   state.kind = picked ? picked.value : null;
   for (const e of document.querySelectorAll("[data-kind]")) e.hidden = e.dataset.kind !== (state.kind || "none");
-  $("finish-step").textContent = state.kind === "pass" ? "5" : "6";
+  // the consent box and the typed name only once a kind (and so its consent text) is chosen
+  for (const e of document.querySelectorAll("[data-kind-chosen]")) e.hidden = !state.kind;
+  $("finish-step").textContent = state.kind === "face" ? "6" : "5"; // step 5 is the photos
   if (state.kind === "pass") { // no photo and no camera for a membership without a face
     if (state.stream) stopCamera();
     clearPhotos();
