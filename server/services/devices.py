@@ -72,6 +72,10 @@ def create_enrolment_code(
 ) -> str:
     """A one-time code a store device registers with; only its digest is stored."""
     code = new_token()
+    # Typed after `vertrouwd-edge --enrol-code`: one starting with "-" reads as an option there
+    # (1 in 64 codes; it failed a test run), so draw again.
+    while code.startswith("-"):
+        code = new_token()
     session.add(
         DeviceEnrolmentCode(
             code_hash=token_digest(code), store_id=store.id, created_at=now, expires_at=now + ttl

@@ -7,8 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from server.cli import main
-from server.db.models import AuditEntry, EdgeDevice
+from server.db.models import AuditEntry, EdgeDevice, Store
+from server.db.session import transaction
 from server.runtime import Runtime
+from server.services import devices
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 from tests.server.factories import device_token
@@ -39,3 +41,15 @@ def test_revoke_from_the_command_line(
     with runtime.sessions() as s:
         assert s.scalars(select(AuditEntry.kind).where(AuditEntry.kind == "device.revoked")).all()
     assert main(["devices", "revoke", "no-such-device", *args]) == 2
+
+
+def test_enrolment_codes_never_start_with_a_dash(runtime: Runtime, store: StoreFixture) -> None:
+    """A code is typed after ``--enrol-code``: argparse would read a leading "-" as an option."""
+    with transaction(runtime.sessions) as session:
+        s = session.get(Store, store.id)
+        assert s is not None
+        codes = [
+            devices.create_enrolment_code(session, store=s, now=runtime.now()) for _ in range(400)
+        ]
+    assert not [c for c in codes if c.startswith("-")]
+    assert len(set(codes)) == 400
