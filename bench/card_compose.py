@@ -1,6 +1,7 @@
 """Prompt-card composition time for a customer with thousands of purchase lines, on SQLite.
 
-Ours: ``server.services.cards.compose_card`` (grouped queries through the customer indexes,
+Ours: ``server.services.clienteling.cards.compose_card`` (grouped queries through the customer
+indexes,
 only the rows the card shows are loaded). Peer, measured in the same run on the same file: the
 plain ORM way, which loads every purchase line, sale and visit of the customer as objects and
 works the card out in Python (same output; checked). Each composition gets a fresh session, so
@@ -39,10 +40,11 @@ from server.db.clienteling import (
 from server.db.migrate import upgrade
 from server.db.models import Customer, Visit
 from server.db.session import make_engine, make_session_factory, transaction
-from server.services import cards, devices, recommend
-from server.services.catalogue import Restrictions
+from server.services.clienteling import cards, recommend
+from server.services.clienteling.catalogue import Restrictions
+from server.services.clienteling.recommend import Line, Recommender
 from server.services.ids import new_id, new_subject_id
-from server.services.recommend import Line, Recommender
+from server.services.recognition import devices
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -69,10 +69,11 @@ from server.db.models import (  # noqa: E402
 from server.db.session import transaction  # noqa: E402
 from server.runtime import build_runtime  # noqa: E402
 from server.serve import start_server_process  # noqa: E402
-from server.services import devices, staff  # noqa: E402
-from server.services.enrolment import THUMBNAIL_PURPOSE  # noqa: E402
-from server.services.faces import THUMBNAIL_SIDE  # noqa: E402
 from server.services.ids import new_id, new_subject_id  # noqa: E402
+from server.services.membership.enrolment import THUMBNAIL_PURPOSE  # noqa: E402
+from server.services.membership.faces import THUMBNAIL_SIDE  # noqa: E402
+from server.services.recognition import devices  # noqa: E402
+from server.services.staff import accounts as staff  # noqa: E402
 from server.settings import ServerSettings  # noqa: E402
 
 PASSWORD = "load-test-password"

@@ -28,8 +28,9 @@ from server import demo_data
 from server.db.clienteling import Allergy, DietaryNeed, Preference
 from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory, transaction
-from server.services import catalogue, devices, recommend
-from server.services.catalogue import Restrictions
+from server.services.clienteling import catalogue, recommend
+from server.services.clienteling.catalogue import Restrictions
+from server.services.recognition import devices
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -69,7 +69,7 @@ from consent.device import DeviceKeyPair  # noqa: E402
 from server.db.session import transaction  # noqa: E402
 from server.runtime import build_runtime  # noqa: E402
 from server.serve import start_server_process  # noqa: E402
-from server.services import devices  # noqa: E402
+from server.services.recognition import devices  # noqa: E402
 from server.settings import ServerSettings  # noqa: E402
 
 STORES = 25

@@ -36,9 +36,9 @@ from server.api.schemas import ERROR_RESPONSES
 from server.metrics import MetricsMiddleware, ServerMetrics
 from server.runtime import Runtime, build_runtime
 from server.security import BrowserGuard
-from server.services import retention
-from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import ServiceError
+from server.services.membership import retention
+from server.services.recognition.arrival_writer import ArrivalWriter
 from server.settings import ServerSettings, get_settings
 
 log = logging.getLogger(__name__)

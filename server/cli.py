@@ -91,8 +91,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _zone_arg(text: str, min_face_size: int) -> Any:
     """``X,Y,W,H`` (fractions of the frame) -> a checked ``signage.MemberZone``."""
-    from server.services import signage
     from server.services.errors import BadInput
+    from server.services.recognition import signage
 
     parts = text.split(",")
     try:
@@ -106,7 +106,7 @@ def _zone_arg(text: str, min_face_size: int) -> Any:
 
 def cmd_store(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import devices, signage
+    from server.services.recognition import devices, signage
 
     rt = _runtime(args)
     with transaction(rt.sessions) as session:
@@ -115,7 +115,7 @@ def cmd_store(args: argparse.Namespace) -> int:
             print(f"store {store.code} created (recognition off until go-live)")
         elif args.store_cmd == "go-live":
             from server.realtime import RedisBroker
-            from server.services import golive
+            from server.services.recognition import golive
 
             signage.require_controller(
                 controller_name=rt.settings.controller_name,
@@ -159,7 +159,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
     import getpass
 
     from server.db.session import transaction
-    from server.services import devices, staff
+    from server.services.recognition import devices
+    from server.services.staff import accounts as staff
 
     rt = _runtime(args)
     password = args.password or getpass.getpass("password: ")
@@ -177,7 +178,8 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
     from server.db.models import Customer
     from server.db.session import transaction
-    from server.services import devices, enrolment, selfservice
+    from server.services.membership import enrolment, selfservice
+    from server.services.recognition import devices
 
     photos = []
     for p in args.photos:
@@ -244,7 +246,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         else:
             print(f"checkpoint signed over entry {cp.seq} ({cp.hash[:16]}…)")
         return 0
-    from server.services import verification
+    from server.services.console import verification
 
     # The run is recorded like one from the console, so "last verified" there includes it.
     with transaction(rt.sessions) as session:
@@ -265,7 +267,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     from server.db.models import EdgeDevice, Store
     from server.db.session import transaction
     from server.realtime import RedisBroker
-    from server.services import devices
+    from server.services.recognition import devices
 
     rt = _runtime(args)
     if args.devices_cmd == "revoke":
@@ -303,7 +305,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from server.services import keys
+    from server.services.membership import keys
 
     rt = _runtime(args)
     report = keys.rotate(
@@ -328,7 +330,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    from server.services import retention
+    from server.services.membership import retention
 
     rt = _runtime(args)
     # The server's own pass, notifications included (devices and tablets hear of it at once).
@@ -345,11 +347,12 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """CSV import (columns: ``server.services.importer``). Exit 0: all rows imported; 1: some
+    """CSV import (columns: ``server.services.clienteling.importer``). Exit 0: all rows
+    imported; 1: some
     malformed rows were reported and skipped; 2: the file was refused as a whole."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from server.services import importer
+    from server.services.clienteling import importer
 
     path = Path(args.file)
     if not path.is_file():
@@ -392,7 +395,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_pos_key(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import devices, pos
+    from server.services.clienteling import pos
+    from server.services.recognition import devices
 
     rt = _runtime(args)
     with transaction(rt.sessions) as session:
@@ -542,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
     q.set_defaults(fn=cmd_retention)
 
-    from server.services import importer  # its docstring is the column reference
+    from server.services.clienteling import importer  # its docstring is the column reference
 
     p = sub.add_parser(
         "import",

@@ -36,7 +36,8 @@ from server.demo_data import populate
 from server.demo_modes import FACELESS_MEMBER, enrol_without_face, run_checkin, run_pass
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, golive, signage, staff
+from server.services.recognition import devices, golive, signage
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 
 log = logging.getLogger("vertrouwd.demo")

@@ -42,8 +42,8 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer
-from server.services import catalogue
-from server.services.catalogue import Restrictions
+from server.services.clienteling import catalogue
+from server.services.clienteling.catalogue import Restrictions
 from server.services.ids import new_subject_id
 
 # --- the catalogue ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from server.db.session import transaction
 from server.demo_data import populate
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, checkin_scene, pass_scene, write_video
 from server.runtime import Runtime
-from server.services import devices, golive, signage
+from server.services.recognition import devices, golive, signage
 
 __all__ = ["SPOT_ZONE", "enrol_without_face", "run_checkin", "run_pass"]
 

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
-from server.services import access, devices, staff
-from server.services.arrival_writer import ArrivalWriter
 from server.services.errors import ServiceError, Unauthorized
-from server.services.staff import StaffIdentity
+from server.services.recognition import devices
+from server.services.recognition.arrival_writer import ArrivalWriter
+from server.services.staff import access
+from server.services.staff import accounts as staff
+from server.services.staff.accounts import StaffIdentity
 
 SESSION_COOKIE = "vt_session"
 

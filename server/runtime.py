@@ -17,7 +17,7 @@ from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services import audit
-from server.services.faces import FaceAnalyser
+from server.services.membership.faces import FaceAnalyser
 from server.services.workpool import WorkPool
 from server.settings import ServerSettings
 

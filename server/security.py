@@ -50,8 +50,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.db.session import transaction
 from server.deps import SESSION_COOKIE
 from server.runtime import Runtime
-from server.services import access, staff
 from server.services.errors import ServiceError
+from server.services.staff import access
+from server.services.staff import accounts as staff
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ def _cheap_password_hashing() -> Iterator[None]:
     tests/server/test_password_hashing.py asserts the production parameters once."""
     from argon2 import PasswordHasher
 
-    from server.services import staff
+    from server.services.staff import accounts as staff
 
     production = staff._hasher
     staff._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)

@@ -25,7 +25,8 @@ from server.db.models import EventReceipt, Visit
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import start_server_process
-from server.services import devices, staff
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]

@@ -24,7 +24,8 @@ from server.db.models import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import start_server_process
-from server.services import devices, staff
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.databases import postgres_database
 

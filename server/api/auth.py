@@ -4,7 +4,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from server.api.schemas import LoginIn, StaffPublic
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
-from server.services import signin, staff
+from server.services.staff import accounts as staff
+from server.services.staff import signin
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

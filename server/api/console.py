@@ -30,21 +30,14 @@ from server.api.pages import CSP, zone_in
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
-from server.services import (
-    aiact,
-    charts,
-    console,
-    console_export,
-    false_matches,
-    golive,
-    localtime,
-    ropa,
-    signage,
-    verification,
-)
-from server.services.console import Period
+from server.services import localtime
+from server.services.console import charts, ropa, verification
+from server.services.console import exports as console_export
+from server.services.console import views as console
+from server.services.console.views import Period
 from server.services.errors import Forbidden, NotFound, Unauthorized
-from server.services.staff import StaffIdentity
+from server.services.recognition import aiact, false_matches, golive, signage
+from server.services.staff.accounts import StaffIdentity
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 HEADERS = {

@@ -19,16 +19,10 @@ from server.api.schemas import (
 )
 from server.db.models import Customer, Store
 from server.deps import CurrentStaff, Enroller, RuntimeDep, SessionDep
-from server.services import (
-    customer_admin,
-    devices,
-    enrolment,
-    lifecycle,
-    membership,
-    receipts,
-    selfservice,
-)
 from server.services.errors import BadInput, TooLarge
+from server.services.membership import customer_admin, enrolment, lifecycle, receipts, selfservice
+from server.services.membership import kinds as membership
+from server.services.recognition import devices
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 

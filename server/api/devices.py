@@ -23,8 +23,8 @@ from consent.signing import public_key_bytes
 from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
 from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
 from server.realtime import as_text, device_channel
-from server.services import arrivals, devices, gallery
 from server.services.errors import BadInput, ServiceError
+from server.services.recognition import arrivals, devices, gallery
 
 router = APIRouter(tags=["devices"])
 API = "/api/v1"

@@ -26,18 +26,18 @@ from server.api.page_text import TEXT, texts
 from server.api.staff_text import STAFF_LANGUAGES, staff_texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
-from server.services import (
+from server.services import localtime
+from server.services.errors import BadInput, Forbidden, NotFound, Unauthorized
+from server.services.membership import (
     consent_view,
     customer_admin,
     export,
-    localtime,
-    membership,
     passes,
     receipts,
     selfservice,
-    staff,
 )
-from server.services.errors import BadInput, Forbidden, NotFound, Unauthorized
+from server.services.membership import kinds as membership
+from server.services.staff import accounts as staff
 
 router = APIRouter(tags=["pages"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from server.db.clienteling import Product
 from server.db.models import Customer, Store
 from server.deps import RuntimeDep, SessionDep
-from server.services import pos
+from server.services.clienteling import pos
 from server.services.errors import BadInput, NotFound, Unauthorized
 
 router = APIRouter(prefix="/api/v1/pos", tags=["pos"])

@@ -18,7 +18,7 @@ from consent.records import LANGUAGES
 from server.api.page_text import TEXT, texts
 from server.api.pages import CSP, format_date
 from server.deps import RuntimeDep, SessionDep
-from server.services import golive, signage
+from server.services.recognition import golive, signage
 
 router = APIRouter(tags=["privacy"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, UploadFile
 
 from server.deps import Enroller, RuntimeDep
-from server.services import photo_check
 from server.services.errors import TooLarge
+from server.services.membership import photo_check
 
 router = APIRouter(prefix="/api/v1", tags=["register"])
 

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from server.deps import RuntimeDep, SessionDep
-from server.services import export, lifecycle, membership, receipts, selfservice
+from server.services.membership import export, lifecycle, receipts, selfservice
+from server.services.membership import kinds as membership
 
 router = APIRouter(prefix="/api/v1/me", tags=["self-service"])
 

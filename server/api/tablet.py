@@ -22,10 +22,12 @@ from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
 from server.realtime import as_text, tablet_channel
 from server.runtime import Runtime
-from server.services import access, recommend, staff, visits
-from server.services.cards import CardSettings
+from server.services.clienteling import recommend, visits
+from server.services.clienteling.cards import CardSettings
+from server.services.clienteling.recommend import Recommender
 from server.services.errors import ServiceError, Unauthorized
-from server.services.recommend import Recommender
+from server.services.staff import access
+from server.services.staff import accounts as staff
 
 router = APIRouter(tags=["tablet"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

@@ -144,7 +144,7 @@ class Preference(Base):
 
 class Allergy(Base):
     """An allergy or intolerance, as the customer named it (``allergen``; matched against the
-    catalogue by ``server.services.catalogue.allergen_keys``)."""
+    catalogue by ``server.services.clienteling.catalogue.allergen_keys``)."""
 
     __tablename__ = "allergies"
     __table_args__ = (

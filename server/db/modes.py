@@ -2,7 +2,8 @@
 metadata by ``server.db.models``).
 
 ``store_modes`` records how a store's members are recognised, chosen at go-live beside the DPIA
-reference: ``door``, ``checkin``, ``pass`` or ``pass+face`` (see ``server.services.golive``). A
+reference: ``door``, ``checkin``, ``pass`` or ``pass+face`` (see
+``server.services.recognition.golive``). A
 store without a row predates recognition modes and is treated as ``door``. ``door`` can only be
 recorded with the officer's acknowledgement of the legal position (a CHECK, not only code).
 

@@ -34,7 +34,8 @@ from server.db.models import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import free_port, start_server_process
-from server.services import devices, staff
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parents[2]

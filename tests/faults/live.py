@@ -27,8 +27,9 @@ from server.db.models import Customer, EdgeDevice
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread
-from server.services import devices, staff
-from server.services.faces import FaceAnalyser
+from server.services.membership.faces import FaceAnalyser
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.faults.harness import PASSWORD
 

@@ -27,7 +27,8 @@ from server.db.models import EdgeDevice
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import free_port
-from server.services import devices, staff
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.faults.harness import (
     PASSWORD,

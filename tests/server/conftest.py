@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
-from server.services import devices, staff
-from server.services.faces import FaceAnalyser
+from server.services.membership.faces import FaceAnalyser
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 

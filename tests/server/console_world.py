@@ -18,8 +18,12 @@ from sqlalchemy import select
 from server.db.models import ConsentRecord, Customer, EdgeDevice, FaceTemplate, Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import audit, devices, lifecycle, retention, staff, visits
-from server.services.staff import StaffIdentity
+from server.services import audit
+from server.services.clienteling import visits
+from server.services.membership import lifecycle, retention
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
+from server.services.staff.accounts import StaffIdentity
 from tests.server import factories
 from tests.server.conftest import StoreFixture
 from tests.server.factories import make_member, make_staff, make_store, make_visit

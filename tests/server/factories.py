@@ -15,8 +15,9 @@ from consent.device import DeviceKeyPair
 from server.db.models import ConsentRecord, Customer, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, staff
 from server.services.ids import new_id, new_subject_id
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from tests.server.conftest import PASSWORD, StoreFixture
 
 

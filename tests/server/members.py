@@ -24,7 +24,9 @@ from server.db.models import (
 )
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, enrolment, selfservice, staff
+from server.services.membership import enrolment, selfservice
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from tests.server.conftest import PASSWORD, StoreFixture
 
 PEOPLE = {

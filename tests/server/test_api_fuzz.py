@@ -29,7 +29,7 @@ from server.app import create_app
 from server.db.models import Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import pos
+from server.services.clienteling import pos
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import device_token, make_member, make_staff, make_visit

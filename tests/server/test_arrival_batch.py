@@ -26,10 +26,10 @@ from server.db.clienteling import Incident, Sale
 from server.db.models import ConsentRecord, Customer, Store, Visit
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime, utc_now
-from server.services import devices
-from server.services.arrival_writer import ArrivalWriter
-from server.services.arrivals import ArrivalIn, IngestResult, ingest_batch
 from server.services.errors import Unauthorized
+from server.services.recognition import devices
+from server.services.recognition.arrival_writer import ArrivalWriter
+from server.services.recognition.arrivals import ArrivalIn, IngestResult, ingest_batch
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 from tests.server.factories import make_member, make_store, register_device

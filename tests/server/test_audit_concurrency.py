@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from server.db.models import AuditEntry, GalleryPublication, Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import audit, gallery
+from server.services import audit
+from server.services.recognition import gallery
 from tests.server.conftest import StoreFixture
 
 WRITERS = 8

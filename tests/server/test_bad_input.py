@@ -21,7 +21,7 @@ from PIL import Image
 from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.services import gallery
+from server.services.recognition import gallery
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import audit_kinds, enrol_member, row_counts, token

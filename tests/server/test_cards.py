@@ -22,8 +22,8 @@ from server.db.clienteling import (
 from server.db.models import Customer, Store, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import cards, pos, recommend
-from server.services.catalogue import ProductInfo, Restrictions
+from server.services.clienteling import cards, pos, recommend
+from server.services.clienteling.catalogue import ProductInfo, Restrictions
 from tests.server.conftest import StoreFixture
 from tests.server.factories import make_member, make_visit
 

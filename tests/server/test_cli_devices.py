@@ -10,7 +10,7 @@ from server.cli import main
 from server.db.models import AuditEntry, EdgeDevice, Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices
+from server.services.recognition import devices
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 from tests.server.factories import device_token

@@ -12,7 +12,7 @@ from server.cli import main
 from server.db.models import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import lifecycle, selfservice
+from server.services.membership import lifecycle, selfservice
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 

@@ -21,7 +21,9 @@ from server.db.console import AuditVerification, StoreZone
 from server.db.models import AuditEntry, Store
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
-from server.services import console, localtime, visits
+from server.services import localtime
+from server.services.clienteling import visits
+from server.services.console import views as console
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, build_world, identity
@@ -212,7 +214,7 @@ def test_deletion_proofs_name_the_gallery_version_and_each_devices_confirmation(
 
     # both devices install the newest gallery: every proof is complete
     from server.db.models import EdgeDevice
-    from server.services import devices
+    from server.services.recognition import devices
 
     with transaction(runtime.sessions) as session:
         store = session.get(Store, world.store.id)
@@ -227,7 +229,7 @@ def test_deletion_proofs_name_the_gallery_version_and_each_devices_confirmation(
     assert all(p["complete"] for p in proofs), proofs
     # a revoked device that never confirmed is shown as revoked, not as waiting
     with transaction(runtime.sessions) as session:
-        from server.services.lifecycle import withdraw
+        from server.services.membership.lifecycle import withdraw
 
         withdraw(session, customer_id=world.anna.id, actor="portal", channel="portal",
                  now=runtime.now())  # fmt: skip
@@ -453,7 +455,7 @@ def parse_csv(content: bytes) -> list[dict[str, str]]:
 def test_every_view_exports_as_csv_and_json_for_a_period_and_each_export_is_audited(
     officer: TestClient, runtime: Runtime, world: World
 ) -> None:
-    from server.services.console_export import VIEWS
+    from server.services.console.exports import VIEWS
 
     today = localtime.today(runtime.now(), runtime.settings.zone)
     period = {"from": str(today - timedelta(days=7)), "to": str(today)}

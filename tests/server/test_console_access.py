@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server.app import create_app
 from server.db.models import AuditEntry, ConsentRecord
 from server.runtime import Runtime
-from server.services.console_export import VIEWS
+from server.services.console.exports import VIEWS
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, build_world

@@ -29,7 +29,9 @@ from server.db.models import ConsentRecord, Customer, CustomerKey, FaceTemplate,
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.serve import free_port
-from server.services import audit, devices, staff
+from server.services import audit
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.databases import backend
 from tests.server.conftest import PASSWORD

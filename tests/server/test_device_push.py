@@ -26,7 +26,8 @@ from server.db.models import EdgeDevice, Store
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.services import devices, enrolment, gallery, lifecycle
+from server.services.membership import enrolment, lifecycle
+from server.services.recognition import devices, gallery
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.factories import make_staff

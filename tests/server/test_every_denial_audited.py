@@ -1,4 +1,5 @@
-"""One access-control path (``server.services.access.deny``), privacy invariant 15: every route
+"""One access-control path (``server.services.staff.access.deny``), privacy invariant 15: every
+route
 a signed-in staff member can reach is tried by every role, and every 403 leaves exactly one new
 ``access.denied`` entry naming who was refused and what. The routes come from the app itself,
 so a route added later without an audited refusal fails here."""

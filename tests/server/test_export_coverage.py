@@ -9,8 +9,8 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
 
 from server.db.base import Base
 from server.db.models import customer_tables
-from server.services.export import EXPORTERS
-from server.services.lifecycle import ERASERS
+from server.services.membership.export import EXPORTERS
+from server.services.membership.lifecycle import ERASERS
 
 
 def holding_customer_data(metadata: MetaData) -> set[str]:

@@ -21,8 +21,8 @@ from server.db.console import StoreZone
 from server.db.models import Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import false_matches, gallery
 from server.services.errors import BadInput
+from server.services.recognition import false_matches, gallery
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, add_template, build_world

@@ -8,7 +8,7 @@ from consent.gallery import GalleryZone, OpenedGallery, open_gallery
 from consent.signing import load_public_key, public_key_bytes
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, signage
+from server.services.recognition import devices, signage
 from tests.server.conftest import StoreFixture
 from tests.server.members import register_device
 

@@ -14,7 +14,7 @@ from server.cli import main
 from server.db.models import Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices
+from server.services.recognition import devices
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, build_world

@@ -31,7 +31,7 @@ from server.db.clienteling import (
 from server.db.models import AuditEntry, Customer, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import importer, pos
+from server.services.clienteling import importer, pos
 from server.services.errors import BadInput
 from tests.server.conftest import StoreFixture
 
@@ -265,7 +265,7 @@ def pos_key(runtime: Runtime, store: StoreFixture) -> str:
     _import(runtime, "catalogue", CATALOGUE)
     _import(runtime, "customers", CUSTOMERS)
     with transaction(runtime.sessions) as session:
-        from server.services import devices
+        from server.services.recognition import devices
 
         s = devices.store_by_code(session, store.code)
         return pos.create_key(session, store=s, name="register 1", now=runtime.now()).key

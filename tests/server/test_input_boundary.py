@@ -27,8 +27,8 @@ from server.app import create_app
 from server.db.clienteling import Incident
 from server.db.models import AuditEntry, EventReceipt, Visit
 from server.runtime import Runtime
-from server.services.arrival_writer import ArrivalWriter
-from server.services.arrivals import ArrivalIn
+from server.services.recognition.arrival_writer import ArrivalWriter
+from server.services.recognition.arrivals import ArrivalIn
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import (

@@ -21,7 +21,8 @@ from server.cli import main
 from server.db.models import CustomerKey
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import gallery, keys
+from server.services.membership import keys
+from server.services.recognition import gallery
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 from tests.server.members import audit_entries, enrol_member, register_device

@@ -27,7 +27,8 @@ from server.db.models import (
 )
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import gallery, retention
+from server.services.membership import retention
+from server.services.recognition import gallery
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.members import (

@@ -28,7 +28,8 @@ from server.db.clienteling import Incident
 from server.db.models import ConsentRecord, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import console, localtime
+from server.services import localtime
+from server.services.console import views as console
 from server.services.ids import new_id
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from server.db.models import AuditEntry
 from server.db.security import LoginThrottle
 from server.runtime import Runtime
-from server.services import staff
+from server.services.staff import accounts as staff
 from server.services.workpool import WorkPool
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.factories import make_staff

@@ -19,7 +19,7 @@ from server.db.models import Store
 from server.db.session import transaction
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, pass_scene
 from server.runtime import Runtime
-from server.services import golive, signage
+from server.services.recognition import golive, signage
 from tests.edge.test_mode_pass import FaceModelUsed, TripwireDetector, TripwireEmbedder
 from tests.server import test_device_push as push
 from tests.server.conftest import StoreFixture

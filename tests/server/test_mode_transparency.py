@@ -12,8 +12,8 @@ from consent.records import CURRENT_PASS_CONSENT_VERSION, current_pass_consent_t
 from models.calibration import load_calibration
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, golive, signage
 from server.services.errors import NotFound
+from server.services.recognition import devices, golive, signage
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_staff
 from tests.server.test_privacy_page import pdf_text, visible_text

@@ -34,7 +34,7 @@ from server.db.models import (
     StaffSession,
 )
 from server.runtime import Runtime
-from server.services.console_export import VIEWS
+from server.services.console.exports import VIEWS
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.factories import device_token, make_staff
 from tests.server.members import enrol_member, new_link

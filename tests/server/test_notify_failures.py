@@ -23,7 +23,7 @@ from server.db.models import ConsentRecord, Customer, FaceTemplate, Store
 from server.db.session import after_commit, after_commit_retries, transaction
 from server.realtime import RedisBroker
 from server.runtime import Runtime
-from server.services import devices
+from server.services.recognition import devices
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.members import enrol_member

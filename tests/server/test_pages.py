@@ -14,9 +14,10 @@ from server.api.page_text import TEXT
 from server.db.models import AuditEntry, Customer
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, staff
-from server.services.consent_view import markdown_subset_html
 from server.services.ids import new_id, new_subject_id
+from server.services.membership.consent_view import markdown_subset_html
+from server.services.recognition import devices
+from server.services.staff import accounts as staff
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 
 

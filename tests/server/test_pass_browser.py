@@ -23,7 +23,8 @@ from server.db.modes import MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, golive, membership, signage
+from server.services.membership import kinds as membership
+from server.services.recognition import devices, golive, signage
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.live_pages import decode_qr, live_server, sign_in_register

@@ -44,8 +44,9 @@ from server.db.models import (
 from server.db.modes import MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, enrolment, golive, lifecycle, signage
 from server.services.errors import BadInput
+from server.services.membership import enrolment, lifecycle
+from server.services.recognition import devices, golive, signage
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import (
     PEOPLE,
@@ -357,7 +358,7 @@ def test_a_pass_arrival_makes_a_visit_and_a_card_marked_pass_without_a_photo(
     plain = enrol_pass_member(runtime, store)
     _, token, _ = register_device(client, runtime, store)
     with transaction(runtime.sessions) as session:  # the face member's pass, re-issued
-        from server.services import membership
+        from server.services.membership import kinds as membership
 
         face_token = membership.reissue_pass(
             session, customer_id=face.customer_id, actor="test", now=runtime.now()
@@ -654,7 +655,7 @@ def test_the_register_switches_a_face_member_to_pass_only_for_its_own_store_only
     member = enrol_member(runtime, store, faces, "obama")
     with transaction(runtime.sessions) as session:
         other = devices.create_store(session, code="zwolle", name="Zwolle", now=runtime.now())
-        from server.services import staff
+        from server.services.staff import accounts as staff
 
         staff.create_staff(
             session, username="kassa2", password=PASSWORD, role="cashier", store_id=other.id

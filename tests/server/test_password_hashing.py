@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argon2
 
-from server.services import staff
+from server.services.staff import accounts as staff
 
 
 def test_production_hasher_uses_the_argon2id_rfc9106_low_memory_profile() -> None:

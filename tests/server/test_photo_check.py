@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from server.db.models import AuditEntry, ConsentRecord, Customer, FaceTemplate, FaceThumbnail
 from server.runtime import Runtime
 from server.services.errors import BadInput
-from server.services.faces import FaceAnalyser
+from server.services.membership.faces import FaceAnalyser
 from tests.server.conftest import StoreFixture, sign_in
 
 pytestmark = pytest.mark.faces

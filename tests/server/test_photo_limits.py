@@ -32,7 +32,7 @@ from models.images import ImageError, decode_image, open_image
 from server.app import create_app
 from server.db.session import make_engine, make_session_factory
 from server.runtime import Runtime
-from server.services.faces import ANALYSIS_PIXELS, MAX_PIXELS
+from server.services.membership.faces import ANALYSIS_PIXELS, MAX_PIXELS
 from server.services.workpool import PoolBusy, WorkPool
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in

@@ -18,7 +18,7 @@ from server.db.clienteling import Product, Purchase, Sale, ServiceItem
 from server.db.models import Store
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import pos
+from server.services.clienteling import pos
 from tests.server.conftest import StoreFixture
 from tests.server.factories import make_member, make_store
 

@@ -13,9 +13,9 @@ from server import demo_data
 from server.db.clienteling import Allergy, DietaryNeed
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import catalogue, recommend
-from server.services.catalogue import ProductInfo, Restrictions
-from server.services.recommend import CustomerHistory, Line, Owned
+from server.services.clienteling import catalogue, recommend
+from server.services.clienteling.catalogue import ProductInfo, Restrictions
+from server.services.clienteling.recommend import CustomerHistory, Line, Owned
 from tests.server.conftest import StoreFixture
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -137,7 +137,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo generator's year of sales for 200 members, read back from a real SQLite file."""
     from server.db.migrate import upgrade
     from server.db.session import make_engine, make_session_factory
-    from server.services import devices
+    from server.services.recognition import devices
 
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
     upgrade(url)

@@ -29,7 +29,8 @@ from server.db.models import (
 )
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
-from server.services import gallery, lifecycle, retention
+from server.services.membership import lifecycle, retention
+from server.services.recognition import gallery
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.members import (

@@ -20,7 +20,7 @@ from server.db.models import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
-from server.services import lifecycle
+from server.services.membership import lifecycle
 from server.settings import ServerSettings
 from tests.browser import CHROMIUM_FLAGS, chromium_path
 from tests.server.conftest import StoreFixture

@@ -26,7 +26,8 @@ from server.db.models import (
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread, free_port
-from server.services import devices, enrolment
+from server.services.membership import enrolment
+from server.services.recognition import devices
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
 from tests.server.live_pages import decode_qr, live_server, sign_in_register

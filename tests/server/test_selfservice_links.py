@@ -1,4 +1,5 @@
-"""Self-service links (``server.services.selfservice``): short opaque ids kept server-side as
+"""Self-service links (``server.services.membership.selfservice``): short opaque ids kept
+server-side as
 digests, within 80 characters with the public URL (a sparse QR code); revoked by a re-issue
 (audited, flagged in the console), ended by withdrawal (after a short grace) and by erasure;
 and the register's receipt mints one only right after that customer's enrolment, by the
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 from server.db.models import AuditEntry, ConsentRecord
 from server.db.security import SelfServiceLink
 from server.runtime import Runtime
-from server.services import selfservice
+from server.services.membership import selfservice
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_member, make_staff
 from tests.server.members import new_link, photos

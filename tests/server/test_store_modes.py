@@ -14,8 +14,8 @@ from server.db.models import AuditEntry, GalleryPublication, Store
 from server.db.modes import StoreMode
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.services import devices, golive, signage
 from server.services.errors import BadInput
+from server.services.recognition import devices, golive, signage
 from server.settings import ServerSettings
 from tests.server.conftest import sign_in
 from tests.server.factories import make_staff

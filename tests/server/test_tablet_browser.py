@@ -31,8 +31,10 @@ from server.db.models import AuditEntry, Customer, Visit
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.services import catalogue, devices, enrolment
-from server.services.catalogue import Restrictions
+from server.services.clienteling import catalogue
+from server.services.clienteling.catalogue import Restrictions
+from server.services.membership import enrolment
+from server.services.recognition import devices
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 

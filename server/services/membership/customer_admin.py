@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from consent.records import is_pass_text
 from server.db.models import ConsentRecord, Customer, Store
-from server.services import access, lifecycle
 from server.services.errors import BadInput, NotFound
-from server.services.staff import StaffIdentity
+from server.services.membership import lifecycle
+from server.services.staff import access
+from server.services.staff.accounts import StaffIdentity
 
 ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass", "reissue")
 SEARCH_ROLES = ("cashier", "admin")

@@ -69,9 +69,11 @@ from server.db.models import (
 )
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
-from server.services import audit, gallery, passes, selfservice
+from server.services import audit
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id
+from server.services.membership import passes, selfservice
+from server.services.recognition import gallery
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +412,8 @@ ERASERS: dict[str, Eraser] = {
     "customers": _delete_rows("customers", "id"),
 }
 """Every table holding a customer's data -> how erasure removes it. Register a new table here
-(and in ``server.services.export.EXPORTERS``); ``tests/server/test_export_coverage.py`` fails
+(and in ``server.services.membership.export.EXPORTERS``);
+``tests/server/test_export_coverage.py`` fails
 until both cover it. Erasers run children first (reverse dependency order of the metadata)."""
 
 

@@ -27,13 +27,15 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Visit
-from server.services import access, audit, cards, localtime
-from server.services.arrivals import thumbnail_b64
+from server.services import audit, localtime
+from server.services.clienteling import cards
+from server.services.clienteling.recommend import Recommender
 from server.services.errors import BadInput, NotFound
 from server.services.ids import token_digest
 from server.services.numbers import finite_or_none
-from server.services.recommend import Recommender
-from server.services.staff import StaffIdentity
+from server.services.recognition.arrivals import thumbnail_b64
+from server.services.staff import access
+from server.services.staff.accounts import StaffIdentity
 
 ACTIONS = {"greeted": "greeted", "dismiss": "dismissed", "not-this-person": "not_this_person"}
 TABLET_ROLES = ("sales", "cashier", "admin")

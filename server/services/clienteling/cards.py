@@ -36,9 +36,9 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Visit
-from server.services import recommend
-from server.services.catalogue import Restrictions
-from server.services.recommend import Recommender, Suggestion, favourites
+from server.services.clienteling import recommend
+from server.services.clienteling.catalogue import Restrictions
+from server.services.clienteling.recommend import Recommender, Suggestion, favourites
 
 SEVERITY_ORDER = {"severe": 0, "allergy": 1, "intolerance": 2}
 

@@ -33,7 +33,8 @@ from consent import audit as kinds
 from consent.records import retention_deadline
 from server.db.models import ConsentRecord, Customer, CustomerKey
 from server.db.session import transaction
-from server.services import audit, lifecycle
+from server.services import audit
+from server.services.membership import lifecycle
 
 if TYPE_CHECKING:
     from server.runtime import Runtime

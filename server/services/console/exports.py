@@ -26,10 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db.models import AuditEntry
-from server.services import audit, console, localtime, signage, verification
-from server.services.console import Period
+from server.services import audit, localtime
+from server.services.console import verification
+from server.services.console import views as console
+from server.services.console.views import Period
 from server.services.errors import BadInput, NotFound
-from server.services.staff import StaffIdentity
+from server.services.recognition import signage
+from server.services.staff.accounts import StaffIdentity
 
 FORMATS = ("csv", "json")
 TIMESTAMPS = "ISO 8601, UTC (offset +00:00)"

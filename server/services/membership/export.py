@@ -29,8 +29,9 @@ from consent.keys import KeyProvider
 from server.db.base import Base
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import Customer, CustomerKey, FaceTemplate, FaceThumbnail, Store
-from server.services import audit, lifecycle
-from server.services.enrolment import THUMBNAIL_PURPOSE
+from server.services import audit
+from server.services.membership import lifecycle
+from server.services.membership.enrolment import THUMBNAIL_PURPOSE
 from server.services.numbers import finite_or_none
 
 FORMAT = "vertrouwd-export/1"

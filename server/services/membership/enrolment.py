@@ -6,7 +6,7 @@ themselves are dropped once their embeddings and the one thumbnail exist.
 Two kinds of membership, equal choices (issue 12): ``face`` (consent text, photos, templates,
 thumbnail) and ``pass`` (its own consent text, no photo, no template, no thumbnail: nothing
 biometric is processed at all). Both get the same customer record, data key, consent record,
-self-service link and a membership pass (:mod:`server.services.passes`), shown once.
+self-service link and a membership pass (:mod:`server.services.membership.passes`), shown once.
 
 Two ways in, one shared path (:func:`_check` writes nothing, :func:`_attach` writes):
 
@@ -49,10 +49,12 @@ from server.db.models import (
     FaceThumbnail,
     Store,
 )
-from server.services import audit, gallery, lifecycle, passes
+from server.services import audit
 from server.services.errors import BadInput, Conflict, NotFound
-from server.services.faces import AnalysedPhoto, FaceAnalyser
 from server.services.ids import new_id, new_subject_id
+from server.services.membership import lifecycle, passes
+from server.services.membership.faces import AnalysedPhoto, FaceAnalyser
+from server.services.recognition import gallery
 
 CHANNELS = ("register", "portal", "console", "cli")
 MEMBERSHIPS = ("face", "pass")

@@ -45,9 +45,9 @@ from server.db.models import (
     Visit,
 )
 from server.db.modes import MemberPass
-from server.services import cards
-from server.services.devices import DeviceRef
-from server.services.enrolment import THUMBNAIL_PURPOSE
+from server.services.clienteling import cards
+from server.services.membership.enrolment import THUMBNAIL_PURPOSE
+from server.services.recognition.devices import DeviceRef
 
 log = logging.getLogger(__name__)
 

@@ -52,8 +52,9 @@ from server.db.clienteling import (
     StaffNote,
 )
 from server.db.models import Customer, Store
-from server.services import audit, pos
-from server.services.catalogue import DIETS, diet_key
+from server.services import audit
+from server.services.clienteling import pos
+from server.services.clienteling.catalogue import DIETS, diet_key
 from server.services.errors import BadInput, ServiceError
 from server.services.ids import new_id, new_subject_id
 

@@ -1,6 +1,7 @@
 """The AI Act transparency record, generated from the live configuration (issue 12).
 
-Beside the Art. 30 record (:mod:`server.services.ropa`), and rendered by the same Markdown and
+Beside the Art. 30 record (:mod:`server.services.console.ropa`), and rendered by the same
+Markdown and
 PDF writers (:func:`ropa.to_markdown`, :func:`ropa.to_pdf`): what a deployer of a biometric
 system documents for the EU AI Act, taken from what the system is actually doing, never typed by
 hand:
@@ -30,8 +31,8 @@ from models.calibration import Calibration
 from server.db.clienteling import Incident
 from server.db.console import AuditVerification
 from server.db.models import AuditCheckpoint, AuditEntry, Visit
-from server.services import golive, signage
-from server.services.ropa import Record, Section, _when
+from server.services.console.ropa import Record, Section, _when
+from server.services.recognition import golive, signage
 from server.settings import ServerSettings
 
 TITLE = "AI Act transparency record"

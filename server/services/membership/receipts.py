@@ -17,8 +17,8 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from server.db.models import Customer, Store
-from server.services import membership
-from server.services.staff import StaffIdentity
+from server.services.membership import kinds as membership
+from server.services.staff.accounts import StaffIdentity
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,9 @@ from consent.records import (
 )
 from server.db.console import AuditVerification
 from server.db.models import AuditEntry, ConsentRecord, Staff, customer_tables
-from server.services import localtime, pdf, signage
+from server.services import localtime
+from server.services.console import pdf
+from server.services.recognition import signage
 from server.settings import ServerSettings
 
 TITLE = "Record of processing activities (GDPR Art. 30)"

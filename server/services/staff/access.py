@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from consent import audit as kinds
 from server.services import audit
 from server.services.errors import Forbidden, ServiceError
-from server.services.staff import StaffIdentity
+from server.services.staff.accounts import StaffIdentity
 
 
 def actor_of(who: StaffIdentity | None) -> str:

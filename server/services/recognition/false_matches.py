@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from models.calibration import Calibration, load_calibration
 from models.exposure import expected_false_matches_per_1000
 from server.db.models import Store
-from server.services import gallery
 from server.services.errors import BadInput
+from server.services.recognition import gallery
 
 MODEL_ID = "dlib_resnet_v1"
 """The model whose calibration the figure is read from (the one ``server.runtime`` loads)."""

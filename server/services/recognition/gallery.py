@@ -37,8 +37,9 @@ from server.db.models import (
 from server.db.modes import MemberPass, StoreMode
 from server.db.session import after_commit
 from server.realtime import device_channel
-from server.services import audit, signage
+from server.services import audit
 from server.services.errors import Conflict, Forbidden
+from server.services.recognition import signage
 
 Notify = Callable[[str, dict[str, Any]], None]
 """``broker.publish``: (channel, message); called only after the transaction committed."""

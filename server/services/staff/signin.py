@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.security import LoginThrottle
 from server.db.session import transaction
-from server.services import audit, staff
+from server.services import audit
 from server.services.errors import Unauthorized
-from server.services.staff import StaffIdentity
+from server.services.staff import accounts as staff
+from server.services.staff.accounts import StaffIdentity
 from server.services.workpool import WorkPool
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from server.db.clienteling import Purchase
-from server.services import catalogue
-from server.services.catalogue import ProductInfo, Restrictions
+from server.services.clienteling import catalogue
+from server.services.clienteling.catalogue import ProductInfo, Restrictions
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Recognition at a store stays off until a privacy officer or admin has confirmed 
 entrance sign is up, recorded the store's DPIA reference and its member zone: the region of the
 camera frame that is processed at all and the smallest face that is (people who do not step up
 to the camera are not even detected). Until then no gallery is issued to the store's devices
-(``server.services.gallery.seal_for_device`` refuses), so nothing can be matched there.
+(``server.services.recognition.gallery.seal_for_device`` refuses), so nothing can be matched there.
 
 The zone recorded here is the store's authoritative setting: :func:`member_zone` is shipped to
 every device of the store inside its sealed gallery, and the edge uses it in place of its own
@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session
 from server.db.console import StoreZone
 from server.db.models import EdgeDevice, Store
 from server.db.modes import StoreMode
-from server.services import audit, devices, pdf
+from server.services import audit
+from server.services.console import pdf
 from server.services.errors import BadInput, NotFound
+from server.services.recognition import devices
 
 MIN_FACE_BOUNDS = (20, 2000)
 

@@ -20,9 +20,10 @@ from consent import audit as kinds
 from consent.records import PASS_PURPOSE, consent_expiry, current_pass_consent_text, is_pass_text
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import ConsentRecord, Customer, FaceTemplate, FaceThumbnail
-from server.services import audit, lifecycle, passes
+from server.services import audit
 from server.services.errors import BadInput, Conflict
 from server.services.ids import new_id
+from server.services.membership import lifecycle, passes
 
 SWITCH_REASON = "switched to membership without a face"
 

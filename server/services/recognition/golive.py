@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
 from server.db.models import Store
 from server.db.modes import StoreMode
-from server.services import audit, false_matches, gallery, signage
+from server.services import audit
 from server.services.errors import BadInput
+from server.services.recognition import false_matches, gallery, signage
 
 PASS_MODES = frozenset({"pass", "pass+face"})
 FACE_ARRIVAL_MODES = frozenset({"door", "checkin"})

@@ -39,20 +39,13 @@ from server.db.models import (
     Store,
     Visit,
 )
-from server.services import (
-    access,
-    audit,
-    devices,
-    gallery,
-    golive,
-    localtime,
-    selfservice,
-    signage,
-    signin,
-)
+from server.services import audit, localtime
 from server.services.errors import BadInput, NotFound
+from server.services.membership import selfservice
 from server.services.numbers import finite_or_none
-from server.services.staff import StaffIdentity
+from server.services.recognition import devices, gallery, golive, signage
+from server.services.staff import access, signin
+from server.services.staff.accounts import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
 MAX_ROWS = 500
@@ -1126,7 +1119,7 @@ def retention_view(
             .order_by(ConsentRecord.expires_at)
         )
     ]
-    from server.services.retention import ACTOR
+    from server.services.membership.retention import ACTOR
 
     destroyed_entries = [
         e

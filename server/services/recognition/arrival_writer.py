@@ -5,7 +5,8 @@ transaction spends a third of the time on BEGIN/COMMIT and, on SQLite, makes req
 queue for the single writer anyway. Instead, requests hand their events to this writer and
 wait; the writer takes everything that is waiting (up to ``max_batch`` requests), authenticates
 them with one query and ingests them with one set-based statement per step
-(:func:`server.services.arrivals.ingest_batch`: about ten round trips for the whole batch, not
+(:func:`server.services.recognition.arrivals.ingest_batch`: about ten round trips for the whole
+batch, not
 ten per event), commits once, then answers each request and pushes the teasers in one hand-over
 to the broker (one Redis pipeline). Under light load a batch is one request, so nothing waits for
 a batch to fill; under heavy load batches grow, and the cost per event falls instead of rising.
@@ -39,9 +40,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from consent.keys import KeyProvider
 from server.db.session import transaction
 from server.realtime import tablet_channel
-from server.services import devices
-from server.services.arrivals import ArrivalIn, IngestResult, ingest_batch
 from server.services.errors import Unauthorized, Unavailable
+from server.services.recognition import devices
+from server.services.recognition.arrivals import ArrivalIn, IngestResult, ingest_batch
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from server.services.faces import FaceAnalyser, PhotoCheck
+from server.services.membership.faces import FaceAnalyser, PhotoCheck
 
 # What the cashier can do about each kind of reason (matched on the reason's wording).
 _HINTS: tuple[tuple[str, str], ...] = (
