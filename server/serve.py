@@ -24,17 +24,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bound_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port and kept open, for ``ServerThread(sock=...)``:
+    unlike ``free_port()``, nobody else (a parallel test process, an outgoing connection given
+    the same ephemeral port) can take the port between choosing it and listening on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 @dataclass
 class ServerThread:
-    """uvicorn on 127.0.0.1:``port`` in a daemon thread; ``start()`` returns once it listens."""
+    """uvicorn on 127.0.0.1:``port`` in a daemon thread; ``start()`` returns once it listens.
+    Without a port it listens on ``sock`` (a ``bound_socket()`` made here when not given)."""
 
     app: FastAPI
     port: int = 0
+    sock: socket.socket | None = None
     server: uvicorn.Server = field(init=False)
     thread: threading.Thread = field(init=False)
 
     def __post_init__(self) -> None:
-        self.port = self.port or free_port()
+        if not self.port:
+            self.sock = self.sock or bound_socket()
+            self.port = int(self.sock.getsockname()[1])
 
     @property
     def base_url(self) -> str:
@@ -50,7 +63,10 @@ class ServerThread:
             ws_per_message_deflate=False,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        sockets = [self.sock] if self.sock is not None else None
+        self.thread = threading.Thread(
+            target=self.server.run, args=(sockets,), name="uvicorn", daemon=True
+        )
         self.thread.start()
         while not self.server.started:
             if not self.thread.is_alive():

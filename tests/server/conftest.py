@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
+from server.serve import ServerThread, bound_socket
 from server.services.membership.faces import FaceAnalyser
 from server.services.recognition import devices
 from server.services.staff import accounts as staff
@@ -36,10 +38,20 @@ class StoreFixture:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Iterator[ServerSettings]:
-    """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``."""
+def live_socket() -> Iterator[socket.socket]:
+    """The live server's listening socket, bound before the settings are made (they name its
+    address) and kept open until uvicorn listens on it, so no other process takes the port."""
+    with bound_socket() as sock:
+        yield sock
+
+
+@pytest.fixture
+def settings(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[ServerSettings]:
+    """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``.
+    A test that uses ``live`` gets the live server's own address as ``public_url``, so a link
+    on a receipt opens in the same test and its pages come from the configured origin."""
     with database_url_for_tests(data_dir, migrated=True) as url:
-        yield ServerSettings(
+        settings = ServerSettings(
             data_dir=data_dir,
             environment="test",
             database_url=url,
@@ -48,6 +60,10 @@ def settings(data_dir: Path) -> Iterator[ServerSettings]:
             privacy_contact="privacy@test.example",
             staff_language="en",  # the page tests read the register's English words
         )
+        if "live" in request.fixturenames:
+            port = request.getfixturevalue("live_socket").getsockname()[1]
+            settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+        yield settings
 
 
 @pytest.fixture
@@ -75,6 +91,20 @@ def store(runtime: Runtime) -> StoreFixture:
                 session, username=username, password=PASSWORD, role=role, store_id=s.id
             )
         return StoreFixture(s.id, s.code)
+
+
+@pytest.fixture
+def live(
+    settings: ServerSettings, runtime: Runtime, live_socket: socket.socket
+) -> Iterator[ServerThread]:
+    """The app served by uvicorn in a thread on ``settings.public_url`` (browser tests, devices,
+    raw sockets); each test its own server on its own runtime and database."""
+    srv = ServerThread(create_app(settings, runtime=runtime), sock=live_socket)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 @pytest.fixture

@@ -1,30 +1,14 @@
-"""Helpers for the page tests in a real browser: a live server whose ``public_url`` is its
-own address (so the self-service link on a receipt opens in the same test), and sign-in."""
+"""Helpers for the page tests in a real browser: sign-in and reading a QR code. The live server
+itself is the ``live`` fixture (tests/server/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import cv2
 import numpy as np
 
-from server.app import create_app
-from server.runtime import Runtime
-from server.serve import ServerThread
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD
-
-
-@contextmanager
-def live_server(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime), port=port)
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def sign_in_register(page: Any, base: str, username: str = "cashier") -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import select
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,11 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services.recognition import gallery
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import audit_kinds, enrol_member, row_counts, token
 
@@ -199,14 +196,6 @@ def test_withdrawal_twice_is_idempotent(
 
 
 # -- a 50 MB upload is refused before it is read ----------------------------------------------
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def upload(live: ServerThread, cookie: str, size: int, *, declare: bool) -> tuple[int, int]:

@@ -6,22 +6,21 @@ privacy contact (issue 16, item 10)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.settings import ServerSettings
 from tests.browser import assert_accessible
 from tests.server.conftest import StoreFixture
 from tests.server.console_world import World, add_history, build_world
-from tests.server.live_pages import live_server
 from tests.server.test_console_browser import sign_in
 
-pytestmark = [pytest.mark.browser]
+# the world is in the database before the live server starts
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("world")]
 WIDE = {"width": 1180, "height": 820}
 PAGES = ["/console", "/console/consents", "/console/audit", "/console/deletions",
          "/console/access", "/console/incidents", "/console/retention", "/console/devices",
@@ -29,15 +28,9 @@ PAGES = ["/console", "/console/consents", "/console/audit", "/console/deletions"
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
+def settings(settings: ServerSettings) -> ServerSettings:
     return settings.model_copy(
         update={
-            "public_url": f"http://127.0.0.1:{port}",
             "privacy_contact": "privacy@winkel.example",
             "controller_name": "Winkel Retail B.V.",
         }
@@ -48,14 +41,6 @@ def settings(settings: ServerSettings, port: int) -> ServerSettings:
 def world(runtime: Runtime, store: StoreFixture) -> World:
     add_history(runtime, store)
     return build_world(runtime, store)
-
-
-@pytest.fixture
-def live(
-    settings: ServerSettings, runtime: Runtime, world: World, port: int
-) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def test_every_console_page_fits_1180_px_and_passes_axe(

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +24,21 @@ from server.db.console import AuditVerification, StoreZone
 from server.db.models import AuditEntry, EdgeDevice, Store
 from server.db.modes import StoreMode
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.console_world import OFFICER, World, add_history, build_world
-from tests.server.live_pages import decode_qr, live_server
+from tests.server.live_pages import decode_qr
 
-pytestmark = [pytest.mark.browser]
+# the world is in the database before the live server starts
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("world")]
 DESK = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
+def settings(settings: ServerSettings) -> ServerSettings:
     return settings.model_copy(
         update={
-            "public_url": f"http://127.0.0.1:{port}",
             "privacy_contact": "privacy@vertrouwd.example",
             "controller_name": "Vertrouwd Retail B.V.",
         }
@@ -55,14 +49,6 @@ def settings(settings: ServerSettings, port: int) -> ServerSettings:
 def world(runtime: Runtime, store: StoreFixture) -> World:
     add_history(runtime, store)
     return build_world(runtime, store)
-
-
-@pytest.fixture
-def live(
-    settings: ServerSettings, runtime: Runtime, world: World, port: int
-) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def sign_in(page: Any, base: str) -> None:

@@ -16,10 +16,9 @@ from sqlalchemy import select
 
 from server.db.models import AuditEntry, StaffSession
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
-from server.settings import ServerSettings
+from server.serve import ServerThread
 from tests.server.conftest import StoreFixture
-from tests.server.live_pages import live_server, sign_in_register
+from tests.server.live_pages import sign_in_register
 
 pytestmark = [pytest.mark.browser]
 
@@ -27,22 +26,6 @@ EVIL_PAGE = b"""<!doctype html><html><body><h1>Win a prize</h1>
 <iframe name="sink" title="sink"></iframe>
 <form id="f" method="post" target="sink" enctype="text/plain"><input name="a" value="b"></form>
 </body></html>"""
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -5,29 +5,18 @@ reported and skipped; the thread goes on and prints the next member's card (issu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from server.app import create_app
 from server.demo import CardPrinter, login
 from server.realtime import tablet_channel
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.test_tablet_browser import arrival, device_token, enrol_lin
 
 pytestmark = [pytest.mark.faces]
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def test_a_refused_reveal_is_skipped_and_the_next_card_printed(

@@ -21,27 +21,17 @@ from websockets.sync.client import connect
 
 from edge.gallery import GalleryClient, GalleryState, push_url
 from edge.provision import DeviceIdentity, load_or_create_keys, register
-from server.app import create_app
 from server.db.models import EdgeDevice, Store
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services.membership import enrolment, lifecycle
 from server.services.recognition import devices, gallery
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.factories import make_staff
 
 PROPAGATION_LIMIT_S = 10.0
 HOUR = 3600.0
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @dataclass

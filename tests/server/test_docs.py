@@ -5,7 +5,6 @@ that is not https (the sign-in cookie would not be Secure)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.settings import ServerSettings
-from tests.server.live_pages import live_server
 
 SECRET = "x" * 40
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def test_docs_pages_load_only_local_assets(client: TestClient) -> None:

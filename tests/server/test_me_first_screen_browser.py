@@ -5,16 +5,13 @@ folded below with human labels and no raw codes or column names. axe-core runs o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
-from server.settings import ServerSettings
 from tests.browser import assert_accessible
 from tests.server.conftest import StoreFixture
 from tests.server.members import new_link
@@ -24,14 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.faces]
 PHONE = {"width": 390, "height": 844}
 RAW = ("special_order", "total cents", "total_cents", "store id", "customer id", "_id",
        "gezichtstemplate", "serversleutel", "wrapped", "null", "undefined")  # fmt: skip
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])

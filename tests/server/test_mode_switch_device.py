@@ -31,8 +31,7 @@ from tests.server.test_device_push import (
     wait_for_ack,
 )
 
-live = push.live  # the live server and the push-connected device of the push tests
-device = push.device
+device = push.device  # the push-connected device of the push tests
 
 SPOT_ZONE = signage.MemberZone(
     x=SPOT[0], y=SPOT[1], w=SPOT[2], h=SPOT[3], min_face_size=SPOT_MIN_FACE

@@ -7,7 +7,6 @@ a photo, with the 1:1 face result in pass+face mode."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ from server.db.models import ConsentRecord, Customer, FaceTemplate
 from server.db.modes import MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.services.membership import kinds as membership
 from server.services.recognition import devices, golive, signage
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
-from tests.server.live_pages import decode_qr, live_server, sign_in_register
+from tests.server.live_pages import decode_qr, sign_in_register
 from tests.server.members import enrol_member, new_link
 from tests.server.test_passes import enrol_pass_member
 from tests.server.test_tablet_browser import device_token
@@ -45,22 +43,6 @@ if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
   };
 }
 """
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def test_the_register_offers_both_memberships_and_a_pass_only_one_never_asks_for_the_camera(

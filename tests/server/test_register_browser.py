@@ -6,7 +6,6 @@ afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,15 @@ from server.db.clienteling import Sale
 from server.db.models import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.services.membership import lifecycle
-from server.settings import ServerSettings
 from tests.browser import CHROMIUM_FLAGS, chromium_path
 from tests.server.conftest import StoreFixture
-from tests.server.live_pages import decode_qr, live_server, sign_in_register
+from tests.server.live_pages import decode_qr, sign_in_register
 from tests.server.members import enrol_member
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 TABLET = {"width": 1024, "height": 900}
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def wait_for_checks(page: Any, count: int) -> None:

@@ -6,37 +6,18 @@ shown while a photo is checked and while a member is enrolled, and the camera pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.runtime import Runtime
-from server.serve import ServerThread, free_port
-from server.settings import ServerSettings
+from server.serve import ServerThread
 from tests.browser import CHROMIUM_FLAGS, assert_accessible, chromium_path
 from tests.server.conftest import PASSWORD, StoreFixture
-from tests.server.live_pages import live_server, sign_in_register
+from tests.server.live_pages import sign_in_register
 from tests.server.test_register_browser import wait_for_checks, y4m_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 class Held:

@@ -5,7 +5,6 @@ everything; the old link then shows that nothing is held. The database is checke
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,31 +24,14 @@ from server.db.models import (
 )
 from server.db.session import transaction
 from server.runtime import Runtime
-from server.serve import ServerThread, free_port
+from server.serve import ServerThread
 from server.services.membership import enrolment
 from server.services.recognition import devices
-from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture
-from tests.server.live_pages import decode_qr, live_server, sign_in_register
+from tests.server.live_pages import decode_qr, sign_in_register
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 PHONE = {"width": 414, "height": 896}
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: ServerSettings, port: int) -> ServerSettings:
-    return settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime, port: int) -> Iterator[ServerThread]:
-    with live_server(settings, runtime, port) as srv:
-        yield srv
 
 
 def enrol_member(rt: Runtime, store: StoreFixture, faces: Path) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from sqlalchemy import func, select
 
 from consent.device import DeviceKeyPair
 from server import demo_data
-from server.app import create_app
 from server.db.clienteling import Allergy, Incident, Product, Purchase
 from server.db.models import AuditEntry, Customer, Visit
 from server.db.session import transaction
@@ -35,18 +33,9 @@ from server.services.clienteling import catalogue
 from server.services.clienteling.catalogue import Restrictions
 from server.services.membership import enrolment
 from server.services.recognition import devices
-from server.settings import ServerSettings
 from tests.server.conftest import PASSWORD, StoreFixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def enrol_lin(rt: Runtime, store: StoreFixture, faces: Path) -> tuple[str, str]:

@@ -7,14 +7,12 @@ axe-core runs on each page. Screenshots go to ``test-artifacts/screenshots``."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services import localtime
@@ -24,14 +22,6 @@ from tests.server.conftest import StoreFixture
 from tests.server.test_tablet_browser import arrival, device_token, enrol_lin, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
-
-
-@pytest.fixture
-def live(settings: ServerSettings, runtime: Runtime) -> Iterator[ServerThread]:
-    srv = ServerThread(create_app(settings, runtime=runtime))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def test_signed_out_the_tablet_shows_only_the_sign_in_form(
