@@ -15,6 +15,17 @@ FACES = Path(os.environ.get("VERTROUWD_TEST_FACES", REPO.parent / "shared" / "fa
 CLIP = FACES / "video" / "short_hamilton_clip.mp4"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): each
+    test file is one group, run by one process, so its module and session fixtures (models
+    converted, the clip analysed, a server started) are made once, not once per process. A
+    module with its own ``xdist_group`` mark (the tests that share Redis) keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def faces_dir() -> Path:
     """``../shared/faces``, or skip the test with the reason when it is absent."""
     if not (FACES / "people").is_dir():

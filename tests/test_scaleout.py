@@ -31,6 +31,8 @@ from tests.databases import postgres_database
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
+# one process at a time on the shared Redis (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("redis")
 REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

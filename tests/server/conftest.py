@@ -21,6 +21,22 @@ from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 
 PASSWORD = "correct horse battery"
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``db`` every server test that runs on the test database (it uses ``settings``),
+    unless it is a browser test or marked ``db_agnostic`` (pages, words, pure logic: the same on
+    any database). ``make test`` runs the ``db`` tests a second time on PostgreSQL; a module
+    that makes its own databases (tests/databases.py) carries the mark itself."""
+    for item in items:
+        if HERE not in item.path.parents or item.get_closest_marker("db"):
+            continue
+        if item.get_closest_marker("browser") or item.get_closest_marker("db_agnostic"):
+            continue
+        if "settings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 from tests.server.factories import make_member, make_store, register_device
 
+pytestmark = pytest.mark.db  # its own databases (tests/databases.py)
 MEMBERS = {  # name: stores the consent covers
     "Anna de Vries": ["north"],
     "Bram Jansen": ["*"],

@@ -20,6 +20,9 @@ from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_staff
 from tests.server.test_privacy_page import poppler
 
+# the same on any database: the record rendered from the configuration
+pytestmark = pytest.mark.db_agnostic
+
 API = "/api/v1/console"
 
 

@@ -16,7 +16,8 @@ from server.serve import ServerThread
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.test_tablet_browser import arrival, device_token, enrol_lin
 
-pytestmark = [pytest.mark.faces]
+# the same on any database: the demo's printing thread
+pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic]
 
 
 def test_a_refused_reveal_is_skipped_and_the_next_card_printed(

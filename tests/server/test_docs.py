@@ -15,6 +15,9 @@ from pydantic import ValidationError
 from server.serve import ServerThread
 from server.settings import ServerSettings
 
+# the same on any database: documentation pages and settings
+pytestmark = pytest.mark.db_agnostic
+
 SECRET = "x" * 40
 
 

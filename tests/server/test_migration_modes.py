@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from server.db.migrate import alembic_config, upgrade
 from tests.databases import database_url_for_tests
 
+pytestmark = pytest.mark.db  # its own databases (tests/databases.py)
 NOW = datetime(2026, 12, 1, 9, 30)
 
 

@@ -31,6 +31,9 @@ from tests.server.test_device_push import (
     wait_for_ack,
 )
 
+# the same on any database: the push and the device's engine (go-live: test_store_modes)
+pytestmark = pytest.mark.db_agnostic
+
 device = push.device  # the push-connected device of the push tests
 
 SPOT_ZONE = signage.MemberZone(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from consent.records import CURRENT_PASS_CONSENT_VERSION, current_pass_consent_text
@@ -17,6 +18,9 @@ from server.services.recognition import devices, golive, signage
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_staff
 from tests.server.test_privacy_page import pdf_text, visible_text
+
+# the same on any database: pages and PDFs rendered from the configuration
+pytestmark = pytest.mark.db_agnostic
 
 API = "/api/v1/console"
 

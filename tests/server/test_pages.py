@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import string
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,6 +20,9 @@ from server.services.membership.consent_view import markdown_subset_html
 from server.services.recognition import devices
 from server.services.staff import accounts as staff
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
+
+# the same on any database: page rendering and words
+pytestmark = pytest.mark.db_agnostic
 
 
 def add_customer(rt: Runtime, store_id: int, name: str = "Anna de Vries") -> str:

@@ -17,7 +17,8 @@ from server.services.errors import BadInput
 from server.services.membership.faces import FaceAnalyser
 from tests.server.conftest import StoreFixture, sign_in
 
-pytestmark = pytest.mark.faces
+# the same on any database: the models on photos; nothing is stored
+pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic]
 CHECK = "/api/v1/enrolments/check-photo"
 
 

@@ -38,7 +38,8 @@ from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import arrival_event, device_token, make_member, make_store
 
-pytestmark = pytest.mark.faces
+# the same on any database: photo budgets before decoding; nothing is stored
+pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic]
 
 CHECK = "/api/v1/enrolments/check-photo"
 

@@ -18,6 +18,9 @@ from tests.server.conftest import StoreFixture
 from tests.server.factories import make_store
 from tests.server.live_pages import decode_qr
 
+# the same on any database: the page and the sign rendered from the configuration
+pytestmark = pytest.mark.db_agnostic
+
 CONTACT = "privacy@vertrouwd.example"
 
 

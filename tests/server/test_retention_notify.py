@@ -21,7 +21,8 @@ from server.runtime import Runtime
 from tests.server.conftest import StoreFixture
 from tests.server.members import enrol_member
 
-pytestmark = pytest.mark.faces
+# one process at a time on the shared Redis (tests/conftest.py)
+pytestmark = [pytest.mark.faces, pytest.mark.xdist_group("redis")]
 
 REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

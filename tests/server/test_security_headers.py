@@ -17,6 +17,9 @@ from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_member, make_staff, make_visit
 
+# the same on any database: response headers
+pytestmark = pytest.mark.db_agnostic
+
 EXTRA = ["/tablet", "/tablet/metrics", "/no/such/page", "/api/v1/no-such-route", "/healthz"]
 
 
