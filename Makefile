@@ -43,10 +43,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy edge server consent models tests bench
 
-# The whole suite on the embedded default (SQLite), then the server suite again on PostgreSQL.
+# The whole suite on the embedded default (SQLite), then again on PostgreSQL the server tests
+# that use the database (mark `db`, set in tests/server/conftest.py; browser, page and pure-logic
+# tests behave the same on both). Two test processes (pytest-xdist, one test file each at a
+# time, the long files first: tests/conftest.py): one's waits on chromium, sockets,
+# subprocesses and the database overlap with the other's work. PYTEST_XDIST= runs in one process.
+PYTEST_XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 pytest: models system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
-	VERTROUWD_TEST_DB=postgres $(PY) -m pytest tests/server $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+	VERTROUWD_TEST_DB=postgres $(PY) -m pytest $(PYTEST_XDIST) -m db tests/server $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -15,15 +15,37 @@ FACES = Path(os.environ.get("VERTROUWD_TEST_FACES", REPO.parent / "shared" / "fa
 CLIP = FACES / "video" / "short_hamilton_clip.mp4"
 
 
+# What makes a test file long, longest first: the real clip end to end, real processes killed
+# and restarted, chromium. Under pytest-xdist those files start first, so the two processes do
+# not end with one of them alone on the demo while the other idles.
+LONG_MARKS = ("slow", "faults", "browser")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): each
     test file is one group, run by one process, so its module and session fixtures (models
     converted, the clip analysed, a server started) are made once, not once per process. A
-    module with its own ``xdist_group`` mark (the tests that share Redis) keeps it."""
+    module with its own ``xdist_group`` mark (the tests that share Redis) keeps it. Under xdist
+    the groups are handed out in order, the long ones (``LONG_MARKS``) first."""
+    groups: dict[str, int] = {}
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        rank = next(
+            (i for i, m in enumerate(LONG_MARKS) if item.get_closest_marker(m)), len(LONG_MARKS)
+        )
+        group = _group_of(item)
+        groups[group] = min(groups.get(group, rank), rank)
+    if config.getoption("dist", "no") != "no":
+        first = {g: i for i, g in reversed(list(enumerate(_group_of(i) for i in items)))}
+        items.sort(key=lambda i: (groups[_group_of(i)], first[_group_of(i)]))
+
+
+def _group_of(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    assert mark is not None
+    return str(mark.args[0])
 
 
 def faces_dir() -> Path:
