@@ -60,7 +60,12 @@ def test_on_a_terminal_the_demo_keeps_running_until_ctrl_c(faces: Path, tmp_path
             assert time.monotonic() < deadline, out.decode(errors="replace")
             ready, _, _ = select.select([primary], [], [], 1)
             if ready:
-                out += os.read(primary, 65536)
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # EIO: the demo closed its terminal, it has ended
+                    chunk = b""
+                assert chunk, f"the demo ended ({proc.wait(60)}): " + out.decode(errors="replace")
+                out += chunk
         text = out.decode(errors="replace")
         base = re.search(r"tablet: (http://127\.0\.0\.1:\d+)/tablet", text)
         assert base is not None, text
