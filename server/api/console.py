@@ -27,6 +27,26 @@ from sqlalchemy.orm import Session
 from consent.signing import Ed25519PublicKey
 from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
+from server.api.schemas import (
+    AccessOut,
+    AuditStatusOut,
+    CheckpointOut,
+    ConsentHistoryOut,
+    ConsentRowOut,
+    DeletionProofOut,
+    DeviceRowOut,
+    GoLiveOut,
+    IncidentRowOut,
+    NoCheckpointOut,
+    OutcomeOut,
+    OverviewOut,
+    PauseOut,
+    RetentionOut,
+    RevokeOut,
+    StoreRowOut,
+    VerifyOut,
+    file_answer,
+)
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
@@ -614,7 +634,7 @@ def _rows(items: list[Any]) -> list[dict[str, Any]]:
     return [i.as_row() for i in items]
 
 
-@api.get("/overview")
+@api.get("/overview", response_model=OverviewOut)
 def overview(
     who: Officer,
     rt: RuntimeDep,
@@ -637,7 +657,7 @@ def overview(
     }
 
 
-@api.get("/consents")
+@api.get("/consents", response_model=list[ConsentRowOut])
 def consents(
     who: Officer,
     rt: RuntimeDep,
@@ -656,7 +676,7 @@ def consents(
     return _rows(console.consent_log(session, filters=filters, now=now))
 
 
-@api.get("/consents/{consent_id}")
+@api.get("/consents/{consent_id}", response_model=ConsentHistoryOut)
 def consent(consent_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     h = console.consent_history(session, consent_id=consent_id[:64], who=who, now=rt.now())
     return {
@@ -667,7 +687,7 @@ def consent(consent_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) 
     }
 
 
-@api.get("/audit")
+@api.get("/audit", response_model=AuditStatusOut)
 def audit_status(who: Officer, session: SessionDep) -> dict[str, Any]:
     st = verification.status(session)
     return {
@@ -685,7 +705,7 @@ def audit_status(who: Officer, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@api.post("/audit/verify")
+@api.post("/audit/verify", response_model=VerifyOut, response_model_exclude_unset=True)
 def verify_now(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     run = verification.run(
         session, public_key=_public_key(rt), actor=console.actor_of(who), now=rt.now()
@@ -696,7 +716,7 @@ def verify_now(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, A
     return out
 
 
-@api.post("/audit/checkpoint")
+@api.post("/audit/checkpoint", response_model=CheckpointOut | NoCheckpointOut)
 def sign_checkpoint(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     cp = verification.sign_checkpoint(session, signing_key=rt.signing_key, now=rt.now())
     if cp is None:
@@ -704,7 +724,7 @@ def sign_checkpoint(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[s
     return {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "signature": cp.signature.hex()}
 
 
-@api.get("/deletions")
+@api.get("/deletions", response_model=list[DeletionProofOut])
 def deletions(
     who: Officer,
     rt: RuntimeDep,
@@ -718,7 +738,7 @@ def deletions(
     )
 
 
-@api.get("/access")
+@api.get("/access", response_model=AccessOut, response_model_exclude_unset=True)
 def access(
     who: Officer,
     rt: RuntimeDep,
@@ -741,7 +761,7 @@ def access(
     }
 
 
-@api.get("/incidents")
+@api.get("/incidents", response_model=list[IncidentRowOut])
 def incident_list(
     who: Officer,
     rt: RuntimeDep,
@@ -753,7 +773,7 @@ def incident_list(
     return _rows(console.incidents(session, period=_period(rt, start, end), outcome=outcome))
 
 
-@api.post("/incidents/{incident_id}/outcome")
+@api.post("/incidents/{incident_id}/outcome", response_model=OutcomeOut)
 def incident_outcome(
     incident_id: int, body: OutcomeIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -773,7 +793,7 @@ def incident_outcome(
     }
 
 
-@api.get("/retention")
+@api.get("/retention", response_model=RetentionOut)
 def retention(
     who: Officer,
     rt: RuntimeDep,
@@ -791,12 +811,12 @@ def retention(
     }
 
 
-@api.get("/devices")
+@api.get("/devices", response_model=list[DeviceRowOut])
 def device_list(who: Officer, rt: RuntimeDep, session: SessionDep) -> list[dict[str, Any]]:
     return _rows(console.device_rows(session, gallery_ttl=_ttl(rt), now=rt.now()))
 
 
-@api.post("/devices/{device_id}/revoke")
+@api.post("/devices/{device_id}/revoke", response_model=RevokeOut)
 def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     console.revoke_device(
         session, device_id=device_id[:64], who=who, now=rt.now(), notify=rt.broker.publish
@@ -804,12 +824,12 @@ def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) ->
     return {"device_id": device_id, "credential": "revoked"}
 
 
-@api.get("/stores")
+@api.get("/stores", response_model=list[StoreRowOut])
 def stores(who: Officer, session: SessionDep) -> list[dict[str, Any]]:
     return [s.as_row() for s in signage.store_rows(session)]
 
 
-@api.post("/stores/{code}/go-live")
+@api.post("/stores/{code}/go-live", response_model=GoLiveOut)
 def go_live(
     code: str, body: GoLiveIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -842,7 +862,7 @@ def go_live(
     }
 
 
-@api.post("/stores/{code}/pause")
+@api.post("/stores/{code}/pause", response_model=PauseOut)
 def pause(
     code: str, body: PauseIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -853,7 +873,11 @@ def pause(
     return {"store": store.code, "live": store.live}
 
 
-@api.get("/export/{view}")
+@api.get(
+    "/export/{view}",
+    response_class=Response,
+    responses=file_answer("a view as a CSV or JSON file", "text/csv", "application/json"),
+)
 def export(
     view: str,
     who: Officer,
@@ -882,7 +906,11 @@ def export(
     )
 
 
-@api.get("/ropa.md")
+@api.get(
+    "/ropa.md",
+    response_class=Response,
+    responses=file_answer("the Art. 30 record", "text/markdown"),
+)
 def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
@@ -897,7 +925,11 @@ def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response
     )
 
 
-@api.get("/ropa.pdf")
+@api.get(
+    "/ropa.pdf",
+    response_class=Response,
+    responses=file_answer("the Art. 30 record", "application/pdf"),
+)
 def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
@@ -918,7 +950,11 @@ def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
     return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
 
 
-@api.get("/aiact.md")
+@api.get(
+    "/aiact.md",
+    response_class=Response,
+    responses=file_answer("the AI Act transparency record", "text/markdown"),
+)
 def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     """The AI Act transparency record (issue 12), from the live configuration."""
     record = _aiact(rt, session)
@@ -933,7 +969,11 @@ def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Respons
     )
 
 
-@api.get("/aiact.pdf")
+@api.get(
+    "/aiact.pdf",
+    response_class=Response,
+    responses=file_answer("the AI Act transparency record", "application/pdf"),
+)
 def aiact_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     record = _aiact(rt, session)
     day = localtime.today(record.generated_at, rt.settings.zone)
