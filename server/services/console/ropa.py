@@ -34,7 +34,7 @@ from reportlab.platypus import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import AuditKind
 from consent.records import (
     CURRENT_CONSENT_VERSION,
     CURRENT_PASS_CONSENT_VERSION,
@@ -165,7 +165,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     )
     rotated = session.scalar(
         select(AuditEntry.at)
-        .where(AuditEntry.kind == kinds.KEYS_ROTATED)
+        .where(AuditEntry.kind == AuditKind.KEYS_ROTATED)
         .order_by(AuditEntry.seq.desc())
         .limit(1)
     )

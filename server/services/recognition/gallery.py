@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from consent.audit_kinds import GalleryPublished
 from consent.device import load_device_public_key
 from consent.envelope import open_template
 from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, GalleryZone, seal_gallery
@@ -208,15 +209,11 @@ def publish(
     )
     audit.append(
         session,
-        kind="gallery.published",
+        GalleryPublished(
+            store=store.code, version=store.gallery_version, reason=reason, members=members
+        ),
         actor=actor,
         subject=None,
-        data={
-            "store": store.code,
-            "version": store.gallery_version,
-            "reason": reason,
-            "members": members,
-        },
         at=now,
     )
     if notify is not None:

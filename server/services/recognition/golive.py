@@ -25,6 +25,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import StoreModeRecorded
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
 from server.db.models import Store
 from server.db.modes import StoreMode
@@ -155,16 +156,15 @@ def go_live(
     session.flush()
     audit.append(
         session,
-        kind="store.mode_recorded",
+        StoreModeRecorded(
+            store=store.code,
+            mode=mode,
+            previous_mode=previous,
+            dpia_reference=row.dpia_reference,
+            door_acknowledged=row.door_acknowledged,
+        ),
         actor=actor,
         subject=None,
-        data={
-            "store": store.code,
-            "mode": mode,
-            "previous_mode": previous,
-            "dpia_reference": row.dpia_reference,
-            "door_acknowledged": row.door_acknowledged,
-        },
         at=now,
     )
     reason = "mode-change" if previous is not None and previous != mode else "go-live"

@@ -27,6 +27,7 @@ from reportlab.platypus import Paragraph
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import StorePaused, StoreZoneRecorded
 from server.db.console import StoreZone
 from server.db.models import EdgeDevice, Store
 from server.db.modes import StoreMode
@@ -118,14 +119,10 @@ def go_live(
     row.recorded_by = actor
     row.recorded_at = now
     session.flush()
-    audit.append(
-        session,
-        kind="store.zone_recorded",
-        actor=actor,
-        subject=None,
-        data={"store": store.code, **zone.as_json()},
-        at=now,
+    recorded = StoreZoneRecorded(
+        store=store.code, x=zone.x, y=zone.y, w=zone.w, h=zone.h, min_face_size=zone.min_face_size
     )
+    audit.append(session, recorded, actor=actor, subject=None, at=now)
 
 
 def pause(session: Session, *, store: Store, reason: str, actor: str, now: datetime) -> None:
@@ -140,12 +137,7 @@ def pause(session: Session, *, store: Store, reason: str, actor: str, now: datet
         return
     store.live = False
     audit.append(
-        session,
-        kind="store.paused",
-        actor=actor,
-        subject=None,
-        data={"store": store.code, "reason": reason},
-        at=now,
+        session, StorePaused(store=store.code, reason=reason), actor=actor, subject=None, at=now
     )
 
 
