@@ -24,6 +24,7 @@ from jinja2.runtime import Context
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy.orm import Session
 
+from consent.gallery import MIN_FACE_SIZE_BOUNDS
 from consent.signing import Ed25519PublicKey
 from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
@@ -603,12 +604,20 @@ class OutcomeIn(BaseModel):
 
 
 class ZoneIn(BaseModel):
+    """The wire form of ``consent.gallery.MemberZone`` (the one zone type), with its bounds; the
+    route builds the zone with ``signage.checked_zone``, which also refuses a rectangle that
+    leaves the frame."""
+
     model_config = ConfigDict(extra="forbid")
     x: FiniteFloat = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
     y: FiniteFloat = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
     w: FiniteFloat = Field(gt=0, le=1)
     h: FiniteFloat = Field(gt=0, le=1)
-    min_face_size: int = Field(ge=20, le=2000, description="smallest face side, pixels")
+    min_face_size: int = Field(
+        ge=MIN_FACE_SIZE_BOUNDS[0],
+        le=MIN_FACE_SIZE_BOUNDS[1],
+        description="smallest face side, pixels",
+    )
 
 
 class GoLiveIn(BaseModel):
@@ -837,7 +846,7 @@ def go_live(
         controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
     )
     store = signage.store(session, code)
-    zone = signage.MemberZone(
+    zone = signage.checked_zone(
         body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size
     )
     console.go_live(

@@ -40,6 +40,7 @@ from consent.audit_kinds import (
     StaffLockedOut,
     TemplateDestroyed,
 )
+from consent.gallery import MemberZone
 from server.db.clienteling import INCIDENT_OUTCOMES, Incident
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import (
@@ -1268,7 +1269,7 @@ def go_live(
     store: Store,
     dpia_reference: str,
     signage_confirmed: bool,
-    zone: signage.MemberZone,
+    zone: MemberZone,
     mode: str,
     door_acknowledged: bool,
     who: StaffIdentity,

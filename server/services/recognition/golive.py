@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from consent.audit_kinds import StoreModeRecorded
+from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
 from server.db.models import Store
 from server.db.modes import StoreMode
@@ -104,7 +105,7 @@ def go_live(
     store: Store,
     dpia_reference: str,
     signage_confirmed: bool,
-    zone: signage.MemberZone,
+    zone: MemberZone,
     mode: str,
     door_acknowledged: bool,
     actor: str,
