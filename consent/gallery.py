@@ -48,8 +48,8 @@ No pickle, no msgpack; counts and sizes are bounded (:data:`MAX_ENTRIES`, :data:
 :data:`MAX_TEMPLATES_PER_ENTRY`, :data:`MAX_PASSES`). Subject ids are pseudonymous: the edge
 never learns names, nor a pass token (only its digest).
 
-``write_atomic`` stores a received gallery so that after a power cut the device has the whole
-old or the whole new file.
+``consent.files.write_atomic`` stores a received gallery so that after a power cut the device has
+the whole old or the whole new file.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ from functools import cached_property
 from typing import Any
 
 from consent._encoding import Reader, u32
-from consent._files import write_atomic
 from consent.audit import canonical_json, format_timestamp, parse_timestamp
 from consent.device import SUITES, DeviceKeyPair, DevicePublicKey, DeviceSuite, hpke_suite
 from consent.errors import GalleryRejected, InvalidSeal
@@ -88,7 +87,6 @@ __all__ = [
     "open_gallery",
     "read_manifest",
     "seal_gallery",
-    "write_atomic",
 ]
 
 MAX_ENTRIES = 1_000_000

@@ -35,12 +35,8 @@ import numpy as np
 
 from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
-from consent.gallery import (
-    GalleryPayload,
-    OpenedGallery,
-    open_gallery,
-    write_atomic,
-)
+from consent.files import write_atomic
+from consent.gallery import GalleryPayload, OpenedGallery, open_gallery
 from consent.modes import uses_passes
 from consent.signing import load_public_key
 from edge.capture import Backoff

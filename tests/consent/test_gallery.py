@@ -10,6 +10,7 @@ import pytest
 
 from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
+from consent.files import write_atomic
 from consent.gallery import (
     MAX_TEMPLATES_PER_ENTRY,
     GalleryEntry,
@@ -18,7 +19,6 @@ from consent.gallery import (
     open_gallery,
     read_manifest,
     seal_gallery,
-    write_atomic,
 )
 from consent.signing import Ed25519PrivateKey
 
