@@ -139,6 +139,7 @@ def cmd_store(args: argparse.Namespace) -> int:
                 # without, the devices see the new version at their next poll.
                 notify=rt.broker.publish if isinstance(rt.broker, RedisBroker) else None,
                 false_match_bound=rt.settings.max_false_matches_per_1000,
+                calibration=rt.calibration,
             )
             print(
                 f"store {store.code} is live in {args.mode} mode "

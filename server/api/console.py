@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from consent.gallery import MIN_FACE_SIZE_BOUNDS
 from consent.signing import Ed25519PublicKey
-from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
 from server.api.schemas import (
     AccessOut,
@@ -573,6 +572,7 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
             "false_matches": false_matches.by_store(
                 session,
                 bound=rt.settings.max_false_matches_per_1000,
+                calibration=rt.calibration,
                 now=rt.now(),
                 modes={row.code: row.mode for row in rows},
             ),
@@ -861,6 +861,7 @@ def go_live(
         now=rt.now(),
         notify=rt.broker.publish,
         false_match_bound=rt.settings.max_false_matches_per_1000,
+        calibration=rt.calibration,
     )
     return {
         "store": store.code,
@@ -954,9 +955,8 @@ def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
 
 
 def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
-    # the model the server enrols with and devices match with; its shipped calibration
-    calibration = load_calibration("dlib_resnet_v1")
-    return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
+    # the calibration of the model the server enrols with and devices match with
+    return aiact.build(session, settings=rt.settings, calibration=rt.calibration, now=rt.now())
 
 
 @api.get(

@@ -41,6 +41,7 @@ from consent.audit_kinds import (
     TemplateDestroyed,
 )
 from consent.gallery import MemberZone
+from models.calibration import Calibration
 from server.db.clienteling import INCIDENT_OUTCOMES, Incident
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import (
@@ -1276,6 +1277,7 @@ def go_live(
     now: datetime,
     notify: gallery.Notify | None = None,
     false_match_bound: float | None = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Take a store live (or re-confirm it with a new member zone or recognition mode) through
     the one go-live path (``golive.go_live``), which publishes a gallery version, so its
@@ -1293,6 +1295,7 @@ def go_live(
         now=now,
         notify=notify,
         false_match_bound=false_match_bound,
+        calibration=calibration,
     )
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from consent.audit_kinds import StoreModeRecorded
 from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
+from models.calibration import Calibration
 from server.db.models import Store
 from server.db.modes import StoreMode
 from server.services import audit
@@ -112,13 +113,15 @@ def go_live(
     now: datetime,
     notify: gallery.Notify | None = None,
     false_match_bound: float | None = None,
+    calibration: Calibration | None = None,
 ) -> int:
     """Take ``store`` live, or re-confirm it with a new zone or mode; returns the gallery
     version published. Every check happens before anything is written; refused with a reason
     (``BadInput``) when the signage, the DPIA reference, a valid mode or, for ``door``, the
     acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode expects
     more than ``false_match_bound`` false matches per 1,000 non-members at the store's members
-    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000``; None: not checked)."""
+    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000`` and the configured
+    embedder's ``calibration``; None: not checked)."""
     check_mode(mode)
     if mode == "door" and not door_acknowledged:
         raise BadInput(
@@ -131,8 +134,15 @@ def go_live(
     if not dpia_reference.strip():
         raise BadInput("record the store's DPIA reference before going live")
     if false_match_bound is not None:
+        if calibration is None:
+            raise ValueError("a false-match bound needs the model's calibration")
         false_matches.check_go_live(
-            session, store=store, mode=mode, bound=false_match_bound, now=now
+            session,
+            store=store,
+            mode=mode,
+            bound=false_match_bound,
+            calibration=calibration,
+            now=now,
         )
     recorded = session.get(StoreMode, store.id)
     previous = recorded.mode if recorded is not None else None
