@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from consent.gallery import MemberZone
 from consent.passes import new_pass_token, pass_digest
 from edge.capture import Frame
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from models.images import load_image_file
 from models.matcher import GalleryIndex
 from models.registry import create_detector, create_embedder

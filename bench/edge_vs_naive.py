@@ -48,6 +48,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from consent.gallery import MemberZone
+from edge import zone as zones
 from edge.capture import Frame, FrameSource
 from edge.confirm import Cooldown
 from edge.events import ArrivalEvent
@@ -55,7 +57,6 @@ from edge.matching import StaticGallery, operating_point
 from edge.model_choice import build_models
 from edge.pipeline import Engine, Pipeline
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from models.images import load_image_file
 from models.matcher import GalleryIndex
 from models.registry import create_detector, create_embedder
@@ -284,10 +285,10 @@ def member_first_frames(
     the calibrated ``threshold`` of the member's templates), and the first in which that face
     is also inside the member zone (centre in the ROI, at least ``min_face_size``): the member
     has stepped up to the camera."""
-    roi = zone.roi(*size)
+    roi = zones.roi_of(zone, *size)
     seen = [(frame, box) for frame, box, d in run.sightings if d <= threshold]
     first_any = min((frame for frame, _ in seen), default=None)
-    first_zone = min((frame for frame, box in seen if zone.accepts(box, roi)), default=None)
+    first_zone = min((frame for frame, box in seen if zones.accepts(zone, box, roi)), default=None)
     return first_any, first_zone
 
 

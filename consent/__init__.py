@@ -7,7 +7,8 @@ Modules (import them directly; nothing heavy happens at import time):
 - ``consent.keys``: the ``KeyProvider`` protocol, the local 0600 keyring, ``rewrap``.
 - ``consent.signing``: the server's Ed25519 key.
 - ``consent.device``: an edge device's HPKE key pair (hybrid ML-KEM-768 + X25519 by default).
-- ``consent.gallery``: the sealed, signed gallery format and ``write_atomic``.
+- ``consent.gallery``: the sealed, signed gallery format.
+- ``consent.files``: crash-safe atomic writes and 0600 key files (``models`` uses it too).
 - ``consent.audit``: canonical JSON, the hash-chained audit log and its verifier.
 - ``consent.records``: consent texts, ISO/IEC TS 27560-style records, retention rules.
 - ``consent.tokens``: expiring self-service link tokens.

@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from consent.audit_kinds import AuditKind
 from consent.errors import InvalidSeal
 from consent.signing import Ed25519PrivateKey, Ed25519PublicKey, sign, verify
 
 __all__ = [
     "AUDIT_KINDS",
     "GENESIS_HASH",
+    "AuditKind",
     "AuditRecord",
     "Checkpoint",
     "VerifyResult",
@@ -53,52 +55,9 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 
-# Audit kinds (``area.event``). Other kinds matching KIND_PATTERN are accepted; prefer these.
-CONSENT_GIVEN = "consent.given"
-CONSENT_RENEWED = "consent.renewed"
-CONSENT_WITHDRAWN = "consent.withdrawn"
-CONSENT_EXPIRED = "consent.expired"
-TEMPLATE_CREATED = "template.created"
-TEMPLATE_DESTROYED = "template.destroyed"
-DATA_KEY_DESTROYED = "key.destroyed"
-KEYS_ROTATED = "key.rotated"
-GALLERY_PUBLISHED = "gallery.published"
-DEVICE_PROVISIONED = "device.provisioned"
-DEVICE_ACKNOWLEDGED = "device.acknowledged"
-DEVICE_REVOKED = "device.revoked"
-PROFILE_VIEWED = "profile.viewed"
-PROFILE_EXPORTED = "customer.exported"
-INCIDENT_REPORTED = "incident.reported"
-CUSTOMER_ERASED = "customer.erased"
-RETENTION_PURGED = "retention.purged"
-STORE_ACTIVATED = "store.activated"
-STORE_DEACTIVATED = "store.deactivated"
-ACCESS_DENIED = "access.denied"
-
-AUDIT_KINDS: frozenset[str] = frozenset(
-    {
-        CONSENT_GIVEN,
-        CONSENT_RENEWED,
-        CONSENT_WITHDRAWN,
-        CONSENT_EXPIRED,
-        TEMPLATE_CREATED,
-        TEMPLATE_DESTROYED,
-        DATA_KEY_DESTROYED,
-        KEYS_ROTATED,
-        GALLERY_PUBLISHED,
-        DEVICE_PROVISIONED,
-        DEVICE_ACKNOWLEDGED,
-        DEVICE_REVOKED,
-        PROFILE_VIEWED,
-        PROFILE_EXPORTED,
-        INCIDENT_REPORTED,
-        CUSTOMER_ERASED,
-        RETENTION_PURGED,
-        STORE_ACTIVATED,
-        STORE_DEACTIVATED,
-        ACCESS_DENIED,
-    }
-)
+# The kinds the server writes: ``consent.audit_kinds.AuditKind`` (one typed payload a kind).
+# ``next_record`` takes any kind matching KIND_PATTERN: the format does not depend on the list.
+AUDIT_KINDS: frozenset[str] = frozenset(k.value for k in AuditKind)
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 _CHECKPOINT_TYPE = "vertrouwd.audit.checkpoint/1"

@@ -37,8 +37,8 @@ from typing import Literal, TypeAlias, get_args
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from consent._files import create_exclusive, read_private_file, write_atomic
 from consent.errors import HybridKEMUnavailableError
+from consent.files import create_exclusive, read_private_file, write_atomic
 
 try:  # ML-KEM arrived in cryptography 47, the hybrid HPKE KEM in 50.
     from cryptography.hazmat.primitives.asymmetric import mlkem as _mlkem

@@ -48,8 +48,8 @@ No pickle, no msgpack; counts and sizes are bounded (:data:`MAX_ENTRIES`, :data:
 :data:`MAX_TEMPLATES_PER_ENTRY`, :data:`MAX_PASSES`). Subject ids are pseudonymous: the edge
 never learns names, nor a pass token (only its digest).
 
-``write_atomic`` stores a received gallery so that after a power cut the device has the whole
-old or the whole new file.
+``consent.files.write_atomic`` stores a received gallery so that after a power cut the device has
+the whole old or the whole new file.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ from functools import cached_property
 from typing import Any
 
 from consent._encoding import Reader, u32
-from consent._files import write_atomic
 from consent.audit import canonical_json, format_timestamp, parse_timestamp
 from consent.device import SUITES, DeviceKeyPair, DevicePublicKey, DeviceSuite, hpke_suite
 from consent.errors import GalleryRejected, InvalidSeal
@@ -83,12 +82,11 @@ __all__ = [
     "GalleryManifest",
     "GalleryPass",
     "GalleryPayload",
-    "GalleryZone",
+    "MemberZone",
     "OpenedGallery",
     "open_gallery",
     "read_manifest",
     "seal_gallery",
-    "write_atomic",
 ]
 
 MAX_ENTRIES = 1_000_000
@@ -167,35 +165,44 @@ _ZONE_SLACK = 1e-6  # the server's store_zones check allows the same rounding
 
 
 @dataclass(frozen=True)
-class GalleryZone:
-    """The store's member zone (privacy invariant 11), recorded at go-live: a rectangle as
-    fractions of the frame (``x``, ``y`` from the top left) and the smallest face side in
-    full-resolution pixels. The device processes only this region and only faces this large."""
+class MemberZone:
+    """The store's member zone (privacy invariant 11): a rectangle as fractions of the frame
+    (``x``, ``y`` from the top left) and the smallest face side in full-resolution pixels. The
+    device processes only this region and only faces this large.
 
-    x: float
-    y: float
-    w: float
-    h: float
-    min_face_size: int
+    The one zone type: recorded at go-live (``server.services.recognition.signage``), checked by
+    the API and the CLI, carried in the sealed gallery, applied by the edge (``edge.zone``
+    computes its pixels); the defaults are the edge's own when a store recorded none (the whole
+    frame, 60 px). ``ValueError`` with a reason a person can act on when it is out of bounds."""
+
+    x: float = 0.0
+    y: float = 0.0
+    w: float = 1.0
+    h: float = 1.0
+    min_face_size: int = 60
 
     def __post_init__(self) -> None:
         for name in ("x", "y", "w", "h"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"zone {name} must be a number")
+                raise ValueError(f"member zone {name}: a number between 0 and 1")
             if not math.isfinite(value):
-                raise ValueError(f"zone {name} must be finite")
+                raise ValueError(f"member zone {name}: a number between 0 and 1")
             object.__setattr__(self, name, float(value))
         if not (0.0 <= self.x < 1.0 and 0.0 <= self.y < 1.0):
-            raise ValueError("zone x and y must be in [0, 1)")
+            raise ValueError("member zone: left and top must be between 0 and 1 (0 % to 100 %)")
         if not (0.0 < self.w <= 1.0 and 0.0 < self.h <= 1.0):
-            raise ValueError("zone w and h must be in (0, 1]")
+            raise ValueError("member zone: width and height must be above 0 and at most 1 (100 %)")
         if self.x + self.w > 1.0 + _ZONE_SLACK or self.y + self.h > 1.0 + _ZONE_SLACK:
-            raise ValueError("zone must lie inside the frame")
+            raise ValueError("member zone: the rectangle must lie inside the camera frame")
         size = self.min_face_size
         low, high = MIN_FACE_SIZE_BOUNDS
         if isinstance(size, bool) or not isinstance(size, int) or not low <= size <= high:
-            raise ValueError(f"zone min_face_size must be an integer from {low} to {high}")
+            raise ValueError(f"minimum face size: {low} to {high} pixels")
+
+    @property
+    def area(self) -> float:
+        return self.w * self.h
 
     def to_json(self) -> dict[str, float | int]:
         return {
@@ -207,7 +214,7 @@ class GalleryZone:
         }
 
     @classmethod
-    def from_json(cls, doc: Any) -> GalleryZone:
+    def from_json(cls, doc: Any) -> MemberZone:
         """Parse :meth:`to_json` output; ``ValueError`` on anything else."""
         if not isinstance(doc, dict) or set(doc) != _ZONE_KEYS:
             raise ValueError("zone must be an object with x, y, w, h and min_face_size")
@@ -227,7 +234,7 @@ class GalleryPayload:
     entries: tuple[GalleryEntry, ...]
     threshold: float | None = None
     min_margin: float | None = None
-    zone: GalleryZone | None = None
+    zone: MemberZone | None = None
     """The store's member zone; None for a store without one (the device keeps its own)."""
     mode: RecognitionMode = DEFAULT_MODE
     """The store's recognition mode, enforced by the device (``consent.modes``)."""
@@ -238,8 +245,8 @@ class GalleryPayload:
         object.__setattr__(self, "entries", tuple(self.entries))
         object.__setattr__(self, "passes", tuple(self.passes))
         object.__setattr__(self, "mode", parse_mode(self.mode))
-        if self.zone is not None and not isinstance(self.zone, GalleryZone):
-            raise TypeError("zone must be a GalleryZone or None")
+        if self.zone is not None and not isinstance(self.zone, MemberZone):
+            raise TypeError("zone must be a MemberZone or None")
         if not self.model_id or not isinstance(self.model_id, str):
             raise ValueError("model_id must be a non-empty string")
         if isinstance(self.dim, bool) or not isinstance(self.dim, int):
@@ -355,7 +362,7 @@ class GalleryPayload:
             if not reader.done():
                 raise InvalidSeal
             raw_zone = header.get("zone")
-            zone = None if raw_zone is None else GalleryZone.from_json(raw_zone)
+            zone = None if raw_zone is None else MemberZone.from_json(raw_zone)
             return cls(
                 model_id=header["model_id"],
                 dim=dim,
@@ -508,7 +515,7 @@ def seal_gallery(
     if not issued < expires <= issued + MAX_GALLERY_TTL:
         raise ValueError(f"expiry must be after issue and at most {MAX_GALLERY_TTL} later")
     if payload.zone is not None:
-        GalleryZone.from_json(payload.zone.to_json())  # re-checked: ValueError when bad
+        MemberZone.from_json(payload.zone.to_json())  # re-checked: ValueError when bad
     if device_public_key.suite == "x25519" and not allow_x25519:
         raise ValueError(
             "device key uses the classical X25519 KEM; re-provision it with the hybrid suite "

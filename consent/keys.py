@@ -58,8 +58,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consent._encoding import lp
-from consent._files import create_exclusive, read_private_file, write_atomic
 from consent.errors import InvalidSeal
+from consent.files import create_exclusive, read_private_file, write_atomic
 
 __all__ = [
     "KeyProvider",

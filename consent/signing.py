@@ -13,8 +13,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from consent._files import create_exclusive, read_private_file
 from consent.errors import InvalidSeal
+from consent.files import create_exclusive, read_private_file
 
 __all__ = [
     "Ed25519PrivateKey",

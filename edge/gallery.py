@@ -35,19 +35,13 @@ import numpy as np
 
 from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
-from consent.gallery import (
-    GalleryPayload,
-    GalleryZone,
-    OpenedGallery,
-    open_gallery,
-    write_atomic,
-)
+from consent.files import write_atomic
+from consent.gallery import GalleryPayload, OpenedGallery, open_gallery
 from consent.modes import uses_passes
 from consent.signing import load_public_key
 from edge.capture import Backoff
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.provision import DeviceIdentity
-from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 
 log = logging.getLogger(__name__)
@@ -104,7 +98,7 @@ def active_from_opened(opened: OpenedGallery) -> ActiveGallery:
     point = None
     if payload.threshold is not None and payload.min_margin is not None:
         point = OperatingPoint(payload.threshold, payload.min_margin)
-    zone = zone_from_payload(payload.zone)
+    zone = payload.zone  # the store's recorded zone (None: the device keeps its settings)
     version = opened.manifest.version
     if not uses_passes(payload.mode):
         return ActiveGallery(
@@ -119,20 +113,6 @@ def active_from_opened(opened: OpenedGallery) -> ActiveGallery:
         mode=payload.mode,
         passes={p.digest: p.subject_id for p in payload.passes},
         templates=templates_by_subject(payload) if payload.mode == "pass+face" else {},
-    )
-
-
-def zone_from_payload(zone: GalleryZone | None) -> MemberZone | None:
-    """The engine's zone for a store's recorded member zone (None: keep the device settings)."""
-    if zone is None:
-        return None
-    # the server allows 1e-6 of rounding past the frame edge; the engine's zone does not
-    return MemberZone(
-        zone.x,
-        zone.y,
-        min(zone.w, 1.0 - zone.x),
-        min(zone.h, 1.0 - zone.y),
-        min_face_size=zone.min_face_size,
     )
 
 

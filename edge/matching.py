@@ -15,8 +15,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RecognitionMode
-from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 
 

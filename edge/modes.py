@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from consent.gallery import MemberZone
 from consent.modes import RecognitionMode, uses_passes
 from edge.capture import BGRImage
 from edge.checkin import KioskState, PresenceGate
@@ -34,7 +35,7 @@ from edge.matching import ActiveGallery
 from edge.metrics import EngineMetrics
 from edge.passcheck import PassCheck
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone, Roi
+from edge.zone import Roi
 from models.types import FaceDetector, FaceEmbedder
 
 log = logging.getLogger(__name__)

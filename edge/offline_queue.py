@@ -22,7 +22,7 @@ Why one file per event, not an append-only segment with length + checksum framin
   left in the queue. A segment keeps sent events' ciphertext until it is compacted, and needs a
   read cursor persisted next to it.
 * A crash can not leave a half event: each file is written to a temporary name, fsync'd, renamed
-  into place and the directory fsync'd (``consent.gallery.write_atomic``). At start-up leftover
+  into place and the directory fsync'd (``consent.files.write_atomic``). At start-up leftover
   temporaries are deleted; a file that does not open (tampered, or the key was lost) is dropped
   and counted. A segment needs torn-tail detection and truncation instead; here the GCM tag is
   the checksum.
@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 from collections import Counter
@@ -56,7 +55,7 @@ from pathlib import Path
 
 from consent.envelope import open_blob, seal_blob
 from consent.errors import InvalidSeal
-from consent.gallery import write_atomic
+from consent.files import fsync_dir, write_atomic
 from consent.keys import load_or_create_secret
 from edge.events import ArrivalEvent
 
@@ -257,7 +256,8 @@ class OfflineQueue:
             (self.dir / _name(seq)).unlink(missing_ok=True)
         with self._lock:
             self._index = [row for row in self._index if row[0] not in gone]
-        _fsync_dir(self.dir)
+        if self.dir.is_dir():
+            fsync_dir(self.dir)
 
     def purge(self) -> int:
         """Delete every queued event and the queue key; the number of events deleted."""
@@ -279,13 +279,3 @@ class OfflineQueue:
         if not self.dir.is_dir():
             return []
         return sorted(self.dir.iterdir())
-
-
-def _fsync_dir(directory: Path) -> None:
-    if not directory.is_dir():
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

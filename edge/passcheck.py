@@ -36,13 +36,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from consent.gallery import MemberZone
 from consent.passes import parse_pass_token, pass_digest
+from edge import zone as zones
 from edge.capture import BGRImage
 from edge.confirm import Cooldown
 from edge.events import ArrivalEvent
 from edge.metrics import EngineMetrics
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone, Roi
+from edge.zone import Roi
 from models.quality import assess_face
 from models.types import FaceBox, FaceDetector, FaceEmbedder, RGBImage
 
@@ -243,7 +245,7 @@ class PassCheck:
                 small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
             found = detector.detect(small)
         self.metrics.incr("frames_detected")
-        boxes = zone.filter([zone.to_frame(b, roi, scale) for b in found], roi)
+        boxes = zones.keep(zone, [zones.to_frame(b, roi, scale) for b in found], roi)
         if not boxes:
             return None
         face: FaceBox = max(boxes, key=lambda b: b.area).translated(-roi.left, -roi.top)

@@ -38,6 +38,8 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from consent.gallery import MemberZone
+from edge import zone as zones
 from edge.capture import BGRImage, Frame, FrameSource, LatestFrameSlot
 from edge.confirm import Cooldown, KOfN, MatchOutcome
 from edge.events import ArrivalEvent, EventSink
@@ -47,7 +49,6 @@ from edge.modes import ModeRouter, Route
 from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
-from edge.zone import MemberZone
 from models.quality import assess_face, score_for_selection
 from models.types import (
     Embedding,
@@ -173,7 +174,7 @@ class DetectStage:
             return None
         self._use_zone(active.zone or self.settings_zone)
 
-        crop, roi = self.zone.crop(frame.bgr)
+        crop, roi = zones.crop(self.zone, frame.bgr)
         if self.router is not None:
             route = self.router.route(crop, roi, self.zone, active)
         else:
@@ -199,7 +200,7 @@ class DetectStage:
                 small = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), np.uint8)
             rgb_small = _rgb(small)
             found = self.detector.detect(rgb_small)
-            boxes = self.zone.filter([self.zone.to_frame(b, roi, scale) for b in found], roi)
+            boxes = zones.keep(self.zone, [zones.to_frame(b, roi, scale) for b in found], roi)
         self.metrics.incr("frames_detected")
         self.metrics.incr("faces_in_zone", len(boxes))
 

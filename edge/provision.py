@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from consent.device import PRIVATE_KEY_FILE, DeviceKeyPair
-from consent.gallery import write_atomic
+from consent.files import write_atomic
 from consent.signing import load_public_key
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from consent.gallery import MIN_FACE_SIZE_BOUNDS
+
 
 class EdgeSettings(BaseSettings):
     """Configuration of one camera device (one process per camera)."""
@@ -74,8 +76,8 @@ class EdgeSettings(BaseSettings):
     zone_h: float = Field(1.0, gt=0.0, le=1.0, description="Zone height, fraction of height.")
     min_face_size: int = Field(
         60,
-        ge=20,
-        le=2000,
+        ge=MIN_FACE_SIZE_BOUNDS[0],
+        le=MIN_FACE_SIZE_BOUNDS[1],
         description="Faces whose smaller side is below this many full-resolution pixels are "
         "dropped: people who do not step up to the camera are not processed.",
     )

@@ -104,6 +104,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from consent.files import write_atomic
 from models.onnx_backend import DLIB_FLOAT_ID, DLIB_INT8_ID, preprocess, sha256_file
 from models.registry import INPUT_PRESETS
 from models.types import BackendUnavailable, RGBImage
@@ -722,10 +723,10 @@ def _import_onnx() -> Any:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """A model or its card, whole or not at all after a crash (``consent.files``), readable by
+    the service users that run the models."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data, mode=0o644)
 
 
 def card_path(model: Path) -> Path:

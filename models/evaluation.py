@@ -25,6 +25,7 @@ as LFW):
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from consent.files import write_atomic
 from models.images import ImageError, load_image_file
 from models.matcher import GalleryIndex
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder
@@ -135,9 +137,9 @@ class EmbeddingCache:
             vec = self._entries[k].vector
             if vec is not None:
                 vectors[i] = vec
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        buffer = io.BytesIO()
         np.savez(
-            tmp,
+            buffer,
             model_id=np.array(self.model_id),
             detector=np.array(self.detector),
             keys=np.array(keys),
@@ -146,7 +148,7 @@ class EmbeddingCache:
             faces=np.array([self._entries[k].faces for k in keys], dtype=np.int32),
             vectors=vectors,
         )
-        os.replace(tmp, self.path)
+        write_atomic(self.path, buffer.getvalue(), mode=0o644)
         self._dirty = False
 
 

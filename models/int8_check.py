@@ -14,12 +14,14 @@ ranges) without being anyone's photo. They never leave the model directory.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from consent.files import write_atomic
 from models.types import BackendUnavailable, RGBImage
 
 __all__ = [
@@ -66,9 +68,9 @@ def blend_reference_chips(
 def save_reference_chips(model_dir: Path, chips: Sequence[RGBImage]) -> Path:
     path = Path(model_dir) / REFERENCE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.npy")
-    np.save(tmp, np.stack(chips).astype(np.uint8), allow_pickle=False)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    np.save(buffer, np.stack(chips).astype(np.uint8), allow_pickle=False)
+    write_atomic(path, buffer.getvalue(), mode=0o644)
     return path
 
 

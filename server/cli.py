@@ -90,7 +90,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _zone_arg(text: str, min_face_size: int) -> Any:
-    """``X,Y,W,H`` (fractions of the frame) -> a checked ``signage.MemberZone``."""
+    """``X,Y,W,H`` (fractions of the frame) -> a checked ``consent.gallery.MemberZone``."""
     from server.services.errors import BadInput
     from server.services.recognition import signage
 
@@ -101,7 +101,7 @@ def _zone_arg(text: str, min_face_size: int) -> Any:
         raise BadInput(
             "--zone: four numbers X,Y,W,H between 0 and 1, e.g. 0.2,0.1,0.6,0.8"
         ) from None
-    return signage.MemberZone(x, y, w, h, min_face_size)
+    return signage.checked_zone(x, y, w, h, min_face_size)
 
 
 def cmd_store(args: argparse.Namespace) -> int:
@@ -139,6 +139,7 @@ def cmd_store(args: argparse.Namespace) -> int:
                 # without, the devices see the new version at their next poll.
                 notify=rt.broker.publish if isinstance(rt.broker, RedisBroker) else None,
                 false_match_bound=rt.settings.max_false_matches_per_1000,
+                calibration=rt.calibration,
             )
             print(
                 f"store {store.code} is live in {args.mode} mode "

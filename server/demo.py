@@ -29,6 +29,7 @@ import httpx
 import websockets
 from sqlalchemy import func, select
 
+from consent.gallery import MemberZone
 from server.app import create_app
 from server.db.models import Visit
 from server.db.session import transaction
@@ -150,7 +151,7 @@ def identities(faces: Path) -> list[tuple[str, list[Path]]]:
 
 # The demo's edge processes the whole frame of the clip (its default member zone) and faces
 # from 60 px; the store's go-live records exactly that.
-DEMO_ZONE = signage.MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
+DEMO_ZONE = MemberZone(x=0.0, y=0.0, w=1.0, h=1.0, min_face_size=60)
 OFFICER_USERNAME = "privacy"
 DEMO_CONTROLLER = "Vertrouwd Demo B.V. (fictitious)"
 DEMO_PRIVACY_CONTACT = "privacy@demo.vertrouwd.example"

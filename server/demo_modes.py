@@ -27,19 +27,18 @@ from typing import Any, Protocol
 import httpx
 from sqlalchemy import func, select
 
+from consent.gallery import MemberZone
 from consent.passes import new_pass_token
 from server.db.models import Visit
 from server.db.session import transaction
 from server.demo_data import populate
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, checkin_scene, pass_scene, write_video
 from server.runtime import Runtime
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 
 __all__ = ["SPOT_ZONE", "enrol_without_face", "run_checkin", "run_pass"]
 
-SPOT_ZONE = signage.MemberZone(
-    x=SPOT[0], y=SPOT[1], w=SPOT[2], h=SPOT[3], min_face_size=SPOT_MIN_FACE
-)
+SPOT_ZONE = MemberZone(x=SPOT[0], y=SPOT[1], w=SPOT[2], h=SPOT[3], min_face_size=SPOT_MIN_FACE)
 """The check-in spot of the demo scenes (540p frames: faces from 90 px, 180 px at 1080p)."""
 
 CHECKIN_MEMBER = "lin_manuel_miranda/img1.png"

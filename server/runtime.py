@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consent.keys import KeyProvider, LocalKeyFileProvider, load_or_create_secret
 from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
-from models.calibration import load_calibration
+from models.calibration import Calibration, load_calibration
+from models.registry import create_embedder
 from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
@@ -40,6 +41,9 @@ class Runtime:
     threshold: float
     min_margin: float
     secret_key: bytes
+    calibration: Calibration
+    """The shipped calibration of the configured embedder's model (the one the server enrols
+    with and the devices match with): threshold, margin, the open-set figures."""
     clock: Callable[[], datetime] = field(default=utc_now)
     # Argon2 for sign-ins: bounded like photo analysis (issue 14), so a burst of logins waits
     # for two workers or gets 503 instead of taking every core from arrivals.
@@ -56,6 +60,9 @@ class Runtime:
 
 
 def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
+    # chosen by the configured embedder's model id (building a backend loads nothing); first,
+    # so a model without a calibration is refused before anything is opened or migrated
+    calibration = load_calibration(create_embedder(settings.embedder).model_id)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     url = settings.resolved_database_url
     if migrate:
@@ -72,7 +79,6 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         waiting=settings.photo_waiting,
         budget_s=settings.photo_budget_s,
     )
-    calibration = load_calibration("dlib_resnet_v1")
     sessions = make_session_factory(engine)
     signing_key = load_or_create_signing_key(settings.resolved_signing_key_path)
     audit.enable_checkpoints(
@@ -93,4 +99,5 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
             if settings.secret_key
             else load_or_create_secret(settings.data_dir / "keys" / "secret.key")
         ),
+        calibration=calibration,
     )

@@ -24,9 +24,29 @@ from jinja2.runtime import Context
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from sqlalchemy.orm import Session
 
+from consent.gallery import MIN_FACE_SIZE_BOUNDS
 from consent.signing import Ed25519PublicKey
-from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
+from server.api.schemas import (
+    AccessOut,
+    AuditStatusOut,
+    CheckpointOut,
+    ConsentHistoryOut,
+    ConsentRowOut,
+    DeletionProofOut,
+    DeviceRowOut,
+    GoLiveOut,
+    IncidentRowOut,
+    NoCheckpointOut,
+    OutcomeOut,
+    OverviewOut,
+    PauseOut,
+    RetentionOut,
+    RevokeOut,
+    StoreRowOut,
+    VerifyOut,
+    file_answer,
+)
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
@@ -552,6 +572,7 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
             "false_matches": false_matches.by_store(
                 session,
                 bound=rt.settings.max_false_matches_per_1000,
+                calibration=rt.calibration,
                 now=rt.now(),
                 modes={row.code: row.mode for row in rows},
             ),
@@ -583,12 +604,20 @@ class OutcomeIn(BaseModel):
 
 
 class ZoneIn(BaseModel):
+    """The wire form of ``consent.gallery.MemberZone`` (the one zone type), with its bounds; the
+    route builds the zone with ``signage.checked_zone``, which also refuses a rectangle that
+    leaves the frame."""
+
     model_config = ConfigDict(extra="forbid")
     x: FiniteFloat = Field(ge=0, lt=1, description="left edge, fraction of the frame width")
     y: FiniteFloat = Field(ge=0, lt=1, description="top edge, fraction of the frame height")
     w: FiniteFloat = Field(gt=0, le=1)
     h: FiniteFloat = Field(gt=0, le=1)
-    min_face_size: int = Field(ge=20, le=2000, description="smallest face side, pixels")
+    min_face_size: int = Field(
+        ge=MIN_FACE_SIZE_BOUNDS[0],
+        le=MIN_FACE_SIZE_BOUNDS[1],
+        description="smallest face side, pixels",
+    )
 
 
 class GoLiveIn(BaseModel):
@@ -614,7 +643,7 @@ def _rows(items: list[Any]) -> list[dict[str, Any]]:
     return [i.as_row() for i in items]
 
 
-@api.get("/overview")
+@api.get("/overview", response_model=OverviewOut)
 def overview(
     who: Officer,
     rt: RuntimeDep,
@@ -637,7 +666,7 @@ def overview(
     }
 
 
-@api.get("/consents")
+@api.get("/consents", response_model=list[ConsentRowOut])
 def consents(
     who: Officer,
     rt: RuntimeDep,
@@ -656,7 +685,7 @@ def consents(
     return _rows(console.consent_log(session, filters=filters, now=now))
 
 
-@api.get("/consents/{consent_id}")
+@api.get("/consents/{consent_id}", response_model=ConsentHistoryOut)
 def consent(consent_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     h = console.consent_history(session, consent_id=consent_id[:64], who=who, now=rt.now())
     return {
@@ -667,7 +696,7 @@ def consent(consent_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) 
     }
 
 
-@api.get("/audit")
+@api.get("/audit", response_model=AuditStatusOut)
 def audit_status(who: Officer, session: SessionDep) -> dict[str, Any]:
     st = verification.status(session)
     return {
@@ -685,7 +714,7 @@ def audit_status(who: Officer, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@api.post("/audit/verify")
+@api.post("/audit/verify", response_model=VerifyOut, response_model_exclude_unset=True)
 def verify_now(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     run = verification.run(
         session, public_key=_public_key(rt), actor=console.actor_of(who), now=rt.now()
@@ -696,7 +725,7 @@ def verify_now(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, A
     return out
 
 
-@api.post("/audit/checkpoint")
+@api.post("/audit/checkpoint", response_model=CheckpointOut | NoCheckpointOut)
 def sign_checkpoint(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     cp = verification.sign_checkpoint(session, signing_key=rt.signing_key, now=rt.now())
     if cp is None:
@@ -704,7 +733,7 @@ def sign_checkpoint(who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[s
     return {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "signature": cp.signature.hex()}
 
 
-@api.get("/deletions")
+@api.get("/deletions", response_model=list[DeletionProofOut])
 def deletions(
     who: Officer,
     rt: RuntimeDep,
@@ -718,7 +747,7 @@ def deletions(
     )
 
 
-@api.get("/access")
+@api.get("/access", response_model=AccessOut, response_model_exclude_unset=True)
 def access(
     who: Officer,
     rt: RuntimeDep,
@@ -741,7 +770,7 @@ def access(
     }
 
 
-@api.get("/incidents")
+@api.get("/incidents", response_model=list[IncidentRowOut])
 def incident_list(
     who: Officer,
     rt: RuntimeDep,
@@ -753,7 +782,7 @@ def incident_list(
     return _rows(console.incidents(session, period=_period(rt, start, end), outcome=outcome))
 
 
-@api.post("/incidents/{incident_id}/outcome")
+@api.post("/incidents/{incident_id}/outcome", response_model=OutcomeOut)
 def incident_outcome(
     incident_id: int, body: OutcomeIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -773,7 +802,7 @@ def incident_outcome(
     }
 
 
-@api.get("/retention")
+@api.get("/retention", response_model=RetentionOut)
 def retention(
     who: Officer,
     rt: RuntimeDep,
@@ -791,12 +820,12 @@ def retention(
     }
 
 
-@api.get("/devices")
+@api.get("/devices", response_model=list[DeviceRowOut])
 def device_list(who: Officer, rt: RuntimeDep, session: SessionDep) -> list[dict[str, Any]]:
     return _rows(console.device_rows(session, gallery_ttl=_ttl(rt), now=rt.now()))
 
 
-@api.post("/devices/{device_id}/revoke")
+@api.post("/devices/{device_id}/revoke", response_model=RevokeOut)
 def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     console.revoke_device(
         session, device_id=device_id[:64], who=who, now=rt.now(), notify=rt.broker.publish
@@ -804,12 +833,12 @@ def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) ->
     return {"device_id": device_id, "credential": "revoked"}
 
 
-@api.get("/stores")
+@api.get("/stores", response_model=list[StoreRowOut])
 def stores(who: Officer, session: SessionDep) -> list[dict[str, Any]]:
     return [s.as_row() for s in signage.store_rows(session)]
 
 
-@api.post("/stores/{code}/go-live")
+@api.post("/stores/{code}/go-live", response_model=GoLiveOut)
 def go_live(
     code: str, body: GoLiveIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -817,7 +846,7 @@ def go_live(
         controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
     )
     store = signage.store(session, code)
-    zone = signage.MemberZone(
+    zone = signage.checked_zone(
         body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size
     )
     console.go_live(
@@ -832,6 +861,7 @@ def go_live(
         now=rt.now(),
         notify=rt.broker.publish,
         false_match_bound=rt.settings.max_false_matches_per_1000,
+        calibration=rt.calibration,
     )
     return {
         "store": store.code,
@@ -842,7 +872,7 @@ def go_live(
     }
 
 
-@api.post("/stores/{code}/pause")
+@api.post("/stores/{code}/pause", response_model=PauseOut)
 def pause(
     code: str, body: PauseIn, who: Officer, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -853,7 +883,11 @@ def pause(
     return {"store": store.code, "live": store.live}
 
 
-@api.get("/export/{view}")
+@api.get(
+    "/export/{view}",
+    response_class=Response,
+    responses=file_answer("a view as a CSV or JSON file", "text/csv", "application/json"),
+)
 def export(
     view: str,
     who: Officer,
@@ -882,7 +916,11 @@ def export(
     )
 
 
-@api.get("/ropa.md")
+@api.get(
+    "/ropa.md",
+    response_class=Response,
+    responses=file_answer("the Art. 30 record", "text/markdown"),
+)
 def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
@@ -897,7 +935,11 @@ def ropa_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response
     )
 
 
-@api.get("/ropa.pdf")
+@api.get(
+    "/ropa.pdf",
+    response_class=Response,
+    responses=file_answer("the Art. 30 record", "application/pdf"),
+)
 def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     now = rt.now()
     record = ropa.build(session, settings=rt.settings, keys=_key_info(rt), now=now)
@@ -913,12 +955,15 @@ def ropa_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
 
 
 def _aiact(rt: Runtime, session: SessionDep) -> ropa.Record:
-    # the model the server enrols with and devices match with; its shipped calibration
-    calibration = load_calibration("dlib_resnet_v1")
-    return aiact.build(session, settings=rt.settings, calibration=calibration, now=rt.now())
+    # the calibration of the model the server enrols with and devices match with
+    return aiact.build(session, settings=rt.settings, calibration=rt.calibration, now=rt.now())
 
 
-@api.get("/aiact.md")
+@api.get(
+    "/aiact.md",
+    response_class=Response,
+    responses=file_answer("the AI Act transparency record", "text/markdown"),
+)
 def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     """The AI Act transparency record (issue 12), from the live configuration."""
     record = _aiact(rt, session)
@@ -933,7 +978,11 @@ def aiact_markdown(who: Officer, rt: RuntimeDep, session: SessionDep) -> Respons
     )
 
 
-@api.get("/aiact.pdf")
+@api.get(
+    "/aiact.pdf",
+    response_class=Response,
+    responses=file_answer("the AI Act transparency record", "application/pdf"),
+)
 def aiact_pdf(who: Officer, rt: RuntimeDep, session: SessionDep) -> Response:
     record = _aiact(rt, session)
     day = localtime.today(record.generated_at, rt.settings.zone)

@@ -8,11 +8,11 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from pydantic import BaseModel
 
 from server.api.schemas import (
     CustomerPublic,
     EnrolmentOut,
+    PublicOut,
     RenewOut,
     SelfServiceLinkOut,
     StatusOut,
@@ -185,7 +185,7 @@ def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionD
     )
 
 
-class PassOut(BaseModel):
+class PassOut(PublicOut):
     """A new pass, answered once so the register can print it; only its digest is stored."""
 
     pass_token: str

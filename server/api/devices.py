@@ -20,7 +20,14 @@ import anyio.to_thread
 from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
 
 from consent.signing import public_key_bytes
-from server.api.schemas import AckIn, DeviceRegisterIn, DeviceRegisterOut, EventsIn, EventsOut
+from server.api.schemas import (
+    AckIn,
+    DeviceRegisterIn,
+    DeviceRegisterOut,
+    EventsIn,
+    EventsOut,
+    file_answer,
+)
 from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
 from server.realtime import as_text, device_channel
 from server.services.errors import BadInput, ServiceError
@@ -49,7 +56,13 @@ def register(body: DeviceRegisterIn, rt: RuntimeDep, session: SessionDep) -> Dev
     )
 
 
-@router.get(API + "/device/gallery")
+@router.get(
+    API + "/device/gallery",
+    response_class=Response,
+    responses=file_answer(
+        "the sealed gallery (304 when the ETag still matches)", "application/octet-stream"
+    ),
+)
 def get_gallery(
     device: CurrentDevice,
     rt: RuntimeDep,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from server.api.schemas import file_answer
 from server.deps import RuntimeDep
 from server.metrics import ServerMetrics
 from server.services.errors import Unauthorized
@@ -17,7 +18,11 @@ from server.services.errors import Unauthorized
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=file_answer("Prometheus text exposition", "text/plain"),
+)
 def metrics(request: Request, rt: RuntimeDep) -> Response:
     token = rt.settings.metrics_token
     if token is not None:

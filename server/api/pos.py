@@ -31,6 +31,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.api.schemas import SaleIgnoredOut, SaleRecordedOut, ServiceItemOut
 from server.db.clienteling import Product
 from server.db.models import Customer, Store
 from server.deps import RuntimeDep, SessionDep
@@ -109,7 +110,7 @@ def _products(session: Session, skus: set[str]) -> dict[str, Product]:
     return found
 
 
-@router.post("/sales", status_code=201)
+@router.post("/sales", status_code=201, response_model=SaleRecordedOut | SaleIgnoredOut)
 def post_sale(
     body: SaleIn, store: PosStore, rt: RuntimeDep, session: SessionDep, response: Response
 ) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def post_sale(
     }
 
 
-@router.post("/service-items")
+@router.post("/service-items", response_model=ServiceItemOut)
 def post_service_item(
     body: ServiceItemIn, store: PosStore, rt: RuntimeDep, session: SessionDep, response: Response
 ) -> dict[str, Any]:

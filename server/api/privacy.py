@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from consent.records import LANGUAGES
 from server.api.page_text import TEXT, texts
 from server.api.pages import CSP, format_date
+from server.api.schemas import file_answer
 from server.deps import RuntimeDep, SessionDep
 from server.services.recognition import golive, signage
 
@@ -100,7 +101,11 @@ def sign_text(
     )
 
 
-@router.get("/privacy/sign.pdf")
+@router.get(
+    "/privacy/sign.pdf",
+    response_class=Response,
+    responses=file_answer("the entrance sign", "application/pdf"),
+)
 def sign(
     rt: RuntimeDep,
     session: SessionDep,

@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
+from server.api.schemas import ExportOut, PublicOut
 from server.deps import RuntimeDep, SessionDep
 from server.services.membership import export, lifecycle, receipts, selfservice
 from server.services.membership import kinds as membership
@@ -25,16 +25,16 @@ CHANNEL = "portal"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-class WithdrawOut(BaseModel):
+class WithdrawOut(PublicOut):
     status: str
     gallery_versions: dict[str, int]
 
 
-class ForgetOut(BaseModel):
+class ForgetOut(PublicOut):
     status: str
 
 
-@router.get("/{token}")
+@router.get("/{token}", response_model=ExportOut)
 def view(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> dict[str, Any]:
     """Everything held about the customer (the same document as the export)."""
     now = rt.now()
@@ -43,16 +43,21 @@ def view(token: str, rt: RuntimeDep, session: SessionDep, response: Response) ->
     return export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
 
 
-@router.get("/{token}/export")
+@router.get(
+    "/{token}/export",
+    response_class=JSONResponse,
+    responses={200: {"model": ExportOut, "description": "the export as a file download"}},
+)
 def download(token: str, rt: RuntimeDep, session: SessionDep) -> JSONResponse:
     """The same document as a JSON file download (GDPR Art. 15/20); audited."""
     now = rt.now()
     customer = selfservice.resolve(session, token=token, now=now)
     doc = export.export_customer(session, customer_id=customer.id, kek=rt.kek, now=now)
     export.record_export(session, customer=customer, actor=ACTOR, channel=CHANNEL, now=now)
+    body = ExportOut.model_validate(doc).model_dump(mode="json", by_alias=True)
     filename = f"vertrouwd-export-{now:%Y%m%d}.json"
     return JSONResponse(
-        doc, headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE}
+        body, headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE}
     )
 
 
@@ -93,7 +98,7 @@ def forget(token: str, rt: RuntimeDep, session: SessionDep, response: Response) 
 # -- membership without a face, and the pass (issue 12) ----------------------------------------
 
 
-class PassOut(BaseModel):
+class PassOut(PublicOut):
     """A newly issued pass: the token is shown to the member now and never again (only its
     digest is stored); ``qr_svg`` is an SVG QR code of it."""
 
@@ -101,7 +106,7 @@ class PassOut(BaseModel):
     qr_svg: str
 
 
-class MembershipOut(BaseModel):
+class MembershipOut(PublicOut):
     membership: str
     gallery_versions: dict[str, int]
 

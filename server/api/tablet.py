@@ -18,6 +18,14 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from server.api.schemas import (
+    CardOut,
+    NoteOut,
+    ProfileOut,
+    StoreMetricsOut,
+    TeaserOut,
+    VisitMessageOut,
+)
 from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
 from server.realtime import as_text, tablet_channel
@@ -78,12 +86,12 @@ def metrics_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "tablet_metrics.html", {})
 
 
-@router.get("/api/v1/visits/live")
+@router.get("/api/v1/visits/live", response_model=list[TeaserOut])
 def live(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> list[dict[str, Any]]:
     return visits.live_teasers(session, who=who, kek=rt.kek, now=rt.now())
 
 
-@router.post("/api/v1/visits/{visit_id}/reveal")
+@router.post("/api/v1/visits/{visit_id}/reveal", response_model=CardOut)
 def reveal(
     visit_id: int, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def reveal(
     return card.as_json()
 
 
-@router.get("/api/v1/visits/{visit_id}/profile")
+@router.get("/api/v1/visits/{visit_id}/profile", response_model=ProfileOut)
 def visit_profile(
     visit_id: int, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -115,7 +123,7 @@ def visit_profile(
     return found.as_json()
 
 
-@router.get("/api/v1/customers/{customer_id}/profile")
+@router.get("/api/v1/customers/{customer_id}/profile", response_model=ProfileOut)
 def customer_profile(
     customer_id: str, request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -131,7 +139,7 @@ def customer_profile(
     return found.as_json()
 
 
-@router.post("/api/v1/visits/{visit_id}/notes", status_code=201)
+@router.post("/api/v1/visits/{visit_id}/notes", status_code=201, response_model=NoteOut)
 def add_note(
     visit_id: int, body: NoteIn, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def add_note(
     return {"id": note.id, "author": note.author, "body": note.body, "at": note.created_at}
 
 
-@router.get("/api/v1/metrics")
+@router.get("/api/v1/metrics", response_model=StoreMetricsOut)
 def metrics(
     who: CurrentStaff,
     rt: RuntimeDep,
@@ -151,7 +159,7 @@ def metrics(
     ).as_json()
 
 
-@router.post("/api/v1/visits/{visit_id}/{action}")
+@router.post("/api/v1/visits/{visit_id}/{action}", response_model=VisitMessageOut)
 def act(
     visit_id: int, action: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent import audit as chain
+from consent.audit_kinds import AuditKind, Payload
 from consent.signing import Ed25519PrivateKey, Ed25519PublicKey
 from server.db.models import AuditCheckpoint, AuditEntry
 
@@ -63,15 +63,10 @@ def lock_chain(session: Session) -> None:
 
 
 def append(
-    session: Session,
-    *,
-    kind: str,
-    actor: str,
-    subject: str | None,
-    data: dict[str, Any],
-    at: datetime,
+    session: Session, payload: Payload, *, actor: str, subject: str | None, at: datetime
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction.
+    """Append one entry in the caller's transaction: its kind is the payload's
+    (``consent.audit_kinds``: one payload class a kind), its data ``payload.as_data()``.
 
     Appenders take turns on the chain's head until their transaction ends: on PostgreSQL a
     transaction-scoped advisory lock, taken before the head is read, so the read (a new
@@ -84,10 +79,10 @@ def append(
     last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
     record = chain.next_record(
         _as_record(last) if last is not None else None,
-        kind=kind,
+        kind=AuditKind(payload.KIND).value,
         actor=actor,
         subject=subject,
-        data=data,
+        data=payload.as_data(),
         at=at,
     )
     row = AuditEntry(

@@ -285,7 +285,7 @@ def test_kinds_are_constants() -> None:
         "customer.erased",
     ):
         assert kind in AUDIT_KINDS
-    assert audit.CONSENT_WITHDRAWN == "consent.withdrawn"
+    assert audit.AuditKind.CONSENT_WITHDRAWN.value == "consent.withdrawn"
     with pytest.raises(ValueError):
         next_record(None, kind="Bad Kind", actor="a", subject=None, data={}, at=datetime.now(UTC))
 

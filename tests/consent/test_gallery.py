@@ -10,15 +10,15 @@ import pytest
 
 from consent.device import DeviceKeyPair
 from consent.errors import GalleryRejected, InvalidSeal
+from consent.files import write_atomic
 from consent.gallery import (
     MAX_TEMPLATES_PER_ENTRY,
     GalleryEntry,
     GalleryPayload,
-    GalleryZone,
+    MemberZone,
     open_gallery,
     read_manifest,
     seal_gallery,
-    write_atomic,
 )
 from consent.signing import Ed25519PrivateKey
 
@@ -308,7 +308,7 @@ def test_sealed_gallery_survives_disk_round_trip(
     assert _open(path.read_bytes(), device_keys, server_key, now) == _payload()
 
 
-ZONE = GalleryZone(x=0.25, y=0.1, w=0.5, h=0.9, min_face_size=80)
+ZONE = MemberZone(x=0.25, y=0.1, w=0.5, h=0.9, min_face_size=80)
 
 
 def test_zone_round_trip_and_payload_without_zone_still_reads(
@@ -358,9 +358,9 @@ def test_invalid_zone_refused_on_seal_and_on_open(
 ) -> None:
     good = {"x": 0.25, "y": 0.1, "w": 0.5, "h": 0.9, "min_face_size": 80}
     with pytest.raises(ValueError):
-        GalleryZone(**{**good, field: value})  # type: ignore[arg-type]
+        MemberZone(**{**good, field: value})  # type: ignore[arg-type]
     # a zone corrupted after construction is refused by seal_gallery itself
-    bad_zone = GalleryZone(**good)  # type: ignore[arg-type]
+    bad_zone = MemberZone(**good)  # type: ignore[arg-type]
     object.__setattr__(bad_zone, field, value)
     with pytest.raises(ValueError):
         _seal(device_keys, server_key, now, payload=replace(_payload(), zone=bad_zone))

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 
 from consent.device import DevicePublicKey, load_device_public_key
-from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, GalleryZone, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, MemberZone, seal_gallery
 from consent.modes import DEFAULT_MODE, RecognitionMode
 from consent.signing import load_or_create_signing_key, public_key_bytes
 
@@ -41,7 +41,7 @@ class FakeServer:
         """The store's recognition mode sealed into every gallery from now on."""
         self.passes: dict[str, str] = {}
         """Pass digest -> subject id, sealed in the pass modes."""
-        self.zone: GalleryZone | None = None
+        self.zone: MemberZone | None = None
 
     @property
     def public_key(self) -> bytes:

@@ -10,23 +10,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consent.gallery import GalleryEntry, GalleryPayload, GalleryZone, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPayload, MemberZone, seal_gallery
 from edge.capture import Frame
 from edge.gallery import GalleryClient, GalleryState
 from edge.matching import OperatingPoint
 from edge.pipeline import Engine
 from edge.provision import load_or_create_keys, register
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from models.types import FaceBox
 from tests.edge.fakeserver import CODE, FakeServer
 from tests.edge.test_engine_fake import FakeDetector, FakeEmbedder
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-STORE_ZONE = GalleryZone(x=0.25, y=0.1, w=0.5, h=0.8, min_face_size=90)
+STORE_ZONE = MemberZone(x=0.25, y=0.1, w=0.5, h=0.8, min_face_size=90)
 
 
-def _publish(server: FakeServer, zone: GalleryZone | None) -> None:
+def _publish(server: FakeServer, zone: MemberZone | None) -> None:
     """Seal a gallery with (or without) a store zone, the way the server does."""
     assert server.device_key is not None
     vector = np.eye(128, dtype=np.float32)[0]

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from consent.gallery import MemberZone
 from edge.capture import Frame
 from edge.checkin import KioskState
 from edge.health import HealthServer
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, Scene, checkin_scene
 from tests.edge.conftest import LIN, Models, build_index, subject_id
 

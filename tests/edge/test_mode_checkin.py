@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from consent.gallery import MemberZone
 from edge.capture import Frame
 from edge.events import ArrivalEvent
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, Scene, checkin_scene
 from tests.edge.conftest import LIN, Models, build_index, subject_id
 

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from consent.gallery import GalleryZone
+from consent.gallery import MemberZone
 from consent.passes import new_pass_token, pass_digest
 from edge.cli import run_edge
 from edge.facemodels import FaceModels
@@ -31,7 +31,7 @@ def test_pass_mode_device_sends_pass_arrivals_and_never_loads_a_face_model(
     server = FakeServer(tmp_path)
     server.mode = "pass"
     server.passes = {pass_digest(member): "subj-lin"}
-    server.zone = GalleryZone(*SPOT, min_face_size=SPOT_MIN_FACE)
+    server.zone = MemberZone(*SPOT, min_face_size=SPOT_MIN_FACE)
     server.pending = {}  # a pass gallery carries no templates; sealed on the first poll
     seen: dict[str, Any] = {}
 
@@ -76,7 +76,7 @@ def test_checkin_mode_device_serves_its_kiosk_and_recognises_the_member_in_the_s
     video = write_video(scene, tmp_path / "checkin-scene.avi")
     server = FakeServer(tmp_path)
     server.mode = "checkin"
-    server.zone = GalleryZone(*SPOT, min_face_size=SPOT_MIN_FACE)
+    server.zone = MemberZone(*SPOT, min_face_size=SPOT_MIN_FACE)
     server.pending = {"subj-lin": lin}
     seen: dict[str, Any] = {}
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from consent.gallery import MemberZone
 from consent.passes import new_pass_token, pass_digest
 from edge.capture import Frame
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from models.matcher import GalleryIndex
 from models.types import Embedding, FaceBox, FaceLandmarks, RGBImage
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, Scene, pass_scene

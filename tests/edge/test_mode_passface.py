@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from consent.gallery import MemberZone
 from consent.passes import new_pass_token, pass_digest
 from edge.capture import Frame
 from edge.events import ArrivalEvent
@@ -18,7 +19,6 @@ from edge.matching import ActiveGallery, OperatingPoint
 from edge.passcheck import verification_threshold
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from edge.zone import MemberZone
 from models.images import load_image_file
 from models.matcher import GalleryIndex
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, pass_scene

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from consent.audit_kinds import AccessDenied, ProfileViewed
 from server.db.models import ConsentRecord, Customer, EdgeDevice, FaceTemplate, Store
 from server.db.session import transaction
 from server.runtime import Runtime
@@ -129,10 +130,9 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
         # an opening with no visit behind it (as a tampered tablet might do)
         audit.append(
             session,
-            kind="profile.viewed",
+            ProfileViewed(visit_id=999_999, store_id=store.id, what="profile"),
             actor="staff:sales",
             subject=dirk.subject_id,
-            data={"visit_id": 999_999, "store_id": store.id, "what": "profile"},
             at=rt.now(),
         )
     # a false match reported by the salesperson
@@ -149,10 +149,9 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
         for _ in range(5):
             audit.append(
                 session,
-                kind="access.denied",
+                AccessDenied(what="visit", role="sales", store_id=None, id=uuid.uuid4().hex[:6]),
                 actor="staff:sales",
                 subject=None,
-                data={"what": "visit", "id": uuid.uuid4().hex[:6], "role": "sales"},
                 at=rt.now(),
             )
 

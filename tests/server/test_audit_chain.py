@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select, text
 
 from consent import audit as chain
+from consent.audit_kinds import GalleryPublished, PassIssued
 from server.cli import main
 from server.db.models import AuditCheckpoint, AuditEntry
 from server.db.session import transaction
@@ -35,12 +36,16 @@ def audited(settings: ServerSettings) -> Iterator[Runtime]:
     start = rt.now()
     for i in range(ENTRIES):
         with transaction(rt.sessions) as session:
+            entry = (
+                PassIssued(reason=f"test {i}")
+                if i % 2
+                else GalleryPublished(store="utrecht", version=i, reason="test", members=i)
+            )
             audit.append(
                 session,
-                kind="consent.given" if i % 2 else "gallery.published",
+                entry,
                 actor=f"staff:cashier-{i}",
                 subject=f"s_{i:032x}",
-                data={"n": i, "store": "utrecht"},
                 at=start + timedelta(seconds=i),
             )
     yield rt

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
+from consent.audit_kinds import PassIssued
 from server.db.models import AuditEntry, GalleryPublication, Store
 from server.db.session import transaction
 from server.runtime import Runtime
@@ -33,10 +34,9 @@ def test_concurrent_appends_all_commit_and_the_chain_verifies(runtime: Runtime) 
             with transaction(runtime.sessions) as session:
                 audit.append(
                     session,
-                    kind="test.concurrent",
+                    PassIssued(reason=f"concurrent {i}"),
                     actor=f"writer-{n}",
                     subject=None,
-                    data={"i": i},
                     at=runtime.now(),
                 )
         return EACH

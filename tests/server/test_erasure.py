@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import String, Text, func, or_, select
 
 from consent.errors import GalleryRejected
-from consent.gallery import open_gallery, write_atomic
+from consent.files import write_atomic
+from consent.gallery import open_gallery
 from consent.signing import load_public_key, public_key_bytes
 from server.db.base import Base
 from server.db.clienteling import (

@@ -101,28 +101,56 @@ def test_the_bound_applies_to_door_mode_only(runtime: Runtime, world: World) -> 
     with transaction(runtime.sessions) as session:
         amsterdam = session.scalars(select(Store).where(Store.code == "amsterdam")).one()
         with pytest.raises(BadInput, match="choose checkin, pass or pass\\+face"):
-            false_matches.check_go_live(session, store=amsterdam, mode="door", bound=1.0, now=now)
+            false_matches.check_go_live(
+                session,
+                store=amsterdam,
+                mode="door",
+                bound=1.0,
+                calibration=runtime.calibration,
+                now=now,
+            )
         # A bound the operator raised knowingly lets it through.
         ok = false_matches.check_go_live(
-            session, store=amsterdam, mode="door", bound=1000.0, now=now
+            session,
+            store=amsterdam,
+            mode="door",
+            bound=1000.0,
+            calibration=runtime.calibration,
+            now=now,
         )
         assert ok.per_1000 == _door_figure(1)
         for mode in ("checkin", "pass", "pass+face"):
             shown = false_matches.check_go_live(
-                session, store=amsterdam, mode=mode, bound=0.0, now=now
+                session,
+                store=amsterdam,
+                mode=mode,
+                bound=0.0,
+                calibration=runtime.calibration,
+                now=now,
             )
             assert not shown.over_bound
         assert (
             false_matches.estimate(
-                session, store=amsterdam, mode="pass", bound=1.0, now=now
+                session,
+                store=amsterdam,
+                mode="pass",
+                bound=1.0,
+                calibration=runtime.calibration,
+                now=now,
             ).per_1000
             == 0.0
         )
-        figures = false_matches.by_store(session, bound=1.0, now=now)
+        figures = false_matches.by_store(
+            session, bound=1.0, calibration=runtime.calibration, now=now
+        )
         assert set(figures) == {"amsterdam", "utrecht"}
         assert figures["amsterdam"].over_bound
         checkin = false_matches.by_store(
-            session, bound=1.0, now=now, modes={"amsterdam": "checkin"}
+            session,
+            bound=1.0,
+            calibration=runtime.calibration,
+            now=now,
+            modes={"amsterdam": "checkin"},
         )
         assert checkin["amsterdam"].per_1000 == figures["amsterdam"].per_1000
         assert not checkin["amsterdam"].over_bound

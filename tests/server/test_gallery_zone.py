@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from consent.gallery import GalleryZone, OpenedGallery, open_gallery
+from consent.gallery import MemberZone, OpenedGallery, open_gallery
 from consent.signing import load_public_key, public_key_bytes
 from server.db.session import transaction
 from server.runtime import Runtime
@@ -37,14 +37,14 @@ def test_the_stores_member_zone_is_sealed_into_the_gallery(
             store=s,
             dpia_reference="DPIA-2026-07",
             signage_confirmed=True,
-            zone=signage.MemberZone(0.2, 0.15, 0.6, 0.8, 96),
+            zone=MemberZone(0.2, 0.15, 0.6, 0.8, 96),
             actor="privacy-officer",
             now=runtime.now(),
         )
         delft = StoreFixture(s.id, s.code)
     opened = _fetch(client, runtime, delft)
     assert opened.manifest.store_id == "delft"
-    assert opened.payload.zone == GalleryZone(x=0.2, y=0.15, w=0.6, h=0.8, min_face_size=96)
+    assert opened.payload.zone == MemberZone(x=0.2, y=0.15, w=0.6, h=0.8, min_face_size=96)
     # the zone is inside the encrypted payload, not in the signed cleartext manifest
     assert b"min_face_size" not in opened.manifest.to_bytes()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from consent.gallery import MemberZone
 from consent.passes import pass_digest
 from edge.capture import Frame
 from edge.matching import OperatingPoint
@@ -19,7 +20,7 @@ from server.db.models import Store
 from server.db.session import transaction
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, pass_scene
 from server.runtime import Runtime
-from server.services.recognition import golive, signage
+from server.services.recognition import golive
 from tests.edge.test_mode_pass import FaceModelUsed, TripwireDetector, TripwireEmbedder
 from tests.server import test_device_push as push
 from tests.server.conftest import StoreFixture
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.db_agnostic
 
 device = push.device  # the push-connected device of the push tests
 
-SPOT_ZONE = signage.MemberZone(
-    x=SPOT[0], y=SPOT[1], w=SPOT[2], h=SPOT[3], min_face_size=SPOT_MIN_FACE
-)
+SPOT_ZONE = MemberZone(x=SPOT[0], y=SPOT[1], w=SPOT[2], h=SPOT[3], min_face_size=SPOT_MIN_FACE)
 
 
 def _switch(runtime: Runtime, store: StoreFixture, mode: str) -> int:

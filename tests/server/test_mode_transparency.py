@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from consent.gallery import MemberZone
 from consent.records import CURRENT_PASS_CONSENT_VERSION, current_pass_consent_text
 from models.calibration import load_calibration
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.errors import NotFound
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_staff
 from tests.server.test_privacy_page import pdf_text, visible_text
@@ -36,7 +37,7 @@ def take_live(rt: Runtime, code: str, mode: str) -> None:
             store=store,
             dpia_reference=f"DPIA-{code}",
             signage_confirmed=True,
-            zone=signage.MemberZone(0.3, 0.3, 0.4, 0.5, 160),
+            zone=MemberZone(0.3, 0.3, 0.4, 0.5, 160),
             mode=mode,
             door_acknowledged=mode == "door",
             actor="staff:officer",

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from consent.gallery import MemberZone
 from consent.passes import parse_pass_token, pass_digest
 from consent.records import current_pass_consent_text
 from server.db.models import ConsentRecord, Customer, FaceTemplate
@@ -23,7 +24,7 @@ from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services.membership import kinds as membership
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.live_pages import decode_qr, sign_in_register
 from tests.server.members import enrol_member, new_link
@@ -176,7 +177,7 @@ def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(
             store=devices.store_by_code(session, store.code),
             dpia_reference="DPIA-P-2",
             signage_confirmed=True,
-            zone=signage.MemberZone(0.3, 0.3, 0.4, 0.5, 160),
+            zone=MemberZone(0.3, 0.3, 0.4, 0.5, 160),
             mode="pass+face",
             door_acknowledged=False,
             actor="test",

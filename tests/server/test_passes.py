@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from consent.gallery import OpenedGallery, open_gallery
+from consent.gallery import MemberZone, OpenedGallery, open_gallery
 from consent.passes import parse_pass_token, pass_digest
 from consent.records import (
     CURRENT_PASS_CONSENT_VERSION,
@@ -46,7 +46,7 @@ from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.errors import BadInput
 from server.services.membership import enrolment, lifecycle
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import (
     PEOPLE,
@@ -70,7 +70,7 @@ def set_mode(rt: Runtime, store: StoreFixture, mode: str) -> int:
             store=devices.store_by_code(session, store.code),
             dpia_reference="DPIA-P-1",
             signage_confirmed=True,
-            zone=signage.MemberZone(0.25, 0.2, 0.5, 0.7, 160),
+            zone=MemberZone(0.25, 0.2, 0.5, 0.7, 160),
             mode=mode,
             door_acknowledged=mode == "door",
             actor="test",

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consent.gallery import MemberZone
 from server.cli import main
 from server.db.console import StoreZone
 from server.db.models import AuditEntry, GalleryPublication, Store
@@ -15,7 +16,7 @@ from server.db.modes import StoreMode
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.errors import BadInput
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 from server.settings import ServerSettings
 from tests.server.conftest import sign_in
 from tests.server.factories import make_staff
@@ -159,7 +160,7 @@ def test_an_unknown_mode_is_refused_by_the_service_before_anything_is_written(
             store=s.get(Store, store_id),  # type: ignore[arg-type]
             dpia_reference="D-1",
             signage_confirmed=True,
-            zone=signage.MemberZone(0, 0, 1, 1, 80),
+            zone=MemberZone(0, 0, 1, 1, 80),
             mode="face-everyone",
             door_acknowledged=True,
             actor="test",

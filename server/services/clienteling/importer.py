@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import ImportCompleted
 from server.db.clienteling import (
     Allergy,
     CustomerExternalId,
@@ -297,17 +298,16 @@ def _each_row(
 def _finish(session: Session, report: ImportReport, *, actor: str, now: datetime) -> ImportReport:
     audit.append(
         session,
-        kind="import.completed",
+        ImportCompleted(
+            what=report.kind,
+            rows=report.rows,
+            created=report.created,
+            updated=report.updated,
+            errors=len(report.errors),
+            dry_run=report.dry_run,
+        ),
         actor=actor,
         subject=None,
-        data={
-            "what": report.kind,
-            "rows": report.rows,
-            "created": report.created,
-            "updated": report.updated,
-            "errors": len(report.errors),
-            "dry_run": report.dry_run,
-        },
         at=now,
     )
     return report

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import IncidentReported, ProfileViewed
 from consent.keys import KeyProvider
 from server.db.clienteling import (
     Incident,
@@ -144,13 +145,16 @@ _BROWSERS = (
 
 def _viewed(session: Session, who: StaffIdentity, customer: Customer, visit: Visit, what: str,
             now: datetime, tablet: dict[str, str] | None = None) -> None:  # fmt: skip
+    tablet = tablet or {}
+    viewed = ProfileViewed(
+        visit_id=visit.id,
+        store_id=visit.store_id,
+        what=what,
+        session=tablet.get("session"),
+        agent=tablet.get("agent"),
+    )
     audit.append(
-        session,
-        kind="profile.viewed",
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id,
-        data={"visit_id": visit.id, "store_id": visit.store_id, "what": what, **(tablet or {})},
-        at=now,
+        session, viewed, actor=f"staff:{who.username}", subject=customer.subject_id, at=now
     )
 
 
@@ -332,19 +336,18 @@ def act(
     session.flush()
     audit.append(
         session,
-        kind="incident.reported",
-        actor=f"staff:{who.username}",
-        subject=customer.subject_id if customer else None,
-        data={
-            "incident_id": incident.id,
-            "visit_id": visit.id,
-            "device": visit.device_id,
-            "score": visit.score,
-            "margin": incident.margin,
-            "suppressed_until": incident.suppress_until.isoformat()
+        IncidentReported(
+            incident_id=incident.id,
+            visit_id=visit.id,
+            device=visit.device_id,
+            score=visit.score,
+            margin=incident.margin,
+            suppressed_until=incident.suppress_until.isoformat()
             if incident.suppress_until
             else None,
-        },
+        ),
+        actor=f"staff:{who.username}",
+        subject=customer.subject_id if customer else None,
         at=now,
     )
     return visit

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import ConsoleExported
 from server.db.models import AuditEntry
 from server.services import audit, localtime
 from server.services.console import verification
@@ -215,12 +216,14 @@ def export(ctx: ExportContext, *, view: str, fmt: str, who: StaffIdentity) -> Ex
         }
         content = json.dumps(doc, default=_json_default, ensure_ascii=False, indent=1).encode()
         media = "application/json"
-    audit.append(
-        ctx.session,
-        kind="console.exported",
-        actor=console.actor_of(who),
-        subject=None,
-        data={"view": view, "format": fmt, **ctx.period.as_json(), "rows": len(rows)},
-        at=ctx.now,
+    period = ctx.period.as_json()
+    exported = ConsoleExported(
+        view=view,
+        format=fmt,
+        from_=period["from"],
+        to=period["to"],
+        timezone=period["timezone"],
+        rows=len(rows),
     )
+    audit.append(ctx.session, exported, actor=console.actor_of(who), subject=None, at=ctx.now)
     return Export(content, media, name, len(rows))

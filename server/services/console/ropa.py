@@ -34,7 +34,8 @@ from reportlab.platypus import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import AuditKind
+from consent.gallery import MemberZone
 from consent.records import (
     CURRENT_CONSENT_VERSION,
     CURRENT_PASS_CONSENT_VERSION,
@@ -165,7 +166,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     )
     rotated = session.scalar(
         select(AuditEntry.at)
-        .where(AuditEntry.kind == kinds.KEYS_ROTATED)
+        .where(AuditEntry.kind == AuditKind.KEYS_ROTATED)
         .order_by(AuditEntry.seq.desc())
         .limit(1)
     )
@@ -404,7 +405,7 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     return Record(TITLE, now, settings.controller_name, contact, sections, tz)
 
 
-def _zone_text(zone: signage.MemberZone | None) -> str:
+def _zone_text(zone: MemberZone | None) -> str:
     if zone is None:
         return "not recorded"
     return (

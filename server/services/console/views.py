@@ -27,7 +27,21 @@ from typing import Any
 from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent import audit_kinds
+from consent.audit_kinds import (
+    AuditKind,
+    ConsentExpired,
+    ConsentWithdrawn,
+    ConsoleViewed,
+    CustomerErased,
+    DeviceAcknowledged,
+    IncidentResolved,
+    ProfileViewed,
+    StaffLockedOut,
+    TemplateDestroyed,
+)
+from consent.gallery import MemberZone
+from models.calibration import Calibration
 from server.db.clienteling import INCIDENT_OUTCOMES, Incident
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import (
@@ -41,7 +55,6 @@ from server.db.models import (
 )
 from server.services import audit, localtime
 from server.services.errors import BadInput, NotFound
-from server.services.membership import selfservice
 from server.services.numbers import finite_or_none
 from server.services.recognition import devices, gallery, golive, signage
 from server.services.staff import access, signin
@@ -61,42 +74,49 @@ VISIT_GRACE = timedelta(minutes=2)
 """A profile opened this long after its visit ended still counts as during the visit (clocks)."""
 EXPIRING_DAYS = 30
 
-LABELS: dict[str, str] = {
-    kinds.CONSENT_GIVEN: "Consent given",
-    kinds.CONSENT_RENEWED: "Consent renewed",
-    kinds.CONSENT_WITHDRAWN: "Consent withdrawn",
-    kinds.CONSENT_EXPIRED: "Consent ended (expiry or retention limit)",
-    kinds.TEMPLATE_CREATED: "Face templates created",
-    kinds.TEMPLATE_DESTROYED: "Face templates destroyed",
-    kinds.DATA_KEY_DESTROYED: "Personal data key destroyed (crypto-shredding)",
-    kinds.KEYS_ROTATED: "Server key rotated",
-    kinds.GALLERY_PUBLISHED: "New gallery version published",
-    kinds.DEVICE_ACKNOWLEDGED: "Device installed a gallery version",
-    kinds.DEVICE_REVOKED: "Device credential revoked",
-    kinds.PROFILE_VIEWED: "Profile opened by staff",
-    kinds.PROFILE_EXPORTED: "Data exported",
-    kinds.INCIDENT_REPORTED: "'Not this person' reported",
-    kinds.CUSTOMER_ERASED: "Customer erased",
-    kinds.RETENTION_PURGED: "Templates destroyed: retention limit reached",
-    kinds.ACCESS_DENIED: "Access refused",
-    "device.registered": "Device registered",
-    "store.live": "Store went live (signage and DPIA confirmed)",
-    "store.paused": "Recognition paused at a store",
-    "store.zone_recorded": "Member zone recorded",
-    "incident.resolved": "Incident outcome recorded",
-    "selfservice.link_issued": "Self-service link issued",
-    "selfservice.link_reissued": "Self-service link re-issued by staff (old link revoked)",
-    "import.completed": "Data import",
-    "console.viewed": "Opened in the privacy console",
-    "console.exported": "Export from the privacy console",
-    "staff.signed_in": "Staff signed in",
-    "staff.sign_in_failed": "Staff sign-in failed",
-    "staff.locked_out": "Sign-in locked out after failures",
+LABELS: dict[AuditKind, str] = {
+    AuditKind.CONSENT_GIVEN: "Consent given",
+    AuditKind.CONSENT_RENEWED: "Consent renewed",
+    AuditKind.CONSENT_WITHDRAWN: "Consent withdrawn",
+    AuditKind.CONSENT_EXPIRED: "Consent ended (expiry or retention limit)",
+    AuditKind.TEMPLATE_CREATED: "Face templates created",
+    AuditKind.TEMPLATE_DESTROYED: "Face templates destroyed",
+    AuditKind.DATA_KEY_DESTROYED: "Personal data key destroyed (crypto-shredding)",
+    AuditKind.KEYS_ROTATED: "Server key rotated",
+    AuditKind.GALLERY_PUBLISHED: "New gallery version published",
+    AuditKind.DEVICE_ACKNOWLEDGED: "Device installed a gallery version",
+    AuditKind.DEVICE_REVOKED: "Device credential revoked",
+    AuditKind.PROFILE_VIEWED: "Profile opened by staff",
+    AuditKind.PROFILE_EXPORTED: "Data exported",
+    AuditKind.INCIDENT_REPORTED: "'Not this person' reported",
+    AuditKind.CUSTOMER_ERASED: "Customer erased",
+    AuditKind.RETENTION_PURGED: "Templates destroyed: retention limit reached",
+    AuditKind.ACCESS_DENIED: "Access refused",
+    AuditKind.DEVICE_REGISTERED: "Device registered",
+    AuditKind.STORE_LIVE: "Store went live (signage and DPIA confirmed)",
+    AuditKind.STORE_PAUSED: "Recognition paused at a store",
+    AuditKind.STORE_ZONE_RECORDED: "Member zone recorded",
+    AuditKind.STORE_MODE_RECORDED: "Recognition mode recorded",
+    AuditKind.INCIDENT_RESOLVED: "Incident outcome recorded",
+    AuditKind.PASS_ISSUED: "Membership pass issued",
+    AuditKind.PASS_REVOKED: "Membership pass revoked",
+    AuditKind.LINK_ISSUED: "Self-service link issued",
+    AuditKind.LINK_REISSUED: "Self-service link re-issued by staff (old link revoked)",
+    AuditKind.IMPORT_COMPLETED: "Data import",
+    AuditKind.CONSOLE_VIEWED: "Opened in the privacy console",
+    AuditKind.CONSOLE_EXPORTED: "Export from the privacy console",
+    AuditKind.STAFF_SIGNED_IN: "Staff signed in",
+    AuditKind.STAFF_SIGN_IN_FAILED: "Staff sign-in failed",
+    AuditKind.STAFF_LOCKED_OUT: "Sign-in locked out after failures",
 }
+"""Every kind's label (a test checks none is missing)."""
 
 
 def label(kind: str) -> str:
-    return LABELS.get(kind, kind.replace(".", ": ").replace("_", " "))
+    try:
+        return LABELS[AuditKind(kind)]
+    except ValueError:  # an entry of a kind this version no longer writes
+        return kind.replace(".", ": ").replace("_", " ")
 
 
 # -- access ----------------------------------------------------------------------------------
@@ -197,7 +217,7 @@ def parse_period(
 def _entries(
     session: Session,
     *,
-    kinds_: Sequence[str],
+    kinds_: Sequence[AuditKind],
     period: Period | None = None,
     since: datetime | None = None,
     subject: str | None = None,
@@ -431,17 +451,22 @@ def _subject_of(session: Session, record: ConsentRecord) -> str | None:
         customer = session.get(Customer, record.customer_id)
         if customer is not None:
             return customer.subject_id
-    moments = [(kinds.CONSENT_GIVEN, record.given_at), (kinds.CONSENT_RENEWED, record.given_at)]
+    moments = [
+        (AuditKind.CONSENT_GIVEN, record.given_at),
+        (AuditKind.CONSENT_RENEWED, record.given_at),
+    ]
     if record.withdrawn_at is not None:
         moments += [
-            (kinds.CONSENT_WITHDRAWN, record.withdrawn_at),
-            (kinds.CONSENT_EXPIRED, record.withdrawn_at),
+            (AuditKind.CONSENT_WITHDRAWN, record.withdrawn_at),
+            (AuditKind.CONSENT_EXPIRED, record.withdrawn_at),
         ]
     for kind, at in moments:
         for entry in session.scalars(
             select(AuditEntry).where(AuditEntry.kind == kind, AuditEntry.at == at)
         ):
-            if entry.data.get("consent_id") == record.id and entry.subject:
+            consent = audit_kinds.read(entry.kind, entry.data)
+            given = getattr(consent, "consent_id", None)  # every consent kind names it
+            if given == record.id and entry.subject:
                 return entry.subject
     return None
 
@@ -490,17 +515,16 @@ def consent_history(
     customer = session.get(Customer, record.customer_id) if record.customer_id else None
     audit.append(
         session,
-        kind="console.viewed",
+        ConsoleViewed(what="consent history", consent_id=record.id),
         actor=actor_of(who),
         subject=customer.subject_id if customer is not None else None,
-        data={"what": "consent history", "consent_id": record.id},
         at=now,
     )
     return ConsentHistory(rows[record.id], subject, related, events)
 
 
-_START = (kinds.CONSENT_GIVEN, kinds.CONSENT_RENEWED)
-_END = (kinds.CONSENT_WITHDRAWN, kinds.CONSENT_EXPIRED, kinds.CONSENT_RENEWED)
+_START = (AuditKind.CONSENT_GIVEN, AuditKind.CONSENT_RENEWED)
+_END = (AuditKind.CONSENT_WITHDRAWN, AuditKind.CONSENT_EXPIRED, AuditKind.CONSENT_RENEWED)
 
 
 def _with_record_events(
@@ -510,7 +534,9 @@ def _with_record_events(
     record imported or written before the audit log existed; marked by ``seq`` None."""
     started = {e.details.get("consent_id") for e in events if e.kind in _START}
     ended = {
-        e.details.get("previous_consent_id" if e.kind == kinds.CONSENT_RENEWED else "consent_id")
+        e.details.get(
+            "previous_consent_id" if e.kind == AuditKind.CONSENT_RENEWED else "consent_id"
+        )
         for e in events
         if e.kind in _END
     }
@@ -526,15 +552,19 @@ def _with_record_events(
             extra.append(
                 HistoryEvent(
                     r.given_at,
-                    kinds.CONSENT_GIVEN,
-                    label(kinds.CONSENT_GIVEN),
+                    AuditKind.CONSENT_GIVEN,
+                    label(AuditKind.CONSENT_GIVEN),
                     r.collected_by or r.channel,
                     details,
                     None,
                 )
             )
         if r.ended_at is not None and r.consent_id not in ended and r.status != "erased":
-            kind = kinds.CONSENT_WITHDRAWN if r.status == "withdrawn" else kinds.CONSENT_EXPIRED
+            kind = (
+                AuditKind.CONSENT_WITHDRAWN
+                if r.status == "withdrawn"
+                else AuditKind.CONSENT_EXPIRED
+            )
             extra.append(
                 HistoryEvent(
                     r.ended_at,
@@ -650,7 +680,7 @@ def deletion_proofs(
     version that removed the member from each store and each device's confirmation."""
     ending = _entries(
         session,
-        kinds_=(kinds.CONSENT_WITHDRAWN, kinds.CONSENT_EXPIRED, kinds.CUSTOMER_ERASED),
+        kinds_=(AuditKind.CONSENT_WITHDRAWN, AuditKind.CONSENT_EXPIRED, AuditKind.CUSTOMER_ERASED),
         period=period,
     )
     groups: dict[tuple[str | None, datetime], list[AuditEntry]] = defaultdict(list)
@@ -671,26 +701,34 @@ def deletion_proofs(
     stores = _stores(session)
     all_devices = list(session.scalars(select(EdgeDevice).order_by(EdgeDevice.created_at)))
     acks: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
-    for entry in _entries(session, kinds_=(kinds.DEVICE_ACKNOWLEDGED,), since=times[0]):
-        acks[_staff_name(entry.actor)].append((int(entry.data.get("version", 0)), entry.at))
+    for entry in _entries(session, kinds_=(AuditKind.DEVICE_ACKNOWLEDGED,), since=times[0]):
+        ack = DeviceAcknowledged.read(entry.data)
+        acks[_staff_name(entry.actor)].append((int(ack.version or 0), entry.at))
     names = _names(session, (s for s, _ in groups))
     proofs: list[DeletionProof] = []
     for (subject, at), entries in groups.items():
         found = {e.kind for e in entries}
-        consent_ids = [str(e.data["consent_id"]) for e in entries if "consent_id" in e.data]
+        typed = [audit_kinds.read(e.kind, e.data) for e in entries]
+        ended = [p for p in typed if isinstance(p, ConsentWithdrawn | ConsentExpired)]
+        consent_ids = [p.consent_id for p in ended if p.consent_id is not None]
         scope: set[str] = set()
         for cid in consent_ids:
             record = session.get(ConsentRecord, cid)
             if record is not None:
                 scope.update(record.scope)
-        reasons = {e.data.get("reason") for e in entries}
-        if kinds.CUSTOMER_ERASED in found:
+        reasons = {p.reason for p in ended}
+        if AuditKind.CUSTOMER_ERASED in found:
             kind = "erased"
-        elif kinds.CONSENT_WITHDRAWN in found:
+        elif AuditKind.CONSENT_WITHDRAWN in found:
             kind = "withdrawn"
         else:
             kind = "retention" if "retention" in reasons else "expired"
-        channel = next((str(e.data["channel"]) for e in entries if e.data.get("channel")), None)
+        channels = [
+            p.channel
+            for p in typed
+            if isinstance(p, ConsentWithdrawn | ConsentExpired | CustomerErased)
+        ]
+        channel = next((c for c in channels if c), None)
         removals: list[StoreRemoval] = []
         for pub in sorted(pubs.get(at, []), key=lambda p: p.store_id):
             store = stores.get(pub.store_id)
@@ -791,11 +829,11 @@ class AccessLog:
     """sign-ins, failed sign-ins and lockouts (``signin.KINDS``)"""
 
 
-def tablet_label(data: dict[str, Any]) -> str | None:
+def tablet_label(opened: ProfileViewed) -> str | None:
     """How the access log names the tablet: its browser and the sign-in session it used."""
-    parts = [str(data[k]) for k in ("agent",) if data.get(k)]
-    if data.get("session"):
-        parts.append(f"session {str(data['session'])[:8]}")
+    parts = [str(opened.agent)] if opened.agent else []
+    if opened.session:
+        parts.append(f"session {str(opened.session)[:8]}")
     return " · ".join(parts) or None
 
 
@@ -803,8 +841,8 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
     """Who opened which member's card or profile, when, from which tablet; flagged: accounts
     that open many members' profiles within an hour, openings with no matching visit (no
     arrival in that store at that time), and bursts of refused access."""
-    views = _entries(session, kinds_=(kinds.PROFILE_VIEWED,), period=period)
-    denials = _entries(session, kinds_=(kinds.ACCESS_DENIED,), period=period)
+    views = _entries(session, kinds_=(AuditKind.PROFILE_VIEWED,), period=period)
+    denials = _entries(session, kinds_=(AuditKind.ACCESS_DENIED,), period=period)
     sign_ins = _entries(session, kinds_=signin.KINDS, period=period)
     if staff:
         views = [v for v in views if _staff_name(v.actor) == staff]
@@ -812,7 +850,8 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
         sign_ins = [e for e in sign_ins if _staff_name(e.actor) == staff]
     stores = _stores(session)
     names = _names(session, (v.subject for v in views))
-    visit_ids = {int(v.data["visit_id"]) for v in views if isinstance(v.data.get("visit_id"), int)}
+    viewed = {v.seq: ProfileViewed.read(v.data) for v in views}
+    visit_ids = {p.visit_id for p in viewed.values() if isinstance(p.visit_id, int)}
     visits: dict[int, Visit] = {}
     ordered = sorted(visit_ids)
     for i in range(0, len(ordered), 500):
@@ -820,20 +859,21 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
             visits[found.id] = found
     erased = {
         e.subject
-        for e in _entries(session, kinds_=(kinds.CUSTOMER_ERASED,), since=period.start)
+        for e in _entries(session, kinds_=(AuditKind.CUSTOMER_ERASED,), since=period.start)
         if e.subject
     }
     log = AccessLog(denials=denials, sign_ins=sign_ins)
     for e in sign_ins:
-        if e.kind == signin.LOCKED_OUT:
+        if e.kind == AuditKind.STAFF_LOCKED_OUT:
+            locked = StaffLockedOut.read(e.data)
             text = (
-                f"sign-in locked for {e.data.get('seconds')} s after {e.data.get('failures')} "
-                f"failures (by {e.data.get('scope')}, from {e.data.get('address')})"
+                f"sign-in locked for {locked.seconds} s after {locked.failures} "
+                f"failures (by {locked.scope}, from {locked.address})"
             )
             log.flags.append(AccessFlag("lockout", _staff_name(e.actor), e.at, e.at, 1, text))
     # A re-issued self-service link gives staff a working link to a member's own page: shown
     # for the officer to check it was the customer who asked.
-    for e in _entries(session, kinds_=(selfservice.REISSUED,), period=period):
+    for e in _entries(session, kinds_=(AuditKind.LINK_REISSUED,), period=period):
         if staff and _staff_name(e.actor) != staff:
             continue
         member = _names(session, [e.subject]).get(e.subject or "")
@@ -846,8 +886,8 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
 
     # openings with no visit behind them
     for v in views:
-        visit = visits.get(int(v.data.get("visit_id") or 0))
-        reason = _no_visit_reason(v, visit, names.get(v.subject or ""), erased)
+        visit = visits.get(int(viewed[v.seq].visit_id or 0))
+        reason = _no_visit_reason(v, viewed[v.seq], visit, names.get(v.subject or ""), erased)
         if reason:
             row_flags[v.seq].append(reason)
             log.flags.append(AccessFlag("no_visit", _staff_name(v.actor), v.at, v.at, 1, reason))
@@ -901,8 +941,9 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
                 last_flag = entries[end].at
 
     for v in reversed(views):
-        visit = visits.get(int(v.data.get("visit_id") or 0))
-        store = stores.get(int(v.data.get("store_id") or 0))
+        opened = viewed[v.seq]
+        visit = visits.get(int(opened.visit_id or 0))
+        store = stores.get(int(opened.store_id or 0))
         customer = names.get(v.subject or "")
         log.rows.append(
             AccessRow(
@@ -912,10 +953,10 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
                 store=store.code if store else None,
                 customer_name=customer.name if customer else None,
                 subject=v.subject,
-                what=str(v.data.get("what", "profile")),
-                visit_id=visit.id if visit else v.data.get("visit_id"),
+                what=str(opened.what or "profile"),
+                visit_id=visit.id if visit else opened.visit_id,
                 visit_arrived_at=visit.arrived_at if visit else None,
-                tablet=tablet_label(v.data),
+                tablet=tablet_label(opened),
                 flags=sorted(set(row_flags.get(v.seq, []))),
             )
         )
@@ -924,7 +965,11 @@ def access_log(session: Session, *, period: Period, staff: str = "", now: dateti
 
 
 def _no_visit_reason(
-    entry: AuditEntry, visit: Visit | None, customer: Customer | None, erased: set[str]
+    entry: AuditEntry,
+    opened: ProfileViewed,
+    visit: Visit | None,
+    customer: Customer | None,
+    erased: set[str],
 ) -> str | None:
     if visit is None:
         if entry.subject in erased:
@@ -932,7 +977,7 @@ def _no_visit_reason(
         return "no visit on record for this opening"
     if customer is not None and visit.customer_id != customer.id:
         return "the visit belongs to another member"
-    if visit.store_id != entry.data.get("store_id"):
+    if visit.store_id != opened.store_id:
         return "opened for a visit in another store"
     if entry.at < visit.arrived_at:
         return "opened before the member arrived"
@@ -1038,16 +1083,15 @@ def record_outcome(
     customer = session.get(Customer, incident.customer_id) if incident.customer_id else None
     audit.append(
         session,
-        kind="incident.resolved",
+        IncidentResolved(
+            incident_id=incident.id,
+            outcome=outcome,
+            previous=previous,
+            device=incident.device_id,
+            note=bool(note),
+        ),
         actor=actor_of(who),
         subject=customer.subject_id if customer is not None else None,
-        data={
-            "incident_id": incident.id,
-            "outcome": outcome,
-            "previous": previous,
-            "device": incident.device_id,
-            "note": bool(note),
-        },
         at=now,
     )
     return incident
@@ -1123,21 +1167,23 @@ def retention_view(
 
     destroyed_entries = [
         e
-        for e in _entries(session, kinds_=(kinds.TEMPLATE_DESTROYED,), period=period)
+        for e in _entries(session, kinds_=(AuditKind.TEMPLATE_DESTROYED,), period=period)
         if e.actor == ACTOR
     ]
     names = _names(session, (e.subject for e in destroyed_entries))
-    destroyed = [
-        DestroyedRow(
-            e.at,
-            e.subject,
-            names[e.subject].name if e.subject in names else None,
-            str(e.data.get("reason", "")),
-            int(e.data.get("templates", 0)),
-            int(e.data.get("thumbnails", 0)),
+    destroyed = []
+    for e in reversed(destroyed_entries):
+        d = TemplateDestroyed.read(e.data)
+        destroyed.append(
+            DestroyedRow(
+                e.at,
+                e.subject,
+                names[e.subject].name if e.subject in names else None,
+                str(d.reason or ""),
+                int(d.templates or 0),
+                int(d.thumbnails or 0),
+            )
         )
-        for e in reversed(destroyed_entries)
-    ]
     return RetentionView(limits, expiring, destroyed)
 
 
@@ -1224,13 +1270,14 @@ def go_live(
     store: Store,
     dpia_reference: str,
     signage_confirmed: bool,
-    zone: signage.MemberZone,
+    zone: MemberZone,
     mode: str,
     door_acknowledged: bool,
     who: StaffIdentity,
     now: datetime,
     notify: gallery.Notify | None = None,
     false_match_bound: float | None = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Take a store live (or re-confirm it with a new member zone or recognition mode) through
     the one go-live path (``golive.go_live``), which publishes a gallery version, so its
@@ -1248,6 +1295,7 @@ def go_live(
         now=now,
         notify=notify,
         false_match_bound=false_match_bound,
+        calibration=calibration,
     )
 
 

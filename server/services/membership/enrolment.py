@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import ConsentExpired, ConsentGiven, DataKeyDestroyed, TemplateCreated
 from consent.envelope import new_data_key, seal_blob, seal_template
 from consent.keys import KeyProvider
 from consent.records import (
@@ -270,28 +270,26 @@ def _attach(
     actor = f"staff:{request.collected_by}"
     audit.append(
         session,
-        kind=kinds.CONSENT_GIVEN,
+        ConsentGiven(
+            consent_id=record.id,
+            purpose=PURPOSE,
+            scope=record.scope,
+            text_version=text.version,
+            text_sha256=text.sha256,
+            channel=request.channel,
+            expires_at=record.expires_at.isoformat(),
+            membership=request.membership,
+        ),
         actor=actor,
         subject=customer.subject_id,
-        data={
-            "consent_id": record.id,
-            "purpose": PURPOSE,
-            "scope": record.scope,
-            "text_version": text.version,
-            "text_sha256": text.sha256,
-            "channel": request.channel,
-            "expires_at": record.expires_at.isoformat(),
-            "membership": request.membership,
-        },
         at=now,
     )
     if analysed:
         audit.append(
             session,
-            kind=kinds.TEMPLATE_CREATED,
+            TemplateCreated(count=len(analysed), model_id=analysed[0].embedding.model_id),
             actor=actor,
             subject=customer.subject_id,
-            data={"count": len(analysed), "model_id": analysed[0].embedding.model_id},
             at=now,
         )
     issued = passes.issue(session, customer=customer, reason="enrolment", actor=actor, now=now)
@@ -464,10 +462,9 @@ def reenrol(
     if left.keys:
         audit.append(
             session,
-            kind=kinds.DATA_KEY_DESTROYED,
+            DataKeyDestroyed(reason="no active consent"),
             actor=actor,
             subject=customer.subject_id,
-            data={"reason": "no active consent"},
             at=now,
         )
     if _words(request.preferred_name):
@@ -538,10 +535,9 @@ def _add_face(
         )
         audit.append(
             session,
-            kind=kinds.CONSENT_EXPIRED,
+            ConsentExpired(consent_id=record.id, reason="face added", renewed_by=result.consent_id),
             actor=actor,
             subject=customer.subject_id,
-            data={"consent_id": record.id, "reason": "face added", "renewed_by": result.consent_id},
             at=now,
         )
     session.flush()

@@ -22,7 +22,7 @@ from sqlalchemy import LargeBinary, select
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
-from consent import audit as kinds
+from consent.audit_kinds import ProfileExported
 from consent.envelope import open_blob
 from consent.errors import InvalidSeal
 from consent.keys import KeyProvider
@@ -256,9 +256,8 @@ def record_export(
     """Audit that an export left the system (who asked, through which channel)."""
     audit.append(
         session,
-        kind=kinds.PROFILE_EXPORTED,
+        ProfileExported(channel=channel, format=FORMAT),
         actor=actor,
         subject=customer.subject_id,
-        data={"channel": channel, "format": FORMAT},
         at=now,
     )

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from consent import audit as kinds
+from consent.audit_kinds import KeysRotated
 from consent.errors import InvalidSeal
 from consent.keys import KeyProvider, rewrap
 from server import faults
@@ -102,17 +102,16 @@ def rotate(
         )
         audit.append(
             session,
-            kind=kinds.KEYS_ROTATED,
+            KeysRotated(
+                key_id=key_id,
+                previous_key_id=previous,
+                rewrapped=rewrapped,
+                batches=batches,
+                failed=failed,
+                remaining=remaining,
+            ),
             actor=actor,
             subject=None,
-            data={
-                "key_id": key_id,
-                "previous_key_id": previous,
-                "rewrapped": rewrapped,
-                "batches": batches,
-                "failed": failed,
-                "remaining": remaining,
-            },
             at=clock(),
         )
     return RotationReport(previous, key_id, rewrapped, batches, failed, remaining)

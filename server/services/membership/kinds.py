@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import ConsentGiven, ConsentWithdrawn, TemplateDestroyed
 from consent.records import PASS_PURPOSE, consent_expiry, current_pass_consent_text, is_pass_text
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import ConsentRecord, Customer, FaceTemplate, FaceThumbnail
@@ -112,35 +112,32 @@ def switch_to_pass(
     for old in active:
         audit.append(
             session,
-            kind=kinds.CONSENT_WITHDRAWN,
+            ConsentWithdrawn(consent_id=old.id, reason=SWITCH_REASON, channel=channel),
             actor=actor,
             subject=customer.subject_id,
-            data={"consent_id": old.id, "reason": SWITCH_REASON, "channel": channel},
             at=now,
         )
     audit.append(
         session,
-        kind=kinds.TEMPLATE_DESTROYED,
+        TemplateDestroyed(templates=n_templates, thumbnails=n_thumbnails, reason=SWITCH_REASON),
         actor=actor,
         subject=customer.subject_id,
-        data={"templates": n_templates, "thumbnails": n_thumbnails, "reason": SWITCH_REASON},
         at=now,
     )
     audit.append(
         session,
-        kind=kinds.CONSENT_GIVEN,
+        ConsentGiven(
+            consent_id=record.id,
+            purpose=PASS_PURPOSE,
+            scope=scope,
+            text_version=text.version,
+            text_sha256=text.sha256,
+            channel=channel,
+            expires_at=record.expires_at.isoformat(),
+            membership="pass",
+        ),
         actor=actor,
         subject=customer.subject_id,
-        data={
-            "consent_id": record.id,
-            "purpose": PASS_PURPOSE,
-            "scope": scope,
-            "text_version": text.version,
-            "text_sha256": text.sha256,
-            "channel": channel,
-            "expires_at": record.expires_at.isoformat(),
-            "membership": "pass",
-        },
         at=now,
     )
     if passes.active_pass(session, customer.id) is None:  # e.g. enrolled before passes existed

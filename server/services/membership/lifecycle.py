@@ -46,7 +46,14 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import (
+    ConsentExpired,
+    ConsentRenewed,
+    ConsentWithdrawn,
+    CustomerErased,
+    DataKeyDestroyed,
+    TemplateDestroyed,
+)
 from consent.records import (
     PASS_PURPOSE,
     PURPOSE,
@@ -201,34 +208,28 @@ def end_consents(
         ended.consent_ids.append(record.id)
         ended.scope.update(record.scope)
     session.flush()
-    kind = kinds.CONSENT_WITHDRAWN if status == "withdrawn" else kinds.CONSENT_EXPIRED
+    ending = ConsentWithdrawn if status == "withdrawn" else ConsentExpired
     for record in records:
-        data: dict[str, Any] = {"consent_id": record.id, "reason": reason}
-        if channel:
-            data["channel"] = channel
-        audit.append(
-            session, kind=kind, actor=actor, subject=customer.subject_id, data=data, at=now
-        )
+        payload = ending(consent_id=record.id, reason=reason, channel=channel or None)
+        audit.append(session, payload, actor=actor, subject=customer.subject_id, at=now)
     if ended.shredded.templates or ended.shredded.thumbnails:
         audit.append(
             session,
-            kind=kinds.TEMPLATE_DESTROYED,
+            TemplateDestroyed(
+                templates=ended.shredded.templates,
+                thumbnails=ended.shredded.thumbnails,
+                reason=reason,
+            ),
             actor=actor,
             subject=customer.subject_id,
-            data={
-                "templates": ended.shredded.templates,
-                "thumbnails": ended.shredded.thumbnails,
-                "reason": reason,
-            },
             at=now,
         )
     if ended.shredded.keys:
         audit.append(
             session,
-            kind=kinds.DATA_KEY_DESTROYED,
+            DataKeyDestroyed(reason=reason),
             actor=actor,
             subject=customer.subject_id,
-            data={"reason": reason},
             at=now,
         )
     # the membership pass ends with the consent (issue 12): a replayed pass is refused, and a
@@ -481,10 +482,9 @@ def erase(
     session.add(Erasure(erased_at=now, store_id=home_store_id, channel=channel, counts=counts))
     audit.append(
         session,
-        kind=kinds.CUSTOMER_ERASED,
+        CustomerErased(channel=channel, counts=counts),
         actor=actor,
         subject=subject_id,
-        data={"channel": channel, "counts": counts},
         at=now,
     )
     session.flush()
@@ -572,17 +572,16 @@ def renew(
     session.flush()
     audit.append(
         session,
-        kind=kinds.CONSENT_RENEWED,
+        ConsentRenewed(
+            consent_id=record.id,
+            previous_consent_id=current.id,
+            text_version=text.version,
+            text_sha256=text.sha256,
+            channel=channel,
+            expires_at=record.expires_at.isoformat(),
+        ),
         actor=actor,
         subject=customer.subject_id,
-        data={
-            "consent_id": record.id,
-            "previous_consent_id": current.id,
-            "text_version": text.version,
-            "text_sha256": text.sha256,
-            "channel": channel,
-            "expires_at": record.expires_at.isoformat(),
-        },
         at=now,
     )
     return RenewalResult(

@@ -17,14 +17,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import PassIssued, PassRevoked
 from consent.passes import new_pass_token, parse_pass_token, pass_digest
 from server.db.models import Customer
 from server.db.modes import MemberPass
 from server.services import audit
 from server.services.errors import BadInput
-
-PASS_ISSUED = "pass.issued"  # noqa: S105 - a membership pass, not a password
-PASS_REVOKED = "pass.revoked"  # noqa: S105 - a membership pass, not a password
 
 
 @dataclass(frozen=True)
@@ -46,12 +44,7 @@ def revoke(session: Session, *, customer: Customer, reason: str, actor: str, now
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:
         audit.append(
-            session,
-            kind=PASS_REVOKED,
-            actor=actor,
-            subject=customer.subject_id,
-            data={"reason": reason},
-            at=now,
+            session, PassRevoked(reason=reason), actor=actor, subject=customer.subject_id, at=now
         )
     return count
 
@@ -69,12 +62,7 @@ def issue(
     )
     session.flush()
     audit.append(
-        session,
-        kind=PASS_ISSUED,
-        actor=actor,
-        subject=customer.subject_id,
-        data={"reason": reason},
-        at=now,
+        session, PassIssued(reason=reason), actor=actor, subject=customer.subject_id, at=now
     )
     return IssuedPass(token=token, digest=digest, issued_at=now)
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import DataKeyDestroyed, RetentionPurged
 from consent.records import retention_deadline
 from server.db.models import ConsentRecord, Customer, CustomerKey
 from server.db.session import transaction
@@ -137,14 +137,13 @@ def run(
         )
         audit.append(
             session,
-            kind=kinds.RETENTION_PURGED,
+            RetentionPurged(
+                retention_years=retention_years,
+                deadline=deadline.isoformat(),
+                templates=ended.shredded.templates,
+            ),
             actor=actor,
             subject=customer.subject_id,
-            data={
-                "retention_years": retention_years,
-                "deadline": deadline.isoformat(),
-                "templates": ended.shredded.templates,
-            },
             at=now,
         )
         report.purged += 1
@@ -169,10 +168,9 @@ def run(
         owner = session.get(Customer, customer_id)
         audit.append(
             session,
-            kind=kinds.DATA_KEY_DESTROYED,
+            DataKeyDestroyed(reason="no active consent"),
             actor=actor,
             subject=owner.subject_id if owner is not None else None,
-            data={"reason": "no active consent"},
             at=now,
         )
         report.orphan_keys += 1

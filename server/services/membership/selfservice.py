@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import LinkIssued, LinkReissued
 from server.db.models import ConsentRecord, Customer
 from server.db.security import SelfServiceLink
 from server.services import audit
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 BAD_LINK = "this link is not valid or has expired; ask in the store for a new one"
 NOTHING_HELD = "nothing is held under this link"
-ISSUED = "selfservice.link_issued"
-REISSUED = "selfservice.link_reissued"
 MAX_LINK_CHARS = 80
 ID_BYTES = 16  # 128 bits: 22 URL-safe characters
 AFTER_WITHDRAWAL = timedelta(minutes=15)
@@ -77,12 +76,12 @@ def issue(
             expires_at=now + ttl,
         )
     )
+    issued = LinkReissued if reissue else LinkIssued
     audit.append(
         session,
-        kind=REISSUED if reissue else ISSUED,
+        issued(channel=channel, revoked=int(getattr(revoked, "rowcount", 0) or 0)),
         actor=actor,
         subject=customer.subject_id,
-        data={"channel": channel, "revoked": int(getattr(revoked, "rowcount", 0) or 0)},
         at=now,
     )
     return link_id

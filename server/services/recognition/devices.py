@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import DeviceAcknowledged, DeviceRegistered, DeviceRevoked, StoreLive
 from consent.device import load_device_public_key
 from server.db.models import DeviceEnrolmentCode, EdgeDevice, Store
 from server.db.modes import StoreMode
@@ -59,10 +60,9 @@ def go_live(
     store.live = True
     audit.append(
         session,
-        kind="store.live",
+        StoreLive(store=store.code, dpia_reference=store.dpia_reference),
         actor=actor,
         subject=None,
-        data={"store": store.code, "dpia_reference": store.dpia_reference},
         at=now,
     )
 
@@ -118,10 +118,9 @@ def register_device(
     session.flush()
     audit.append(
         session,
-        kind="device.registered",
+        DeviceRegistered(store=store.code, name=device.name),
         actor=f"device:{device.id}",
         subject=None,
-        data={"store": store.code, "name": device.name},
         at=now,
     )
     return Registration(device.id, store.code, token)
@@ -218,14 +217,7 @@ def revoke_device(
             after_commit(
                 session, partial(notify, device_channel(device.store_id), revoked(device.id))
             )
-        audit.append(
-            session,
-            kind="device.revoked",
-            actor=actor,
-            subject=None,
-            data={"device": device.id},
-            at=now,
-        )
+        audit.append(session, DeviceRevoked(device=device.id), actor=actor, subject=None, at=now)
 
 
 def acknowledge(session: Session, *, device: EdgeDevice, version: int, now: datetime) -> None:
@@ -240,9 +232,8 @@ def acknowledge(session: Session, *, device: EdgeDevice, version: int, now: date
     device.acked_at = now
     audit.append(
         session,
-        kind="device.acknowledged",
+        DeviceAcknowledged(store=store.code, version=version),
         actor=f"device:{device.id}",
         subject=None,
-        data={"store": store.code, "version": version},
         at=now,
     )

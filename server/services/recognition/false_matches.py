@@ -15,19 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.calibration import Calibration, load_calibration
+from models.calibration import Calibration
 from models.exposure import expected_false_matches_per_1000
 from server.db.models import Store
 from server.services.errors import BadInput
 from server.services.recognition import gallery
-
-MODEL_ID = "dlib_resnet_v1"
-"""The model whose calibration the figure is read from (the one ``server.runtime`` loads)."""
 
 PER: dict[str, str] = {
     "door": "non-members who walk in",
@@ -68,22 +64,32 @@ class Estimate:
         )
 
 
-@lru_cache(maxsize=4)
-def _calibration(model_id: str) -> Calibration:
-    return load_calibration(model_id)
-
-
-def estimate(session: Session, *, store: Store, mode: str, bound: float, now: datetime) -> Estimate:
+def estimate(
+    session: Session,
+    *,
+    store: Store,
+    mode: str,
+    bound: float,
+    calibration: Calibration,
+    now: datetime,
+) -> Estimate:
+    """``calibration``: the configured embedder's (``Runtime.calibration``)."""
     members = gallery.member_count(session, store=store, now=now)
-    per_1000 = expected_false_matches_per_1000(_calibration(MODEL_ID), members, mode)
+    per_1000 = expected_false_matches_per_1000(calibration, members, mode)
     return Estimate(mode=mode, members=members, per_1000=per_1000, bound=bound)
 
 
 def check_go_live(
-    session: Session, *, store: Store, mode: str, bound: float, now: datetime
+    session: Session,
+    *,
+    store: Store,
+    mode: str,
+    bound: float,
+    calibration: Calibration,
+    now: datetime,
 ) -> Estimate:
     """Refuse (``BadInput``, nothing written) door mode above the bound; the estimate else."""
-    found = estimate(session, store=store, mode=mode, bound=bound, now=now)
+    found = estimate(session, store=store, mode=mode, bound=bound, calibration=calibration, now=now)
     if found.over_bound:
         raise BadInput(
             f"door mode expects {found.per_1000:.3g} false matches per 1,000 non-members who "
@@ -98,13 +104,19 @@ def by_store(
     session: Session,
     *,
     bound: float,
+    calibration: Calibration,
     now: datetime,
     modes: Mapping[str, str] | None = None,
 ) -> dict[str, Estimate]:
     """Every store's estimate by code, in its mode (``modes`` by code; ``door`` if absent)."""
     return {
         s.code: estimate(
-            session, store=s, mode=(modes or {}).get(s.code, "door"), bound=bound, now=now
+            session,
+            store=s,
+            mode=(modes or {}).get(s.code, "door"),
+            bound=bound,
+            calibration=calibration,
+            now=now,
         )
         for s in session.scalars(select(Store).order_by(Store.name))
     }

@@ -18,9 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from consent.audit_kinds import GalleryPublished
 from consent.device import load_device_public_key
 from consent.envelope import open_template
-from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, GalleryZone, seal_gallery
+from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, seal_gallery
 from consent.keys import KeyProvider
 from consent.modes import DEFAULT_MODE, parse_mode, uses_face_search, uses_passes
 from consent.signing import Ed25519PrivateKey
@@ -208,15 +209,11 @@ def publish(
     )
     audit.append(
         session,
-        kind="gallery.published",
+        GalleryPublished(
+            store=store.code, version=store.gallery_version, reason=reason, members=members
+        ),
         actor=actor,
         subject=None,
-        data={
-            "store": store.code,
-            "version": store.gallery_version,
-            "reason": reason,
-            "members": members,
-        },
         at=now,
     )
     if notify is not None:
@@ -286,12 +283,7 @@ def seal_for_device(
         ]
     else:  # "pass": no template is even decrypted
         members = []
-    recorded = signage.member_zone(session, store.id)
-    zone = (
-        None
-        if recorded is None
-        else GalleryZone(recorded.x, recorded.y, recorded.w, recorded.h, recorded.min_face_size)
-    )
+    zone = signage.member_zone(session, store.id)
     model_ids = {m.model_id for m in members} or {model_id}
     if len(model_ids) > 1:
         raise Conflict("members enrolled with different models; re-enrol before mixing models")

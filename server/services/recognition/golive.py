@@ -25,7 +25,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import StoreModeRecorded
+from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
+from models.calibration import Calibration
 from server.db.models import Store
 from server.db.modes import StoreMode
 from server.services import audit
@@ -103,20 +106,22 @@ def go_live(
     store: Store,
     dpia_reference: str,
     signage_confirmed: bool,
-    zone: signage.MemberZone,
+    zone: MemberZone,
     mode: str,
     door_acknowledged: bool,
     actor: str,
     now: datetime,
     notify: gallery.Notify | None = None,
     false_match_bound: float | None = None,
+    calibration: Calibration | None = None,
 ) -> int:
     """Take ``store`` live, or re-confirm it with a new zone or mode; returns the gallery
     version published. Every check happens before anything is written; refused with a reason
     (``BadInput``) when the signage, the DPIA reference, a valid mode or, for ``door``, the
     acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode expects
     more than ``false_match_bound`` false matches per 1,000 non-members at the store's members
-    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000``; None: not checked)."""
+    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000`` and the configured
+    embedder's ``calibration``; None: not checked)."""
     check_mode(mode)
     if mode == "door" and not door_acknowledged:
         raise BadInput(
@@ -129,8 +134,15 @@ def go_live(
     if not dpia_reference.strip():
         raise BadInput("record the store's DPIA reference before going live")
     if false_match_bound is not None:
+        if calibration is None:
+            raise ValueError("a false-match bound needs the model's calibration")
         false_matches.check_go_live(
-            session, store=store, mode=mode, bound=false_match_bound, now=now
+            session,
+            store=store,
+            mode=mode,
+            bound=false_match_bound,
+            calibration=calibration,
+            now=now,
         )
     recorded = session.get(StoreMode, store.id)
     previous = recorded.mode if recorded is not None else None
@@ -155,16 +167,15 @@ def go_live(
     session.flush()
     audit.append(
         session,
-        kind="store.mode_recorded",
+        StoreModeRecorded(
+            store=store.code,
+            mode=mode,
+            previous_mode=previous,
+            dpia_reference=row.dpia_reference,
+            door_acknowledged=row.door_acknowledged,
+        ),
         actor=actor,
         subject=None,
-        data={
-            "store": store.code,
-            "mode": mode,
-            "previous_mode": previous,
-            "dpia_reference": row.dpia_reference,
-            "door_acknowledged": row.door_acknowledged,
-        },
         at=now,
     )
     reason = "mode-change" if previous is not None and previous != mode else "go-live"

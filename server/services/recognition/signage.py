@@ -15,7 +15,6 @@ recorded no zone).
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +26,8 @@ from reportlab.platypus import Paragraph
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from consent.audit_kinds import StorePaused, StoreZoneRecorded
+from consent.gallery import MemberZone
 from server.db.console import StoreZone
 from server.db.models import EdgeDevice, Store
 from server.db.modes import StoreMode
@@ -35,47 +36,14 @@ from server.services.console import pdf
 from server.services.errors import BadInput, NotFound
 from server.services.recognition import devices
 
-MIN_FACE_BOUNDS = (20, 2000)
 
-
-@dataclass(frozen=True)
-class MemberZone:
-    """A rectangle as fractions of the frame (x, y from the top left) and the smallest face
-    side in full-resolution pixels."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    min_face_size: int
-
-    def __post_init__(self) -> None:
-        for name in ("x", "y", "w", "h"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise BadInput(f"member zone {name}: a number between 0 and 1")
-        if not (0 <= self.x < 1 and 0 <= self.y < 1):
-            raise BadInput("member zone: left and top must be between 0 and 1 (0 % to 100 %)")
-        if not (0 < self.w <= 1 and 0 < self.h <= 1):
-            raise BadInput("member zone: width and height must be above 0 and at most 1 (100 %)")
-        if self.x + self.w > 1 + 1e-6 or self.y + self.h > 1 + 1e-6:
-            raise BadInput("member zone: the rectangle must lie inside the camera frame")
-        low, high = MIN_FACE_BOUNDS
-        if not low <= self.min_face_size <= high:
-            raise BadInput(f"minimum face size: {low} to {high} pixels")
-
-    @property
-    def area(self) -> float:
-        return self.w * self.h
-
-    def as_json(self) -> dict[str, float | int]:
-        return {
-            "x": self.x,
-            "y": self.y,
-            "w": self.w,
-            "h": self.h,
-            "min_face_size": self.min_face_size,
-        }
+def checked_zone(x: float, y: float, w: float, h: float, min_face_size: int) -> MemberZone:
+    """A member zone from the officer's or the CLI's numbers; out of bounds is ``BadInput``
+    (422 / a CLI message) with the reason."""
+    try:
+        return MemberZone(x, y, w, h, min_face_size)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def member_zone(session: Session, store_id: int) -> MemberZone | None:
@@ -118,14 +86,10 @@ def go_live(
     row.recorded_by = actor
     row.recorded_at = now
     session.flush()
-    audit.append(
-        session,
-        kind="store.zone_recorded",
-        actor=actor,
-        subject=None,
-        data={"store": store.code, **zone.as_json()},
-        at=now,
+    recorded = StoreZoneRecorded(
+        store=store.code, x=zone.x, y=zone.y, w=zone.w, h=zone.h, min_face_size=zone.min_face_size
     )
+    audit.append(session, recorded, actor=actor, subject=None, at=now)
 
 
 def pause(session: Session, *, store: Store, reason: str, actor: str, now: datetime) -> None:
@@ -140,12 +104,7 @@ def pause(session: Session, *, store: Store, reason: str, actor: str, now: datet
         return
     store.live = False
     audit.append(
-        session,
-        kind="store.paused",
-        actor=actor,
-        subject=None,
-        data={"store": store.code, "reason": reason},
-        at=now,
+        session, StorePaused(store=store.code, reason=reason), actor=actor, subject=None, at=now
     )
 
 
@@ -184,7 +143,7 @@ class StoreRow:
             "live": self.live,
             "signage_confirmed_at": self.signage_confirmed_at,
             "dpia_reference": self.dpia_reference,
-            "zone": self.zone.as_json() if self.zone else None,
+            "zone": self.zone.to_json() if self.zone else None,
             "zone_recorded_by": self.zone_recorded_by,
             "zone_recorded_at": self.zone_recorded_at,
             "gallery_version": self.gallery_version,

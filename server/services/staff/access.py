@@ -16,11 +16,11 @@ transaction is committed before the refusal is answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict, Unpack
 
 from sqlalchemy.orm import Session
 
-from consent import audit as kinds
+from consent.audit_kinds import AccessDenied
 from server.services import audit
 from server.services.errors import Forbidden, ServiceError
 from server.services.staff.accounts import StaffIdentity
@@ -28,6 +28,17 @@ from server.services.staff.accounts import StaffIdentity
 
 def actor_of(who: StaffIdentity | None) -> str:
     return f"staff:{who.username}" if who is not None else "anonymous"
+
+
+class Details(TypedDict, total=False):
+    """What a caller may add to an ``access.denied`` entry (``consent.audit_kinds.AccessDenied``;
+    ``None`` is left out)."""
+
+    action: str
+    found: bool
+    id: str | None
+    path: str
+    origin: str | None
 
 
 def record_denial(
@@ -38,23 +49,18 @@ def record_denial(
     now: datetime,
     subject: str | None = None,
     actor: str | None = None,
-    **extra: Any,
+    reason: str | None = None,
+    **extra: Unpack[Details],
 ) -> None:
     """Append the ``access.denied`` entry in the caller's transaction (without raising)."""
-    data: dict[str, Any] = {
-        "what": what,
-        "role": who.role if who is not None else None,
-        "store_id": who.store_id if who is not None else None,
-    }
-    data.update({k: v for k, v in extra.items() if v is not None})
-    audit.append(
-        session,
-        kind=kinds.ACCESS_DENIED,
-        actor=actor or actor_of(who),
-        subject=subject,
-        data=data,
-        at=now,
+    denied = AccessDenied(
+        what=what,
+        role=who.role if who is not None else None,
+        store_id=who.store_id if who is not None else None,
+        reason=reason,
+        **extra,
     )
+    audit.append(session, denied, actor=actor or actor_of(who), subject=subject, at=now)
 
 
 def deny(
@@ -66,7 +72,7 @@ def deny(
     now: datetime,
     error: type[ServiceError] = Forbidden,
     subject: str | None = None,
-    **extra: Any,
+    **extra: Unpack[Details],
 ) -> ServiceError:
     """Audit the refusal and return the error to raise (``raise access.deny(...)``): ``error``
     (403 by default; 404 where the answer must not tell whether the thing exists) with

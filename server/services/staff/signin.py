@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from consent.audit_kinds import AuditKind, StaffLockedOut, StaffSignedIn, StaffSignInFailed
 from server.db.security import LoginThrottle
 from server.db.session import transaction
 from server.services import audit
@@ -38,10 +39,7 @@ from server.services.workpool import WorkPool
 
 log = logging.getLogger(__name__)
 
-SIGNED_IN = "staff.signed_in"
-SIGN_IN_FAILED = "staff.sign_in_failed"
-LOCKED_OUT = "staff.locked_out"
-KINDS = (SIGNED_IN, SIGN_IN_FAILED, LOCKED_OUT)
+KINDS = (AuditKind.STAFF_SIGNED_IN, AuditKind.STAFF_SIGN_IN_FAILED, AuditKind.STAFF_LOCKED_OUT)
 
 
 @dataclass(frozen=True)
@@ -123,20 +121,18 @@ def sign_in(
                 session.delete(row)
             audit.append(
                 session,
-                kind=SIGNED_IN,
+                StaffSignedIn(role=who.role, store_id=who.store_id, address=address[:64]),
                 actor=f"staff:{who.username}",
                 subject=None,
-                data={"role": who.role, "store_id": who.store_id, "address": address[:64]},
                 at=now,
             )
             return token, who
         actor = f"staff:{username}" if staff_id is not None else "anonymous"
         audit.append(
             session,
-            kind=SIGN_IN_FAILED,
+            StaffSignInFailed(address=address[:64], account="known" if staff_id else "unknown"),
             actor=actor,
             subject=None,
-            data={"address": address[:64], "account": "known" if staff_id else "unknown"},
             at=now,
         )
         for key, limit, scope in (
@@ -151,15 +147,11 @@ def sign_in(
                 failed_locked = max(failed_locked or row.locked_until, row.locked_until)
                 audit.append(
                     session,
-                    kind=LOCKED_OUT,
+                    StaffLockedOut(
+                        scope=scope, address=address[:64], failures=row.failures, seconds=length
+                    ),
                     actor=actor,
                     subject=None,
-                    data={
-                        "scope": scope,
-                        "address": address[:64],
-                        "failures": row.failures,
-                        "seconds": length,
-                    },
                     at=now,
                 )
     if failed_locked is not None:

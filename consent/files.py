@@ -1,6 +1,11 @@
-"""Private-file helpers: 0600 key files, exclusive creation and crash-safe atomic writes.
+"""Crash-safe files: atomic writes, exclusive creation, 0600 key files.
 
-Internal to ``consent``; ``write_atomic`` is re-exported by ``consent.gallery``.
+The project's one way to write a file that must be whole after a power cut (keys, galleries,
+the edge's offline queue and identity, converted models and their cards, caches): a temporary
+file in the same directory, fsync'd, renamed over the target, the directory fsync'd.
+
+It imports nothing from the project but ``consent.errors`` and no third-party package, so
+``models`` may use it too (``tests/test_architecture.py`` allows exactly this module there).
 """
 
 from __future__ import annotations
