@@ -161,15 +161,14 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
     privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     officer_pw = secrets.token_urlsafe(12)
-    signage.require_controller(
-        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
-    )
+    # go_live refuses (and the transaction writes nothing) until the controller is configured
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
         )
         golive.go_live(
             session,
+            rt.context(),
             store=store,
             dpia_reference=DPIA_REFERENCE,
             signage_confirmed=True,
@@ -177,7 +176,6 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
             mode="door",
             door_acknowledged=True,  # the demo's first round shows the door camera knowingly
             actor="demo",
-            now=rt.now(),
         )
         staff.create_staff(
             session,
@@ -407,7 +405,7 @@ def retire_demo_devices(rt: Runtime) -> None:
             )
         ).all()
         for device_id in ids:
-            devices.revoke_device(session, device_id=device_id, actor="demo", now=rt.now())
+            devices.revoke_device(session, rt.context(), device_id=device_id, actor="demo")
 
 
 def print_access(base: str, passwords: dict[str, str], root: Path) -> None:

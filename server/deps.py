@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
+from server.services.context import ServiceContext
 from server.services.errors import ServiceError, Unauthorized
 from server.services.recognition import devices
 from server.services.recognition.arrival_writer import ArrivalWriter
@@ -27,6 +28,16 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_context(request: Request) -> ServiceContext:
+    """The services' context for this request (clock, notifier, keys, settings); the CLI gets
+    the same from ``Runtime.context()``."""
+    rt: Runtime = request.app.state.runtime
+    return rt.context()
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
 
 
 async def get_arrival_writer(request: Request) -> ArrivalWriter:

@@ -28,7 +28,14 @@ from consent.signing import Ed25519PublicKey
 from models.calibration import load_calibration
 from server.api.pages import CSP, zone_in
 from server.db.modes import RECOGNITION_MODES
-from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
+from server.deps import (
+    SESSION_COOKIE,
+    ContextDep,
+    CurrentStaff,
+    RuntimeDep,
+    SessionDep,
+    staff_from_token,
+)
 from server.runtime import Runtime
 from server.services import localtime
 from server.services.console import charts, ropa, verification
@@ -36,7 +43,7 @@ from server.services.console import exports as console_export
 from server.services.console import views as console
 from server.services.console.views import Period
 from server.services.errors import Forbidden, NotFound, Unauthorized
-from server.services.recognition import aiact, false_matches, golive, signage
+from server.services.recognition import aiact, devices, false_matches, golive, signage
 from server.services.staff.accounts import StaffIdentity
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -590,6 +597,9 @@ class ZoneIn(BaseModel):
     h: FiniteFloat = Field(gt=0, le=1)
     min_face_size: int = Field(ge=20, le=2000, description="smallest face side, pixels")
 
+    def member_zone(self) -> signage.MemberZone:
+        return signage.MemberZone(self.x, self.y, self.w, self.h, self.min_face_size)
+
 
 class GoLiveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -797,10 +807,8 @@ def device_list(who: Officer, rt: RuntimeDep, session: SessionDep) -> list[dict[
 
 
 @api.post("/devices/{device_id}/revoke")
-def revoke(device_id: str, who: Officer, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    console.revoke_device(
-        session, device_id=device_id[:64], who=who, now=rt.now(), notify=rt.broker.publish
-    )
+def revoke(device_id: str, who: Officer, ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
+    devices.revoke_device(session, ctx, device_id=device_id[:64], actor=console.actor_of(who))
     return {"device_id": device_id, "credential": "revoked"}
 
 
@@ -811,27 +819,19 @@ def stores(who: Officer, session: SessionDep) -> list[dict[str, Any]]:
 
 @api.post("/stores/{code}/go-live")
 def go_live(
-    code: str, body: GoLiveIn, who: Officer, rt: RuntimeDep, session: SessionDep
+    code: str, body: GoLiveIn, who: Officer, ctx: ContextDep, session: SessionDep
 ) -> dict[str, Any]:
-    signage.require_controller(
-        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
-    )
     store = signage.store(session, code)
-    zone = signage.MemberZone(
-        body.zone.x, body.zone.y, body.zone.w, body.zone.h, body.zone.min_face_size
-    )
-    console.go_live(
+    golive.go_live(
         session,
+        ctx,
         store=store,
         dpia_reference=body.dpia_reference,
         signage_confirmed=body.signage_confirmed,
-        zone=zone,
+        zone=body.zone.member_zone(),
         mode=body.mode,
         door_acknowledged=body.door_acknowledged,
-        who=who,
-        now=rt.now(),
-        notify=rt.broker.publish,
-        false_match_bound=rt.settings.max_false_matches_per_1000,
+        actor=console.actor_of(who),
     )
     return {
         "store": store.code,
@@ -844,12 +844,10 @@ def go_live(
 
 @api.post("/stores/{code}/pause")
 def pause(
-    code: str, body: PauseIn, who: Officer, rt: RuntimeDep, session: SessionDep
+    code: str, body: PauseIn, who: Officer, ctx: ContextDep, session: SessionDep
 ) -> dict[str, Any]:
     store = signage.store(session, code)
-    console.pause(
-        session, store=store, reason=body.reason, who=who, now=rt.now(), notify=rt.broker.publish
-    )
+    console.pause(session, ctx, store=store, reason=body.reason, who=who)
     return {"store": store.code, "live": store.live}
 
 

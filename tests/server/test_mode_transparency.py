@@ -29,6 +29,7 @@ def take_live(rt: Runtime, code: str, mode: str) -> None:
             store = devices.create_store(session, code=code, name=code.title(), now=rt.now())
         golive.go_live(
             session,
+            rt.context(),
             store=store,
             dpia_reference=f"DPIA-{code}",
             signage_confirmed=True,
@@ -36,7 +37,6 @@ def take_live(rt: Runtime, code: str, mode: str) -> None:
             mode=mode,
             door_acknowledged=mode == "door",
             actor="staff:officer",
-            now=rt.now(),
         )
 
 

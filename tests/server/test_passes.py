@@ -67,6 +67,7 @@ def set_mode(rt: Runtime, store: StoreFixture, mode: str) -> int:
     with transaction(rt.sessions) as session:
         return golive.go_live(
             session,
+            rt.context(),
             store=devices.store_by_code(session, store.code),
             dpia_reference="DPIA-P-1",
             signage_confirmed=True,
@@ -74,7 +75,6 @@ def set_mode(rt: Runtime, store: StoreFixture, mode: str) -> int:
             mode=mode,
             door_acknowledged=mode == "door",
             actor="test",
-            now=rt.now(),
         )
 
 
@@ -84,6 +84,7 @@ def enrol_pass_member(
     with transaction(rt.sessions) as session:
         return enrolment.enrol(
             session,
+            rt.context(),
             request=enrolment.EnrolmentRequest(
                 name=name,
                 preferred_name=name.split()[0],
@@ -97,10 +98,7 @@ def enrol_pass_member(
             ),
             store=devices.store_by_code(session, store.code),
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=12,
-            now=rt.now(),
         )
 
 
@@ -237,6 +235,7 @@ def test_photos_are_refused_for_a_membership_without_a_face(
     ):
         enrolment.enrol(
             session,
+            runtime.context(),
             request=enrolment.EnrolmentRequest(
                 name="Fenna Visser",
                 preferred_name="Fenna",
@@ -250,10 +249,7 @@ def test_photos_are_refused_for_a_membership_without_a_face(
             ),
             store=devices.store_by_code(session, store.code),
             analyser=runtime.faces,
-            kek=runtime.kek,
             threshold=runtime.threshold,
-            consent_months=12,
-            now=runtime.now(),
         )
     assert count(runtime, ConsentRecord) == 0
 

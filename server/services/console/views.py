@@ -40,10 +40,11 @@ from server.db.models import (
     Visit,
 )
 from server.services import audit, localtime
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, NotFound
 from server.services.membership import selfservice
 from server.services.numbers import finite_or_none
-from server.services.recognition import devices, gallery, golive, signage
+from server.services.recognition import gallery, signage
 from server.services.staff import access, signin
 from server.services.staff.accounts import StaffIdentity
 
@@ -1204,70 +1205,18 @@ def device_rows(session: Session, *, gallery_ttl: timedelta, now: datetime) -> l
     return out
 
 
-def revoke_device(
-    session: Session,
-    *,
-    device_id: str,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-) -> None:
-    """The device's credential stops working at once: it can fetch no gallery and send no
-    event; its push socket is closed once this commits, so it polls, gets 401 and stops
-    matching within a second (fail closed at its gallery's TTL if it is offline)."""
-    devices.revoke_device(session, device_id=device_id, actor=actor_of(who), now=now, notify=notify)
-
-
-def go_live(
-    session: Session,
-    *,
-    store: Store,
-    dpia_reference: str,
-    signage_confirmed: bool,
-    zone: signage.MemberZone,
-    mode: str,
-    door_acknowledged: bool,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-    false_match_bound: float | None = None,
-) -> None:
-    """Take a store live (or re-confirm it with a new member zone or recognition mode) through
-    the one go-live path (``golive.go_live``), which publishes a gallery version, so its
-    devices fetch the gallery, zone and mode now, not at their next poll. Door mode is refused
-    above ``false_match_bound`` expected false matches per 1,000 non-members."""
-    golive.go_live(
-        session,
-        store=store,
-        dpia_reference=dpia_reference,
-        signage_confirmed=signage_confirmed,
-        zone=zone,
-        mode=mode,
-        door_acknowledged=door_acknowledged,
-        actor=actor_of(who),
-        now=now,
-        notify=notify,
-        false_match_bound=false_match_bound,
-    )
-
-
 def pause(
-    session: Session,
-    *,
-    store: Store,
-    reason: str,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
+    session: Session, ctx: ServiceContext, *, store: Store, reason: str, who: StaffIdentity
 ) -> None:
     """Recognition off at a store. A new gallery version is announced to its connected
     devices, which poll, are told the store is not live (403), stop matching and delete their
     gallery within a second; an offline device stops at its gallery's TTL (fail closed)."""
+    now = ctx.now()
     was_live = store.live
     signage.pause(session, store=store, reason=reason, actor=actor_of(who), now=now)
     if was_live:
         gallery.publish(
-            session, store=store, reason="paused", actor=actor_of(who), now=now, notify=notify
+            session, store=store, reason="paused", actor=actor_of(who), now=now, notify=ctx.notify
         )
 
 

@@ -29,6 +29,7 @@ from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, pars
 from server.db.models import Store
 from server.db.modes import StoreMode
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput
 from server.services.recognition import false_matches, gallery, signage
 
@@ -99,6 +100,7 @@ def mode_record(session: Session, store_id: int) -> ModeRecord:
 
 def go_live(
     session: Session,
+    ctx: ServiceContext,
     *,
     store: Store,
     dpia_reference: str,
@@ -107,16 +109,19 @@ def go_live(
     mode: str,
     door_acknowledged: bool,
     actor: str,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-    false_match_bound: float | None = None,
 ) -> int:
     """Take ``store`` live, or re-confirm it with a new zone or mode; returns the gallery
-    version published. Every check happens before anything is written; refused with a reason
-    (``BadInput``) when the signage, the DPIA reference, a valid mode or, for ``door``, the
-    acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode expects
-    more than ``false_match_bound`` false matches per 1,000 non-members at the store's members
-    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000``; None: not checked)."""
+    version published (announced through ``ctx.notify``). Every check happens before anything
+    is written; refused with a reason (``BadInput``) when the controller and privacy contact
+    are not configured, when the signage, the DPIA reference, a valid mode or, for ``door``,
+    the acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode
+    expects more than ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000`` false matches per 1,000
+    non-members at the store's members."""
+    signage.require_controller(
+        controller_name=ctx.settings.controller_name,
+        privacy_contact=ctx.settings.privacy_contact,
+    )
+    now = ctx.now()
     check_mode(mode)
     if mode == "door" and not door_acknowledged:
         raise BadInput(
@@ -128,10 +133,9 @@ def go_live(
         raise BadInput("confirm that the entrance signage is up before going live")
     if not dpia_reference.strip():
         raise BadInput("record the store's DPIA reference before going live")
-    if false_match_bound is not None:
-        false_matches.check_go_live(
-            session, store=store, mode=mode, bound=false_match_bound, now=now
-        )
+    false_matches.check_go_live(
+        session, store=store, mode=mode, bound=ctx.settings.max_false_matches_per_1000, now=now
+    )
     recorded = session.get(StoreMode, store.id)
     previous = recorded.mode if recorded is not None else None
     signage.go_live(
@@ -168,4 +172,6 @@ def go_live(
         at=now,
     )
     reason = "mode-change" if previous is not None and previous != mode else "go-live"
-    return gallery.publish(session, store=store, reason=reason, actor=actor, now=now, notify=notify)
+    return gallery.publish(
+        session, store=store, reason=reason, actor=actor, now=now, notify=ctx.notify
+    )
