@@ -122,53 +122,49 @@ def search_customers(
 
 
 @router.post("/customers/{customer_id}/withdraw")
-def withdraw(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
-    now = rt.now()
+def withdraw(
+    customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep
+) -> StatusOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="withdraw", now=now
+        session, who=who, customer_id=customer_id, action="withdraw", now=ctx.now()
     )
     result = lifecycle.withdraw(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
 
 
 @router.post("/customers/{customer_id}/erase")
-def erase(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
-    now = rt.now()
+def erase(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> StatusOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="erase", now=now
+        session, who=who, customer_id=customer_id, action="erase", now=ctx.now()
     )
     result = lifecycle.erase(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
 
 
 @router.post("/customers/{customer_id}/renew")
-def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> RenewOut:
-    now = rt.now()
+def renew(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> RenewOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="renew", now=now
+        session, who=who, customer_id=customer_id, action="renew", now=ctx.now()
     )
     result = lifecycle.renew(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
         collected_by=who.username,
-        consent_months=rt.settings.consent_months,
-        now=now,
     )
     return RenewOut(
         status="active",
@@ -185,39 +181,31 @@ class PassOut(BaseModel):
 
 
 @router.post("/customers/{customer_id}/pass")
-def new_pass(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> PassOut:
+def new_pass(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> PassOut:
     """A new membership pass (lost card): the old one stops working at once."""
-    now = rt.now()
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="pass", now=now
+        session, who=who, customer_id=customer_id, action="pass", now=ctx.now()
     )
     issued = membership.reissue_pass(
-        session,
-        customer_id=customer.id,
-        actor=f"staff:{who.username}",
-        now=now,
-        notify=rt.broker.publish,
+        session, ctx, customer_id=customer.id, actor=f"staff:{who.username}"
     )
     return PassOut(pass_token=issued.token)
 
 
 @router.post("/customers/{customer_id}/membership/pass")
 def switch_to_pass(
-    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+    customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep
 ) -> StatusOut:
     """The member keeps their membership without a face: templates and photo destroyed now."""
-    now = rt.now()
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="withdraw", now=now
+        session, who=who, customer_id=customer_id, action="withdraw", now=ctx.now()
     )
     result = membership.switch_to_pass(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        consent_months=rt.settings.consent_months,
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status="active", gallery_versions=result.gallery_versions)
 

@@ -152,11 +152,10 @@ def test_enrolment_and_withdrawal_reach_an_online_device_within_10_s(
     with transaction(runtime.sessions) as session:
         withdrawn = lifecycle.withdraw(
             session,
+            runtime.context(),
             customer_id=result.customer_id,
             actor="test",
             channel="portal",
-            now=runtime.now(),
-            notify=runtime.broker.publish,
         )
     version = withdrawn.gallery_versions[store.code]
     took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)

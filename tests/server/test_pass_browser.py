@@ -204,7 +204,10 @@ def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(
     face = enrol_member(runtime, store, faces, "obama")
     with transaction(runtime.sessions) as session:
         face_token = membership.reissue_pass(
-            session, customer_id=face.customer_id, actor="test", now=runtime.now()
+            session,
+            runtime.context(),
+            customer_id=face.customer_id,
+            actor="test",
         ).token
     token = device_token(runtime, live, store)
 

@@ -357,7 +357,10 @@ def test_a_pass_arrival_makes_a_visit_and_a_card_marked_pass_without_a_photo(
         from server.services.membership import kinds as membership
 
         face_token = membership.reissue_pass(
-            session, customer_id=face.customer_id, actor="test", now=runtime.now()
+            session,
+            runtime.context(),
+            customer_id=face.customer_id,
+            actor="test",
         ).token
     r = post(
         client,
@@ -449,18 +452,18 @@ def test_a_pass_of_a_withdrawn_or_erased_member_is_refused(
     with transaction(runtime.sessions) as session:
         lifecycle.withdraw(
             session,
+            runtime.context(),
             customer_id=withdrawn.customer_id,
             actor="t",
             channel="register",
-            now=runtime.now(),
         )
     with transaction(runtime.sessions) as session:
         lifecycle.erase(
             session,
+            runtime.context(),
             customer_id=erased.customer_id,
             actor="t",
             channel="register",
-            now=runtime.now(),
         )
     assert count(runtime, MemberPass) == 1  # erasure deleted Jan's; Ida's is kept, revoked
     refused(
@@ -611,12 +614,11 @@ def test_renewing_a_pass_membership_keeps_it_without_a_face(
     with transaction(runtime.sessions) as session:
         result = lifecycle.renew(
             session,
+            runtime.context(),
             customer_id=plain.customer_id,
             actor="t",
             channel="register",
             collected_by="cashier",
-            consent_months=12,
-            now=runtime.now(),
         )
     with runtime.sessions() as s:
         record = s.get(ConsentRecord, result.consent_id)
