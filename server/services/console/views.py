@@ -45,10 +45,12 @@ from server.services.errors import BadInput, NotFound
 from server.services.membership import selfservice
 from server.services.numbers import finite_or_none
 from server.services.recognition import gallery, signage
-from server.services.staff import access, signin
+from server.services.staff import signin
 from server.services.staff.accounts import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
+# What anyone else is told (an audited 403, ``access.require_role``); {role} is theirs.
+OFFICER_REFUSAL = "the {role} role may not use the privacy console; sign in as a privacy officer"
 MAX_ROWS = 500
 """A page shows at most this many rows; exports are not limited."""
 MANY_PROFILES_PER_HOUR = 12
@@ -101,20 +103,6 @@ def label(kind: str) -> str:
 
 
 # -- access ----------------------------------------------------------------------------------
-
-
-def authorise(session: Session, *, who: StaffIdentity, what: str, now: datetime) -> None:
-    """Privacy officers and admins pass; anyone else gets an audited 403."""
-    if who.role in OFFICER_ROLES:
-        return
-    raise access.deny(
-        session,
-        who,
-        what="console",
-        reason=f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
-        now=now,
-        path=what[:200],
-    )
 
 
 def actor_of(who: StaffIdentity) -> str:

@@ -76,8 +76,17 @@ def deny(
 
 
 def require_role(
-    session: Session, who: StaffIdentity, roles: tuple[str, ...], *, what: str, now: datetime
+    session: Session,
+    who: StaffIdentity,
+    roles: tuple[str, ...],
+    *,
+    what: str,
+    now: datetime,
+    reason: str | None = None,
+    **extra: Any,
 ) -> None:
-    """``who`` has one of ``roles``; otherwise an audited 403."""
+    """``who`` has one of ``roles``; otherwise an audited 403 saying ``reason`` (``{role}`` is
+    filled in; default: "the ROLE role may not WHAT"), with ``extra`` in the audit entry."""
     if who.role not in roles:
-        raise deny(session, who, what=what, reason=f"the {who.role} role may not {what}", now=now)
+        said = (reason or "the {role} role may not " + what).format(role=who.role)
+        raise deny(session, who, what=what, reason=said, now=now, **extra)
