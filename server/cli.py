@@ -226,19 +226,19 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import audit
+    from server.services.console import verification
 
     rt = _runtime(args)
     if args.audit_cmd == "checkpoint":
+        # the console's call: a latest entry that no longer matches its hash is refused with
+        # the reason (exit 2), not a traceback
         with transaction(rt.sessions) as session:
-            cp = audit.checkpoint(session, signing_key=rt.signing_key, now=rt.now())
+            cp = verification.sign_checkpoint(session, signing_key=rt.signing_key, now=rt.now())
         if cp is None:
             print("audit log is empty: nothing to sign")
         else:
             print(f"checkpoint signed over entry {cp.seq} ({cp.hash[:16]}…)")
         return 0
-    from server.services.console import verification
-
     # The run is recorded like one from the console, so "last verified" there includes it.
     with transaction(rt.sessions) as session:
         result = verification.run(
