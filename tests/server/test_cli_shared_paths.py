@@ -68,6 +68,8 @@ def test_cli_go_live_and_enrolment_tell_the_devices_like_the_console(
     try:
         assert pubsub.get_message(timeout=5) is not None  # the subscription is live
         monkeypatch.setenv("VERTROUWD_REDIS_URL", REDIS_URL)
+        monkeypatch.setenv("VERTROUWD_CONTROLLER_NAME", "Winkel B.V.")  # go-live needs both
+        monkeypatch.setenv("VERTROUWD_PRIVACY_CONTACT", "privacy@winkel.example")
         before = _version(runtime, store.id)
         # The store code as typed, in capitals: looked up as the console looks it up.
         go_live = ["store", "go-live", store.code.upper(), *base, "--dpia", "DPIA-CLI-1"]
