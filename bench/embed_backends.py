@@ -41,6 +41,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
+from models.backends.onnx import OnnxEmbedder, preprocess
 from models.convert_dlib import (
     convert,
     dlib_model_path,
@@ -48,9 +50,7 @@ from models.convert_dlib import (
     read_dlib_net,
     to_onnx,
 )
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
 from models.images import load_image_file
-from models.onnx_backend import OnnxEmbedder, preprocess
 from models.registry import INPUT_PRESETS
 from models.types import RGBImage
 

@@ -69,7 +69,7 @@ def main() -> int:
         return 2
     with contextlib.suppress(OSError):
         os.nice(10)  # a benchmark on a shared machine yields to interactive work
-    from models.onnx_backend import model_file
+    from models.backends.onnx import model_file
 
     if not model_file(None, int8=False).is_file():
         _run(["convert-dlib"])  # into the model dir, from the installed dlib weights

@@ -46,7 +46,7 @@ from models.types import Embedding
 
 
 def _faces(folder: Path, cache: Path | None) -> FaceSet:
-    from models.onnx_backend import model_file
+    from models.backends.onnx import model_file
 
     config = detector_config("dlib_hog", upsample=1)
     description = (

@@ -61,7 +61,7 @@ from edge.matching import StaticGallery  # noqa: E402
 from edge.model_choice import build_models  # noqa: E402
 from edge.pipeline import Engine, Pipeline  # noqa: E402
 from edge.settings import EdgeSettings  # noqa: E402
-from models.dlib_backend import DlibHogDetector  # noqa: E402
+from models.backends.dlib import DlibHogDetector  # noqa: E402
 from models.images import load_image_file  # noqa: E402
 from models.matcher import GalleryIndex  # noqa: E402
 from models.types import FaceBox, FaceDetector, RGBImage  # noqa: E402
@@ -240,7 +240,7 @@ def detect_child(video: Path) -> dict[str, Any]:
     """Detection alone, as the edge runs it, on a frame of ``video`` with a face at about
     ``MIN_FACE`` px: BlazeFace (the default) against dlib HOG (the old default), same frame,
     median over repeated calls."""
-    from models.blazeface_backend import BlazeFaceDetector
+    from models.backends.blazeface import BlazeFaceDetector
 
     settings = EdgeSettings()
     capture = cv2.VideoCapture(str(video))

@@ -281,7 +281,7 @@ def _embedder_for_evaluation(spec: str, options: dict[str, Any]) -> tuple[FaceEm
     the same (cosine 1.0000000 in convert-dlib's check, same model id) at a tenth of the time.
     """
     if spec == "dlib_resnet" and not options:
-        from models.onnx_backend import model_file
+        from models.backends.onnx import model_file
 
         if model_file(None, int8=False).is_file():
             try:
@@ -495,13 +495,13 @@ def _calibrate_open_set(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from models.backends.onnx import model_file, preprocess
     from models.convert_dlib import (
         calibration_chips,
         compare_with_dlib,
         convert,
         quantize_int8,
     )
-    from models.onnx_backend import model_file, preprocess
     from models.registry import INPUT_PRESETS
 
     if args.calibration is not None and not args.int8:

@@ -105,7 +105,7 @@ import numpy as np
 import numpy.typing as npt
 
 from consent.files import write_atomic
-from models.onnx_backend import DLIB_FLOAT_ID, DLIB_INT8_ID, preprocess, sha256_file
+from models.backends.onnx import DLIB_FLOAT_ID, DLIB_INT8_ID, preprocess, sha256_file
 from models.registry import INPUT_PRESETS
 from models.types import BackendUnavailable, RGBImage
 
@@ -753,7 +753,7 @@ def run_onnx(path: Path, chips: Sequence[RGBImage]) -> npt.NDArray[np.float32]:
 def compare_with_dlib(path: Path, chips: Sequence[RGBImage]) -> tuple[float, float]:
     """The smallest cosine and the largest absolute difference between the ONNX model's
     embeddings of ``chips`` and dlib's own."""
-    from models.dlib_backend import DlibResnetEmbedder
+    from models.backends.dlib import DlibResnetEmbedder
 
     dlib = DlibResnetEmbedder()
     ref = np.stack([e.vector for e in dlib.embed_chips(list(chips))]).astype(np.float64)
@@ -774,8 +774,8 @@ def calibration_chips(folder: Path, *, limit: int = 500) -> list[RGBImage]:
 
     For int8 calibration only; the chips stay in memory. Unreadable files are skipped.
     """
+    from models.backends.dlib import DlibAligner, DlibHogDetector
     from models.calibration import IMAGE_SUFFIXES
-    from models.dlib_backend import DlibAligner, DlibHogDetector
     from models.images import ImageError, load_image_file
 
     root = Path(folder)

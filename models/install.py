@@ -57,8 +57,8 @@ def _card(model: Path) -> dict[str, Any] | None:
 
 def _float_is_current(model: Path) -> bool:
     """The converted model is there, matches its card, and came from the installed dlib file."""
+    from models.backends.onnx import DLIB_FLOAT_ID, sha256_file
     from models.convert_dlib import DLIB_MODEL_SHA256
-    from models.onnx_backend import DLIB_FLOAT_ID, sha256_file
 
     card = _card(model)
     return (
@@ -88,8 +88,8 @@ class _Chips:
 
 
 def _int8_is_current(model: Path, float_model: Path, model_dir: Path | None) -> bool:
+    from models.backends.onnx import DLIB_INT8_ID, default_model_dir, sha256_file
     from models.int8_check import REFERENCE_FILE
-    from models.onnx_backend import DLIB_INT8_ID, default_model_dir, sha256_file
 
     card = _card(model)
     return (
@@ -106,9 +106,9 @@ def _int8_is_current(model: Path, float_model: Path, model_dir: Path | None) -> 
 def _install_int8(
     float_model: Path, model_dir: Path | None, chips: _Chips, report: InstallReport
 ) -> None:
+    from models.backends.onnx import default_model_dir, model_file, preprocess
     from models.convert_dlib import quantize_int8
     from models.int8_check import blend_reference_chips, save_reference_chips
-    from models.onnx_backend import default_model_dir, model_file, preprocess
     from models.registry import INPUT_PRESETS
 
     model = model_file(model_dir, int8=True)
@@ -164,9 +164,9 @@ def _verify_on_faces(model: Path, chips: _Chips, report: InstallReport) -> None:
 
 def install_models(model_dir: Path | None = None, *, faces: Path | None = None) -> InstallReport:
     """Convert (if needed) and verify the default models; see the module docstring."""
-    from models.blazeface_backend import blazeface_model_path
+    from models.backends.blazeface import blazeface_model_path
+    from models.backends.onnx import model_file
     from models.convert_dlib import convert
-    from models.onnx_backend import model_file
 
     if faces is not None and not Path(faces).is_dir():
         raise ValueError(f"{faces} is not a folder")

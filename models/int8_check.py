@@ -75,7 +75,7 @@ def save_reference_chips(model_dir: Path, chips: Sequence[RGBImage]) -> Path:
 
 
 def load_reference_chips(model_dir: Path | None) -> list[RGBImage]:
-    from models.onnx_backend import default_model_dir
+    from models.backends.onnx import default_model_dir
 
     path = (model_dir or default_model_dir()) / REFERENCE_FILE
     try:
@@ -100,7 +100,7 @@ def int8_self_check(
     Never raises for a missing piece: a check that cannot run is a failed check, with the
     reason (the caller then uses the float model).
     """
-    from models.onnx_backend import OnnxEmbedder
+    from models.backends.onnx import OnnxEmbedder
 
     try:
         ref = list(chips) if chips is not None else load_reference_chips(model_dir)

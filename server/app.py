@@ -186,6 +186,8 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     app.include_router(register.router)
     app.include_router(pages.router)
     app.include_router(console.router)
+    # A console page refused: the sign-in or refusal page, not the JSON error answer.
+    app.add_exception_handler(console.PageRefused, console.page_refused)
     app.include_router(privacy.router)
     app.include_router(metrics_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -81,6 +81,15 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delivered(rt: Runtime, what: str) -> None:
+    """With Redis, wait until the notices a command published have left: the sender thread
+    ends with the process, and a go-live, revocation or enrolment must reach the running
+    servers' devices and tablets as the console's does. Without Redis there is nobody to tell
+    (the devices poll)."""
+    if not rt.broker.flush(timeout=10):
+        print(f"{what}: some notifications were not delivered (devices poll)", file=sys.stderr)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Bring the database to the newest schema and create the keys if missing, then exit."""
     rt = _runtime(args)
@@ -114,19 +123,17 @@ def cmd_store(args: argparse.Namespace) -> int:
             store = devices.create_store(session, code=args.code, name=args.name, now=rt.now())
             print(f"store {store.code} created (recognition off until go-live)")
         elif args.store_cmd == "go-live":
-            from server.realtime import RedisBroker
             from server.services.recognition import golive
 
-            signage.require_controller(
-                controller_name=rt.settings.controller_name,
-                privacy_contact=rt.settings.privacy_contact,
-            )
-            store = devices.store_by_code(session, args.code)
+            # The console's path (``golive.go_live`` with the same context): the controller
+            # check, the false-match bound and the notice to the running servers' devices.
+            store = signage.store(session, args.code)
             zone = _zone_arg(
                 args.zone, args.min_face_size or golive.DEFAULT_MIN_FACE_SIZE[args.mode]
             )
             version = golive.go_live(
                 session,
+                rt.context(),
                 store=store,
                 dpia_reference=args.dpia,
                 signage_confirmed=args.signage_confirmed,
@@ -134,12 +141,6 @@ def cmd_store(args: argparse.Namespace) -> int:
                 mode=args.mode,
                 door_acknowledged=args.acknowledge_door_risk,
                 actor="cli",
-                now=rt.now(),
-                # With Redis the running servers tell the store's online devices at once;
-                # without, the devices see the new version at their next poll.
-                notify=rt.broker.publish if isinstance(rt.broker, RedisBroker) else None,
-                false_match_bound=rt.settings.max_false_matches_per_1000,
-                calibration=rt.calibration,
             )
             print(
                 f"store {store.code} is live in {args.mode} mode "
@@ -153,6 +154,7 @@ def cmd_store(args: argparse.Namespace) -> int:
             store = devices.store_by_code(session, args.code)
             code = devices.create_enrolment_code(session, store=store, now=rt.now())
             print(code)
+    _delivered(rt, "store")
     return 0
 
 
@@ -175,11 +177,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:
-    from functools import partial
-
-    from server.db.models import Customer
     from server.db.session import transaction
-    from server.services.membership import enrolment, selfservice
+    from server.services.membership import enrolment
     from server.services.recognition import devices
 
     photos = []
@@ -204,26 +203,17 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     )
     with transaction(rt.sessions) as session:
         store = devices.store_by_code(session, args.store)
-        enrol = (
-            partial(enrolment.reenrol, customer_id=args.customer_id)
-            if args.customer_id
-            else enrolment.enrol
-        )
-        result = enrol(
+        enrolled = enrolment.enrol_member(
             session,
+            rt.context(),
             request=request,
             store=store,
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=rt.settings.consent_months,
-            now=rt.now(),
+            customer_id=args.customer_id,
         )
-        enrolled = session.get(Customer, result.customer_id)
-        assert enrolled is not None
-        link = selfservice.issue_link(
-            rt, session, customer=enrolled, actor=f"staff:{args.collected_by}", channel="cli"
-        )
+    _delivered(rt, "enrol")
+    result, link = enrolled.result, enrolled.self_service_url
     again = " again" if args.customer_id else ""
     print(
         f"enrolled {args.name}{again}: customer {result.customer_id}, {result.templates} templates"
@@ -236,19 +226,19 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from server.db.session import transaction
-    from server.services import audit
+    from server.services.console import verification
 
     rt = _runtime(args)
     if args.audit_cmd == "checkpoint":
+        # the console's call: a latest entry that no longer matches its hash is refused with
+        # the reason (exit 2), not a traceback
         with transaction(rt.sessions) as session:
-            cp = audit.checkpoint(session, signing_key=rt.signing_key, now=rt.now())
+            cp = verification.sign_checkpoint(session, signing_key=rt.signing_key, now=rt.now())
         if cp is None:
             print("audit log is empty: nothing to sign")
         else:
             print(f"checkpoint signed over entry {cp.seq} ({cp.hash[:16]}…)")
         return 0
-    from server.services.console import verification
-
     # The run is recorded like one from the console, so "last verified" there includes it.
     with transaction(rt.sessions) as session:
         result = verification.run(
@@ -276,13 +266,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
         # without, each server notices within VERTROUWD_DEVICE_RECHECK_S.
         shared = isinstance(rt.broker, RedisBroker)
         with transaction(rt.sessions) as session:
-            devices.revoke_device(
-                session,
-                device_id=args.device_id,
-                actor="cli",
-                now=rt.now(),
-                notify=rt.broker.publish if shared else None,
-            )
+            devices.revoke_device(session, rt.context(), device_id=args.device_id, actor="cli")
+        _delivered(rt, "devices")
         when = "now" if shared else f"within {rt.settings.device_recheck_s:.0f} s"
         print(
             f"device {args.device_id} revoked: it gets 401, its push socket closes {when}, "
@@ -335,9 +320,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     # The server's own pass, notifications included (devices and tablets hear of it at once).
-    report = retention.run_once(rt, actor="cli")
-    if not rt.broker.flush(timeout=10):
-        print("retention: some notifications were not delivered (devices poll)", file=sys.stderr)
+    report = retention.run_once(rt.context(), rt.sessions, actor="cli")
+    _delivered(rt, "retention")
     print(
         f"retention: {report.expired} consents expired, {report.purged} customers past the "
         f"{rt.settings.retention_years}-year limit, {report.templates_destroyed} templates and "

@@ -37,7 +37,7 @@ from server.demo_data import populate
 from server.demo_modes import FACELESS_MEMBER, enrol_without_face, run_checkin, run_pass
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread, free_port
-from server.services.recognition import devices, golive, signage
+from server.services.recognition import devices, golive
 from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 
@@ -162,15 +162,14 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
     privacy officer (random passwords, returned in that order); a device code."""
     cashier_pw, sales_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     officer_pw = secrets.token_urlsafe(12)
-    signage.require_controller(
-        controller_name=rt.settings.controller_name, privacy_contact=rt.settings.privacy_contact
-    )
+    # go_live refuses (and the transaction writes nothing) until the controller is configured
     with transaction(rt.sessions) as session:
         store = devices.create_store(
             session, code=STORE_CODE, name="Vertrouwd Amsterdam Centrum", now=rt.now()
         )
         golive.go_live(
             session,
+            rt.context(),
             store=store,
             dpia_reference=DPIA_REFERENCE,
             signage_confirmed=True,
@@ -178,7 +177,6 @@ def setup_store(rt: Runtime) -> tuple[str, str, str, str]:
             mode="door",
             door_acknowledged=True,  # the demo's first round shows the door camera knowingly
             actor="demo",
-            now=rt.now(),
         )
         staff.create_staff(
             session,
@@ -408,7 +406,7 @@ def retire_demo_devices(rt: Runtime) -> None:
             )
         ).all()
         for device_id in ids:
-            devices.revoke_device(session, device_id=device_id, actor="demo", now=rt.now())
+            devices.revoke_device(session, rt.context(), device_id=device_id, actor="demo")
 
 
 def print_access(base: str, passwords: dict[str, str], root: Path) -> None:

@@ -71,6 +71,7 @@ def _go_live(rt: Runtime, store_code: str, dpia: str, mode: str) -> None:
         store = devices.store_by_code(session, store_code)
         golive.go_live(
             session,
+            rt.context(),
             store=store,
             dpia_reference=dpia,
             signage_confirmed=True,
@@ -78,8 +79,6 @@ def _go_live(rt: Runtime, store_code: str, dpia: str, mode: str) -> None:
             mode=mode,
             door_acknowledged=False,
             actor="demo",
-            now=rt.now(),
-            notify=rt.broker.publish,
         )
 
 

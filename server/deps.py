@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import EdgeDevice
 from server.runtime import Runtime
+from server.services.context import ServiceContext
 from server.services.errors import ServiceError, Unauthorized
 from server.services.recognition import devices
 from server.services.recognition.arrival_writer import ArrivalWriter
@@ -27,6 +29,16 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_context(request: Request) -> ServiceContext:
+    """The services' context for this request (clock, notifier, keys, settings); the CLI gets
+    the same from ``Runtime.context()``."""
+    rt: Runtime = request.app.state.runtime
+    return rt.context()
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
 
 
 async def get_arrival_writer(request: Request) -> ArrivalWriter:
@@ -114,28 +126,50 @@ def current_staff_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
 StaffApart = Annotated[StaffIdentity, Depends(current_staff_apart)]
 
 
+@dataclass(frozen=True)
+class RoleRule:
+    """Who may do ``what``: one of ``roles``. Everyone else is refused by ``access.require_role``
+    (an audited 403; ``access.deny`` is the one way a request is refused) saying ``reason``
+    (``{role}`` filled in), with the request's method and path in the audit entry when
+    ``with_path``."""
+
+    roles: tuple[str, ...]
+    what: str
+    reason: str | None = None
+    with_path: bool = False
+
+    def check(self, request: Request, rt: Runtime, session: Session, who: StaffIdentity) -> None:
+        path = f"{request.method} {request.url.path}"[:200] if self.with_path else None
+        access.require_role(
+            session, who, self.roles, what=self.what, now=rt.now(), reason=self.reason, path=path
+        )
+
+    def dependency(self, *, apart: bool = False) -> Any:
+        """``Depends`` answering the signed-in staff member if the rule lets them; ``apart``:
+        checked in a transaction of its own (see :func:`_staff_apart`), for routes that must
+        not hold a connection."""
+        if apart:
+
+            def check_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
+                return _staff_apart(
+                    request, rt, lambda session, who: self.check(request, rt, session, who)
+                )
+
+            return Depends(check_apart)
+
+        def check(
+            request: Request, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+        ) -> StaffIdentity:
+            self.check(request, rt, session, who)
+            return who
+
+        return Depends(check)
+
+
 def require_role(*roles: str, what: str, apart: bool = False) -> Any:
     """The signed-in staff member if their role is one of ``roles``; otherwise an audited 403
-    (``access.deny``: the one way a request is refused). ``apart``: checked in a transaction of
-    its own (see :func:`_staff_apart`), for routes that must not hold a connection."""
-    if apart:
-
-        def check_apart(request: Request, rt: RuntimeDep) -> StaffIdentity:
-            return _staff_apart(
-                request,
-                rt,
-                lambda session, who: access.require_role(
-                    session, who, roles, what=what, now=rt.now()
-                ),
-            )
-
-        return Depends(check_apart)
-
-    def check(who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StaffIdentity:
-        access.require_role(session, who, roles, what=what, now=rt.now())
-        return who
-
-    return Depends(check)
+    (see :class:`RoleRule`)."""
+    return RoleRule(roles, what).dependency(apart=apart)
 
 
 # Who may enrol a customer at the register (and check a photo for it).

@@ -18,6 +18,7 @@ from server.db.migrate import upgrade
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.membership.faces import FaceAnalyser
 from server.services.workpool import WorkPool
 from server.settings import ServerSettings
@@ -53,6 +54,18 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def context(self) -> ServiceContext:
+        """What services get from this process: the one place it is put together, for a
+        request (``deps.ContextDep``) and for a CLI command alike. Built per use, so a test that
+        swaps the runtime's clock, settings or broker is seen by the next request."""
+        return ServiceContext(
+            settings=self.settings,
+            clock=self.now,
+            kek=self.kek,
+            calibration=self.calibration,
+            notify=self.broker.publish,
+        )
 
     def close(self) -> None:
         self.password_pool.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import timedelta
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -17,8 +16,8 @@ from server.api.schemas import (
     SelfServiceLinkOut,
     StatusOut,
 )
-from server.db.models import Customer, Store
-from server.deps import CurrentStaff, Enroller, RuntimeDep, SessionDep
+from server.db.models import Store
+from server.deps import ContextDep, CurrentStaff, Enroller, RuntimeDep, SessionDep
 from server.services.errors import BadInput, TooLarge
 from server.services.membership import customer_admin, enrolment, lifecycle, receipts, selfservice
 from server.services.membership import kinds as membership
@@ -31,6 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["customers"])
 def enrol(
     who: Enroller,
     rt: RuntimeDep,
+    ctx: ContextDep,
     session: SessionDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     consent_confirmed: Annotated[bool, Form()],
@@ -72,32 +72,25 @@ def enrol(
     else:
         raise BadInput("store_code is required for chain-wide accounts")
     assert store is not None
-    now = rt.now()
-    run = enrolment.enrol
+    reenrol = None
     if customer_id is not None:
-        customer = customer_admin.authorise(
-            session, who=who, customer_id=customer_id, action="reenrol", now=now
-        )
-        run = partial(enrolment.reenrol, customer_id=customer.id)
-    result = run(
+        reenrol = customer_admin.authorise(
+            session, who=who, customer_id=customer_id, action="reenrol", now=ctx.now()
+        ).id
+    enrolled = enrolment.enrol_member(
         session,
+        ctx,
         request=request,
         store=store,
         analyser=rt.faces,
-        kek=rt.kek,
         threshold=rt.threshold,
-        consent_months=rt.settings.consent_months,
-        now=now,
-        notify=rt.broker.publish,
+        customer_id=reenrol,
     )
-    enrolled = session.get(Customer, result.customer_id)
-    assert enrolled is not None
+    result = enrolled.result
     return EnrolmentOut(
         customer_id=result.customer_id,
         templates=result.templates,
-        self_service_url=selfservice.issue_link(
-            rt, session, customer=enrolled, actor=f"staff:{who.username}", channel="register"
-        ),
+        self_service_url=enrolled.self_service_url,
         membership=result.membership,
         pass_token=result.pass_token,
     )
@@ -129,53 +122,49 @@ def search_customers(
 
 
 @router.post("/customers/{customer_id}/withdraw")
-def withdraw(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
-    now = rt.now()
+def withdraw(
+    customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep
+) -> StatusOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="withdraw", now=now
+        session, who=who, customer_id=customer_id, action="withdraw", now=ctx.now()
     )
     result = lifecycle.withdraw(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
 
 
 @router.post("/customers/{customer_id}/erase")
-def erase(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> StatusOut:
-    now = rt.now()
+def erase(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> StatusOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="erase", now=now
+        session, who=who, customer_id=customer_id, action="erase", now=ctx.now()
     )
     result = lifecycle.erase(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status=result.status, gallery_versions=result.gallery_versions)
 
 
 @router.post("/customers/{customer_id}/renew")
-def renew(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> RenewOut:
-    now = rt.now()
+def renew(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> RenewOut:
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="renew", now=now
+        session, who=who, customer_id=customer_id, action="renew", now=ctx.now()
     )
     result = lifecycle.renew(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
         collected_by=who.username,
-        consent_months=rt.settings.consent_months,
-        now=now,
     )
     return RenewOut(
         status="active",
@@ -192,57 +181,49 @@ class PassOut(PublicOut):
 
 
 @router.post("/customers/{customer_id}/pass")
-def new_pass(customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep) -> PassOut:
+def new_pass(customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep) -> PassOut:
     """A new membership pass (lost card): the old one stops working at once."""
-    now = rt.now()
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="pass", now=now
+        session, who=who, customer_id=customer_id, action="pass", now=ctx.now()
     )
     issued = membership.reissue_pass(
-        session,
-        customer_id=customer.id,
-        actor=f"staff:{who.username}",
-        now=now,
-        notify=rt.broker.publish,
+        session, ctx, customer_id=customer.id, actor=f"staff:{who.username}"
     )
     return PassOut(pass_token=issued.token)
 
 
 @router.post("/customers/{customer_id}/membership/pass")
 def switch_to_pass(
-    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+    customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep
 ) -> StatusOut:
     """The member keeps their membership without a face: templates and photo destroyed now."""
-    now = rt.now()
     customer = customer_admin.authorise(
-        session, who=who, customer_id=customer_id, action="withdraw", now=now
+        session, who=who, customer_id=customer_id, action="withdraw", now=ctx.now()
     )
     result = membership.switch_to_pass(
         session,
+        ctx,
         customer_id=customer.id,
         actor=f"staff:{who.username}",
         channel=_channel(who.role),
-        consent_months=rt.settings.consent_months,
-        now=now,
-        notify=rt.broker.publish,
     )
     return StatusOut(status="active", gallery_versions=result.gallery_versions)
 
 
 @router.post("/customers/{customer_id}/self-service-link", status_code=201)
 def reissue_link(
-    customer_id: str, who: CurrentStaff, rt: RuntimeDep, session: SessionDep
+    customer_id: str, who: CurrentStaff, ctx: ContextDep, session: SessionDep
 ) -> SelfServiceLinkOut:
     """A new self-service link for the customer, e.g. when they lost the receipt; the previous
     link stops working. Audited as ``selfservice.link_reissued`` and flagged in the console's
     staff access view (the customer's own page is not for staff to read)."""
-    now = rt.now()
+    now = ctx.now()
     customer = customer_admin.authorise(
         session, who=who, customer_id=customer_id, action="reissue", now=now
     )
     url = selfservice.issue_link(
-        rt,
         session,
+        ctx.at(now),
         customer=customer,
         actor=f"staff:{who.username}",
         channel="reissue",
@@ -251,7 +232,7 @@ def reissue_link(
     return SelfServiceLinkOut(
         self_service_url=url,
         qr_svg=str(receipts.qr_svg(url)),
-        valid_until=now + timedelta(days=rt.settings.self_service_ttl_days),
+        valid_until=now + timedelta(days=ctx.settings.self_service_ttl_days),
     )
 
 

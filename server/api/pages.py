@@ -268,7 +268,11 @@ def _receipt(
     # audited re-issue.
     link = (
         selfservice.issue_link(
-            rt, session, customer=customer, actor=f"staff:{who.username}", channel="receipt"
+            session,
+            rt.context().at(now),
+            customer=customer,
+            actor=f"staff:{who.username}",
+            channel="receipt",
         )
         if link_allowed
         else None

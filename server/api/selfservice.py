@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from server.api.schemas import ExportOut, PublicOut
-from server.deps import RuntimeDep, SessionDep
+from server.deps import ContextDep, RuntimeDep, SessionDep
 from server.services.membership import export, lifecycle, receipts, selfservice
 from server.services.membership import kinds as membership
 
@@ -62,35 +62,19 @@ def download(token: str, rt: RuntimeDep, session: SessionDep) -> JSONResponse:
 
 
 @router.post("/{token}/withdraw")
-def withdraw(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> WithdrawOut:
+def withdraw(token: str, ctx: ContextDep, session: SessionDep, response: Response) -> WithdrawOut:
     """Withdraw recognition consent at once; idempotent."""
-    now = rt.now()
-    customer = selfservice.resolve(session, token=token, now=now)
-    result = lifecycle.withdraw(
-        session,
-        customer_id=customer.id,
-        actor=ACTOR,
-        channel=CHANNEL,
-        now=now,
-        notify=rt.broker.publish,
-    )
+    customer = selfservice.resolve(session, token=token, now=ctx.now())
+    result = lifecycle.withdraw(session, ctx, customer_id=customer.id, actor=ACTOR, channel=CHANNEL)
     response.headers.update(NO_STORE)
     return WithdrawOut(status=result.status, gallery_versions=result.gallery_versions)
 
 
 @router.post("/{token}/forget")
-def forget(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> ForgetOut:
+def forget(token: str, ctx: ContextDep, session: SessionDep, response: Response) -> ForgetOut:
     """Erase everything held about the customer ("forget me")."""
-    now = rt.now()
-    customer = selfservice.resolve(session, token=token, now=now)
-    result = lifecycle.erase(
-        session,
-        customer_id=customer.id,
-        actor=ACTOR,
-        channel=CHANNEL,
-        now=now,
-        notify=rt.broker.publish,
-    )
+    customer = selfservice.resolve(session, token=token, now=ctx.now())
+    result = lifecycle.erase(session, ctx, customer_id=customer.id, actor=ACTOR, channel=CHANNEL)
     response.headers.update(NO_STORE)
     return ForgetOut(status=result.status)
 
@@ -112,32 +96,22 @@ class MembershipOut(PublicOut):
 
 
 @router.post("/{token}/pass")
-def reissue_pass(token: str, rt: RuntimeDep, session: SessionDep, response: Response) -> PassOut:
+def reissue_pass(token: str, ctx: ContextDep, session: SessionDep, response: Response) -> PassOut:
     """A new pass; the old one stops working at once (every device within seconds)."""
-    now = rt.now()
-    customer = selfservice.resolve(session, token=token, now=now)
-    issued = membership.reissue_pass(
-        session, customer_id=customer.id, actor=ACTOR, now=now, notify=rt.broker.publish
-    )
+    customer = selfservice.resolve(session, token=token, now=ctx.now())
+    issued = membership.reissue_pass(session, ctx, customer_id=customer.id, actor=ACTOR)
     response.headers.update(NO_STORE)
     return PassOut(pass_token=issued.token, qr_svg=str(receipts.qr_svg(issued.token)))
 
 
 @router.post("/{token}/membership/pass")
 def switch_to_pass(
-    token: str, rt: RuntimeDep, session: SessionDep, response: Response
+    token: str, ctx: ContextDep, session: SessionDep, response: Response
 ) -> MembershipOut:
     """Keep the membership, without a face: templates and photo destroyed at once."""
-    now = rt.now()
-    customer = selfservice.resolve(session, token=token, now=now)
+    customer = selfservice.resolve(session, token=token, now=ctx.now())
     result = membership.switch_to_pass(
-        session,
-        customer_id=customer.id,
-        actor=ACTOR,
-        channel=CHANNEL,
-        consent_months=rt.settings.consent_months,
-        now=now,
-        notify=rt.broker.publish,
+        session, ctx, customer_id=customer.id, actor=ACTOR, channel=CHANNEL
     )
     response.headers.update(NO_STORE)
     return MembershipOut(membership="pass", gallery_versions=result.gallery_versions)

@@ -14,7 +14,7 @@ from edge.capture import Frame
 from edge.matching import StaticGallery
 from edge.pipeline import DetectJob, Engine
 from edge.settings import EdgeSettings
-from models.blazeface_backend import BlazeFaceDetector
+from models.backends.blazeface import BlazeFaceDetector
 from models.images import load_image_file
 from models.types import FaceBox, RGBImage
 from tests.edge.conftest import Models, build_index, subject_id

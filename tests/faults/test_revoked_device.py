@@ -124,7 +124,12 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
             with transaction(rt.sessions) as session:
                 device = session.scalars(select(EdgeDevice)).one()
                 if via == "database":
-                    devices.revoke_device(session, device_id=device.id, actor="test", now=rt.now())
+                    devices.revoke_device(
+                        session,
+                        rt.context(),
+                        device_id=device.id,
+                        actor="test",
+                    )
         finally:
             rt.close()
         if via == "console":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from models.images import load_image_file
 from models.types import Embedding, FaceBox, FaceLandmarks, RGBImage
 

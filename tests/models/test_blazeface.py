@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from models.blazeface_backend import (
+from models.backends.blazeface import (
     INPUT_SIZE,
     MODEL_MIN_FACE,
     BlazeFaceDetector,
     blazeface_model_path,
     weighted_nms,
 )
-from models.dlib_backend import DlibResnetEmbedder
+from models.backends.dlib import DlibResnetEmbedder
 from models.registry import BlazeFaceConfig, create_detector, detector_config, known_detectors
 from models.types import FaceBox, FaceDetector, RGBImage, SizedFaceDetector
 from tests.models.conftest import Face

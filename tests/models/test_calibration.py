@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from models.calibration import (
     Calibration,
     calibrate,
@@ -20,7 +21,6 @@ from models.calibration import (
     load_calibration,
 )
 from models.cli import main
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
 from tests.models.conftest import Face
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from tests.models.conftest import Face
 
 pytestmark = pytest.mark.faces

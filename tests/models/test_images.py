@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from models.dlib_backend import DlibHogDetector
+from models.backends.dlib import DlibHogDetector
 from models.images import ImageError, decode_image, load_image_file
 
 pytestmark = pytest.mark.faces

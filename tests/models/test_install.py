@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from models.backends.onnx import OnnxEmbedder, model_file
 from models.cli import main
 from models.install import MIN_COSINE, install_models
-from models.onnx_backend import OnnxEmbedder, model_file
 
 
 def test_install_converts_verifies_and_is_idempotent(tmp_path: Path, faces_dir: Path) -> None:

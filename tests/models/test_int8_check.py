@@ -13,6 +13,7 @@ import pytest
 
 from edge.model_choice import build_models, checked_embedder_config
 from edge.settings import EdgeSettings
+from models.backends.onnx import DLIB_FLOAT_ID, DLIB_INT8_ID, OnnxEmbedder
 from models.convert_dlib import calibration_chips
 from models.install import install_models
 from models.int8_check import (
@@ -21,7 +22,6 @@ from models.int8_check import (
     int8_self_check,
     load_reference_chips,
 )
-from models.onnx_backend import DLIB_FLOAT_ID, DLIB_INT8_ID, OnnxEmbedder
 from models.registry import OnnxEmbedderConfig
 
 
@@ -99,7 +99,7 @@ def test_edge_providers_setting_reaches_the_embedder(
     config = checked_embedder_config(settings)
     assert isinstance(config, OnnxEmbedderConfig)
     assert config.providers == wanted
-    with caplog.at_level(logging.WARNING, logger="models.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="models.backends.onnx"):
         _, embedder = build_models(settings)
     assert isinstance(embedder, OnnxEmbedder)
     import onnxruntime as ort

@@ -13,6 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.backends.dlib import DlibResnetEmbedder
+from models.backends.onnx import (
+    DLIB_FLOAT_ID,
+    DLIB_INT8_ID,
+    ModelChecksumError,
+    OnnxEmbedder,
+    choose_providers,
+    sha256_file,
+)
 from models.calibration import Calibration, load_calibration
 from models.cli import main
 from models.convert_dlib import (
@@ -31,17 +40,8 @@ from models.convert_dlib import (
     dlib_model_path,
     read_dlib_net,
 )
-from models.dlib_backend import DlibResnetEmbedder
 from models.int8_check import MIN_COSINE as INT8_MIN_COSINE
 from models.int8_check import int8_self_check
-from models.onnx_backend import (
-    DLIB_FLOAT_ID,
-    DLIB_INT8_ID,
-    ModelChecksumError,
-    OnnxEmbedder,
-    choose_providers,
-    sha256_file,
-)
 from models.registry import (
     INPUT_PRESETS,
     DlibResnetConfig,
@@ -222,7 +222,7 @@ def test_identification_on_the_clip_is_identical(
 
     if not CLIP.is_file():
         pytest.skip(f"real clip not found at {CLIP}")
-    from models.dlib_backend import DlibHogDetector
+    from models.backends.dlib import DlibHogDetector
 
     detector = DlibHogDetector(upsample=1)
     runs = {}
@@ -370,7 +370,7 @@ def test_providers_are_chosen_from_what_is_available(
         "CPUExecutionProvider",
     ]
     # an ordered preference from the settings: what this build lacks is skipped, with a log line
-    with caplog.at_level(logging.WARNING, logger="models.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="models.backends.onnx"):
         wanted = ["TensorrtExecutionProvider", "OpenVINOExecutionProvider", "CUDAExecutionProvider"]
         assert choose_providers(wanted, gpu) == [
             "TensorrtExecutionProvider",

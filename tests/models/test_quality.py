@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from models.quality import assess_face, frontalness, score_for_selection
 from models.types import FaceLandmarks, RGBImage
 from tests.models.conftest import Face

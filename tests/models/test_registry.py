@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.dlib_backend import DlibHogDetector, DlibResnetEmbedder
+from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from models.registry import (
     BlazeFaceConfig,
     DlibHogConfig,

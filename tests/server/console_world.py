@@ -108,12 +108,11 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
         record.expires_at = now - timedelta(minutes=5)
         lifecycle.renew(
             session,
+            rt.context(),
             customer_id=anna.id,
             actor="staff:cashier",
             channel="register",
             collected_by="cashier",
-            consent_months=12,
-            now=rt.now(),
             language="en",
         )
 
@@ -158,7 +157,11 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
     # Bram withdraws; one device confirms the new gallery, the other does not
     with transaction(rt.sessions) as session:
         result = lifecycle.withdraw(
-            session, customer_id=bram.id, actor="portal", channel="portal", now=rt.now()
+            session,
+            rt.context(),
+            customer_id=bram.id,
+            actor="portal",
+            channel="portal",
         )
         version = result.gallery_versions["utrecht"]
     rt_later = rt.now() + timedelta(seconds=2)
@@ -170,7 +173,11 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
     carla_subject = carla.subject_id
     with transaction(rt.sessions) as session:
         lifecycle.erase(
-            session, customer_id=carla.id, actor="staff:officer", channel="console", now=rt.now()
+            session,
+            rt.context(),
+            customer_id=carla.id,
+            actor="staff:officer",
+            channel="console",
         )
     with rt.sessions() as session:
         assert session.scalars(select(Store).where(Store.code == "utrecht")).one().live

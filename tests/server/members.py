@@ -65,6 +65,7 @@ def enrol_member(
     with transaction(rt.sessions) as session:
         result = enrolment.enrol(
             session,
+            rt.context().at(now or rt.now()).with_settings(consent_months=consent_months),
             request=enrolment.EnrolmentRequest(
                 name=name,
                 preferred_name=name.split()[0],
@@ -78,10 +79,7 @@ def enrol_member(
             ),
             store=devices.store_by_code(session, store.code),
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=consent_months,
-            now=now or rt.now(),
         )
     return Member(result.customer_id, result.subject_id, result.consent_id, name, email, data)
 

@@ -117,7 +117,10 @@ def world(data_dir: Path) -> Iterator[World]:
                 )
                 gone = devices.authenticate_devices(session, tokens=[tokens["gone"]], now=now)
                 devices.revoke_device(
-                    session, device_id=gone[tokens["gone"]].id, actor="test", now=now
+                    session,
+                    rt.context().at(now),
+                    device_id=gone[tokens["gone"]].id,
+                    actor="test",
                 )
             yield World(rt, tokens, subjects)
         finally:

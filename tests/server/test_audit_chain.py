@@ -220,3 +220,17 @@ def test_the_command_exits_1_as_a_process(audited: Runtime) -> None:
     )
     assert done.returncode == 1
     assert "audit chain BROKEN at entry 5: record hash does not match its contents" in done.stderr
+
+
+def test_checkpoint_over_an_edited_latest_entry_is_refused_with_the_reason(
+    audited: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI signs through the console's call: a latest entry that no longer matches its hash
+    is refused with a reason and exit 2 (it was an uncaught error), and nothing is signed."""
+    raw(audited, "UPDATE audit_log SET actor = 'staff:mallory' WHERE seq = :s", s=ENTRIES)
+    assert main(["audit", "checkpoint", *cli_args(audited.settings)]) == 2
+    assert f"vertrouwd audit: audit entry {ENTRIES} does not match its hash" in (
+        capsys.readouterr().err
+    )
+    with audited.sessions() as s:
+        assert list(s.scalars(select(AuditCheckpoint.seq))) == [4, 8]

@@ -52,7 +52,11 @@ def test_enrol_withdraw_and_enrol_again_from_the_command_line(
 
     with transaction(runtime.sessions) as session:
         lifecycle.withdraw(
-            session, customer_id=customer_id, actor="test", channel="cli", now=runtime.now()
+            session,
+            runtime.context(),
+            customer_id=customer_id,
+            actor="test",
+            channel="cli",
         )
     assert _count(runtime, FaceTemplate) == 0
 

@@ -231,8 +231,8 @@ def test_deletion_proofs_name_the_gallery_version_and_each_devices_confirmation(
     with transaction(runtime.sessions) as session:
         from server.services.membership.lifecycle import withdraw
 
-        withdraw(session, customer_id=world.anna.id, actor="portal", channel="portal",
-                 now=runtime.now())  # fmt: skip
+        withdraw(session, runtime.context(), customer_id=world.anna.id, actor="portal",
+                 channel="portal")  # fmt: skip
     assert officer.post(f"{API}/devices/{world.device_late}/revoke").status_code == 200
     anna = next(
         p for p in officer.get(f"{API}/deletions").json() if p["customer_name"] == "Anna de Vries"

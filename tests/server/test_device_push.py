@@ -108,6 +108,7 @@ def enrol_lin(runtime: Runtime, store: StoreFixture, faces: Path) -> enrolment.E
     with transaction(runtime.sessions) as session:
         return enrolment.enrol(
             session,
+            runtime.context(),
             request=enrolment.EnrolmentRequest(
                 name="Lin Manuel Miranda",
                 preferred_name="Lin",
@@ -120,11 +121,7 @@ def enrol_lin(runtime: Runtime, store: StoreFixture, faces: Path) -> enrolment.E
             ),
             store=devices.store_by_code(session, store.code),
             analyser=runtime.faces,
-            kek=runtime.kek,
             threshold=runtime.threshold,
-            consent_months=12,
-            now=runtime.now(),
-            notify=runtime.broker.publish,
         )
 
 
@@ -145,11 +142,10 @@ def test_enrolment_and_withdrawal_reach_an_online_device_within_10_s(
     with transaction(runtime.sessions) as session:
         withdrawn = lifecycle.withdraw(
             session,
+            runtime.context(),
             customer_id=result.customer_id,
             actor="test",
             channel="portal",
-            now=runtime.now(),
-            notify=runtime.broker.publish,
         )
     version = withdrawn.gallery_versions[store.code]
     took = wait_for_ack(runtime, device.identity.device_id, version, PROPAGATION_LIMIT_S)
@@ -220,7 +216,10 @@ def test_unknown_missing_or_revoked_credential_is_closed_4401(
     assert _close_code(url, None) == 4401
     with transaction(runtime.sessions) as session:
         devices.revoke_device(
-            session, device_id=device.identity.device_id, actor="test", now=runtime.now()
+            session,
+            runtime.context(),
+            device_id=device.identity.device_id,
+            actor="test",
         )
     assert _close_code(url, device.identity.token) == 4401
 
@@ -309,7 +308,10 @@ def test_a_revocation_no_broker_carried_closes_the_socket_at_the_next_check(
         assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
         with transaction(runtime.sessions) as session:
             devices.revoke_device(
-                session, device_id=device.identity.device_id, actor="test", now=runtime.now()
+                session,
+                runtime.context().quiet(),
+                device_id=device.identity.device_id,
+                actor="test",
             )
         started = time.monotonic()
         with pytest.raises(ConnectionClosed) as closed:

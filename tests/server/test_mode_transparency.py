@@ -34,6 +34,7 @@ def take_live(rt: Runtime, code: str, mode: str) -> None:
             store = devices.create_store(session, code=code, name=code.title(), now=rt.now())
         golive.go_live(
             session,
+            rt.context(),
             store=store,
             dpia_reference=f"DPIA-{code}",
             signage_confirmed=True,
@@ -41,7 +42,6 @@ def take_live(rt: Runtime, code: str, mode: str) -> None:
             mode=mode,
             door_acknowledged=mode == "door",
             actor="staff:officer",
-            now=rt.now(),
         )
 
 

@@ -174,6 +174,7 @@ def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(
     with transaction(runtime.sessions) as session:
         golive.go_live(
             session,
+            runtime.context(),
             store=devices.store_by_code(session, store.code),
             dpia_reference="DPIA-P-2",
             signage_confirmed=True,
@@ -181,13 +182,15 @@ def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(
             mode="pass+face",
             door_acknowledged=False,
             actor="test",
-            now=runtime.now(),
         )
     plain = enrol_pass_member(runtime, store, "Fenna Visser")
     face = enrol_member(runtime, store, faces, "obama")
     with transaction(runtime.sessions) as session:
         face_token = membership.reissue_pass(
-            session, customer_id=face.customer_id, actor="test", now=runtime.now()
+            session,
+            runtime.context(),
+            customer_id=face.customer_id,
+            actor="test",
         ).token
     token = device_token(runtime, live, store)
 

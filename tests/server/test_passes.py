@@ -67,6 +67,7 @@ def set_mode(rt: Runtime, store: StoreFixture, mode: str) -> int:
     with transaction(rt.sessions) as session:
         return golive.go_live(
             session,
+            rt.context(),
             store=devices.store_by_code(session, store.code),
             dpia_reference="DPIA-P-1",
             signage_confirmed=True,
@@ -74,7 +75,6 @@ def set_mode(rt: Runtime, store: StoreFixture, mode: str) -> int:
             mode=mode,
             door_acknowledged=mode == "door",
             actor="test",
-            now=rt.now(),
         )
 
 
@@ -84,6 +84,7 @@ def enrol_pass_member(
     with transaction(rt.sessions) as session:
         return enrolment.enrol(
             session,
+            rt.context(),
             request=enrolment.EnrolmentRequest(
                 name=name,
                 preferred_name=name.split()[0],
@@ -97,10 +98,7 @@ def enrol_pass_member(
             ),
             store=devices.store_by_code(session, store.code),
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=12,
-            now=rt.now(),
         )
 
 
@@ -237,6 +235,7 @@ def test_photos_are_refused_for_a_membership_without_a_face(
     ):
         enrolment.enrol(
             session,
+            runtime.context(),
             request=enrolment.EnrolmentRequest(
                 name="Fenna Visser",
                 preferred_name="Fenna",
@@ -250,10 +249,7 @@ def test_photos_are_refused_for_a_membership_without_a_face(
             ),
             store=devices.store_by_code(session, store.code),
             analyser=runtime.faces,
-            kek=runtime.kek,
             threshold=runtime.threshold,
-            consent_months=12,
-            now=runtime.now(),
         )
     assert count(runtime, ConsentRecord) == 0
 
@@ -361,7 +357,10 @@ def test_a_pass_arrival_makes_a_visit_and_a_card_marked_pass_without_a_photo(
         from server.services.membership import kinds as membership
 
         face_token = membership.reissue_pass(
-            session, customer_id=face.customer_id, actor="test", now=runtime.now()
+            session,
+            runtime.context(),
+            customer_id=face.customer_id,
+            actor="test",
         ).token
     r = post(
         client,
@@ -453,18 +452,18 @@ def test_a_pass_of_a_withdrawn_or_erased_member_is_refused(
     with transaction(runtime.sessions) as session:
         lifecycle.withdraw(
             session,
+            runtime.context(),
             customer_id=withdrawn.customer_id,
             actor="t",
             channel="register",
-            now=runtime.now(),
         )
     with transaction(runtime.sessions) as session:
         lifecycle.erase(
             session,
+            runtime.context(),
             customer_id=erased.customer_id,
             actor="t",
             channel="register",
-            now=runtime.now(),
         )
     assert count(runtime, MemberPass) == 1  # erasure deleted Jan's; Ida's is kept, revoked
     refused(
@@ -615,12 +614,11 @@ def test_renewing_a_pass_membership_keeps_it_without_a_face(
     with transaction(runtime.sessions) as session:
         result = lifecycle.renew(
             session,
+            runtime.context(),
             customer_id=plain.customer_id,
             actor="t",
             channel="register",
             collected_by="cashier",
-            consent_months=12,
-            now=runtime.now(),
         )
     with runtime.sessions() as s:
         record = s.get(ConsentRecord, result.consent_id)

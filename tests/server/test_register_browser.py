@@ -250,7 +250,11 @@ def test_enrol_a_withdrawn_customer_again_keeps_one_record(
             )
         )
         lifecycle.withdraw(
-            s, customer_id=member.customer_id, actor="test", channel="register", now=runtime.now()
+            s,
+            runtime.context(),
+            customer_id=member.customer_id,
+            actor="test",
+            channel="register",
         )
     page = browser.new_context(viewport=TABLET).new_page()
     sign_in_register(page, live.base_url)

@@ -42,6 +42,7 @@ def enrol_member(rt: Runtime, store: StoreFixture, faces: Path) -> str:
     with transaction(rt.sessions) as session:
         result = enrolment.enrol(
             session,
+            rt.context().at(now),
             request=enrolment.EnrolmentRequest(
                 name="Anna de Vries",
                 preferred_name="Anna",
@@ -55,10 +56,7 @@ def enrol_member(rt: Runtime, store: StoreFixture, faces: Path) -> str:
             ),
             store=devices.store_by_code(session, store.code),
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=12,
-            now=now,
         )
         cid = result.customer_id
         for days, product, category in (

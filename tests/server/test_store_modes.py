@@ -157,6 +157,7 @@ def test_an_unknown_mode_is_refused_by_the_service_before_anything_is_written(
     with pytest.raises(BadInput, match="recognition mode"), transaction(runtime.sessions) as s:
         golive.go_live(
             s,
+            runtime.context(),
             store=s.get(Store, store_id),  # type: ignore[arg-type]
             dpia_reference="D-1",
             signage_confirmed=True,
@@ -164,7 +165,6 @@ def test_an_unknown_mode_is_refused_by_the_service_before_anything_is_written(
             mode="face-everyone",
             door_acknowledged=True,
             actor="test",
-            now=runtime.now(),
         )
     with runtime.sessions() as session:
         assert session.get(Store, store_id).live is False  # type: ignore[union-attr]

@@ -46,6 +46,7 @@ def enrol_lin(rt: Runtime, store: StoreFixture, faces: Path) -> tuple[str, str]:
         store_row = devices.store_by_code(session, store.code)
         result = enrolment.enrol(
             session,
+            rt.context(),
             request=enrolment.EnrolmentRequest(
                 name="Lin Manuel Miranda",
                 preferred_name="Lin",
@@ -58,10 +59,7 @@ def enrol_lin(rt: Runtime, store: StoreFixture, faces: Path) -> tuple[str, str]:
             ),
             store=store_row,
             analyser=rt.faces,
-            kek=rt.kek,
             threshold=rt.threshold,
-            consent_months=12,
-            now=rt.now(),
         )
     with transaction(rt.sessions) as session:
         demo_data.populate(

@@ -40,8 +40,6 @@ from consent.audit_kinds import (
     StaffLockedOut,
     TemplateDestroyed,
 )
-from consent.gallery import MemberZone
-from models.calibration import Calibration
 from server.db.clienteling import INCIDENT_OUTCOMES, Incident
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import (
@@ -54,13 +52,16 @@ from server.db.models import (
     Visit,
 )
 from server.services import audit, localtime
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, NotFound
 from server.services.numbers import finite_or_none
-from server.services.recognition import devices, gallery, golive, signage
-from server.services.staff import access, signin
+from server.services.recognition import gallery, signage
+from server.services.staff import signin
 from server.services.staff.accounts import StaffIdentity
 
 OFFICER_ROLES = ("privacy_officer", "admin")
+# What anyone else is told (an audited 403, ``access.require_role``); {role} is theirs.
+OFFICER_REFUSAL = "the {role} role may not use the privacy console; sign in as a privacy officer"
 MAX_ROWS = 500
 """A page shows at most this many rows; exports are not limited."""
 MANY_PROFILES_PER_HOUR = 12
@@ -120,20 +121,6 @@ def label(kind: str) -> str:
 
 
 # -- access ----------------------------------------------------------------------------------
-
-
-def authorise(session: Session, *, who: StaffIdentity, what: str, now: datetime) -> None:
-    """Privacy officers and admins pass; anyone else gets an audited 403."""
-    if who.role in OFFICER_ROLES:
-        return
-    raise access.deny(
-        session,
-        who,
-        what="console",
-        reason=f"the {who.role} role may not use the privacy console; sign in as a privacy officer",
-        now=now,
-        path=what[:200],
-    )
 
 
 def actor_of(who: StaffIdentity) -> str:
@@ -1250,72 +1237,18 @@ def device_rows(session: Session, *, gallery_ttl: timedelta, now: datetime) -> l
     return out
 
 
-def revoke_device(
-    session: Session,
-    *,
-    device_id: str,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-) -> None:
-    """The device's credential stops working at once: it can fetch no gallery and send no
-    event; its push socket is closed once this commits, so it polls, gets 401 and stops
-    matching within a second (fail closed at its gallery's TTL if it is offline)."""
-    devices.revoke_device(session, device_id=device_id, actor=actor_of(who), now=now, notify=notify)
-
-
-def go_live(
-    session: Session,
-    *,
-    store: Store,
-    dpia_reference: str,
-    signage_confirmed: bool,
-    zone: MemberZone,
-    mode: str,
-    door_acknowledged: bool,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-    false_match_bound: float | None = None,
-    calibration: Calibration | None = None,
-) -> None:
-    """Take a store live (or re-confirm it with a new member zone or recognition mode) through
-    the one go-live path (``golive.go_live``), which publishes a gallery version, so its
-    devices fetch the gallery, zone and mode now, not at their next poll. Door mode is refused
-    above ``false_match_bound`` expected false matches per 1,000 non-members."""
-    golive.go_live(
-        session,
-        store=store,
-        dpia_reference=dpia_reference,
-        signage_confirmed=signage_confirmed,
-        zone=zone,
-        mode=mode,
-        door_acknowledged=door_acknowledged,
-        actor=actor_of(who),
-        now=now,
-        notify=notify,
-        false_match_bound=false_match_bound,
-        calibration=calibration,
-    )
-
-
 def pause(
-    session: Session,
-    *,
-    store: Store,
-    reason: str,
-    who: StaffIdentity,
-    now: datetime,
-    notify: gallery.Notify | None = None,
+    session: Session, ctx: ServiceContext, *, store: Store, reason: str, who: StaffIdentity
 ) -> None:
     """Recognition off at a store. A new gallery version is announced to its connected
     devices, which poll, are told the store is not live (403), stop matching and delete their
     gallery within a second; an offline device stops at its gallery's TTL (fail closed)."""
+    now = ctx.now()
     was_live = store.live
     signage.pause(session, store=store, reason=reason, actor=actor_of(who), now=now)
     if was_live:
         gallery.publish(
-            session, store=store, reason="paused", actor=actor_of(who), now=now, notify=notify
+            session, store=store, reason="paused", actor=actor_of(who), now=now, notify=ctx.notify
         )
 
 

@@ -50,9 +50,10 @@ from server.db.models import (
     Store,
 )
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id, new_subject_id
-from server.services.membership import lifecycle, passes
+from server.services.membership import lifecycle, passes, selfservice
 from server.services.membership.faces import AnalysedPhoto, FaceAnalyser
 from server.services.recognition import gallery
 
@@ -314,20 +315,22 @@ def _attach(
     )
 
 
+def _wiring(ctx: ServiceContext) -> tuple[KeyProvider, int, datetime, gallery.Notify]:
+    return ctx.kek, ctx.settings.consent_months, ctx.now(), ctx.notify
+
+
 def enrol(
     session: Session,
+    ctx: ServiceContext,
     *,
     request: EnrolmentRequest,
     store: Store,
     analyser: FaceAnalyser,
-    kek: KeyProvider,
     threshold: float,
-    consent_months: int,
-    now: datetime,
-    notify: gallery.Notify | None = None,
 ) -> EnrolmentResult:
     """Enrol a new member at ``store``. Raises ``BadInput``/``Conflict``; writes nothing then.
-    ``notify`` (``rt.broker.publish``) tells the store's devices about the new gallery."""
+    ``ctx.notify`` tells the store's devices about the new gallery."""
+    kek, consent_months, now, notify = _wiring(ctx)
     checked = _check(
         session, request=request, analyser=analyser, kek=kek, threshold=threshold, now=now
     )
@@ -365,16 +368,13 @@ def enrol(
 
 def reenrol(
     session: Session,
+    ctx: ServiceContext,
     *,
     customer_id: str,
     request: EnrolmentRequest,
     store: Store,
     analyser: FaceAnalyser,
-    kek: KeyProvider,
     threshold: float,
-    consent_months: int,
-    now: datetime,
-    notify: gallery.Notify | None = None,
 ) -> EnrolmentResult:
     """Enrol an existing customer whose consent has ended, at ``store``, keeping their record,
     pseudonym and history. Who may do it is for the caller to check first
@@ -394,6 +394,7 @@ def reenrol(
     Raises ``Conflict`` while the customer has an active consent ("renew instead"),
     ``NotFound`` for an unknown (or erased) id, ``BadInput``/``Conflict`` as :func:`enrol`;
     nothing is written then."""
+    kek, consent_months, now, notify = _wiring(ctx)
     customer = session.scalars(
         select(Customer)
         .where(Customer.id == customer_id)
@@ -488,6 +489,51 @@ def reenrol(
         notify=notify,
         also_publish=lapsed,
     )
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    result: EnrolmentResult
+    self_service_url: str
+
+
+def enrol_member(
+    session: Session,
+    ctx: ServiceContext,
+    *,
+    request: EnrolmentRequest,
+    store: Store,
+    analyser: FaceAnalyser,
+    threshold: float,
+    customer_id: str | None = None,
+) -> Enrolled:
+    """The one enrolment of the register and the command line: :func:`enrol`, or with
+    ``customer_id`` :func:`reenrol` (the caller checked who may), then the member's
+    self-service link, issued by whoever collected the consent on the request's channel."""
+    if customer_id is None:
+        result = enrol(
+            session, ctx, request=request, store=store, analyser=analyser, threshold=threshold
+        )
+    else:
+        result = reenrol(
+            session,
+            ctx,
+            customer_id=customer_id,
+            request=request,
+            store=store,
+            analyser=analyser,
+            threshold=threshold,
+        )
+    member = session.get(Customer, result.customer_id)
+    assert member is not None
+    link = selfservice.issue_link(
+        session,
+        ctx,
+        customer=member,
+        actor=f"staff:{request.collected_by}",
+        channel=request.channel,
+    )
+    return Enrolled(result, link)
 
 
 def _add_face(

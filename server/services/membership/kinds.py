@@ -21,6 +21,7 @@ from consent.records import PASS_PURPOSE, consent_expiry, current_pass_consent_t
 from server.db.lifecycle import ConsentRenewal
 from server.db.models import ConsentRecord, Customer, FaceTemplate, FaceThumbnail
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict
 from server.services.ids import new_id
 from server.services.membership import lifecycle, passes
@@ -57,17 +58,16 @@ def has_face(session: Session, customer_id: str) -> bool:
 
 def switch_to_pass(
     session: Session,
+    ctx: ServiceContext,
     *,
     customer_id: str,
     actor: str,
     channel: str,
-    consent_months: int,
-    now: datetime,
     language: str | None = None,
-    notify: lifecycle.Notify | None = None,
 ) -> SwitchResult:
     """Face -> pass-only (module docstring). ``Conflict`` when there is no active face
     membership (already pass-only, or no active consent)."""
+    now, notify, consent_months = ctx.now(), ctx.notify, ctx.settings.consent_months
     customer = lifecycle.get_customer(session, customer_id)
     active = _active(session, customer, now)
     if not active:
@@ -149,16 +149,12 @@ def switch_to_pass(
 
 
 def reissue_pass(
-    session: Session,
-    *,
-    customer_id: str,
-    actor: str,
-    now: datetime,
-    notify: lifecycle.Notify | None = None,
+    session: Session, ctx: ServiceContext, *, customer_id: str, actor: str
 ) -> passes.IssuedPass:
     """A new pass for a member with an active consent; the old one stops working (its digest is
     revoked, audited, and the galleries of the member's stores are published so devices drop
     it within seconds)."""
+    now, notify = ctx.now(), ctx.notify
     customer = lifecycle.get_customer(session, customer_id)
     active = _active(session, customer, now)
     if not active:

@@ -77,6 +77,7 @@ from server.db.models import (
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id
 from server.services.membership import passes, selfservice
@@ -301,15 +302,10 @@ def recognition_state(session: Session, customer: Customer, *, now: datetime) ->
 
 
 def withdraw(
-    session: Session,
-    *,
-    customer_id: str,
-    actor: str,
-    channel: str,
-    now: datetime,
-    notify: Notify | None = None,
+    session: Session, ctx: ServiceContext, *, customer_id: str, actor: str, channel: str
 ) -> WithdrawalResult:
     """Withdraw the customer's recognition consent (see the module docstring). Idempotent."""
+    now, notify = ctx.now(), ctx.notify
     customer = get_customer(session, customer_id)
     active = list(
         session.scalars(
@@ -447,18 +443,13 @@ def checkpoint_wal(engine: Engine) -> bool:
 
 
 def erase(
-    session: Session,
-    *,
-    customer_id: str,
-    actor: str,
-    channel: str,
-    now: datetime,
-    notify: Notify | None = None,
+    session: Session, ctx: ServiceContext, *, customer_id: str, actor: str, channel: str
 ) -> ErasureResult:
     """ "Forget me": withdrawal, then every table in :data:`ERASERS` (module docstring)."""
+    now = ctx.now()
     customer = get_customer(session, customer_id)
     withdrawal = withdraw(
-        session, customer_id=customer.id, actor=actor, channel=channel, now=now, notify=notify
+        session, ctx.at(now), customer_id=customer.id, actor=actor, channel=channel
     )
     subject_id = customer.subject_id
     home_store_id = customer.home_store_id
@@ -506,13 +497,12 @@ def _after_erasure(engine: Engine) -> None:
 
 def renew(
     session: Session,
+    ctx: ServiceContext,
     *,
     customer_id: str,
     actor: str,
     channel: str,
     collected_by: str | None,
-    consent_months: int,
-    now: datetime,
     language: str | None = None,
 ) -> RenewalResult:
     """Renew an active, unexpired consent: a NEW consent record (current text, same scope, new
@@ -522,6 +512,7 @@ def renew(
     The composite foreign key stays satisfied at every statement: the new record exists and is
     active before the templates point at it, and the old one ends only once none do.
     """
+    now, consent_months = ctx.now(), ctx.settings.consent_months
     customer = get_customer(session, customer_id)
     current = session.scalars(
         select(ConsentRecord)

@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, delete, exists, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from consent.audit_kinds import DataKeyDestroyed, RetentionPurged
 from consent.records import retention_deadline
 from server.db.models import ConsentRecord, Customer, CustomerKey
 from server.db.session import transaction
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.membership import lifecycle
 
 if TYPE_CHECKING:
@@ -181,25 +182,29 @@ def run(
     return report
 
 
-def run_once(rt: Runtime, *, actor: str = ACTOR) -> RetentionReport:
-    """One pass with the runtime's clock and settings, in its own transaction; then the SQLite
+def run_once(
+    ctx: ServiceContext, sessions: sessionmaker[Session], *, actor: str = ACTOR
+) -> RetentionReport:
+    """One pass with the context's clock and settings, in its own transaction; then the SQLite
     WAL is checkpointed (it also finishes a checkpoint that a crash interrupted). The server's
     periodic pass and ``vertrouwd retention run`` both use it, so both tell the stores' devices
-    and tablets through the runtime's broker (from the CLI that reaches the servers' sockets
+    and tablets through the context's notifier (from the CLI that reaches the servers' sockets
     through Redis; without Redis the CLI process has no sockets to tell, and devices pick the
     new gallery up when they poll)."""
-    reload = getattr(rt.kek, "reload", None)
+    reload = getattr(ctx.kek, "reload", None)
     if callable(reload):  # pick up a KEK that `vertrouwd keys rotate` added meanwhile
         reload()
-    with transaction(rt.sessions) as session:
+    with transaction(sessions) as session:
         report = run(
             session,
-            now=rt.now(),
-            retention_years=rt.settings.retention_years,
+            now=ctx.now(),
+            retention_years=ctx.settings.retention_years,
             actor=actor,
-            notify=rt.broker.publish,
+            notify=ctx.notify,
         )
-    lifecycle.checkpoint_wal(rt.engine)
+        engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    lifecycle.checkpoint_wal(engine)
     if report.changed:
         log.info(
             "retention: %d consents expired, %d customers past the retention limit, "
@@ -217,7 +222,7 @@ async def periodic(rt: Runtime, *, ran: asyncio.Event | None = None) -> None:
     interval = rt.settings.retention_interval_s
     while True:
         try:
-            await asyncio.to_thread(run_once, rt)
+            await asyncio.to_thread(run_once, rt.context(), rt.sessions)
         except Exception:  # a failed pass is retried at the next interval, never fatal
             log.exception("retention pass failed")
         if ran is not None:

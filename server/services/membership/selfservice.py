@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -27,10 +26,8 @@ from consent.audit_kinds import LinkIssued, LinkReissued
 from server.db.models import ConsentRecord, Customer
 from server.db.security import SelfServiceLink
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import NotFound, Unauthorized
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
 
 BAD_LINK = "this link is not valid or has expired; ask in the store for a new one"
 NOTHING_HELD = "nothing is held under this link"
@@ -88,8 +85,8 @@ def issue(
 
 
 def issue_link(
-    rt: Runtime,
     session: Session,
+    ctx: ServiceContext,
     *,
     customer: Customer,
     actor: str,
@@ -102,11 +99,11 @@ def issue_link(
         customer=customer,
         actor=actor,
         channel=channel,
-        ttl=timedelta(days=rt.settings.self_service_ttl_days),
-        now=rt.now(),
+        ttl=timedelta(days=ctx.settings.self_service_ttl_days),
+        now=ctx.now(),
         reissue=reissue,
     )
-    return url(rt.settings.public_url, link_id)
+    return url(ctx.settings.public_url, link_id)
 
 
 def end_links(session: Session, *, customer_id: str, reason: str, until: datetime) -> None:

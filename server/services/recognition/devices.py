@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from server.db.modes import StoreMode
 from server.db.session import after_commit
 from server.realtime import device_channel, revoked
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict, NotFound, Unauthorized
 from server.services.ids import new_id, new_token, token_digest
 
@@ -196,27 +197,21 @@ def authenticate_device(session: Session, *, token: str, now: datetime) -> EdgeD
     return device
 
 
-def revoke_device(
-    session: Session,
-    *,
-    device_id: str,
-    actor: str,
-    now: datetime,
-    notify: Callable[[str, dict[str, Any]], None] | None = None,
-) -> None:
-    """The credential stops working at once (401 on every call). With ``notify``
-    (``broker.publish``) the device's push socket is closed as soon as the revocation commits,
-    in whichever server process holds it; the device then polls, gets 401, stops matching and
-    deletes its gallery. Without it the socket notices at its next credential check."""
+def revoke_device(session: Session, ctx: ServiceContext, *, device_id: str, actor: str) -> None:
+    """The credential stops working at once (401 on every call). Through ``ctx.notify`` the
+    device's push socket is closed as soon as the revocation commits, in whichever server
+    process holds it (from the CLI: only with Redis); the device then polls, gets 401, stops
+    matching and deletes its gallery. A server the notice does not reach closes the socket at
+    its next credential check."""
     device = session.get(EdgeDevice, device_id)
     if device is None:
         raise NotFound("no such device")
     if device.revoked_at is None:
+        now = ctx.now()
         device.revoked_at = now
-        if notify is not None:
-            after_commit(
-                session, partial(notify, device_channel(device.store_id), revoked(device.id))
-            )
+        after_commit(
+            session, partial(ctx.notify, device_channel(device.store_id), revoked(device.id))
+        )
         audit.append(session, DeviceRevoked(device=device.id), actor=actor, subject=None, at=now)
 
 

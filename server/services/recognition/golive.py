@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from consent.audit_kinds import StoreModeRecorded
 from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
-from models.calibration import Calibration
 from server.db.models import Store
 from server.db.modes import StoreMode
 from server.services import audit
+from server.services.context import ServiceContext
 from server.services.errors import BadInput
 from server.services.recognition import false_matches, gallery, signage
 
@@ -102,6 +102,7 @@ def mode_record(session: Session, store_id: int) -> ModeRecord:
 
 def go_live(
     session: Session,
+    ctx: ServiceContext,
     *,
     store: Store,
     dpia_reference: str,
@@ -110,18 +111,19 @@ def go_live(
     mode: str,
     door_acknowledged: bool,
     actor: str,
-    now: datetime,
-    notify: gallery.Notify | None = None,
-    false_match_bound: float | None = None,
-    calibration: Calibration | None = None,
 ) -> int:
     """Take ``store`` live, or re-confirm it with a new zone or mode; returns the gallery
-    version published. Every check happens before anything is written; refused with a reason
-    (``BadInput``) when the signage, the DPIA reference, a valid mode or, for ``door``, the
-    acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode expects
-    more than ``false_match_bound`` false matches per 1,000 non-members at the store's members
-    (the console and the CLI pass ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000`` and the configured
-    embedder's ``calibration``; None: not checked)."""
+    version published (announced through ``ctx.notify``). Every check happens before anything
+    is written; refused with a reason (``BadInput``) when the controller and privacy contact
+    are not configured, when the signage, the DPIA reference, a valid mode or, for ``door``,
+    the acknowledgement of the legal position is missing, or (issue 13) when ``door`` mode
+    expects more than ``VERTROUWD_MAX_FALSE_MATCHES_PER_1000`` false matches per 1,000
+    non-members at the store's members."""
+    signage.require_controller(
+        controller_name=ctx.settings.controller_name,
+        privacy_contact=ctx.settings.privacy_contact,
+    )
+    now = ctx.now()
     check_mode(mode)
     if mode == "door" and not door_acknowledged:
         raise BadInput(
@@ -133,17 +135,14 @@ def go_live(
         raise BadInput("confirm that the entrance signage is up before going live")
     if not dpia_reference.strip():
         raise BadInput("record the store's DPIA reference before going live")
-    if false_match_bound is not None:
-        if calibration is None:
-            raise ValueError("a false-match bound needs the model's calibration")
-        false_matches.check_go_live(
-            session,
-            store=store,
-            mode=mode,
-            bound=false_match_bound,
-            calibration=calibration,
-            now=now,
-        )
+    false_matches.check_go_live(
+        session,
+        store=store,
+        mode=mode,
+        bound=ctx.settings.max_false_matches_per_1000,
+        calibration=ctx.calibration,
+        now=now,
+    )
     recorded = session.get(StoreMode, store.id)
     previous = recorded.mode if recorded is not None else None
     signage.go_live(
@@ -179,4 +178,6 @@ def go_live(
         at=now,
     )
     reason = "mode-change" if previous is not None and previous != mode else "go-live"
-    return gallery.publish(session, store=store, reason=reason, actor=actor, now=now, notify=notify)
+    return gallery.publish(
+        session, store=store, reason=reason, actor=actor, now=now, notify=ctx.notify
+    )

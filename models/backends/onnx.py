@@ -16,7 +16,7 @@ before onnxruntime reads it. Nothing is loaded at import time; a missing ``onnxr
 missing converted model raises :class:`~models.types.BackendUnavailable` from :meth:`load`
 with the command that fixes it.
 
-Faces are aligned by :class:`~models.dlib_backend.DlibAligner`, the chip function the dlib
+Faces are aligned by :class:`~models.backends.dlib.DlibAligner`, the chip function the dlib
 embedder uses, then scaled per channel as the input spec says, batched (NCHW by default) and run
 in one call. Execution providers: an ordered list from the settings (unavailable ones skipped
 with a log line), else the best the installed onnxruntime offers: TensorRT, CUDA, OpenVINO,
@@ -34,22 +34,27 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.dlib_backend import DlibAligner
-from models.registry import INPUT_PRESETS, InputSpec
+from models.backends.base import BackendConfig
+from models.backends.dlib import DlibAligner
 from models.types import BackendUnavailable, Embedding, FaceBox, FaceLandmarks, RGBImage
 
 __all__ = [
     "DLIB_FLOAT_ID",
     "DLIB_INT8_ID",
+    "INPUT_PRESETS",
+    "InputSpec",
     "ModelChecksumError",
     "OnnxEmbedder",
+    "OnnxEmbedderConfig",
     "choose_providers",
     "default_model_dir",
+    "embedder",
     "model_file",
     "preprocess",
     "sha256_file",
@@ -68,6 +73,128 @@ PREFERRED_PROVIDERS = (
     "CPUExecutionProvider",
 )
 log = logging.getLogger(__name__)
+
+
+# -- config, chosen by name through ``models.registry`` ----------------------------------------
+
+
+class InputSpec(BaseModel):
+    """What an ONNX embedding network reads: the aligned chip and how its pixels are scaled.
+
+    Chips are cut by dlib's 5-point alignment (``dlib.get_face_chips``, the same function the
+    dlib embedder uses) at ``size`` x ``size`` with ``padding``; each channel becomes
+    ``(pixel - mean) / std``. Presets: ``"dlib"`` (dlib's ResNet: 150, mean 122.782/117.001/
+    104.298, std 256) and ``"arcface"`` (112, mean 127.5, std 127.5, as InsightFace models).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(ge=32, le=512, description="Side of the square aligned chip, in pixels.")
+    padding: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=1.0,
+        description="Margin around the face in the chip, as dlib.get_face_chip's padding.",
+    )
+    mean: tuple[float, float, float] = Field(description="Per-channel mean, in RGB order.")
+    std: tuple[float, float, float] = Field(description="Per-channel divisor, in RGB order.")
+    channels: Literal["rgb", "bgr"] = Field(
+        default="rgb", description="Channel order the network expects."
+    )
+    layout: Literal["nchw", "nhwc"] = Field(
+        default="nchw", description="Tensor layout the network expects."
+    )
+
+    @model_validator(mode="after")
+    def _positive_std(self) -> Self:
+        if min(self.std) <= 0:
+            raise ValueError("std must be positive")
+        return self
+
+
+INPUT_PRESETS: dict[str, InputSpec] = {
+    "dlib": InputSpec(size=150, mean=(122.782, 117.001, 104.298), std=(256.0, 256.0, 256.0)),
+    "arcface": InputSpec(size=112, mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5)),
+}
+
+_SHA256 = r"^[0-9a-f]{64}$"
+_MODEL_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class OnnxEmbedderConfig(BackendConfig):
+    """An embedding network in onnxruntime: dlib's converted, or any ONNX file with its checksum.
+
+    Without ``model`` it is dlib's own network converted by ``vertrouwd models convert-dlib``
+    (model id ``dlib_resnet_v1``: same embeddings, same calibration, galleries carry over), or
+    its int8 variant with ``int8`` (``dlib_resnet_v1_int8``, its own calibration). With
+    ``model`` it is that file, checked against ``sha256`` before loading, under ``model_id``;
+    calibrate its threshold with ``vertrouwd models calibrate DIR --embedder onnx -o ...``.
+    """
+
+    type: Literal["onnx"] = "onnx"
+    model: Path | None = Field(
+        default=None,
+        description="An ONNX embedding model file; none means dlib's converted network.",
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=_SHA256,
+        description="SHA-256 (hex) of the model file; required with model, refused on mismatch.",
+    )
+    model_id: str | None = Field(
+        default=None,
+        pattern=_MODEL_ID,
+        description="Name of the model's embeddings and calibration; required with model.",
+    )
+    input: Literal["dlib", "arcface"] | InputSpec = Field(
+        default="dlib", description="Chip size and pixel scaling: a preset name or a full spec."
+    )
+    normalize: bool = Field(
+        default=False,
+        description="L2-normalise the output (ArcFace-style models); off for dlib's network.",
+    )
+    int8: bool = Field(
+        default=False,
+        description="Use the int8-quantised variant of dlib's converted network.",
+    )
+    model_dir: Path | None = Field(
+        default=None,
+        description="Where convert-dlib wrote the converted models; none means "
+        "$VERTROUWD_MODEL_DIR or the user's data dir (~/.local/share/vertrouwd/models).",
+    )
+    providers: tuple[str, ...] | None = Field(
+        default=None,
+        description="onnxruntime execution providers in order of preference (ones this build "
+        "lacks are skipped with a log line; CPU is always the last fallback); none means the "
+        "best available (TensorRT, CUDA, OpenVINO, XNNPACK, then CPU).",
+    )
+    threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="Intra-op threads per embedding call; 0 means one per physical core. 1 "
+        "(default) leaves the other cores to detection: on a busy CPU more threads were "
+        "measured slower.",
+    )
+
+    @model_validator(mode="after")
+    def _model_needs_checksum_and_id(self) -> Self:
+        if self.model is not None:
+            missing = [n for n in ("sha256", "model_id") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"an ONNX model file needs {' and '.join(missing)}")
+            if self.int8:
+                raise ValueError("int8 selects dlib's converted network; not with a model file")
+            if self.model_id in ("dlib_resnet_v1", "dlib_resnet_v1_int8"):
+                raise ValueError(f"model id {self.model_id!r} is reserved for dlib's network")
+        elif self.sha256 is not None or self.model_id is not None:
+            raise ValueError("sha256 and model_id go with a model file")
+        return self
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return INPUT_PRESETS[self.input] if isinstance(self.input, str) else self.input
+
 
 MAX_BATCH = 32
 """Chips per onnxruntime call; more are run in several calls."""
@@ -358,3 +485,17 @@ class OnnxEmbedder:
             norms = np.linalg.norm(result, axis=1, keepdims=True)
             result = result / np.maximum(norms, np.float32(1e-12))
         return np.ascontiguousarray(result, dtype=np.float32)
+
+
+def embedder(config: OnnxEmbedderConfig) -> OnnxEmbedder:
+    return OnnxEmbedder(
+        model=config.model,
+        sha256=config.sha256,
+        model_id=config.model_id,
+        input_spec=config.input_spec,
+        normalize=config.normalize,
+        int8=config.int8,
+        model_dir=config.model_dir,
+        providers=config.providers,
+        threads=config.threads,
+    )

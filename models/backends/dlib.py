@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
+from models.backends.base import BackendConfig
 from models.types import BackendUnavailable, Embedding, FaceBox, FaceLandmarks, RGBImage
 
-__all__ = ["DlibAligner", "DlibHogDetector", "DlibResnetEmbedder"]
+__all__ = [
+    "DlibAligner",
+    "DlibHogConfig",
+    "DlibHogDetector",
+    "DlibResnetConfig",
+    "DlibResnetEmbedder",
+    "hog_detector",
+    "resnet_embedder",
+]
 
 CHIP_SIZE = 150
 """Side of the aligned face chip the ResNet reads."""
@@ -278,3 +288,46 @@ class DlibResnetEmbedder:
 
     def _embedding(self, vector: Any) -> Embedding:
         return Embedding(np.asarray(vector, dtype=np.float32), self.model_id)
+
+
+# -- configs, chosen by name through ``models.registry`` ---------------------------------------
+
+
+class DlibHogConfig(BackendConfig):
+    """dlib's HOG face detector."""
+
+    type: Literal["dlib_hog"] = "dlib_hog"
+    upsample: int = Field(
+        default=1,
+        ge=0,
+        le=3,
+        description="Times the image is doubled before searching: each finds faces half as "
+        "small (about 80 px at 0, 40 px at 1) at about 4x the cost.",
+    )
+    threshold: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=2.0,
+        description="dlib's adjust_threshold: higher gives fewer, surer detections.",
+    )
+
+
+class DlibResnetConfig(BackendConfig):
+    """dlib's ResNet 128-d face embedder (model id ``dlib_resnet_v1``)."""
+
+    type: Literal["dlib_resnet"] = "dlib_resnet"
+    num_jitters: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Randomly jittered copies averaged per face; 1 means none (deterministic). "
+        "Cost grows linearly.",
+    )
+
+
+def hog_detector(config: DlibHogConfig) -> DlibHogDetector:
+    return DlibHogDetector(upsample=config.upsample, threshold=config.threshold)
+
+
+def resnet_embedder(config: DlibResnetConfig) -> DlibResnetEmbedder:
+    return DlibResnetEmbedder(num_jitters=config.num_jitters)

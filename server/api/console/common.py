@@ -1,0 +1,302 @@
+"""What the console's pages and JSON share: who may (the officer guard), the period of a view,
+and the one service call behind each view that has both a page and a JSON twin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from sqlalchemy.orm import Session
+
+from server.api.pages import CSP, zone_in
+from server.deps import (
+    SESSION_COOKIE,
+    ContextDep,
+    RoleRule,
+    RuntimeDep,
+    SessionDep,
+    staff_from_token,
+)
+from server.services import localtime
+from server.services.console import ropa
+from server.services.console import views as console
+from server.services.console.views import Period
+from server.services.context import ServiceContext
+from server.services.errors import Forbidden, ServiceError, Unauthorized
+from server.services.staff.accounts import StaffIdentity
+
+templates = Jinja2Templates(
+    directory=str(Path(__file__).resolve().parent.parent.parent / "templates")
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+# -- formatting for the templates ------------------------------------------------------------
+# Times are shown in the stores' zone (``settings.timezone``), which every page's context
+# carries as ``tz`` (see ``page_context``); the filters read it from there, so a page rendered
+# without it fails loudly instead of quietly showing another zone.
+
+
+def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False) -> str:
+    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer)."""
+    return localtime.format_datetime(value, tz, seconds=seconds)
+
+
+def fmt_day(value: datetime | date | None, tz: tzinfo) -> str:
+    """``25 Nov 2026``: the local calendar day."""
+    return localtime.format_day(value, tz)
+
+
+@pass_context
+def _dt_filter(ctx: Context, value: datetime | None, seconds: bool = False) -> str:
+    return fmt_dt(value, zone_in(ctx), seconds)
+
+
+@pass_context
+def _day_filter(ctx: Context, value: datetime | date | None) -> str:
+    return fmt_day(value, zone_in(ctx))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``0.4 s``, ``12 s``, ``5 min``, ``3 h 10 min``, ``2 days``."""
+    if seconds is None:
+        return "—"
+    s = max(0.0, float(seconds))
+    if s < 10:
+        return f"{s:.1f} s"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 48 * 3600:
+        h, m = divmod(int(s // 60), 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    return f"{s / 86400:.0f} days"
+
+
+def fmt_number(value: int | float) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+templates.env.filters["dt"] = _dt_filter
+templates.env.filters["day"] = _day_filter
+templates.env.filters["duration"] = fmt_duration
+templates.env.filters["num"] = fmt_number
+templates.env.globals["label"] = console.label
+
+NAV = (
+    ("overview", "/console", "Overview"),
+    ("consents", "/console/consents", "Consent log"),
+    ("audit", "/console/audit", "Audit chain"),
+    ("deletions", "/console/deletions", "Deletion proofs"),
+    ("access", "/console/access", "Staff access"),
+    ("incidents", "/console/incidents", "Incidents"),
+    ("retention", "/console/retention", "Retention"),
+    ("devices", "/console/devices", "Devices"),
+    ("stores", "/console/stores", "Stores & go-live"),
+    ("ropa", "/console/ropa", "Art. 30 record"),
+)
+
+
+# -- who may ---------------------------------------------------------------------------------
+
+# Privacy officers and admins; anyone else signed in gets an audited 403 (``access.denied``
+# with the method and path), through the one access-control path (``access.require_role``).
+OFFICER = RoleRule(console.OFFICER_ROLES, "console", reason=console.OFFICER_REFUSAL, with_path=True)
+# JSON: someone not signed in gets 401, anyone else refused 403 (the app's error answers).
+Officer = Annotated[StaffIdentity, OFFICER.dependency()]
+
+
+class PageRefused(ServiceError):
+    """A console page answered instead by the sign-in form (401) or the refusal page (403).
+    ``keep_writes``: what the check wrote (the refusal's ``access.denied`` entry) is committed
+    with the request, as for a page answered normally."""
+
+    def __init__(self, response: HTMLResponse, *, keep_writes: bool) -> None:
+        super().__init__("console page refused", keep_writes=keep_writes)
+        self.status_code = response.status_code
+        self.response = response
+
+
+async def page_refused(_request: Request, exc: Exception) -> Response:
+    """The app's handler for :class:`PageRefused` (more specific than ``ServiceError``'s)."""
+    assert isinstance(exc, PageRefused)
+    return exc.response
+
+
+@dataclass(frozen=True)
+class Page:
+    """A console page being answered for a signed-in officer."""
+
+    request: Request
+    ctx: ServiceContext
+    who: StaffIdentity
+
+    def context(self, context: dict[str, Any]) -> dict[str, Any]:
+        """A page's context with the stores' zone: ``tz`` for the filters, ``zone_note`` for
+        the side note (``Europe/Amsterdam (CET/CEST)``)."""
+        tz = self.ctx.settings.zone
+        note = localtime.zone_note(tz, year=localtime.today(self.ctx.now(), tz).year)
+        return {"tz": tz, "zone_note": note, "who": self.who, "nav": NAV, **context}
+
+    def render(
+        self, name: str, section: str, context: dict[str, Any], *, status_code: int = 200
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(
+            self.request,
+            name,
+            self.context({"section": section, **context}),
+            status_code=status_code,
+            headers=HEADERS,
+        )
+
+
+def officer_page(request: Request, rt: RuntimeDep, ctx: ContextDep, session: SessionDep) -> Page:
+    """The signed-in officer's page, checked by the same rule as the JSON; anyone else gets
+    the sign-in page (401) or the refusal page (403, audited) instead."""
+    try:
+        who = staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
+    except Unauthorized:
+        login = templates.TemplateResponse(
+            request,
+            "console_login.html",
+            {"next": request.url.path},
+            status_code=401,
+            headers=HEADERS,
+        )
+        raise PageRefused(login, keep_writes=True) from None
+    try:
+        OFFICER.check(request, rt, session, who)
+    except Forbidden as exc:
+        refused = templates.TemplateResponse(
+            request,
+            "console_forbidden.html",
+            {"who": who, "reason": exc.reason},
+            status_code=403,
+            headers=HEADERS,
+        )
+        raise PageRefused(refused, keep_writes=True) from None
+    return Page(request, ctx, who)
+
+
+OfficerPage = Annotated[Page, Depends(officer_page)]
+
+
+# -- the period of a view --------------------------------------------------------------------
+
+PeriodFrom = Annotated[str | None, Query(alias="from", max_length=32)]
+PeriodTo = Annotated[str | None, Query(alias="to", max_length=32)]
+
+
+def period_of(
+    ctx: ServiceContext, start: str | None, end: str | None, *, default_days: int = 30
+) -> Period:
+    """``from``/``to`` as calendar days in the stores' zone."""
+    return console.parse_period(
+        start or None,
+        end or None,
+        now=ctx.now(),
+        tz=ctx.settings.zone,
+        default_days=default_days,
+    )
+
+
+def period(ctx: ContextDep, start: PeriodFrom = None, end: PeriodTo = None) -> Period:
+    return period_of(ctx, start, end)
+
+
+PeriodDep = Annotated[Period, Depends(period)]
+
+
+# -- one service call per view, for the page and its JSON twin --------------------------------
+
+
+def gallery_ttl(ctx: ServiceContext) -> timedelta:
+    return timedelta(seconds=ctx.settings.gallery_ttl_s)
+
+
+def limits(ctx: ServiceContext) -> dict[str, Any]:
+    s = ctx.settings
+    return {
+        "consent_months": s.consent_months,
+        "retention_years": s.retention_years,
+        "gallery_ttl_s": s.gallery_ttl_s,
+        "gallery_validity_s": s.gallery_validity_s,
+        "retention_interval_s": s.retention_interval_s,
+        "visit_live_s": s.visit_live_s,
+        "self_service_ttl_days": s.self_service_ttl_days,
+        "audit_checkpoint_every": s.audit_checkpoint_every,
+    }
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    overview: console.Overview
+    consents_per_day: list[console.DayCount]
+    arrivals_per_day: list[console.DayCount]
+
+
+def overview(session: Session, ctx: ServiceContext, period: Period) -> OverviewData:
+    now = ctx.now()
+    return OverviewData(
+        console.overview(session, period=period, gallery_ttl=gallery_ttl(ctx), now=now),
+        console.daily_consents(session, period=period, now=now),
+        console.daily_arrivals(session, period=period),
+    )
+
+
+def consent_filter(
+    ctx: ServiceContext,
+    customer: str,
+    store: str,
+    status: str,
+    channel: str,
+    version: str,
+    start: str | None,
+    end: str | None,
+) -> console.ConsentFilter:
+    """The consent log's filters; the log covers all time unless a period is given."""
+    chosen = period_of(ctx, start, end) if (start or end) else None
+    return console.ConsentFilter(customer, store, status, channel, version, chosen)
+
+
+def deletions(session: Session, ctx: ServiceContext, period: Period) -> list[console.DeletionProof]:
+    return console.deletion_proofs(
+        session, period=period, gallery_ttl=gallery_ttl(ctx), now=ctx.now()
+    )
+
+
+def access_log(
+    session: Session, ctx: ServiceContext, period: Period, staff: str
+) -> console.AccessLog:
+    return console.access_log(session, period=period, staff=staff.strip(), now=ctx.now())
+
+
+def retention(session: Session, ctx: ServiceContext, period: Period) -> console.RetentionView:
+    return console.retention_view(session, period=period, limits=limits(ctx), now=ctx.now())
+
+
+def device_rows(session: Session, ctx: ServiceContext) -> list[console.DeviceRow]:
+    return console.device_rows(session, gallery_ttl=gallery_ttl(ctx), now=ctx.now())
+
+
+def key_info(ctx: ServiceContext) -> ropa.KeyInfo:
+    ids = getattr(ctx.kek, "key_ids", None)
+    return ropa.KeyInfo(ctx.kek.key_id, len(ids) if ids else 1)
+
+
+def ropa_record(session: Session, ctx: ServiceContext) -> ropa.Record:
+    return ropa.build(session, settings=ctx.settings, keys=key_info(ctx), now=ctx.now())

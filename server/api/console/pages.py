@@ -1,0 +1,287 @@
+"""The console's HTML pages under ``/console``, rendered on the server.
+
+Every page declares :data:`~server.api.console.common.OfficerPage` (the officer, or the
+sign-in/refusal page instead) and, where it shows a period, ``PeriodDep``; what it shows comes
+from the same call as its JSON twin (``common``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from server.api.console import common
+from server.api.console.common import OfficerPage, PeriodDep, PeriodFrom, PeriodTo
+from server.db.modes import RECOGNITION_MODES
+from server.deps import SessionDep
+from server.services.console import charts, verification
+from server.services.console import views as console
+from server.services.errors import NotFound
+from server.services.recognition import false_matches, golive, signage
+
+router = APIRouter(tags=["console"])
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+
+def rate_chart(arrivals: list[console.DayCount]) -> dict[str, Any]:
+    """'Not this person' reports per 100 arrivals, per day (overview and incidents)."""
+    return {
+        "title": "Incident rate",
+        "svg": charts.chart(
+            [d.day for d in arrivals],
+            [
+                charts.Series(
+                    "'Not this person' per 100 arrivals",
+                    [d.values["incident_rate"] for d in arrivals],
+                    "#b3261e",
+                    "line",
+                )
+            ],
+            title="Incident rate",
+            description="'Not this person' reports per 100 arrivals, per day.",
+            unit="%",
+            chart_id="chart-rate",
+        ),
+        "columns": ["Per 100 arrivals"],
+        "rows": [(d.day, [d.values["incident_rate"]]) for d in arrivals],
+    }
+
+
+def chart_set(data: common.OverviewData) -> list[dict[str, Any]]:
+    """The overview's charts, each with its numbers for a table under it."""
+    consents, arrivals = data.consents_per_day, data.arrivals_per_day
+    days = [d.day for d in consents]
+    return [
+        {
+            "title": "Consents given and ended per day",
+            "svg": charts.chart(
+                days,
+                [
+                    charts.Series("Given", [d.values["given"] for d in consents], "#2f6f5e"),
+                    charts.Series("Ended", [d.values["ended"] for d in consents], "#9aa3b2"),
+                ],
+                title="Consents given and ended per day",
+                description="Bars per day: consents given (renewals not counted) and consents "
+                "that ended (withdrawn, expired or erased).",
+                chart_id="chart-consents",
+            ),
+            "columns": ["Given", "Ended"],
+            "rows": [(d.day, [d.values["given"], d.values["ended"]]) for d in consents],
+        },
+        {
+            "title": "Members with an active consent",
+            "svg": charts.chart(
+                days,
+                [
+                    charts.Series(
+                        "Active", [d.values["active"] for d in consents], "#1a56db", "line"
+                    )
+                ],
+                title="Members with an active consent",
+                description="At the end of each day, how many consents were active.",
+                chart_id="chart-active",
+            ),
+            "columns": ["Active"],
+            "rows": [(d.day, [d.values["active"]]) for d in consents],
+        },
+        {
+            "title": "Arrivals per day",
+            "svg": charts.chart(
+                [d.day for d in arrivals],
+                [
+                    charts.Series("Arrivals", [d.values["arrivals"] for d in arrivals], "#2f6f5e"),
+                    charts.Series(
+                        "Not this person", [d.values["incidents"] for d in arrivals], "#b3261e"
+                    ),
+                ],
+                title="Arrivals per day",
+                description="Members recognised at the entrance per day, and 'not this "
+                "person' reports.",
+                chart_id="chart-arrivals",
+            ),
+            "columns": ["Arrivals", "Not this person"],
+            "rows": [(d.day, [d.values["arrivals"], d.values["incidents"]]) for d in arrivals],
+        },
+        rate_chart(arrivals),
+    ]
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@router.get("/console", response_class=HTMLResponse)
+def overview_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+    data = common.overview(session, page.ctx, period)
+    return page.render(
+        "console.html",
+        "overview",
+        {
+            "period": period,
+            "overview": data.overview,
+            "chain": verification.status(session, runs=1, checkpoints=1),
+            "charts": chart_set(data),
+            "stores": signage.store_rows(session),
+        },
+    )
+
+
+@router.get("/console/consents", response_class=HTMLResponse)
+def consents_page(
+    page: OfficerPage,
+    session: SessionDep,
+    customer: Annotated[str, Query(max_length=200)] = "",
+    store: Annotated[str, Query(max_length=32)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+    channel: Annotated[str, Query(max_length=20)] = "",
+    version: Annotated[str, Query(max_length=40)] = "",
+    start: PeriodFrom = None,
+    end: PeriodTo = None,
+) -> Response:
+    filters = common.consent_filter(page.ctx, customer, store, status, channel, version, start, end)
+    return page.render(
+        "console_consents.html",
+        "consents",
+        {
+            "rows": console.consent_log(session, filters=filters, now=page.ctx.now()),
+            "filters": filters,
+            "choices": console.consent_choices(session),
+            "limit": console.MAX_ROWS,
+            "export_period": filters.period
+            or common.period_of(page.ctx, None, None, default_days=365),
+        },
+    )
+
+
+@router.get("/console/consents/{consent_id}", response_class=HTMLResponse)
+def consent_page(consent_id: str, page: OfficerPage, session: SessionDep) -> Response:
+    try:
+        history = console.consent_history(
+            session, consent_id=consent_id[:64], who=page.who, now=page.ctx.now()
+        )
+    except NotFound as exc:
+        return page.render(
+            "console_missing.html",
+            "consents",
+            {"reason": exc.reason, "back": "/console/consents"},
+            status_code=404,
+        )
+    return page.render("console_consent.html", "consents", {"h": history, "r": history.record})
+
+
+@router.get("/console/audit", response_class=HTMLResponse)
+def audit_page(page: OfficerPage, session: SessionDep) -> Response:
+    period = common.period_of(page.ctx, None, None)  # the default, for the export links
+    return page.render(
+        "console_audit.html",
+        "audit",
+        {
+            "chain": verification.status(session),
+            "period": period,
+            "every": page.ctx.settings.audit_checkpoint_every,
+        },
+    )
+
+
+@router.get("/console/deletions", response_class=HTMLResponse)
+def deletions_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+    return page.render(
+        "console_deletions.html",
+        "deletions",
+        {
+            "period": period,
+            "proofs": common.deletions(session, page.ctx, period),
+            "ttl_s": page.ctx.settings.gallery_ttl_s,
+        },
+    )
+
+
+@router.get("/console/access", response_class=HTMLResponse)
+def access_page(
+    page: OfficerPage,
+    session: SessionDep,
+    period: PeriodDep,
+    staff: Annotated[str, Query(max_length=80)] = "",
+) -> Response:
+    return page.render(
+        "console_access.html",
+        "access",
+        {
+            "period": period,
+            "log": common.access_log(session, page.ctx, period, staff),
+            "staff": staff.strip(),
+            "limit": console.MAX_ROWS,
+            "many": console.MANY_PROFILES_PER_HOUR,
+            "burst": console.DENIAL_BURST,
+        },
+    )
+
+
+@router.get("/console/incidents", response_class=HTMLResponse)
+def incidents_page(
+    page: OfficerPage,
+    session: SessionDep,
+    period: PeriodDep,
+    outcome: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    rows = console.incidents(session, period=period, outcome=outcome)
+    rate = rate_chart(console.daily_arrivals(session, period=period))
+    return page.render(
+        "console_incidents.html",
+        "incidents",
+        {"period": period, "rows": rows, "outcome": outcome, "rate": rate},
+    )
+
+
+@router.get("/console/retention", response_class=HTMLResponse)
+def retention_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+    view = common.retention(session, page.ctx, period)
+    return page.render("console_retention.html", "retention", {"period": period, "view": view})
+
+
+@router.get("/console/devices", response_class=HTMLResponse)
+def devices_page(page: OfficerPage, session: SessionDep) -> Response:
+    period = common.period_of(page.ctx, None, None)  # the default, for the export links
+    return page.render(
+        "console_devices.html",
+        "devices",
+        {
+            "rows": common.device_rows(session, page.ctx),
+            "ttl_s": page.ctx.settings.gallery_ttl_s,
+            "period": period,
+        },
+    )
+
+
+@router.get("/console/stores", response_class=HTMLResponse)
+def stores_page(page: OfficerPage, session: SessionDep) -> Response:
+    period = common.period_of(page.ctx, None, None)  # the default, for the export links
+    rows = signage.store_rows(session)
+    settings = page.ctx.settings
+    return page.render(
+        "console_stores.html",
+        "stores",
+        {
+            "stores": rows,
+            "false_matches": false_matches.by_store(
+                session,
+                bound=settings.max_false_matches_per_1000,
+                calibration=page.ctx.calibration,
+                now=page.ctx.now(),
+                modes={row.code: row.mode for row in rows},
+            ),
+            "modes": RECOGNITION_MODES,
+            "mode_labels": golive.MODE_LABELS,
+            "door_legal": golive.DOOR_LEGAL_POSITION,
+            "ttl_s": settings.gallery_ttl_s,
+            "period": period,
+        },
+    )
+
+
+@router.get("/console/ropa", response_class=HTMLResponse)
+def ropa_page(page: OfficerPage, session: SessionDep) -> Response:
+    record = common.ropa_record(session, page.ctx)
+    return page.render("console_ropa.html", "ropa", {"record": record})
