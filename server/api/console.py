@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from consent.signing import Ed25519PublicKey
 from models.calibration import load_calibration
+from server.api.console_text import console_texts
 from server.api.pages import CSP, zone_in
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep, staff_from_token
@@ -62,24 +63,36 @@ HEADERS = {
 # without it fails loudly instead of quietly showing another zone.
 
 
-def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False) -> str:
-    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer)."""
-    return localtime.format_datetime(value, tz, seconds=seconds)
+def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False, language: str = "en") -> str:
+    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer; ``25 nov 2026`` in Dutch)."""
+    return localtime.format_datetime(value, tz, seconds=seconds, language=language)
 
 
-def fmt_day(value: datetime | date | None, tz: tzinfo) -> str:
+def fmt_day(value: datetime | date | None, tz: tzinfo, language: str = "en") -> str:
     """``25 Nov 2026``: the local calendar day."""
-    return localtime.format_day(value, tz)
+    return localtime.format_day(value, tz, language=language)
+
+
+def _lang_in(ctx: Context) -> str:
+    return str(ctx.get("lang") or "en")
 
 
 @pass_context
 def _dt_filter(ctx: Context, value: datetime | None, seconds: bool = False) -> str:
-    return fmt_dt(value, zone_in(ctx), seconds)
+    return fmt_dt(value, zone_in(ctx), seconds, _lang_in(ctx))
 
 
 @pass_context
 def _day_filter(ctx: Context, value: datetime | date | None) -> str:
-    return fmt_day(value, zone_in(ctx))
+    return fmt_day(value, zone_in(ctx), _lang_in(ctx))
+
+
+@pass_context
+def _duration_filter(ctx: Context, seconds: float | None) -> str:
+    text = fmt_duration(seconds)
+    if text.endswith(" days") and _lang_in(ctx) == "nl":
+        return text.replace(" days", " dagen")
+    return text
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -105,21 +118,21 @@ def fmt_number(value: int | float) -> str:
 
 templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
-templates.env.filters["duration"] = fmt_duration
+templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
 templates.env.globals["label"] = console.label
 
-NAV = (
-    ("overview", "/console", "Overview"),
-    ("consents", "/console/consents", "Consent log"),
-    ("audit", "/console/audit", "Audit chain"),
-    ("deletions", "/console/deletions", "Deletion proofs"),
-    ("access", "/console/access", "Staff access"),
-    ("incidents", "/console/incidents", "Incidents"),
-    ("retention", "/console/retention", "Retention"),
-    ("devices", "/console/devices", "Devices"),
-    ("stores", "/console/stores", "Stores & go-live"),
-    ("ropa", "/console/ropa", "Art. 30 record"),
+NAV = (  # each section's name is the staff words' ``nav_<section>``
+    ("overview", "/console"),
+    ("consents", "/console/consents"),
+    ("audit", "/console/audit"),
+    ("deletions", "/console/deletions"),
+    ("access", "/console/access"),
+    ("incidents", "/console/incidents"),
+    ("retention", "/console/retention"),
+    ("devices", "/console/devices"),
+    ("stores", "/console/stores"),
+    ("ropa", "/console/ropa"),
 )
 
 
@@ -148,7 +161,7 @@ def _page_officer(request: Request, rt: Runtime, session: Session) -> StaffIdent
         return templates.TemplateResponse(
             request,
             "console_login.html",
-            {"next": request.url.path},
+            {"next": request.url.path, **_language(rt)},
             status_code=401,
             headers=HEADERS,
         )
@@ -160,19 +173,29 @@ def _page_officer(request: Request, rt: Runtime, session: Session) -> StaffIdent
         return templates.TemplateResponse(
             request,
             "console_forbidden.html",
-            {"who": who, "reason": exc.reason},
+            {"who": who, "reason": exc.reason, **_language(rt)},
             status_code=403,
             headers=HEADERS,
         )
     return who
 
 
+def _words(rt: Runtime) -> dict[str, str]:
+    return console_texts(rt.settings.staff_language)
+
+
+def _language(rt: Runtime) -> dict[str, Any]:
+    """The officer's words in the stores' staff language (``VERTROUWD_STAFF_LANGUAGE``):
+    ``lang`` for ``<html>`` and the date filters, ``t`` for the templates."""
+    return {"lang": rt.settings.staff_language, "t": _words(rt)}
+
+
 def _context(rt: Runtime, context: dict[str, Any]) -> dict[str, Any]:
     """A page's context with the stores' zone: ``tz`` for the filters, ``zone_note`` for the
-    side note (``Europe/Amsterdam (CET/CEST)``)."""
+    side note (``Europe/Amsterdam (CET/CEST)``), and the staff language."""
     tz = rt.settings.zone
     note = localtime.zone_note(tz, year=localtime.today(rt.now(), tz).year)
-    return {"tz": tz, "zone_note": note, **context}
+    return {"tz": tz, "zone_note": note, **_language(rt), **context}
 
 
 def _render(
@@ -228,80 +251,82 @@ def _period(rt: Runtime, start: str | None, end: str | None, *, default_days: in
 # -- charts ----------------------------------------------------------------------------------
 
 
-def chart_set(session: Session, period: Period, now: datetime) -> list[dict[str, Any]]:
-    """The overview's charts, each with its numbers for a table under it."""
+def chart_set(
+    session: Session, period: Period, now: datetime, t: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The overview's charts, each with its numbers for a table under it, in the words ``t``."""
     consents = console.daily_consents(session, period=period, now=now)
     arrivals = console.daily_arrivals(session, period=period)
     days = [d.day for d in consents]
     return [
         {
-            "title": "Consents given and ended per day",
+            "title": t["chart_consents"],
             "svg": charts.chart(
                 days,
                 [
-                    charts.Series("Given", [d.values["given"] for d in consents], "#2f6f5e"),
-                    charts.Series("Ended", [d.values["ended"] for d in consents], "#9aa3b2"),
+                    charts.Series(t["given"], [d.values["given"] for d in consents], "#2f6f5e"),
+                    charts.Series(t["ended"], [d.values["ended"] for d in consents], "#9aa3b2"),
                 ],
-                title="Consents given and ended per day",
-                description="Bars per day: consents given (renewals not counted) and consents "
-                "that ended (withdrawn, expired or erased).",
+                title=t["chart_consents"],
+                description=t["chart_consents_help"],
                 chart_id="chart-consents",
             ),
-            "columns": ["Given", "Ended"],
+            "columns": [t["given"], t["ended"]],
             "rows": [(d.day, [d.values["given"], d.values["ended"]]) for d in consents],
         },
         {
-            "title": "Members with an active consent",
+            "title": t["chart_active"],
             "svg": charts.chart(
                 days,
                 [
                     charts.Series(
-                        "Active", [d.values["active"] for d in consents], "#1a56db", "line"
+                        t["active"], [d.values["active"] for d in consents], "#1a56db", "line"
                     )
                 ],
-                title="Members with an active consent",
-                description="At the end of each day, how many consents were active.",
+                title=t["chart_active"],
+                description=t["chart_active_help"],
                 chart_id="chart-active",
             ),
-            "columns": ["Active"],
+            "columns": [t["active"]],
             "rows": [(d.day, [d.values["active"]]) for d in consents],
         },
         {
-            "title": "Arrivals per day",
+            "title": t["chart_arrivals"],
             "svg": charts.chart(
                 [d.day for d in arrivals],
                 [
-                    charts.Series("Arrivals", [d.values["arrivals"] for d in arrivals], "#2f6f5e"),
                     charts.Series(
-                        "Not this person", [d.values["incidents"] for d in arrivals], "#b3261e"
+                        t["arrivals"], [d.values["arrivals"] for d in arrivals], "#2f6f5e"
+                    ),
+                    charts.Series(
+                        t["not_this_person"], [d.values["incidents"] for d in arrivals], "#b3261e"
                     ),
                 ],
-                title="Arrivals per day",
-                description="Members recognised at the entrance per day, and 'not this "
-                "person' reports.",
+                title=t["chart_arrivals"],
+                description=t["chart_arrivals_help"],
                 chart_id="chart-arrivals",
             ),
-            "columns": ["Arrivals", "Not this person"],
+            "columns": [t["arrivals"], t["not_this_person"]],
             "rows": [(d.day, [d.values["arrivals"], d.values["incidents"]]) for d in arrivals],
         },
         {
-            "title": "Incident rate",
+            "title": t["chart_rate"],
             "svg": charts.chart(
                 [d.day for d in arrivals],
                 [
                     charts.Series(
-                        "'Not this person' per 100 arrivals",
+                        t["chart_rate_help"],
                         [d.values["incident_rate"] for d in arrivals],
                         "#b3261e",
                         "line",
                     )
                 ],
-                title="Incident rate",
-                description="'Not this person' reports per 100 arrivals, per day.",
+                title=t["chart_rate"],
+                description=t["chart_rate_help"],
                 unit="%",
                 chart_id="chart-rate",
             ),
-            "columns": ["Per 100 arrivals"],
+            "columns": [t["per_100"]],
             "rows": [(d.day, [d.values["incident_rate"]]) for d in arrivals],
         },
     ]
@@ -334,7 +359,7 @@ def overview_page(
             "period": period,
             "overview": console.overview(session, period=period, gallery_ttl=_ttl(rt), now=now),
             "chain": status,
-            "charts": chart_set(session, period, now),
+            "charts": chart_set(session, period, now, _words(rt)),
             "stores": signage.store_rows(session),
         },
     )
@@ -494,7 +519,7 @@ def incidents_page(
     now = rt.now()
     period = _period(rt, start, end)
     rows = console.incidents(session, period=period, outcome=outcome)
-    rate = chart_set(session, period, now)[3]
+    rate = chart_set(session, period, now, _words(rt))[3]
     return _render(
         request,
         rt,
@@ -563,8 +588,7 @@ def stores_page(request: Request, rt: RuntimeDep, session: SessionDep) -> Respon
                 modes={row.code: row.mode for row in rows},
             ),
             "modes": RECOGNITION_MODES,
-            "mode_labels": golive.MODE_LABELS,
-            "door_legal": golive.DOOR_LEGAL_POSITION,
+            "door_legal_count": len(golive.DOOR_LEGAL_POSITION),
             "ttl_s": rt.settings.gallery_ttl_s,
             "period": _period(rt, None, None),
         },
