@@ -112,6 +112,12 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s / 86400:.0f} days"
 
 
+def fmt_dmy(day: date | None) -> str:
+    """``25-11-2026``: what the console's date fields show and take (a browser's own date field
+    follows the browser's locale, mm/dd/yyyy in many, ambiguous to a Dutch officer)."""
+    return f"{day:%d-%m-%Y}" if day else ""
+
+
 def fmt_number(value: int | float) -> str:
     return f"{value:,}".replace(",", " ")
 
@@ -120,6 +126,7 @@ templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
+templates.env.filters["dmy"] = fmt_dmy
 templates.env.globals["label"] = console.label
 
 NAV = (  # each section's name is the staff words' ``nav_<section>``
@@ -242,10 +249,41 @@ PeriodTo = Annotated[str | None, Query(alias="to", max_length=32)]
 
 
 def _period(rt: Runtime, start: str | None, end: str | None, *, default_days: int = 30) -> Period:
-    """``from``/``to`` as calendar days in the stores' zone."""
+    """``from``/``to`` as calendar days in the stores' zone (``dd-mm-yyyy`` or ISO)."""
     return console.parse_period(
         start or None, end or None, now=rt.now(), tz=rt.settings.zone, default_days=default_days
     )
+
+
+def _page_period(
+    request: Request,
+    rt: Runtime,
+    who: StaffIdentity,
+    section: str,
+    start: str | None,
+    end: str | None,
+) -> Period | HTMLResponse:
+    """A page's period, or the page to show instead: a date that is not one, or a period that
+    runs backwards, is a 422 in the console's frame that says what is wrong in the officer's
+    language and gives the form back with what was typed."""
+    try:
+        return _period(rt, start, end)
+    except console.PeriodError as exc:
+        t = _words(rt)
+        context = _context(
+            rt,
+            {
+                "who": who,
+                "nav": NAV,
+                "section": section,
+                "problem": t["period_" + exc.code].format(**exc.values),
+                "action": request.url.path,
+                "typed": {"from": start or "", "to": end or ""},
+            },
+        )
+        return templates.TemplateResponse(
+            request, "console_bad_period.html", context, status_code=422, headers=HEADERS
+        )
 
 
 # -- charts ----------------------------------------------------------------------------------
@@ -347,7 +385,9 @@ def overview_page(
     if isinstance(who, HTMLResponse):
         return who
     now = rt.now()
-    period = _period(rt, start, end)
+    period = _page_period(request, rt, who, "overview", start, end)
+    if isinstance(period, HTMLResponse):
+        return period
     status = verification.status(session, runs=1, checkpoints=1)
     return _render(
         request,
@@ -382,7 +422,9 @@ def consents_page(
     if isinstance(who, HTMLResponse):
         return who
     now = rt.now()
-    period = _period(rt, start, end) if (start or end) else None
+    period = _page_period(request, rt, who, "consents", start, end) if (start or end) else None
+    if isinstance(period, HTMLResponse):
+        return period
     filters = console.ConsentFilter(customer, store, status, channel, version, period)
     rows = console.consent_log(session, filters=filters, now=now)
     return _render(
@@ -461,7 +503,9 @@ def deletions_page(
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
-    period = _period(rt, start, end)
+    period = _page_period(request, rt, who, "deletions", start, end)
+    if isinstance(period, HTMLResponse):
+        return period
     proofs = console.deletion_proofs(session, period=period, gallery_ttl=_ttl(rt), now=rt.now())
     return _render(
         request,
@@ -485,7 +529,9 @@ def access_page(
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
-    period = _period(rt, start, end)
+    period = _page_period(request, rt, who, "access", start, end)
+    if isinstance(period, HTMLResponse):
+        return period
     log = console.access_log(session, period=period, staff=staff.strip(), now=rt.now())
     return _render(
         request,
@@ -517,7 +563,9 @@ def incidents_page(
     if isinstance(who, HTMLResponse):
         return who
     now = rt.now()
-    period = _period(rt, start, end)
+    period = _page_period(request, rt, who, "incidents", start, end)
+    if isinstance(period, HTMLResponse):
+        return period
     rows = console.incidents(session, period=period, outcome=outcome)
     rate = chart_set(session, period, now, _words(rt))[3]
     return _render(
@@ -541,7 +589,9 @@ def retention_page(
     who = _page_officer(request, rt, session)
     if isinstance(who, HTMLResponse):
         return who
-    period = _period(rt, start, end)
+    period = _page_period(request, rt, who, "retention", start, end)
+    if isinstance(period, HTMLResponse):
+        return period
     view = console.retention_view(session, period=period, limits=limits(rt), now=rt.now())
     return _render(
         request, rt, "console_retention.html", who, "retention", {"period": period, "view": view}
