@@ -45,6 +45,7 @@ def card_settings(rt: Runtime) -> CardSettings:
     return CardSettings(
         follow_up_after_days=rt.settings.card_follow_up_after_days,
         follow_up_until_days=rt.settings.card_follow_up_until_days,
+        language=rt.settings.staff_language,  # the card's sentences, like the tablet's words
     )
 
 

@@ -1,8 +1,9 @@
 """The tablet speaks the stores' staff language (issue 16): Dutch for a Dutch store
 (``VERTROUWD_STAFF_LANGUAGE=nl``, the default), English with the setting. In a real browser
 against the real server: the sign-in form, the empty store, a card before and after "Ja, dit is
-…", the profile and the metrics view, with ``lang`` on ``<html>``, no English label left on the
-Dutch pages, and axe-core on each. Screenshots go to ``test-artifacts/screenshots``."""
+…" (its labels, and its sentences: the service item, the question to ask, the suggestions'
+reasons), the profile and the metrics view, with ``lang`` on ``<html>``, no English label left
+on the Dutch pages, and axe-core on each. Screenshots go to ``test-artifacts/screenshots``."""
 
 from __future__ import annotations
 
@@ -124,6 +125,20 @@ def test_the_tablet_speaks_the_stores_staff_language(
         for words in ("Allergic: ", "For today", "Suggest", "Last bought", "Greeted"):
             assert words in shown, words
     seen.append(shown)
+    # what the card says about Lin is in the staff language too: the service item, the question
+    # to ask and each suggestion's reason (the product names are the shop's own)
+    card_text = page.inner_text("article.card")
+    sentences = (
+        "Ask how", "is working out", "usually every", "often bought with", "a best-seller",
+        "Refund ready", "Repair of", "in progress", "weeks ago",
+    )  # fmt: skip
+    if dutch:
+        assert "bevalt (gekocht" in card_text, card_text
+        assert "Terugbetaling klaar" in card_text, card_text
+        assert any(w in card_text for w in ("meestal elke", "vaak gekocht met", "bestseller"))
+        assert not [w for w in sentences if w in card_text], card_text
+    else:
+        assert "is working out (bought" in card_text, card_text
     page.screenshot(path=str(screenshot_dir / f"i16-tablet-{language}-card.png"))
     assert_accessible(page, f"tablet-{language}-card")
 
