@@ -63,6 +63,18 @@ _PER_NL: Final[dict[str, str]] = {
     "pass+face": "passen getoond door iemand anders dan het lid",
 }
 
+# What a member's opening or a refused attempt was about, as the audit log records it.
+_WHAT_NL: Final[dict[str, str]] = {
+    "card": "kaart",
+    "profile": "profiel",
+    "visit": "bezoek",
+    "live visits": "live bezoeken",
+    "customer": "klant",
+    "store metrics": "winkelcijfers",
+    "search customers": "klanten zoeken",
+    "console": "console",
+}
+
 _DOOR_LEGAL_NL: Final[tuple[str, ...]] = (
     "De Autoriteit Persoonsgegevens waarschuwde in 2020 een supermarkt dat binnenlopen in een "
     "winkel geen toestemming is, en dat het na seconden wissen van niet-herkende gezichten de "
@@ -534,6 +546,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"mode:{mode}": text for mode, text in golive.MODE_LABELS.items()},
         **{f"door_legal:{i}": text for i, text in enumerate(golive.DOOR_LEGAL_POSITION)},
         **{f"fm_per:{mode}": text for mode, text in false_matches.PER.items()},
+        **{f"what:{what}": what for what in _WHAT_NL},
     },
     "nl": {
         "console": "Privacyconsole",
@@ -793,7 +806,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "show_everyone": "Iedereen tonen",
         "per_account": "Geopende leden per account:",
         "access_file": "Inzagelogboek",
-        "flags_file": "Markeringen",
+        "flags_file": "Signalen",
         "unusual": "Ongewone patronen",
         "flag_none": "geen",
         "flag_many_profiles": "Veel profielen",
@@ -807,7 +820,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "opened": "Geopend",
         "arrived": "Binnengekomen",
         "tablet": "Tablet",
-        "flags": "Markeringen",
+        "flags": "Signalen",
         "no_openings": "In deze periode is geen profiel geopend.",
         "sign_ins": "Aanmeldingen ({n})",
         "outcome": "Uitkomst",
@@ -987,6 +1000,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"mode:{mode}": text for mode, text in _MODES_NL.items()},
         **{f"door_legal:{i}": text for i, text in enumerate(_DOOR_LEGAL_NL)},
         **{f"fm_per:{mode}": text for mode, text in _PER_NL.items()},
+        **{f"what:{what}": text for what, text in _WHAT_NL.items()},
     },
 }
 
