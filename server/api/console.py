@@ -546,6 +546,7 @@ def access_page(
             "limit": console.MAX_ROWS,
             "many": console.MANY_PROFILES_PER_HOUR,
             "burst": console.DENIAL_BURST,
+            "denial_minutes": int(console.DENIAL_WINDOW.total_seconds() // 60),
         },
     )
 

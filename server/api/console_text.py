@@ -75,6 +75,16 @@ _WHAT_NL: Final[dict[str, str]] = {
     "console": "console",
 }
 
+# Why an opening of a member's card or profile is flagged (the service's sentences, in Dutch).
+_WHY_NL: Final[dict[str, str]] = {
+    "no visit on record for this opening": "geen bezoek vastgelegd bij deze inzage",
+    "the visit belongs to another member": "het bezoek hoort bij een ander lid",
+    "opened for a visit in another store": "geopend voor een bezoek in een andere winkel",
+    "opened before the member arrived": "geopend voordat het lid binnenkwam",
+    "opened after the visit had ended": "geopend nadat het bezoek was afgelopen",
+    "many profiles within an hour": "veel profielen binnen een uur",
+}
+
 _DOOR_LEGAL_NL: Final[tuple[str, ...]] = (
     "De Autoriteit Persoonsgegevens waarschuwde in 2020 een supermarkt dat binnenlopen in een "
     "winkel geen toestemming is, en dat het na seconden wissen van niet-herkende gezichten de "
@@ -358,6 +368,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "flag_denials": "Refusals",
         "flag_lockout": "Sign-in lockout",
         "flag_reissue": "Link re-issued",
+        "flag_many_text": "{staff} opened {n} different members' profiles within one hour (more "
+        "than {most})",
+        "flag_denials_text": "{staff} was refused access {n} times within {minutes} minutes",
         "nothing_unusual": "Nothing unusual in this period.",
         "openings": "Openings ({n})",
         "staff": "Staff",
@@ -547,6 +560,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"door_legal:{i}": text for i, text in enumerate(golive.DOOR_LEGAL_POSITION)},
         **{f"fm_per:{mode}": text for mode, text in false_matches.PER.items()},
         **{f"what:{what}": what for what in _WHAT_NL},
+        **{f"why:{why}": why for why in _WHY_NL},
     },
     "nl": {
         "console": "Privacyconsole",
@@ -814,6 +828,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "flag_denials": "Weigeringen",
         "flag_lockout": "Aanmelden geblokkeerd",
         "flag_reissue": "Link opnieuw uitgegeven",
+        "flag_many_text": "{staff} opende binnen een uur de profielen van {n} verschillende leden "
+        "(meer dan {most})",
+        "flag_denials_text": "{staff} werd {n} keer binnen {minutes} minuten toegang geweigerd",
         "nothing_unusual": "Niets ongewoons in deze periode.",
         "openings": "Inzages ({n})",
         "staff": "Medewerker",
@@ -1001,6 +1018,7 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"door_legal:{i}": text for i, text in enumerate(_DOOR_LEGAL_NL)},
         **{f"fm_per:{mode}": text for mode, text in _PER_NL.items()},
         **{f"what:{what}": text for what, text in _WHAT_NL.items()},
+        **{f"why:{why}": text for why, text in _WHY_NL.items()},
     },
 }
 

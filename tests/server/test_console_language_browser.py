@@ -68,7 +68,8 @@ ENGLISH_LABELS = (
     "Width", "Height", "Min. face", "I have seen", "door camera", "check-in spot",
     "membership pass", "Pause recognition", "confirmed", "waiting", "device", "erased member",
     "ago", "never", " by ", "Consents given", "Arrivals per day", "Incident rate",
-    "non-members", "per 1,000", "door mode allows", "profile", "card",
+    "non-members", "per 1,000", "door mode allows", "profile", "card", "was refused access",
+    "no visit on record", "within one hour",
 )  # fmt: skip
 
 
