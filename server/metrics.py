@@ -6,19 +6,22 @@ process (tests, the demo) each count their own. Request latency and open sockets
 pure ASGI middleware (routes stay as they are; the label is the route's template, e.g.
 ``/api/v1/visits/{visit_id}/reveal``, never the filled-in path); arrivals, cards and batch sizes
 from the group-commit writer's hook; gallery publications, device acknowledgements still
-pending and the database pool are read when scraped.
+pending and the database pool are read when scraped; the wait for a pooled database connection
+is timed as it happens (:func:`watch_pool`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.pool import Pool, PoolProxiedConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -26,6 +29,48 @@ if TYPE_CHECKING:
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# From a free connection handed over at once (well under a millisecond) to the pool's time-out
+# (``pool_timeout``: 60 s for SQLite, whose one connection requests take turns on).
+POOL_WAIT_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
+)  # fmt: skip
+
+_POOL_WATCHERS: weakref.WeakKeyDictionary[Pool, list[Callable[[float], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watch_pool(pool: Pool, observe: Callable[[float], None]) -> Callable[[], None]:
+    """Call ``observe(seconds)`` with how long each checkout from ``pool`` took: the wait for a
+    free connection (opening a new one, and PostgreSQL's pre-ping, included), also when it ends
+    in the pool's time-out. Returns the function that stops it.
+
+    SQLAlchemy's pool events fire only once a connection is handed over (``checkout``), never
+    when one is asked for, so ``Pool.connect`` (what ``Engine.connect`` and every session call)
+    is wrapped, once per pool; several apps on one runtime (tests, the demo) each subscribe."""
+    watchers = _POOL_WATCHERS.get(pool)
+    if watchers is None:
+        watchers = _POOL_WATCHERS[pool] = []
+        connect = pool.connect
+        subscribed = watchers
+
+        def timed_connect() -> PoolProxiedConnection:
+            start = time.perf_counter()
+            try:
+                return connect()
+            finally:
+                waited = time.perf_counter() - start
+                for fn in list(subscribed):
+                    fn(waited)
+
+        pool.connect = timed_connect  # type: ignore[method-assign]
+    watchers.append(observe)
+
+    def stop() -> None:
+        if observe in watchers:
+            watchers.remove(observe)
+
+    return stop
 
 
 class _FromDatabase(Collector):
@@ -96,6 +141,12 @@ class ServerMetrics:
             "HTTP request latency by method, route template and status class.",
             ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.pool_wait = Histogram(
+            "vertrouwd_db_pool_wait_seconds",
+            "Time a request waited for a database connection from the pool.",
+            buckets=POOL_WAIT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._unwatch: Callable[[], None] | None = None
         self.database = _FromDatabase()
         r.register(self.database)
         for kind in ("tablet", "device"):  # every series present from the start, at 0
@@ -104,7 +155,14 @@ class ServerMetrics:
             self.arrivals.labels(outcome=outcome)
 
     def bind(self, runtime: Runtime | None) -> None:
+        """At start-up the app's runtime (its database is read and its pool timed); ``None`` at
+        shut-down."""
         self.database.runtime = runtime
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if runtime is not None:
+            self._unwatch = watch_pool(runtime.engine.pool, self.pool_wait.observe)
 
     def observe_batch(self, requests: int, accepted: int, refused: int, cards: int) -> None:
         """The arrival writer's hook, after each committed batch."""

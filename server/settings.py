@@ -152,7 +152,9 @@ class ServerSettings(BaseSettings):
         900, ge=60, le=7 * 24 * 3600, description="failed sign-ins older than this are forgotten"
     )
     staff_language: Literal["nl", "en"] = Field(
-        "nl", description="language of the register page for cashiers: Dutch for Dutch stores"
+        "nl",
+        description="language of the staff pages (register, tablet, privacy console): Dutch "
+        "for Dutch stores",
     )
     metrics_token: SecretStr | None = Field(
         None,

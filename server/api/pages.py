@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from consent.records import LANGUAGES
 from server.api import me_text
 from server.api.page_text import TEXT, texts
-from server.api.staff_text import STAFF_LANGUAGES, staff_texts
+from server.api.staff_text import STAFF_LANGUAGES, staff_language, staff_texts
 from server.deps import SESSION_COOKIE, RuntimeDep, SessionDep, staff_from_token
 from server.runtime import Runtime
 from server.services import localtime
@@ -176,7 +176,7 @@ def _render(
 def register_page(request: Request, rt: RuntimeDep, lang: str | None = None) -> HTMLResponse:
     """Signed-out visitors get the sign-in form (the page's script asks ``/auth/me``). The
     cashier's words in the stores' staff language (``?lang=`` switches)."""
-    staff_lang = lang if lang in STAFF_LANGUAGES else rt.settings.staff_language
+    staff_lang = staff_language(lang, rt.settings.staff_language)
     other = next(code for code in STAFF_LANGUAGES if code != staff_lang)
     return _render(
         request,

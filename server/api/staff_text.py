@@ -174,3 +174,9 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
 
 def staff_texts(language: str) -> dict[str, str]:
     return STAFF_TEXT.get(language, STAFF_TEXT["nl"])
+
+
+def staff_language(requested: str | None, default: str) -> str:
+    """The language of a staff page (register, tablet, console): ``?lang=`` when it names a
+    staff language, else the stores' setting (``VERTROUWD_STAFF_LANGUAGE``)."""
+    return requested if requested in STAFF_LANGUAGES else default

@@ -26,6 +26,8 @@ from server.api.schemas import (
     TeaserOut,
     VisitMessageOut,
 )
+from server.api.staff_text import STAFF_LANGUAGES, staff_language
+from server.api.tablet_text import tablet_texts
 from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
 from server.realtime import as_text, tablet_channel
@@ -53,6 +55,7 @@ def card_settings(rt: Runtime) -> CardSettings:
     return CardSettings(
         follow_up_after_days=rt.settings.card_follow_up_after_days,
         follow_up_until_days=rt.settings.card_follow_up_until_days,
+        language=rt.settings.staff_language,  # the card's sentences, like the tablet's words
     )
 
 
@@ -68,8 +71,19 @@ def _tablet(request: Request) -> dict[str, str]:
     return visits.tablet_ref(request.cookies.get(SESSION_COOKIE), request.headers.get("user-agent"))
 
 
+def _words(rt: Runtime, lang: str | None) -> dict[str, Any]:
+    """The salesperson's words in the stores' staff language (``?lang=`` switches, and the
+    link between the tablet and its metrics keeps it)."""
+    chosen = staff_language(lang, rt.settings.staff_language)
+    return {
+        "lang": chosen,
+        "t": tablet_texts(chosen),
+        "lang_query": f"?lang={chosen}" if lang in STAFF_LANGUAGES else "",
+    }
+
+
 @router.get("/tablet", response_class=HTMLResponse)
-def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
+def tablet_page(request: Request, rt: RuntimeDep, lang: str | None = None) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "tablet.html",
@@ -77,13 +91,14 @@ def tablet_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
             "ping_s": PING_S,
             "idle_s": rt.settings.session_idle_s,
             "tz_name": rt.settings.timezone,
+            **_words(rt, lang),
         },
     )
 
 
 @router.get("/tablet/metrics", response_class=HTMLResponse)
-def metrics_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "tablet_metrics.html", {})
+def metrics_page(request: Request, rt: RuntimeDep, lang: str | None = None) -> HTMLResponse:
+    return templates.TemplateResponse(request, "tablet_metrics.html", _words(rt, lang))
 
 
 @router.get("/api/v1/visits/live", response_model=list[TeaserOut])

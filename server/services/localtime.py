@@ -12,6 +12,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS_NL = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
+"""The console's month abbreviations in Dutch (a Dutch officer reads ``3 mrt``, not ``3 Mar``)."""
+
+
+def _months(language: str) -> tuple[str, ...]:
+    return MONTHS_NL if language == "nl" else MONTHS
 
 
 def local(value: datetime, tz: tzinfo) -> datetime:
@@ -38,21 +44,24 @@ def abbreviation(value: datetime, tz: tzinfo) -> str:
     return name
 
 
-def format_datetime(value: datetime | None, tz: tzinfo, *, seconds: bool = False) -> str:
+def format_datetime(
+    value: datetime | None, tz: tzinfo, *, seconds: bool = False, language: str = "en"
+) -> str:
     """``25 Nov 2026 15:05 CET`` (``15:05:09`` with ``seconds``); ``—`` for none."""
     if value is None:
         return "—"
     t = local(value, tz)
     clock = f"{t:%H:%M:%S}" if seconds else f"{t:%H:%M}"
-    return f"{t.day} {MONTHS[t.month - 1]} {t.year} {clock} {abbreviation(value, tz)}"
+    month = _months(language)[t.month - 1]
+    return f"{t.day} {month} {t.year} {clock} {abbreviation(value, tz)}"
 
 
-def format_day(value: datetime | date | None, tz: tzinfo) -> str:
+def format_day(value: datetime | date | None, tz: tzinfo, *, language: str = "en") -> str:
     """``25 Nov 2026``: the local calendar day of an instant (a ``date`` is shown as is)."""
     if value is None:
         return "—"
     day = day_of(value, tz) if isinstance(value, datetime) else value
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {_months(language)[day.month - 1]} {day.year}"
 
 
 def format_clock(value: datetime, tz: tzinfo) -> str:

@@ -23,7 +23,7 @@ async function send(url, body) {
     headers: { "Content-Type": "application/json", Accept: "application/json", "X-Vertrouwd": "1" },
     body: JSON.stringify(body || {}),
   });
-  if (r.status === 401) { location.reload(); throw new Error("Your session has ended: sign in again."); }
+  if (r.status === 401) { location.reload(); throw new Error(document.body.dataset.sessionEnded); }
   if (!r.ok) throw new Error(await detail(r));
   return r.status === 204 ? null : r.json();
 }
@@ -48,13 +48,18 @@ function setupLogin() {
     const button = $("button[type=submit]", form);
     button.disabled = true;
     $("#login-error").textContent = "";
-    try {
-      await send("/api/v1/auth/login", { username: $("#username").value, password: $("#password").value });
-      location.assign(form.dataset.next || "/console");
-    } catch (err) {
-      $("#login-error").textContent = err.message;
-      button.disabled = false;
-    }
+    // not send(): a wrong password is a 401, which here is an answer to show, not a session
+    // that ended
+    const r = await fetch("/api/v1/auth/login", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Vertrouwd": "1" },
+      body: JSON.stringify({ username: $("#username").value, password: $("#password").value }),
+    }).catch(() => null);
+    if (r && r.ok) { location.assign(form.dataset.next || "/console"); return; }
+    // a lockout (429) says for how long; anything else is the one message for a bad sign-in
+    $("#login-error").textContent = r && r.status === 429 ? await detail(r) : form.dataset.wrong;
+    button.disabled = false;
   });
 }
 
@@ -74,7 +79,7 @@ function setupButtons() {
       if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
       button.disabled = true;
       const label = button.textContent;
-      button.textContent = "Working…";
+      button.textContent = document.body.dataset.working;  // in the staff language
       try {
         await send(button.dataset.post, {});
         done(button.dataset.done, button.dataset.then);

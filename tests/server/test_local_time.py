@@ -112,6 +112,23 @@ def test_a_local_day_is_23_or_25_hours_long_on_the_days_the_clocks_change() -> N
     assert period.as_json() == {"from": "2026-03-28", "to": "2026-03-30", "timezone": AMS.key}
 
 
+def test_a_console_day_is_dd_mm_yyyy_or_iso_and_nothing_else() -> None:
+    """The console's date fields take dd-mm-yyyy (issue 16: a browser's own date field showed
+    mm/dd/yyyy); links and the JSON API keep ISO. A day that does not exist is refused."""
+    for text in ("25-11-2026", "25/11/2026", "25.11.2026", "2026-11-25", " 25-11-2026 "):
+        assert console.parse_day(text) == date(2026, 11, 25), text
+    assert console.parse_day("3-1-2026") == date(2026, 1, 3)  # day first, not month
+    for text in ("31-02-2026", "11/25/2026", "2026", "yesterday", "25-11-26"):
+        with pytest.raises(console.PeriodError) as refused:
+            console.parse_day(text)
+        assert refused.value.code == "bad_date"
+        assert refused.value.values == {"value": text}
+    with pytest.raises(console.PeriodError) as backwards:
+        console.parse_period("25-11-2026", "24-11-2026", now=utc(2026, 12, 1, 12), tz=AMS)
+    assert backwards.value.code == "reversed"
+    assert backwards.value.values == {"first": "25-11-2026", "last": "24-11-2026"}
+
+
 def test_today_and_the_default_period_are_local() -> None:
     late = utc(2026, 11, 25, 23, 30)  # 00:30 on 26 November in Amsterdam
     period = console.parse_period(None, None, now=late, tz=AMS)
@@ -318,7 +335,7 @@ def test_console_pages_show_cet_and_cest_and_never_utc(late_night: TestClient) -
         assert zones <= {"CET", "CEST"}, (url, zones)
     consents = c.get("/console/consents", params={"from": "2026-11-25", "to": "2026-11-25"}).text
     assert "25 Nov 2026 00:30 CET" in consents
-    assert 'value="2026-11-25"' in consents  # the date form shows the local day asked for
+    assert 'value="25-11-2026"' in consents  # the date form shows the local day asked for
 
 
 def test_the_art30_record_is_in_local_time(late_night: TestClient) -> None:

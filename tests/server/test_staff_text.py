@@ -1,24 +1,40 @@
-"""The cashier's words (``server/api/staff_text.py``): the same keys and placeholders in every
-staff language, and Dutch unless the deployment says otherwise."""
+"""The staff's words (the register's ``staff_text``, the tablet's ``tablet_text``, the console's
+``console_text``): the same keys and placeholders in every staff language, and Dutch unless the
+deployment says otherwise."""
 
 from __future__ import annotations
 
 import string
 from pathlib import Path
 
-from server.api.staff_text import STAFF_LANGUAGES, STAFF_TEXT
+import pytest
+
+from server.api.console_text import CONSOLE_TEXT
+from server.api.staff_text import STAFF_LANGUAGES, STAFF_TEXT, staff_language
+from server.api.tablet_text import TABLET_TEXT
 from server.settings import ServerSettings
 
 
-def test_every_staff_language_has_the_same_words_and_placeholders() -> None:
-    assert set(STAFF_TEXT) == set(STAFF_LANGUAGES)
+@pytest.mark.parametrize(
+    "table", [STAFF_TEXT, TABLET_TEXT, CONSOLE_TEXT], ids=["register", "tablet", "console"]
+)
+def test_every_staff_language_has_the_same_words_and_placeholders(
+    table: dict[str, dict[str, str]],
+) -> None:
+    assert set(table) == set(STAFF_LANGUAGES)
     fields = string.Formatter()
-    for lang, words in STAFF_TEXT.items():
-        assert set(words) == set(STAFF_TEXT["en"]), lang
+    for lang, words in table.items():
+        assert set(words) == set(table["en"]), lang
         for key, value in words.items():
             assert value.strip(), (lang, key)
             names = {f[1] for f in fields.parse(value) if f[1]}
-            assert names == {f[1] for f in fields.parse(STAFF_TEXT["en"][key]) if f[1]}, key
+            assert names == {f[1] for f in fields.parse(table["en"][key]) if f[1]}, key
+
+
+def test_a_page_asks_for_a_staff_language_or_gets_the_stores() -> None:
+    assert staff_language("en", "nl") == "en"
+    assert staff_language(None, "nl") == "nl"
+    assert staff_language("de", "en") == "en"  # not a staff language: the setting
 
 
 def test_dutch_by_default(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
+from server.api.console_text import console_texts
 from server.api.pages import CSP, zone_in
 from server.deps import (
     SESSION_COOKIE,
@@ -50,24 +51,36 @@ HEADERS = {
 # without it fails loudly instead of quietly showing another zone.
 
 
-def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False) -> str:
-    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer)."""
-    return localtime.format_datetime(value, tz, seconds=seconds)
+def fmt_dt(value: datetime | None, tz: tzinfo, seconds: bool = False, language: str = "en") -> str:
+    """``25 Nov 2026 15:05 CET`` (``CEST`` in summer; ``25 nov 2026`` in Dutch)."""
+    return localtime.format_datetime(value, tz, seconds=seconds, language=language)
 
 
-def fmt_day(value: datetime | date | None, tz: tzinfo) -> str:
+def fmt_day(value: datetime | date | None, tz: tzinfo, language: str = "en") -> str:
     """``25 Nov 2026``: the local calendar day."""
-    return localtime.format_day(value, tz)
+    return localtime.format_day(value, tz, language=language)
+
+
+def _lang_in(ctx: Context) -> str:
+    return str(ctx.get("lang") or "en")
 
 
 @pass_context
 def _dt_filter(ctx: Context, value: datetime | None, seconds: bool = False) -> str:
-    return fmt_dt(value, zone_in(ctx), seconds)
+    return fmt_dt(value, zone_in(ctx), seconds, _lang_in(ctx))
 
 
 @pass_context
 def _day_filter(ctx: Context, value: datetime | date | None) -> str:
-    return fmt_day(value, zone_in(ctx))
+    return fmt_day(value, zone_in(ctx), _lang_in(ctx))
+
+
+@pass_context
+def _duration_filter(ctx: Context, seconds: float | None) -> str:
+    text = fmt_duration(seconds)
+    if text.endswith(" days") and _lang_in(ctx) == "nl":
+        return text.replace(" days", " dagen")
+    return text
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -87,28 +100,45 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s / 86400:.0f} days"
 
 
+def fmt_dmy(day: date | None) -> str:
+    """``25-11-2026``: what the console's date fields show and take (a browser's own date field
+    follows the browser's locale, mm/dd/yyyy in many, ambiguous to a Dutch officer)."""
+    return f"{day:%d-%m-%Y}" if day else ""
+
+
 def fmt_number(value: int | float) -> str:
     return f"{value:,}".replace(",", " ")
 
 
 templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
-templates.env.filters["duration"] = fmt_duration
+templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
+templates.env.filters["dmy"] = fmt_dmy
 templates.env.globals["label"] = console.label
 
-NAV = (
-    ("overview", "/console", "Overview"),
-    ("consents", "/console/consents", "Consent log"),
-    ("audit", "/console/audit", "Audit chain"),
-    ("deletions", "/console/deletions", "Deletion proofs"),
-    ("access", "/console/access", "Staff access"),
-    ("incidents", "/console/incidents", "Incidents"),
-    ("retention", "/console/retention", "Retention"),
-    ("devices", "/console/devices", "Devices"),
-    ("stores", "/console/stores", "Stores & go-live"),
-    ("ropa", "/console/ropa", "Art. 30 record"),
+NAV = (  # each section's name is the staff words' ``nav_<section>``
+    ("overview", "/console"),
+    ("consents", "/console/consents"),
+    ("audit", "/console/audit"),
+    ("deletions", "/console/deletions"),
+    ("access", "/console/access"),
+    ("incidents", "/console/incidents"),
+    ("retention", "/console/retention"),
+    ("devices", "/console/devices"),
+    ("stores", "/console/stores"),
+    ("ropa", "/console/ropa"),
 )
+
+
+def words(ctx: ServiceContext) -> dict[str, str]:
+    """The officer's words in the stores' staff language (``VERTROUWD_STAFF_LANGUAGE``)."""
+    return console_texts(ctx.settings.staff_language)
+
+
+def language(ctx: ServiceContext) -> dict[str, Any]:
+    """``lang`` for ``<html>`` and the date filters, ``t`` for the templates."""
+    return {"lang": ctx.settings.staff_language, "t": words(ctx)}
 
 
 # -- who may ---------------------------------------------------------------------------------
@@ -150,7 +180,14 @@ class Page:
         the side note (``Europe/Amsterdam (CET/CEST)``)."""
         tz = self.ctx.settings.zone
         note = localtime.zone_note(tz, year=localtime.today(self.ctx.now(), tz).year)
-        return {"tz": tz, "zone_note": note, "who": self.who, "nav": NAV, **context}
+        return {
+            "tz": tz,
+            "zone_note": note,
+            "who": self.who,
+            "nav": NAV,
+            **language(self.ctx),
+            **context,
+        }
 
     def render(
         self, name: str, section: str, context: dict[str, Any], *, status_code: int = 200
@@ -173,7 +210,7 @@ def officer_page(request: Request, rt: RuntimeDep, ctx: ContextDep, session: Ses
         login = templates.TemplateResponse(
             request,
             "console_login.html",
-            {"next": request.url.path},
+            {"next": request.url.path, **language(ctx)},
             status_code=401,
             headers=HEADERS,
         )
@@ -184,7 +221,7 @@ def officer_page(request: Request, rt: RuntimeDep, ctx: ContextDep, session: Ses
         refused = templates.TemplateResponse(
             request,
             "console_forbidden.html",
-            {"who": who, "reason": exc.reason},
+            {"who": who, "reason": exc.reason, **language(ctx)},
             status_code=403,
             headers=HEADERS,
         )
@@ -204,7 +241,7 @@ PeriodTo = Annotated[str | None, Query(alias="to", max_length=32)]
 def period_of(
     ctx: ServiceContext, start: str | None, end: str | None, *, default_days: int = 30
 ) -> Period:
-    """``from``/``to`` as calendar days in the stores' zone."""
+    """``from``/``to`` as calendar days in the stores' zone (``dd-mm-yyyy`` or ISO)."""
     return console.parse_period(
         start or None,
         end or None,
@@ -215,10 +252,43 @@ def period_of(
 
 
 def period(ctx: ContextDep, start: PeriodFrom = None, end: PeriodTo = None) -> Period:
+    """A JSON view's period; a bad one is the app's 422 (``console.PeriodError``)."""
     return period_of(ctx, start, end)
 
 
 PeriodDep = Annotated[Period, Depends(period)]
+
+
+def bad_period(
+    page: Page, exc: console.PeriodError, start: str | None, end: str | None
+) -> PageRefused:
+    """A date that is not one, or a period that runs backwards, on a page: a 422 in the
+    console's frame that says what is wrong in the officer's language and gives the form back
+    with what was typed."""
+    path = page.request.url.path
+    section = next((key for key, href in NAV if href == path), "overview")
+    response = page.render(
+        "console_bad_period.html",
+        section,
+        {
+            "problem": words(page.ctx)["period_" + exc.code].format(**exc.values),
+            "action": path,
+            "typed": {"from": start or "", "to": end or ""},
+        },
+        status_code=422,
+    )
+    return PageRefused(response, keep_writes=True)
+
+
+def page_period(page: OfficerPage, start: PeriodFrom = None, end: PeriodTo = None) -> Period:
+    """A page's period (``dd-mm-yyyy`` or ISO), or the bad-period page instead."""
+    try:
+        return period_of(page.ctx, start, end)
+    except console.PeriodError as exc:
+        raise bad_period(page, exc, start, end) from None
+
+
+PagePeriodDep = Annotated[Period, Depends(page_period)]
 
 
 # -- one service call per view, for the page and its JSON twin --------------------------------

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from server.api.console import common
-from server.api.console.common import OfficerPage, PeriodDep, PeriodFrom, PeriodTo
+from server.api.console.common import OfficerPage, PagePeriodDep, PeriodFrom, PeriodTo
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SessionDep
 from server.services.console import charts, verification
@@ -26,86 +26,86 @@ router = APIRouter(tags=["console"])
 # -- charts ----------------------------------------------------------------------------------
 
 
-def rate_chart(arrivals: list[console.DayCount]) -> dict[str, Any]:
+def rate_chart(arrivals: list[console.DayCount], t: dict[str, str]) -> dict[str, Any]:
     """'Not this person' reports per 100 arrivals, per day (overview and incidents)."""
     return {
-        "title": "Incident rate",
+        "title": t["chart_rate"],
         "svg": charts.chart(
             [d.day for d in arrivals],
             [
                 charts.Series(
-                    "'Not this person' per 100 arrivals",
+                    t["chart_rate_help"],
                     [d.values["incident_rate"] for d in arrivals],
                     "#b3261e",
                     "line",
                 )
             ],
-            title="Incident rate",
-            description="'Not this person' reports per 100 arrivals, per day.",
+            title=t["chart_rate"],
+            description=t["chart_rate_help"],
             unit="%",
             chart_id="chart-rate",
         ),
-        "columns": ["Per 100 arrivals"],
+        "columns": [t["per_100"]],
         "rows": [(d.day, [d.values["incident_rate"]]) for d in arrivals],
     }
 
 
-def chart_set(data: common.OverviewData) -> list[dict[str, Any]]:
-    """The overview's charts, each with its numbers for a table under it."""
+def chart_set(data: common.OverviewData, t: dict[str, str]) -> list[dict[str, Any]]:
+    """The overview's charts, each with its numbers for a table under it, in the words ``t``."""
     consents, arrivals = data.consents_per_day, data.arrivals_per_day
     days = [d.day for d in consents]
     return [
         {
-            "title": "Consents given and ended per day",
+            "title": t["chart_consents"],
             "svg": charts.chart(
                 days,
                 [
-                    charts.Series("Given", [d.values["given"] for d in consents], "#2f6f5e"),
-                    charts.Series("Ended", [d.values["ended"] for d in consents], "#9aa3b2"),
+                    charts.Series(t["given"], [d.values["given"] for d in consents], "#2f6f5e"),
+                    charts.Series(t["ended"], [d.values["ended"] for d in consents], "#9aa3b2"),
                 ],
-                title="Consents given and ended per day",
-                description="Bars per day: consents given (renewals not counted) and consents "
-                "that ended (withdrawn, expired or erased).",
+                title=t["chart_consents"],
+                description=t["chart_consents_help"],
                 chart_id="chart-consents",
             ),
-            "columns": ["Given", "Ended"],
+            "columns": [t["given"], t["ended"]],
             "rows": [(d.day, [d.values["given"], d.values["ended"]]) for d in consents],
         },
         {
-            "title": "Members with an active consent",
+            "title": t["chart_active"],
             "svg": charts.chart(
                 days,
                 [
                     charts.Series(
-                        "Active", [d.values["active"] for d in consents], "#1a56db", "line"
+                        t["active"], [d.values["active"] for d in consents], "#1a56db", "line"
                     )
                 ],
-                title="Members with an active consent",
-                description="At the end of each day, how many consents were active.",
+                title=t["chart_active"],
+                description=t["chart_active_help"],
                 chart_id="chart-active",
             ),
-            "columns": ["Active"],
+            "columns": [t["active"]],
             "rows": [(d.day, [d.values["active"]]) for d in consents],
         },
         {
-            "title": "Arrivals per day",
+            "title": t["chart_arrivals"],
             "svg": charts.chart(
                 [d.day for d in arrivals],
                 [
-                    charts.Series("Arrivals", [d.values["arrivals"] for d in arrivals], "#2f6f5e"),
                     charts.Series(
-                        "Not this person", [d.values["incidents"] for d in arrivals], "#b3261e"
+                        t["arrivals"], [d.values["arrivals"] for d in arrivals], "#2f6f5e"
+                    ),
+                    charts.Series(
+                        t["not_this_person"], [d.values["incidents"] for d in arrivals], "#b3261e"
                     ),
                 ],
-                title="Arrivals per day",
-                description="Members recognised at the entrance per day, and 'not this "
-                "person' reports.",
+                title=t["chart_arrivals"],
+                description=t["chart_arrivals_help"],
                 chart_id="chart-arrivals",
             ),
-            "columns": ["Arrivals", "Not this person"],
+            "columns": [t["arrivals"], t["not_this_person"]],
             "rows": [(d.day, [d.values["arrivals"], d.values["incidents"]]) for d in arrivals],
         },
-        rate_chart(arrivals),
+        rate_chart(arrivals, t),
     ]
 
 
@@ -113,7 +113,7 @@ def chart_set(data: common.OverviewData) -> list[dict[str, Any]]:
 
 
 @router.get("/console", response_class=HTMLResponse)
-def overview_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+def overview_page(page: OfficerPage, session: SessionDep, period: PagePeriodDep) -> Response:
     data = common.overview(session, page.ctx, period)
     return page.render(
         "console.html",
@@ -122,7 +122,7 @@ def overview_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> 
             "period": period,
             "overview": data.overview,
             "chain": verification.status(session, runs=1, checkpoints=1),
-            "charts": chart_set(data),
+            "charts": chart_set(data, common.words(page.ctx)),
             "stores": signage.store_rows(session),
         },
     )
@@ -140,7 +140,12 @@ def consents_page(
     start: PeriodFrom = None,
     end: PeriodTo = None,
 ) -> Response:
-    filters = common.consent_filter(page.ctx, customer, store, status, channel, version, start, end)
+    try:
+        filters = common.consent_filter(
+            page.ctx, customer, store, status, channel, version, start, end
+        )
+    except console.PeriodError as exc:
+        raise common.bad_period(page, exc, start, end) from None
     return page.render(
         "console_consents.html",
         "consents",
@@ -186,7 +191,7 @@ def audit_page(page: OfficerPage, session: SessionDep) -> Response:
 
 
 @router.get("/console/deletions", response_class=HTMLResponse)
-def deletions_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+def deletions_page(page: OfficerPage, session: SessionDep, period: PagePeriodDep) -> Response:
     return page.render(
         "console_deletions.html",
         "deletions",
@@ -202,7 +207,7 @@ def deletions_page(page: OfficerPage, session: SessionDep, period: PeriodDep) ->
 def access_page(
     page: OfficerPage,
     session: SessionDep,
-    period: PeriodDep,
+    period: PagePeriodDep,
     staff: Annotated[str, Query(max_length=80)] = "",
 ) -> Response:
     return page.render(
@@ -215,6 +220,7 @@ def access_page(
             "limit": console.MAX_ROWS,
             "many": console.MANY_PROFILES_PER_HOUR,
             "burst": console.DENIAL_BURST,
+            "denial_minutes": int(console.DENIAL_WINDOW.total_seconds() // 60),
         },
     )
 
@@ -223,11 +229,11 @@ def access_page(
 def incidents_page(
     page: OfficerPage,
     session: SessionDep,
-    period: PeriodDep,
+    period: PagePeriodDep,
     outcome: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     rows = console.incidents(session, period=period, outcome=outcome)
-    rate = rate_chart(console.daily_arrivals(session, period=period))
+    rate = rate_chart(console.daily_arrivals(session, period=period), common.words(page.ctx))
     return page.render(
         "console_incidents.html",
         "incidents",
@@ -236,7 +242,7 @@ def incidents_page(
 
 
 @router.get("/console/retention", response_class=HTMLResponse)
-def retention_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> Response:
+def retention_page(page: OfficerPage, session: SessionDep, period: PagePeriodDep) -> Response:
     view = common.retention(session, page.ctx, period)
     return page.render("console_retention.html", "retention", {"period": period, "view": view})
 
@@ -273,8 +279,7 @@ def stores_page(page: OfficerPage, session: SessionDep) -> Response:
                 modes={row.code: row.mode for row in rows},
             ),
             "modes": RECOGNITION_MODES,
-            "mode_labels": golive.MODE_LABELS,
-            "door_legal": golive.DOOR_LEGAL_POSITION,
+            "door_legal_count": len(golive.DOOR_LEGAL_POSITION),
             "ttl_s": settings.gallery_ttl_s,
             "period": period,
         },

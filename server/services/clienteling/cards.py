@@ -18,7 +18,7 @@ purchase lines; the recommender's model is built once per database (``recommend.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ class CardSettings:
     follow_up_until_days: int = 45  # ... and no longer after this
     suggestions: int = 3
     last_purchases: int = 3
+    language: str = "en"  # the staff language of the card's sentences (service, ask, reasons)
 
 
 @dataclass(frozen=True)
@@ -202,9 +203,11 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def service_text(kind: str, status: str, description: str) -> str:
+def service_text(kind: str, status: str, description: str, language: str = "en") -> str:
     ready = status == "ready"
     what = _lower_first(description)
+    if language == "nl":
+        return _service_text_nl(kind, ready, what, description)
     if kind == "repair":
         return f"Repair of {what} is ready" if ready else f"Repair of {what} in progress"
     if kind == "special_order":
@@ -216,20 +219,45 @@ def service_text(kind: str, status: str, description: str) -> str:
     return description
 
 
+def _service_text_nl(kind: str, ready: bool, what: str, description: str) -> str:
+    if kind == "repair":
+        return f"Reparatie van {what} is klaar" if ready else f"Reparatie van {what} loopt nog"
+    if kind == "special_order":
+        return (
+            f"Speciale bestelling klaar: {description}"
+            if ready
+            else (f"Speciale bestelling: {description}")
+        )
+    if kind == "pickup":
+        return (
+            f"Bestelling klaar om op te halen: {description}"
+            if ready
+            else (f"Bestelling: {description}")
+        )
+    if kind == "return":
+        return (
+            f"Terugbetaling klaar voor de geretourneerde {what}"
+            if ready
+            else (f"Retour van {what} loopt nog")
+        )
+    return description
+
+
 def _days(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() // 86400))
 
 
-def _ago(days: int) -> str:
+def _ago(days: int, language: str = "en") -> str:
+    nl = language == "nl"
     if days == 0:
-        return "today"
+        return "vandaag" if nl else "today"
     if days == 1:
-        return "yesterday"
+        return "gisteren" if nl else "yesterday"
     if days < 14:
-        return f"{days} days ago"
+        return f"{days} {'dagen geleden' if nl else 'days ago'}"
     if days < 60:
-        return f"{round(days / 7)} weeks ago"
-    return f"{round(days / 30.4)} months ago"
+        return f"{round(days / 7)} {'weken geleden' if nl else 'weeks ago'}"
+    return f"{round(days / 30.4)} {'maanden geleden' if nl else 'months ago'}"
 
 
 def compose_card(
@@ -321,7 +349,12 @@ def compose_card(
         key=lambda s: (s.status != "ready", -(s.updated_at.timestamp())),
     )
     service = [
-        ServiceLine(s.kind, s.status, service_text(s.kind, s.status, s.description), s.updated_at)
+        ServiceLine(
+            s.kind,
+            s.status,
+            service_text(s.kind, s.status, s.description, cfg.language),
+            s.updated_at,
+        )
         for s in service_rows[:4]
     ]
 
@@ -343,9 +376,13 @@ def compose_card(
         under_repair = any(name.lower() in s.text.lower() for s in service)
         if not under_repair:
             days = _days(now - at)
-            follow_up = FollowUp(
-                f"Ask how the {name} is working out (bought {_ago(days)})", name, at
+            ago = _ago(days, cfg.language)
+            ask = (
+                f"Vraag hoe de {name} bevalt (gekocht {ago})"
+                if cfg.language == "nl"
+                else f"Ask how the {name} is working out (bought {ago})"
             )
+            follow_up = FollowUp(ask, name, at)
 
     notes = [
         NoteLine(n.author, n.body, n.created_at)
@@ -362,7 +399,10 @@ def compose_card(
         history = recommend.history_from_db(
             session, cid, restrictions=restrictions, favourite_categories=favourite_categories
         )
-        suggestions = recommender.recommend(history, k=cfg.suggestions, now=now)
+        suggestions = [
+            replace(s, reason=recommend.reason_text(s.kind, dict(s.facts), cfg.language))
+            for s in recommender.recommend(history, k=cfg.suggestions, now=now)
+        ]
 
     return Card(
         visit_id=visit.id,

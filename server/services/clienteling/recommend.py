@@ -27,7 +27,7 @@ import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Protocol
 
@@ -35,6 +35,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from server.db.clienteling import Purchase
+from server.services import localtime
 from server.services.clienteling import catalogue
 from server.services.clienteling.catalogue import ProductInfo, Restrictions
 
@@ -106,10 +107,53 @@ class Suggestion:
     price_cents: int
     category: str
     score: float = 0.0
+    facts: tuple[tuple[str, str | int | float | None], ...] = ()
+    """What the reason says, as data (``reason_text`` words it in a staff language)."""
 
 
-def _suggestion(p: ProductInfo, reason: str, kind: str, score: float) -> Suggestion:
-    return Suggestion(p.id, p.sku, p.name, reason, kind, p.price_cents, p.category, score)
+def _suggestion(
+    p: ProductInfo, kind: str, score: float, **facts: str | int | float | None
+) -> Suggestion:
+    reason = reason_text(kind, facts)
+    return Suggestion(
+        p.id, p.sku, p.name, reason, kind, p.price_cents, p.category, score,
+        tuple(sorted(facts.items())),
+    )  # fmt: skip
+
+
+def reason_text(
+    kind: str, facts: Mapping[str, str | int | float | None], language: str = "en"
+) -> str:
+    """The reason a salesperson can say out loud, in the staff language (``en`` or ``nl``)."""
+    nl = language == "nl"
+    if kind == "popular":
+        n = facts["n"]
+        return (
+            f"een bestseller: {n} leden kochten het onlangs"
+            if nl
+            else f"a best-seller: {n} members bought it lately"
+        )
+    if kind == "replenish":
+        count = int(facts["count"] or 0)
+        times = (f"{count}× gekocht, " if nl else f"bought {count}×, ") if count > 1 else ""
+        ago = _ago(float(facts["since"] or 0), language)
+        every = _every(float(facts["every"] or 0), language)
+        if nl:
+            return f"{times}laatst {ago}; meestal elke {every}"
+        return f"{times}last {ago}; usually every {every}"
+    if kind == "co_purchase":
+        source = facts.get("source")
+        if source:
+            return f"vaak gekocht met de {source}" if nl else f"often bought with the {source}"
+        return "klanten zoals deze kopen het" if nl else "customers like them buy it"
+    if kind == "new_arrival":
+        day = date.fromisoformat(str(facts["day"]))
+        when = f"{day.day} {(localtime.MONTHS_NL if nl else localtime.MONTHS)[day.month - 1]}"
+        category = facts["category"]
+        if nl:
+            return f"nieuw sinds {when} in {category}, een favoriet"
+        return f"new since {when} in {category}, a favourite"
+    return ""
 
 
 class Recommender(Protocol):
@@ -128,23 +172,27 @@ def eligible(product: ProductInfo | None, history: CustomerHistory) -> bool:
     return history.restrictions.allows(product)
 
 
-def _ago(days: float) -> str:
+def _ago(days: float, language: str = "en") -> str:
+    nl = language == "nl"
     if days < 1:
-        return "today"
+        return "vandaag" if nl else "today"
     if days < 14:
         n = round(days)
+        if nl:
+            return f"{n} {'dag' if n == 1 else 'dagen'} geleden"
         return f"{n} day{'s' if n != 1 else ''} ago"
     if days < 60:
-        return f"{round(days / 7)} weeks ago"
-    return f"{round(days / 30.4)} months ago"
+        return f"{round(days / 7)} {'weken geleden' if nl else 'weeks ago'}"
+    return f"{round(days / 30.4)} {'maanden geleden' if nl else 'months ago'}"
 
 
-def _every(days: float) -> str:
+def _every(days: float, language: str = "en") -> str:
+    nl = language == "nl"
     if days < 14:
-        return f"{round(days)} days"
+        return f"{round(days)} {'dagen' if nl else 'days'}"
     if days < 60:
-        return f"{round(days / 7)} weeks"
-    return f"{round(days / 30.4)} months"
+        return f"{round(days / 7)} {'weken' if nl else 'weeks'}"
+    return f"{round(days / 30.4)} {'maanden' if nl else 'months'}"
 
 
 def _popularity(lines: Iterable[Line], since: datetime, until: datetime) -> Counter[int]:
@@ -186,7 +234,7 @@ class PopularRecommender:
             if p is None or not eligible(p, history):
                 continue
             n = self.counts[pid]
-            out.append(_suggestion(p, f"a best-seller: {n} members bought it lately", "popular", n))
+            out.append(_suggestion(p, "popular", n, n=n))
             if len(out) >= k:
                 break
         return out
@@ -292,9 +340,9 @@ class CoPurchaseRecommender:
             if not self.DUE[0] <= due <= self.DUE[1]:
                 continue
             score = self.REPLENISH - abs(due - 1.0) / 2 + min(owned.count, 12) / 24
-            times = f"bought {owned.count}×, " if owned.count > 1 else ""
-            reason = f"{times}last {_ago(since)}; usually every {_every(every)}"
-            out.append(_suggestion(p, reason, "replenish", score))
+            out.append(
+                _suggestion(p, "replenish", score, count=owned.count, since=since, every=every)
+            )
         return out
 
     def _co_purchase(self, history: CustomerHistory, now: datetime) -> list[Suggestion]:
@@ -315,10 +363,8 @@ class CoPurchaseRecommender:
             if p is None or not eligible(p, history):
                 continue
             source = self.products.get(best[pid][1])
-            reason = (
-                f"often bought with the {source.name}" if source else "customers like them buy it"
-            )
-            out.append(_suggestion(p, reason, "co_purchase", self.CO_PURCHASE * score / top))
+            score = self.CO_PURCHASE * score / top
+            out.append(_suggestion(p, "co_purchase", score, source=source.name if source else None))
         return out
 
     def _new_arrivals(self, history: CustomerHistory, now: datetime) -> list[Suggestion]:
@@ -333,9 +379,8 @@ class CoPurchaseRecommender:
             if p.category not in favourite or not eligible(p, history):
                 continue
             score = self.NEW_ARRIVAL - 0.1 * favourite[p.category]
-            when = p.new_arrival_at.strftime("%-d %b")
-            reason = f"new since {when} in {p.category}, a favourite"
-            out.append(_suggestion(p, reason, "new_arrival", score))
+            day = p.new_arrival_at.date().isoformat()
+            out.append(_suggestion(p, "new_arrival", score, day=day, category=p.category))
         return out
 
     def recommend(self, history: CustomerHistory, *, k: int, now: datetime) -> list[Suggestion]:

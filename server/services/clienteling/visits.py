@@ -225,7 +225,12 @@ def profile(
     ]
     service = [
         cards.ServiceLine(
-            s.kind, s.status, cards.service_text(s.kind, s.status, s.description), s.updated_at
+            s.kind,
+            s.status,
+            cards.service_text(
+                s.kind, s.status, s.description, (settings or cards.CardSettings()).language
+            ),
+            s.updated_at,
         )
         for s in session.scalars(
             select(ServiceItem)

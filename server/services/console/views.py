@@ -18,6 +18,7 @@ the console shows the pseudonym alone.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -174,11 +175,38 @@ class Period:
 MAX_PERIOD_DAYS = 5 * 366
 
 
-def _day(text: str, name: str) -> date:
+class PeriodError(BadInput):
+    """A period that cannot be shown, with what went wrong as a ``code`` (``bad_date``,
+    ``reversed``, ``too_long``) and its ``values``, so a page can say it in the staff's
+    language; the reason is the English of the JSON API."""
+
+    def __init__(self, code: str, reason: str, **values: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.values = values
+
+
+# A day as the console's date fields take it (dd-mm-yyyy, unambiguous for a Dutch officer,
+# ``-``, ``/`` or ``.`` between), besides ISO 8601 (links, exports, the JSON API).
+_DMY = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+
+
+def parse_day(text: str, name: str = "date") -> date:
+    """``25-11-2026``, ``25/11/2026``, ``25.11.2026`` or ``2026-11-25``; anything else, or a
+    day that does not exist (``31-02-2026``), is a :class:`PeriodError`."""
+    value = text.strip()
     try:
-        return date.fromisoformat(text.strip()[:10])
+        found = _DMY.fullmatch(value)
+        if found:
+            day, month, year = (int(g) for g in found.groups())
+            return date(year, month, day)
+        return date.fromisoformat(value[:10])
     except ValueError:
-        raise BadInput(f"{name}: give a date as YYYY-MM-DD, not {text[:40]!r}") from None
+        raise PeriodError(
+            "bad_date",
+            f"{name}: give a date as DD-MM-YYYY or YYYY-MM-DD, not {text[:40]!r}",
+            value=text[:40],
+        ) from None
 
 
 def parse_period(
@@ -192,12 +220,17 @@ def parse_period(
     """A period from two dates (``from`` and ``to``, both inclusive, calendar days in ``tz``);
     either may be left out: ``to`` defaults to today in ``tz``, ``from`` to ``default_days``
     before ``to``."""
-    last = _day(end, "to") if end else localtime.today(now, tz)
-    first = _day(start, "from") if start else last - timedelta(days=default_days - 1)
+    last = parse_day(end, "to") if end else localtime.today(now, tz)
+    first = parse_day(start, "from") if start else last - timedelta(days=default_days - 1)
     if first > last:
-        raise BadInput(f"the period starts ({first}) after it ends ({last})")
+        raise PeriodError(
+            "reversed",
+            f"the period starts ({first}) after it ends ({last})",
+            first=f"{first:%d-%m-%Y}",
+            last=f"{last:%d-%m-%Y}",
+        )
     if (last - first).days > MAX_PERIOD_DAYS:
-        raise BadInput("a period is at most five years")
+        raise PeriodError("too_long", "a period is at most five years")
     return Period(first, last, tz)
 
 
