@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from server.api.console import common
-from server.api.console.common import OfficerPage, PeriodDep, PeriodFrom, PeriodTo
+from server.api.console.common import ConsentFilterDep, OfficerPage, PeriodDep
 from server.db.modes import RECOGNITION_MODES
 from server.deps import SessionDep
 from server.services.console import charts, verification
@@ -129,18 +129,7 @@ def overview_page(page: OfficerPage, session: SessionDep, period: PeriodDep) -> 
 
 
 @router.get("/console/consents", response_class=HTMLResponse)
-def consents_page(
-    page: OfficerPage,
-    session: SessionDep,
-    customer: Annotated[str, Query(max_length=200)] = "",
-    store: Annotated[str, Query(max_length=32)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    channel: Annotated[str, Query(max_length=20)] = "",
-    version: Annotated[str, Query(max_length=40)] = "",
-    start: PeriodFrom = None,
-    end: PeriodTo = None,
-) -> Response:
-    filters = common.consent_filter(page.ctx, customer, store, status, channel, version, start, end)
+def consents_page(page: OfficerPage, session: SessionDep, filters: ConsentFilterDep) -> Response:
     return page.render(
         "console_consents.html",
         "consents",
