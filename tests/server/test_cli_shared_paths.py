@@ -6,11 +6,7 @@ starts it), the real CLI entry point, real SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,23 +15,10 @@ from server.db.models import Customer, Store
 from server.realtime import device_channel
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture
+from tests.server.notices import REDIS_URL, gallery_notice, redis_client
 
-pytestmark = pytest.mark.faces
-
-REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _gallery_notice(pubsub: Any, version: int, deadline_s: float = 30) -> dict[str, Any] | None:
-    """The notice of ``version`` on the subscribed channel (another test run sharing this Redis
-    may publish other versions on a same-named channel), or None by the deadline."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        item = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-        if item is not None and item["type"] == "message":
-            message = dict(json.loads(item["data"]))
-            if message.get("version") == version:
-                return message
-    return None
+# one process at a time on the shared Redis (tests/conftest.py)
+pytestmark = [pytest.mark.faces, pytest.mark.xdist_group("redis")]
 
 
 def _version(runtime: Runtime, store_id: int) -> int:
@@ -52,18 +35,12 @@ def test_cli_go_live_and_enrolment_tell_the_devices_like_the_console(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} (make test starts it): {exc}")
+    client = redis_client()
     base = [
         "--data-dir", str(runtime.settings.data_dir),
         "--database-url", runtime.settings.resolved_database_url,
     ]  # fmt: skip
-    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub = client.pubsub()
     pubsub.subscribe(device_channel(store.id))
     try:
         assert pubsub.get_message(timeout=5) is not None  # the subscription is live
@@ -78,7 +55,7 @@ def test_cli_go_live_and_enrolment_tell_the_devices_like_the_console(
         assert "is live in checkin mode" in capsys.readouterr().out
         live = _version(runtime, store.id)
         assert live > before
-        assert _gallery_notice(pubsub, live) == {"type": "gallery", "version": live}
+        assert gallery_notice(pubsub, live) == {"type": "gallery", "version": live}
 
         photo = str(faces / "people" / "lin_manuel_miranda" / "img1.png")
         enrol = ["enrol", photo, "--name", "Lin Manuel Miranda", "--store", store.code, *base]
@@ -89,7 +66,7 @@ def test_cli_go_live_and_enrolment_tell_the_devices_like_the_console(
         enrolled = _version(runtime, store.id)
         assert enrolled > live
         # Before issue 17 a CLI enrolment published no notice: devices saw it at their poll.
-        assert _gallery_notice(pubsub, enrolled) == {"type": "gallery", "version": enrolled}
+        assert gallery_notice(pubsub, enrolled) == {"type": "gallery", "version": enrolled}
     finally:
         pubsub.close()
         client.close()

@@ -5,12 +5,8 @@ test`` starts it), real CLI entry point, real SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,20 +16,10 @@ from server.realtime import device_channel
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture
 from tests.server.members import enrol_member
+from tests.server.notices import REDIS_URL, gallery_notice, redis_client
 
 # one process at a time on the shared Redis (tests/conftest.py)
 pytestmark = [pytest.mark.faces, pytest.mark.xdist_group("redis")]
-
-REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _next_message(pubsub: Any, deadline_s: float) -> dict[str, Any] | None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        item = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-        if item is not None and item["type"] == "message":
-            return dict(json.loads(item["data"]))
-    return None
 
 
 def test_the_cli_retention_pass_notifies_the_devices(
@@ -43,13 +29,7 @@ def test_the_cli_retention_pass_notifies_the_devices(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} (make test starts it): {exc}")
+    client = redis_client()
     member = enrol_member(
         runtime, store, faces, now=runtime.now() - timedelta(days=40), consent_months=1
     )
@@ -59,7 +39,7 @@ def test_the_cli_retention_pass_notifies_the_devices(
         version_before = before.gallery_version
     # Another test run may share this Redis: the channel is this store's in this database,
     # and the message must carry this database's new version.
-    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub = client.pubsub()
     pubsub.subscribe(device_channel(store.id))
     try:
         assert pubsub.get_message(timeout=5) is not None  # the subscription is live
@@ -78,10 +58,7 @@ def test_the_cli_retention_pass_notifies_the_devices(
             assert record.status == "expired"
             assert after.gallery_version > version_before
             version = after.gallery_version
-        message = _next_message(pubsub, 30)
-        while message is not None and message.get("version") != version:
-            message = _next_message(pubsub, 30)  # another run's notice on a same-named channel
-        assert message == {"type": "gallery", "version": version}
+        assert gallery_notice(pubsub, version) == {"type": "gallery", "version": version}
     finally:
         pubsub.close()
         client.close()

@@ -329,18 +329,21 @@ def overview(session: Session, ctx: ServiceContext, period: Period) -> OverviewD
 
 
 def consent_filter(
-    ctx: ServiceContext,
-    customer: str,
-    store: str,
-    status: str,
-    channel: str,
-    version: str,
-    start: str | None,
-    end: str | None,
+    ctx: ContextDep,
+    customer: Annotated[str, Query(max_length=200)] = "",
+    store: Annotated[str, Query(max_length=32)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+    channel: Annotated[str, Query(max_length=20)] = "",
+    version: Annotated[str, Query(max_length=40)] = "",
+    start: PeriodFrom = None,
+    end: PeriodTo = None,
 ) -> console.ConsentFilter:
-    """The consent log's filters; the log covers all time unless a period is given."""
+    """The consent log's filters (page and JSON); all time unless a period is given."""
     chosen = period_of(ctx, start, end) if (start or end) else None
     return console.ConsentFilter(customer, store, status, channel, version, chosen)
+
+
+ConsentFilterDep = Annotated[console.ConsentFilter, Depends(consent_filter)]
 
 
 def deletions(session: Session, ctx: ServiceContext, period: Period) -> list[console.DeletionProof]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from consent.gallery import MIN_FACE_SIZE_BOUNDS, MemberZone
 from server.api.console import common
-from server.api.console.common import OFFICER, Officer, PeriodDep, PeriodFrom, PeriodTo
+from server.api.console.common import OFFICER, ConsentFilterDep, Officer, PeriodDep
 from server.api.schemas import (
     AccessOut,
     AuditStatusOut,
@@ -92,6 +92,18 @@ class PauseIn(BaseModel):
     reason: str = Field(min_length=1, max_length=300)
 
 
+def _download(
+    content: bytes, media_type: str, filename: str, extra: dict[str, str] | None = None
+) -> Response:
+    """A file the browser saves (never cached: the records name people and keys)."""
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        **(extra or {}),
+    }
+    return Response(content, media_type=media_type, headers=headers)
+
+
 def _rows(items: list[Any]) -> list[dict[str, Any]]:
     return [i.as_row() for i in items]
 
@@ -111,18 +123,8 @@ def overview(
 
 @router.get("/consents", response_model=list[ConsentRowOut])
 def consents(
-    who: Officer,
-    ctx: ContextDep,
-    session: SessionDep,
-    customer: Annotated[str, Query(max_length=200)] = "",
-    store: Annotated[str, Query(max_length=32)] = "",
-    status: Annotated[str, Query(max_length=20)] = "",
-    channel: Annotated[str, Query(max_length=20)] = "",
-    version: Annotated[str, Query(max_length=40)] = "",
-    start: PeriodFrom = None,
-    end: PeriodTo = None,
+    who: Officer, ctx: ContextDep, session: SessionDep, filters: ConsentFilterDep
 ) -> list[dict[str, Any]]:
-    filters = common.consent_filter(ctx, customer, store, status, channel, version, start, end)
     return _rows(console.consent_log(session, filters=filters, now=ctx.now()))
 
 
@@ -317,15 +319,7 @@ def export(
         limits=common.limits(ctx),
     )
     out = console_export.export(what, view=view, fmt=fmt, who=who)
-    return Response(
-        out.content,
-        media_type=out.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{out.filename}"',
-            "Cache-Control": "no-store",
-            "X-Rows": str(out.rows),
-        },
-    )
+    return _download(out.content, out.media_type, out.filename, {"X-Rows": str(out.rows)})
 
 
 @router.get(
@@ -336,13 +330,10 @@ def export(
 def ropa_markdown(who: Officer, ctx: ContextDep, session: SessionDep) -> Response:
     record = common.ropa_record(session, ctx)
     day = localtime.today(record.generated_at, ctx.settings.zone)
-    return Response(
+    return _download(
         ropa.to_markdown(record).encode(),
-        media_type="text/markdown; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.md"',
-            "Cache-Control": "no-store",
-        },
+        "text/markdown; charset=utf-8",
+        f"vertrouwd-art30-{day}.md",
     )
 
 
@@ -354,14 +345,7 @@ def ropa_markdown(who: Officer, ctx: ContextDep, session: SessionDep) -> Respons
 def ropa_pdf(who: Officer, ctx: ContextDep, session: SessionDep) -> Response:
     record = common.ropa_record(session, ctx)
     day = localtime.today(record.generated_at, ctx.settings.zone)
-    return Response(
-        ropa.to_pdf(record),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-art30-{day}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _download(ropa.to_pdf(record), "application/pdf", f"vertrouwd-art30-{day}.pdf")
 
 
 def _aiact(ctx: ServiceContext, session: Session) -> ropa.Record:
@@ -378,13 +362,10 @@ def aiact_markdown(who: Officer, ctx: ContextDep, session: SessionDep) -> Respon
     """The AI Act transparency record (issue 12), from the live configuration."""
     record = _aiact(ctx, session)
     day = localtime.today(record.generated_at, ctx.settings.zone)
-    return Response(
+    return _download(
         ropa.to_markdown(record).encode(),
-        media_type="text/markdown; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.md"',
-            "Cache-Control": "no-store",
-        },
+        "text/markdown; charset=utf-8",
+        f"vertrouwd-aiact-{day}.md",
     )
 
 
@@ -396,11 +377,4 @@ def aiact_markdown(who: Officer, ctx: ContextDep, session: SessionDep) -> Respon
 def aiact_pdf(who: Officer, ctx: ContextDep, session: SessionDep) -> Response:
     record = _aiact(ctx, session)
     day = localtime.today(record.generated_at, ctx.settings.zone)
-    return Response(
-        ropa.to_pdf(record),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="vertrouwd-aiact-{day}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _download(ropa.to_pdf(record), "application/pdf", f"vertrouwd-aiact-{day}.pdf")
