@@ -405,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--detect-only", action="store_true", help="only the detect: lines (no walk-by runs)"
     )
+    parser.add_argument(
+        "--no-detect", action="store_true", help="no detect: lines (they take long at 1080p)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--detect-child", action="store_true", help=argparse.SUPPRESS)
@@ -436,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             for fps in args.fps:
                 video = scratch / f"walkby-{res}-{fps:g}.mp4"
                 truth = build_video(video, walkers, RESOLUTIONS[res], fps)
-                if fps == args.fps[0]:
+                if fps == args.fps[0] and not args.no_detect:
                     print_detect(res, run_under(Budget("core1"), video, args.faces, scratch,
                                                 detect=True))  # fmt: skip
                 for name in [] if args.detect_only else args.budget:

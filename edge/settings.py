@@ -243,7 +243,14 @@ class EdgeSettings(BaseSettings):
         description="Drop stale frames and always work on the newest (cameras); False processes "
         "every frame in order (files, tests, benchmarks).",
     )
-    queue_size: int = Field(2, ge=1, le=2, description="Frames buffered between capture and work.")
+    queue_size: int = Field(
+        1,
+        ge=1,
+        le=2,
+        description="Frames buffered between capture and work. 1: the work always takes the "
+        "newest frame (a busy device answers about now, not about a frame ago); 2: one older "
+        "frame waits too.",
+    )
     event_queue_size: int = Field(
         1000, ge=1, le=1_000_000, description="Arrival events held in memory while unsent."
     )
