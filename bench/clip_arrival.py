@@ -1,13 +1,13 @@
 """The edge's default models on the first frames of the shared clip: which arrivals, at which frame.
 
-    python bench/clip_arrival.py --faces ../shared/faces [--frames 150]
+    python bench/clip_arrival.py --faces ../shared/faces [--frames 100]
 
 Enrols every person in ``people/`` with the edge's default detector and embedder (as the device
 would receive them), runs the real engine over the clip's first frames in order (every frame, no
 real-time dropping, so the result does not depend on the CPU's speed) and prints one line:
 
-    clip_arrival: machine=x86_64 frames=150 detector=blazeface embedder=dlib_resnet_v1-onnx
-        arrivals=lin_manuel_miranda@87
+    clip_arrival: machine=x86_64 frames=100 detector=blazeface embedder=dlib_resnet_v1
+        arrivals=alex_lacamoire@32,lin_manuel_miranda@89 scores=0.56,0.54
 
 ``deploy/aarch64-proof.sh`` (``make aarch64-proof``) runs it on this machine and in an arm64
 Debian root file system under qemu user emulation, and compares the two ``arrivals=`` fields:
@@ -56,7 +56,7 @@ def enrol(people: Path, detector: FaceDetector, embedder: FaceEmbedder) -> Galle
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
-    parser.add_argument("--frames", type=int, default=150, help="frames of the clip to process")
+    parser.add_argument("--frames", type=int, default=100, help="frames of the clip to process")
     args = parser.parse_args(argv)
     clip = args.faces / CLIP
     if not clip.is_file() or not (args.faces / "people").is_dir():
