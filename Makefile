@@ -87,7 +87,8 @@ bench-clienteling: $(STAMP)
 # The edge on aarch64 under qemu user emulation (not part of `make test`; as root, about 20
 # minutes on a loaded 2-core machine): an arm64 Debian root file system with the edge's
 # manylinux aarch64 wheels runs bench/clip_arrival.py on the first 100 frames of the shared
-# clip; exit status 1 unless its arrivals equal this machine's. ARM_CPU=cortex-a76 for a Pi 5.
+# clip; exit status 1 unless the same people arrive as on this machine. ARM_CPU=cortex-a76 for a
+# Pi 5's core.
 aarch64-proof: models
 	PY=$(abspath $(PY)) FACES=$(FACES) bash deploy/aarch64-proof.sh
 
