@@ -21,9 +21,12 @@ One line per run (wrapped here)::
     walkby: res=1080p fps_in=25 budget=core30 expected=4 arrived=4 missed=0 false=0
             p95_ms=... detect_ms=...
 
-Before the runs at each resolution, one line ``detect: res=... blazeface_ms=...
-dlib_hog_ms=...``: detection alone on one core, as the edge runs it (the zone scaled by
-``detect_scale``), against dlib HOG on the same frame.
+Before the runs at each resolution, one line ``detect: res=... cpu_ms_per_frame median/mean:
+blazeface=... blazeface_every_frame=... dlib_hog=...``: the edge's detect/track stage alone,
+pinned to one core, over every frame of the 10 fps video, its thread's CPU time a frame (so
+other processes' load counts little), with the default schedule and two peers in the same run
+(see :data:`SCHEDULES`), and how many zone faces each passed on to tracking.
+``--detect-only`` prints just these lines.
 
 ``p95_ms``: from the release of the frame in which a member's face first reaches the zone's
 minimum face size to that member's arrival leaving the pipeline. ``detect_ms``: mean detection
@@ -39,6 +42,7 @@ import argparse
 import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -58,13 +62,13 @@ if str(REPO) not in sys.path:  # run as a script: make the project importable
 from edge.capture import Frame, FrameSource  # noqa: E402
 from edge.events import ArrivalEvent  # noqa: E402
 from edge.matching import StaticGallery  # noqa: E402
-from edge.model_choice import build_models  # noqa: E402
+from edge.model_choice import build_models, create_settings_detector  # noqa: E402
 from edge.pipeline import Engine, Pipeline  # noqa: E402
 from edge.settings import EdgeSettings  # noqa: E402
 from models.backends.dlib import DlibHogDetector  # noqa: E402
 from models.images import load_image_file  # noqa: E402
 from models.matcher import GalleryIndex  # noqa: E402
-from models.types import FaceBox, FaceDetector, RGBImage  # noqa: E402
+from models.types import FaceBox, RGBImage  # noqa: E402
 
 RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080)}
 BUDGETS = ("cores2", "core1", "core30")
@@ -236,43 +240,49 @@ def run_child(video: Path, faces: Path, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def detect_child(video: Path) -> dict[str, Any]:
-    """Detection alone, as the edge runs it, on a frame of ``video`` with a face at about
-    ``MIN_FACE`` px: BlazeFace (the default) against dlib HOG (the old default), same frame,
-    median over repeated calls."""
-    from models.backends.blazeface import BlazeFaceDetector
+SCHEDULES = ("blazeface", "blazeface_every_frame", "dlib_hog")
+"""The detect stage's schedules measured per frame: the default (whole zone every
+``detect_full_every`` frames; between, windows around tracked faces, else the part of the zone
+that moved), the previous one (BlazeFace on the whole zone on every frame) and dlib HOG (the old
+default, whole zone every frame)."""
 
-    settings = EdgeSettings()
-    capture = cv2.VideoCapture(str(video))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.set(cv2.CAP_PROP_POS_FRAMES, round(0.4 * fps))  # the first walker, about 60 px
-    ok, bgr = capture.read()
-    capture.release()
-    if not ok:
-        raise SystemExit(f"cannot read a frame of {video}")
-    scale = settings.detect_scale
-    size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
-    small: RGBImage = np.ascontiguousarray(
-        cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB),
-        dtype=np.uint8,
-    )
-    blaze = BlazeFaceDetector(min_face=int(settings.min_face_size * scale))
-    hog = DlibHogDetector(upsample=settings.detector_upsample)
+
+def detect_child(video: Path) -> dict[str, Any]:
+    """The edge's detect/track stage (motion gate, zone, detection, tracker) over every frame of
+    ``video`` with each schedule in :data:`SCHEDULES`; its CPU time a frame (this thread's, so
+    other processes' load does not count) and how many zone faces it passed on."""
+    from edge.metrics import EngineMetrics
+    from edge.pipeline import DetectStage
+
+    gallery = StaticGallery(GalleryIndex.build(["nobody"], np.ones((1, 128), np.float32), "x"))
     out: dict[str, Any] = {}
-    detectors: list[tuple[str, FaceDetector, int]] = [
-        ("blazeface", blaze, 30),
-        ("dlib_hog", hog, 6),
-    ]
-    for name, detector, calls in detectors:
+    for name in SCHEDULES:
+        if name == "dlib_hog":
+            settings = EdgeSettings(detector="dlib_hog", detect_full_every=1)
+        elif name == "blazeface_every_frame":
+            settings = EdgeSettings(detector="blazeface", detect_full_every=1)
+        else:
+            settings = EdgeSettings(detector="blazeface")
+        detector = create_settings_detector(settings)
         detector.load()
-        detector.detect(small)
-        times = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            detector.detect(small)
-            times.append(time.perf_counter() - started)
-        out[f"{name}_ms"] = 1000 * float(np.median(times))
-    out["inferences"] = blaze.inferences / (30 + 1)
+        metrics = EngineMetrics()
+        stage = DetectStage(settings, detector, gallery, metrics, queue.SimpleQueue())
+        per_frame: list[float] = []
+        for frame in FrameSource(str(video), reconnect=False).frames():
+            started = time.thread_time()  # decoding is not counted, only the stage
+            stage.process(frame)
+            per_frame.append(time.thread_time() - started)
+        out["frames"] = len(per_frame)
+        m = metrics.snapshot()
+        out[name] = {
+            "median_ms": 1000 * float(np.median(per_frame)),
+            "mean_ms": 1000 * float(np.mean(per_frame)),
+            "p90_ms": 1000 * float(np.percentile(per_frame, 90)),
+            "faces_in_zone": m.get("faces_in_zone", 0.0),
+            "frames_windows": m.get("frames_detected_windows", 0.0),
+            "frames_motion": m.get("frames_detected_motion", 0.0),
+            "frames_detected": m.get("frames_detected", 0.0),
+        }
     return out
 
 
@@ -367,6 +377,24 @@ def score(truth: Truth, result: dict[str, Any]) -> tuple[int, int, int, list[flo
     return len(seen), missed, false, latencies
 
 
+def print_detect(res: str, d: dict[str, Any]) -> None:
+    """One ``detect:`` line: the default schedule's CPU time a frame against its peers."""
+    now, every, hog = (d[name] for name in SCHEDULES)
+    print(
+        f"detect: res={res} budget=core1 frames={d['frames']} cpu_ms_per_frame median/mean: "
+        f"blazeface={now['median_ms']:.1f}/{now['mean_ms']:.1f} "
+        f"blazeface_every_frame={every['median_ms']:.1f}/{every['mean_ms']:.1f} "
+        f"dlib_hog={hog['median_ms']:.1f}/{hog['mean_ms']:.1f} "
+        f"every_frame_vs_now={every['mean_ms'] / max(now['mean_ms'], 1e-9):.1f} "
+        f"hog_vs_now={hog['mean_ms'] / max(now['mean_ms'], 1e-9):.1f} "
+        f"zone_faces now/every_frame/hog={now['faces_in_zone']:.0f}/"
+        f"{every['faces_in_zone']:.0f}/{hog['faces_in_zone']:.0f} "
+        f"(of {now['frames_detected']:.0f} frames: track windows on {now['frames_windows']:.0f}, "
+        f"the moving part on {now['frames_motion']:.0f})",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "faces")
@@ -374,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", nargs="+", type=float, default=[10.0, 25.0])
     parser.add_argument("--budget", nargs="+", default=list(BUDGETS), choices=BUDGETS)
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration")
+    parser.add_argument(
+        "--detect-only", action="store_true", help="only the detect: lines (no walk-by runs)"
+    )
+    parser.add_argument(
+        "--no-detect", action="store_true", help="no detect: lines (they take long at 1080p)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--detect-child", action="store_true", help=argparse.SUPPRESS)
@@ -405,16 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             for fps in args.fps:
                 video = scratch / f"walkby-{res}-{fps:g}.mp4"
                 truth = build_video(video, walkers, RESOLUTIONS[res], fps)
-                if fps == args.fps[0]:
-                    one = Budget("core1")
-                    d = run_under(one, video, args.faces, scratch, detect=True)
-                    print(
-                        f"detect: res={res} budget=core1 blazeface_ms={d['blazeface_ms']:.1f} "
-                        f"({d['inferences']:.0f} inferences) dlib_hog_ms={d['dlib_hog_ms']:.1f} "
-                        f"hog_vs_blazeface={d['dlib_hog_ms'] / d['blazeface_ms']:.1f}",
-                        flush=True,
-                    )
-                for name in args.budget:
+                if fps == args.fps[0] and not args.no_detect:
+                    print_detect(res, run_under(Budget("core1"), video, args.faces, scratch,
+                                                detect=True))  # fmt: skip
+                for name in [] if args.detect_only else args.budget:
                     budget = Budget(name)
                     try:
                         if budget.problem is not None:

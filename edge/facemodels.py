@@ -17,17 +17,31 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge.matching import GalleryProvider
 from edge.metrics import EngineMetrics
 from edge.model_choice import checked_embedder_config, create_settings_detector
 from edge.pipeline import Engine, LandmarkEmbedder
 from edge.settings import EdgeSettings
-from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
+from models.types import (
+    Embedding,
+    FaceBox,
+    FaceDetector,
+    FaceEmbedder,
+    FaceLandmarks,
+    RegionFaceDetector,
+    RGBImage,
+    SizedFaceDetector,
+)
 
-__all__ = ["FaceModels", "LazyDetector", "LazyEmbedder", "build_engine"]
+__all__ = ["FaceModels", "LazyDetector", "LazyEmbedder", "LazyRegionDetector", "build_engine"]
 
 LOADED_COUNTER = "face_models_loaded"
+
+
+class RegionSizedDetector(SizedFaceDetector, RegionFaceDetector, Protocol):
+    """Both: told its smallest face, and able to search parts of an image."""
 
 
 class _Lazy:
@@ -59,6 +73,31 @@ class LazyDetector(_Lazy):
             self.load()
             self.calls += 1
             return self._detector.detect(image)
+
+
+class LazyRegionDetector(LazyDetector):
+    """:class:`LazyDetector` for a backend told its smallest face that can also search parts
+    of an image (BlazeFace): both pass through, so the engine sizes its tiles to the zone and
+    searches windows around tracked faces, as with the bare backend."""
+
+    def __init__(self, backend: RegionSizedDetector, metrics: EngineMetrics) -> None:
+        super().__init__(backend, metrics)
+        self._regions = backend
+
+    @property
+    def min_face(self) -> int:
+        return self._regions.min_face
+
+    @min_face.setter
+    def min_face(self, value: int) -> None:
+        with self._lock:
+            self._regions.min_face = value
+
+    def detect_regions(self, image: RGBImage, regions: list[FaceBox]) -> list[FaceBox]:
+        with self._lock:
+            self.load()
+            self.calls += 1
+            return self._regions.detect_regions(image, regions)
 
 
 class LazyEmbedder(_Lazy):
@@ -130,7 +169,12 @@ def build_engine(
     from models.registry import create_embedder
 
     metrics = metrics or EngineMetrics()
-    detector = LazyDetector(create_settings_detector(settings), metrics)
+    built = create_settings_detector(settings)
+    detector: LazyDetector
+    if isinstance(built, SizedFaceDetector) and isinstance(built, RegionFaceDetector):
+        detector = LazyRegionDetector(built, metrics)
+    else:
+        detector = LazyDetector(built, metrics)
     backend = create_embedder(checked_embedder_config(settings))
     embedder: LazyEmbedder
     if isinstance(backend, LandmarkEmbedder):

@@ -35,10 +35,15 @@ class MotionGate:
         self._background: npt.NDArray[np.float32] | None = None
         self._hold = 0
         self.last_fraction = 0.0
+        self.region: tuple[float, float, float, float] | None = None
+        """Where the last motion was: the changed pixels' bounding box as fractions of the
+        image (left, top, right, bottom), kept through the hold; None before any motion was
+        seen (the first frame: everything is new)."""
 
     def reset(self) -> None:
         self._background = None
         self._hold = 0
+        self.region = None
 
     def _grey(self, bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         h, w = int(bgr.shape[0]), int(bgr.shape[1])
@@ -55,13 +60,18 @@ class MotionGate:
             self._background = grey
             self._hold = self.hold_frames
             self.last_fraction = 1.0
+            self.region = None
             return True
         diff = np.abs(grey - self._background)
-        self.last_fraction = float(np.count_nonzero(diff >= self.pixel_delta)) / diff.size
+        changed = diff >= self.pixel_delta
+        self.last_fraction = float(np.count_nonzero(changed)) / diff.size
         cv2.accumulateWeighted(grey, self._background, self.alpha)
         moving = self.last_fraction >= self.threshold and self.last_fraction > 0.0
         if moving:
             self._hold = self.hold_frames
+            x, y, w, h = cv2.boundingRect(changed.astype(np.uint8))
+            gh, gw = changed.shape
+            self.region = (x / gw, y / gh, (x + w) / gw, (y + h) / gh)
             return True
         if tracks_alive:
             return True

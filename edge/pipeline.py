@@ -49,6 +49,7 @@ from edge.modes import ModeRouter, Route
 from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
+from edge.zone import Roi
 from models.quality import assess_face, score_for_selection
 from models.types import (
     Embedding,
@@ -56,6 +57,7 @@ from models.types import (
     FaceDetector,
     FaceEmbedder,
     FaceLandmarks,
+    RegionFaceDetector,
     RGBImage,
     SizedFaceDetector,
 )
@@ -108,6 +110,30 @@ def _rgb(bgr: BGRImage) -> RGBImage:
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
+def _merge_overlapping(windows: list[FaceBox]) -> list[FaceBox]:
+    """Overlapping windows become their bounding box (one network run instead of two)."""
+    merged = list(windows)
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(merged):
+            for j in range(i + 1, len(merged)):
+                b = merged[j]
+                if a.iou(b) > 0.0:
+                    merged[i] = FaceBox(
+                        top=min(a.top, b.top),
+                        right=max(a.right, b.right),
+                        bottom=max(a.bottom, b.bottom),
+                        left=min(a.left, b.left),
+                    )
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return merged
+
+
 class DetectStage:
     """Motion gate, member zone, detection on the downscaled crop, tracking. One thread."""
 
@@ -148,6 +174,8 @@ class DetectStage:
         self.tracker = Tracker(
             iou_threshold=settings.track_iou, max_missed=settings.track_max_missed
         )
+        self._since_full = 0
+        """Frames searched in part (track windows, motion) since the last whole-zone search."""
 
     def _drain_done(self) -> None:
         while True:
@@ -186,21 +214,48 @@ class DetectStage:
             if ended or route.arrivals:
                 return DetectJob(frame.index, frame.timestamp, ended=ended, arrivals=route.arrivals)
             return None
-        with self.metrics.timed("motion"):
-            run = self.motion.update(crop, tracks_alive=len(self.tracker) > 0)
-        if not run:
-            self.metrics.incr("frames_motion_skipped")
-            return None
-
         scale = self.settings.detect_scale
-        with self.metrics.timed("detect"):
+        with self.metrics.timed("motion"):
+            # the gate reads the downscaled zone (the detector's, made here once): scaling the
+            # full-resolution zone to the gate's 160 px cost it three times as much
             small = crop
             if scale != 1.0:
                 size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
                 small = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), np.uint8)
-            rgb_small = _rgb(small)
-            found = self.detector.detect(rgb_small)
-            boxes = zones.keep(self.zone, [zones.to_frame(b, roi, scale) for b in found], roi)
+            run = self.motion.update(small, tracks_alive=len(self.tracker) > 0)
+        if not run:
+            self.metrics.incr("frames_motion_skipped")
+            return None
+
+        rgb_crop: RGBImage | None = None
+        with self.metrics.timed("detect"):
+            windows = self._track_windows(roi)
+            if windows is None:
+                part = self._motion_part(small.shape[1], small.shape[0])
+                if part is None:
+                    found = self.detector.detect(_rgb(small))
+                    self._since_full = 0
+                else:
+                    # only where the scene changed (people move): often one tile instead of
+                    # the whole zone's three; the whole zone is still searched every Nth frame
+                    x0, y0, x1, y1 = part
+                    found = [
+                        b.translated(x0, y0)
+                        for b in self.detector.detect(_rgb(small[y0:y1, x0:x1]))
+                    ]
+                    self._since_full += 1
+                    self.metrics.incr("frames_detected_motion")
+                boxes = [zones.to_frame(b, roi, scale) for b in found]
+            else:
+                # windows are cut from the full-resolution zone: a small face keeps its detail
+                # (scaled down into the network's input, not up from the downscaled zone)
+                assert isinstance(self.detector, RegionFaceDetector)
+                rgb_crop = _rgb(crop)
+                found = self.detector.detect_regions(rgb_crop, windows)
+                self._since_full += 1
+                self.metrics.incr("frames_detected_windows")
+                boxes = [zones.to_frame(b, roi, 1.0) for b in found]
+            boxes = zones.keep(self.zone, boxes, roi)
         self.metrics.incr("frames_detected")
         self.metrics.incr("faces_in_zone", len(boxes))
 
@@ -209,11 +264,57 @@ class DetectStage:
         job = DetectJob(frame.index, frame.timestamp, ended=update.ended)
         wanted = [(t.track_id, box) for t, box in update.assigned if not t.finished]
         if wanted:
-            job.rgb = _rgb(crop)
+            job.rgb = rgb_crop if rgb_crop is not None else _rgb(crop)
             job.faces = [(tid, box.translated(-roi.left, -roi.top)) for tid, box in wanted]
         if job.faces or job.ended:
             return job
         return None
+
+    def _track_windows(self, roi: Roi) -> list[FaceBox] | None:
+        """The windows to search on this frame (zone-crop pixels), or None for the
+        whole zone: that is searched every ``detect_full_every`` frames, whenever nothing is
+        tracked, and always with a detector that cannot search parts of an image."""
+        tracks = self.tracker.tracks
+        if (
+            not tracks
+            or self._since_full + 1 >= self.settings.detect_full_every
+            or not isinstance(self.detector, RegionFaceDetector)
+            # a face the last frame's search missed (dark, blurred, turned away) is looked for
+            # in the whole zone again rather than lost in its window
+            or any(t.missed for t in tracks)
+        ):
+            return None
+        windows: list[FaceBox] = []
+        for track in tracks:
+            box = track.box
+            cx, cy = box.center
+            if len(track.boxes) >= 2:  # where it is heading: the last step again
+                px, py = track.boxes[-2].center
+                cx, cy = 2 * cx - px, 2 * cy - py
+            half = max(box.width, box.height) * self.settings.track_window / 2
+            x0, y0 = cx - half - roi.left, cy - half - roi.top
+            x1, y1 = cx + half - roi.left, cy + half - roi.top
+            windows.append(
+                FaceBox(top=round(y0), right=round(x1), bottom=round(y1), left=round(x0))
+            )
+        return _merge_overlapping(windows)
+
+    def _motion_part(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """The part of the downscaled zone where the motion gate saw change, with a margin of
+        two minimum faces (x0, y0, x1, y1), or None for the whole zone: that is searched
+        every ``detect_full_every`` frames (a face that came in and stood still), when the
+        gate knows no place (first frame), and when the change covers most of the zone."""
+        region = self.motion.region
+        if region is None or self._since_full + 1 >= self.settings.detect_full_every:
+            return None
+        margin = 2 * self.zone.min_face_size * self.settings.detect_scale
+        x0 = max(0, int(region[0] * width - margin))
+        y0 = max(0, int(region[1] * height - margin))
+        x1 = min(width, int(region[2] * width + margin) + 1)
+        y1 = min(height, int(region[3] * height + margin) + 1)
+        if (x1 - x0) * (y1 - y0) > 0.6 * width * height:
+            return None
+        return x0, y0, x1, y1
 
     def _use_zone(self, zone: MemberZone) -> None:
         """Switch to ``zone`` (the store's decision from the gallery wins over the settings)."""

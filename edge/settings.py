@@ -69,6 +69,22 @@ class EdgeSettings(BaseSettings):
         description="Detection runs on the member-zone crop scaled by this factor (1 = full size).",
     )
 
+    detect_full_every: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="While faces are tracked, the whole zone is searched on every Nth frame "
+        "(for faces that just came in); the frames between search only a window around each "
+        "tracked face, where the detector can (BlazeFace: one network run a window instead of "
+        "a tiled scan). 1: the whole zone on every frame.",
+    )
+    track_window: float = Field(
+        3.0,
+        ge=1.5,
+        le=8.0,
+        description="Side of the window searched around a tracked face, in face sizes.",
+    )
+
     # --- member zone (privacy invariant 11) ---------------------------------------------------
     zone_x: float = Field(0.0, ge=0.0, lt=1.0, description="Zone left edge, fraction of width.")
     zone_y: float = Field(0.0, ge=0.0, lt=1.0, description="Zone top edge, fraction of height.")
@@ -229,7 +245,14 @@ class EdgeSettings(BaseSettings):
         description="Drop stale frames and always work on the newest (cameras); False processes "
         "every frame in order (files, tests, benchmarks).",
     )
-    queue_size: int = Field(2, ge=1, le=2, description="Frames buffered between capture and work.")
+    queue_size: int = Field(
+        1,
+        ge=1,
+        le=2,
+        description="Frames buffered between capture and work. 1: the work always takes the "
+        "newest frame (a busy device answers about now, not about a frame ago); 2: one older "
+        "frame waits too.",
+    )
     event_queue_size: int = Field(
         1000, ge=1, le=1_000_000, description="Arrival events held in memory while unsent."
     )

@@ -121,6 +121,14 @@ class SizedFaceDetector(FaceDetector, Protocol):
 
 
 @runtime_checkable
+class RegionFaceDetector(FaceDetector, Protocol):
+    """A detector that can search only parts of an image, cheaper than the whole (BlazeFace:
+    one network run a region instead of a tiled scan). The edge uses it around tracked faces."""
+
+    def detect_regions(self, image: RGBImage, regions: list[FaceBox]) -> list[FaceBox]: ...
+
+
+@runtime_checkable
 class FaceEmbedder(Protocol):
     """Turns faces into embeddings. ``model_id`` names the model and its calibration."""
 

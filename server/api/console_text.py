@@ -48,6 +48,9 @@ _EVENTS_NL: Final[dict[str, str]] = {
     "staff.signed_in": "Medewerker aangemeld",
     "staff.sign_in_failed": "Aanmelden van een medewerker mislukt",
     "staff.locked_out": "Aanmelden geblokkeerd na mislukte pogingen",
+    "store.mode_recorded": "Herkenningswijze vastgelegd",
+    "pass.issued": "Ledenpas uitgegeven",
+    "pass.revoked": "Ledenpas ingetrokken",
 }
 
 _MODES_NL: Final[dict[str, str]] = {

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge import zone as zones
 from edge.capture import Frame
 from edge.matching import StaticGallery
 from edge.pipeline import DetectJob, Engine
@@ -103,3 +104,67 @@ def test_member_with_a_70px_face_in_1080p_arrives(
     events.extend(engine.finish())
     assert [e.subject_id for e in events] == [subject_id(ENROLLED)]
     assert engine.metrics.snapshot()["embeddings"] >= settings.confirm_k
+
+
+def _stage(
+    blazeface: BlazeFaceDetector, edge_models: Models, edge_faces: Path, **overrides: object
+) -> Engine:
+    index = build_index(edge_models, edge_faces, (ENROLLED,))
+    settings = EdgeSettings(realtime=False, min_face_size=60, **overrides)  # type: ignore[arg-type]
+    return Engine(
+        settings, detector=blazeface, embedder=edge_models.embedder, gallery=StaticGallery(index)
+    )
+
+
+def test_a_tracked_face_is_searched_in_a_window_between_whole_zone_searches(
+    edge_models: Models, edge_faces: Path, blazeface: BlazeFaceDetector
+) -> None:
+    """Once a face is tracked, three frames in four search only a window around it (one
+    short-range run instead of the 1080p zone's tiles); it is found on every frame, in one
+    track, with boxes like the whole-zone search's."""
+    patch, _ = _face_patch(edge_faces, MEMBER, 72, edge_models)
+    engine = _stage(blazeface, edge_models, edge_faces, detect_full_every=4)
+    stage = engine.detect_stage
+    whole_runs: list[int] = []
+    window_runs: list[int] = []
+    tracks: set[int] = set()
+    sizes: list[int] = []
+    for frame in _frames(patch, 12):
+        before = blazeface.inferences
+        windowed = stage._track_windows(zones.roi_of(stage.zone, 1920, 1080)) is not None
+        job = stage.process(frame)
+        (window_runs if windowed else whole_runs).append(blazeface.inferences - before)
+        assert job is not None, frame.index
+        assert len(job.faces) == 1, frame.index
+        ((track_id, box),) = job.faces
+        tracks.add(track_id)
+        sizes.append(box.size)
+    assert len(tracks) == 1
+    assert len(window_runs) == 9
+    assert set(window_runs) == {1}
+    assert min(whole_runs) >= 3  # whole 1080p zone: the whole-image pass and its tiles
+    assert max(sizes) <= 1.4 * min(sizes)
+    assert engine.metrics.snapshot()["frames_detected_windows"] == 9
+
+
+def test_a_face_coming_in_is_searched_where_the_scene_changed(
+    edge_models: Models, edge_faces: Path, blazeface: BlazeFaceDetector
+) -> None:
+    """Nothing tracked and a face appears: the frame is searched only around the change
+    (one network run here, not the 1080p zone's tiles) and the face is found there."""
+    patch, _ = _face_patch(edge_faces, MEMBER, 72, edge_models)
+    frames = _frames(patch, 8)
+    empty = _frames(np.zeros((1, 1, 3), np.uint8), 2)  # the background alone (a 1 px patch)
+    engine = _stage(blazeface, edge_models, edge_faces, detect_full_every=8)
+    stage = engine.detect_stage
+    for frame in empty:
+        assert stage.process(frame) is None
+    before = blazeface.inferences
+    job = stage.process(frames[0])
+    assert blazeface.inferences - before == 1
+    assert engine.metrics.snapshot()["frames_detected_motion"] == 1
+    assert job is not None
+    ((_, box),) = job.faces
+    assert abs(box.size - 72) <= 72 * 0.35
+    assert box.left >= 1210
+    assert box.right <= 1210 + patch.shape[1]

@@ -43,3 +43,24 @@ def test_sensor_noise_below_the_delta_is_not_motion() -> None:
     gate.update(base.astype(np.uint8))
     noise = np.random.default_rng(1).integers(-4, 5, size=base.shape)
     assert gate.update(np.clip(base + noise, 0, 255).astype(np.uint8)) is False
+
+
+def _region(gate: MotionGate) -> tuple[float, float, float, float] | None:
+    return gate.region  # read through a call: mypy keeps no narrowing across update()
+
+
+def test_region_is_where_the_scene_changed() -> None:
+    gate = MotionGate(threshold=0.002, hold_frames=1)
+    gate.update(_scene())
+    assert gate.region is None  # first frame: everything is new
+    gate.update(_scene(shift=30))
+    region = _region(gate)
+    assert region is not None
+    left, top, right, bottom = region
+    # the patch moved from columns 40-100 to 70-130 of 160, rows 30-90 of 120 (blur widens it)
+    assert 0.2 <= left <= 0.3
+    assert 0.75 <= right <= 0.88
+    assert 0.2 <= top <= 0.27
+    assert 0.73 <= bottom <= 0.8
+    gate.reset()
+    assert gate.region is None

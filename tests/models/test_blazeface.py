@@ -187,3 +187,48 @@ def test_rejects_bad_input(blazeface: BlazeFaceDetector) -> None:
         blazeface.detect(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match="min_face"):
         BlazeFaceDetector(min_face=-1)
+
+
+def _window(box: FaceBox, factor: float, dx: float = 0.0) -> FaceBox:
+    """A square ``factor`` times ``box``'s size around it, its centre moved by ``dx`` faces."""
+    half = max(box.width, box.height) * factor / 2
+    cx, cy = box.center
+    cx += dx * box.width
+    return FaceBox(
+        top=round(cy - half), right=round(cx + half), bottom=round(cy + half), left=round(cx - half)
+    )
+
+
+def test_regions_find_each_face_in_its_window(
+    blazeface: BlazeFaceDetector, people: list[Face], scenes: dict[str, Face]
+) -> None:
+    """The edge's windows around tracked faces (short-range model, one run a window): every
+    face dlib finds, in a window 3x its size, also off-centre by half a face; boxes like
+    dlib's (the least alike: the blurred 154 px passer-by in obama_and_biden, IoU about
+    0.53, enough for the tracker's 0.3). Each window costs one network run."""
+    overlaps = []
+    for face in [*people, *scenes.values()]:
+        for box in face.boxes:
+            for dx in (0.0, 0.5):
+                before = blazeface.inferences
+                found = blazeface.detect_regions(face.image, [_window(box, 3.0, dx)])
+                assert blazeface.inferences == before + 1
+                best = _best(found, box)
+                assert best is not None, (face.name, dx)
+                assert best.iou(box) >= 0.5, (face.name, dx)
+                overlaps.append(best.iou(box))
+    assert len(overlaps) == 32
+    assert float(np.median(overlaps)) >= 0.7
+
+
+def test_regions_without_a_face_find_none(blazeface: BlazeFaceDetector, people: list[Face]) -> None:
+    face = people[0]
+    (box,) = face.boxes
+    image = face.image.copy()
+    m = box.size // 2
+    image[max(0, box.top - m) : box.bottom + m, max(0, box.left - m) : box.right + m] = 128
+    assert blazeface.detect_regions(image, [_window(box, 3.0)]) == []
+    # a window beside the face (its centre two faces away) does not report the face
+    assert blazeface.detect_regions(face.image, [_window(box, 2.0, dx=2.5)]) == []
+    with pytest.raises(ValueError, match="RGB uint8"):
+        blazeface.detect_regions(face.image.astype(np.float32), [_window(box, 3.0)])

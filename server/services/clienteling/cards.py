@@ -115,6 +115,10 @@ class Card:
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = encode(asdict(self))
+        # a suggestion's facts are what its reason was worded from (``recommend.reason_text``),
+        # already said in ``reason``: not part of the card a tablet gets
+        for suggestion in out.get("suggestions", []):
+            suggestion.pop("facts", None)
         return out
 
 
