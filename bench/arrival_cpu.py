@@ -61,8 +61,19 @@ class Tree:
     base: str = ""
     setups: list[StoreSetup] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    loop_ms: list[float] = field(default_factory=list)
+    """Of ``cpu_ms``: the event loop's thread (HTTP, FastAPI, WebSocket sends); the rest is
+    the arrival writer's and the thread pool's."""
     cards: int = 0
     expected: int = 0
+
+
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU seconds of a process's main thread (the one whose id is the process id: uvicorn's
+    event loop)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def connect(tree: Tree, tablets_per_store: int, stack: contextlib.AsyncExitStack) -> None:
@@ -125,7 +136,7 @@ async def phase(tree: Tree, queue: list[tuple[StoreSetup, str]], rate: float,
         if status == 202 and json.loads(answer)["accepted"] == 1:
             ok += 1
 
-    before = cpu.cpu_s()
+    before, loop_before = cpu.cpu_s(), main_thread_cpu_s(tree.proc.pid)
     loop = asyncio.get_running_loop()
     start = loop.time()
     posts = []
@@ -143,6 +154,7 @@ async def phase(tree: Tree, queue: list[tuple[StoreSetup, str]], rate: float,
             break
     tree.expected += ok * tablets_per_store
     tree.cpu_ms.append((cpu.cpu_s() - before) * 1000 / max(ok, 1))
+    tree.loop_ms.append((main_thread_cpu_s(tree.proc.pid) - loop_before) * 1000 / max(ok, 1))
 
 
 async def run(trees: list[Tree], args: argparse.Namespace) -> None:
@@ -157,8 +169,8 @@ async def run(trees: list[Tree], args: argparse.Namespace) -> None:
         for _ in range(args.phases):
             for t, q in zip(trees, queues, strict=True):
                 await phase(t, q, args.rate, args.seconds, args.tablets_per_store)
-                print(f"arrival_cpu_phase: tree={t.name} cpu_ms_per_event={t.cpu_ms[-1]:.3f}",
-                      flush=True)  # fmt: skip
+                print(f"arrival_cpu_phase: tree={t.name} cpu_ms_per_event={t.cpu_ms[-1]:.3f} "
+                      f"event_loop_ms={t.loop_ms[-1]:.3f}", flush=True)  # fmt: skip
 
 
 def main() -> int:
@@ -201,7 +213,8 @@ def main() -> int:
                         t.proc.wait(15)
     for t in trees:
         print(f"arrival_cpu: tree={t.name} root={t.root} "
-              f"cpu_ms_per_event={statistics.median(t.cpu_ms):.3f} phases={len(t.cpu_ms)} "
+              f"cpu_ms_per_event={statistics.median(t.cpu_ms):.3f} "
+              f"event_loop_ms={statistics.median(t.loop_ms):.3f} phases={len(t.cpu_ms)} "
               f"cards={t.cards}/{t.expected}", flush=True)  # fmt: skip
     this, peer = (statistics.median(t.cpu_ms) for t in trees)
     print(f"arrival_cpu_ratio: this_vs_peer={this / peer:.2f} (machine shared; medians)")
