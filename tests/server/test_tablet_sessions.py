@@ -5,7 +5,9 @@ The sign-out and idle-timeout closes are tested in test_access_control.py."""
 
 from __future__ import annotations
 
+import operator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -37,7 +39,7 @@ def test_pings_between_sweeps_cost_no_query_and_the_sweep_finds_a_deactivated_ac
         event.listen(runtime.engine, "before_cursor_execute", seen)
         try:
             for second in range(6):  # within the first interval: no sweep, and no query
-                runtime.clock = lambda s=second: start + timedelta(seconds=s)
+                runtime.clock = partial(operator.add, start, timedelta(seconds=second))
                 ws.send_text("ping")
             # deactivated behind the server's back: no broker message tells the socket
             with transaction(runtime.sessions) as session:
