@@ -5,7 +5,7 @@ transaction spends a third of the time on BEGIN/COMMIT and, on SQLite, makes req
 queue for the single writer anyway. Instead, requests hand their events to this writer and
 wait; the writer takes everything that is waiting (up to ``max_batch`` requests), authenticates
 them with one query and ingests them with one set-based statement per step
-(:func:`server.services.recognition.arrivals.ingest_batch`: about ten round trips for the whole
+(:func:`server.services.recognition.arrivals.ingest_batch`: about eight round trips for the whole
 batch, not
 ten per event), commits once, then answers each request and pushes the teasers in one hand-over
 to the broker (one Redis pipeline). Under light load a batch is one request, so nothing waits for
