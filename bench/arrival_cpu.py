@@ -199,9 +199,7 @@ def main() -> int:
                 env["VERTROUWD_ENVIRONMENT"] = "test"
                 env["PYTHONPATH"] = str(t.root)
                 with started_on(split[1] if split else None):
-                    t.proc, t.base = start_server_process(
-                        env, data_dir, cwd=t.root, timeout=300
-                    )
+                    t.proc, t.base = start_server_process(env, data_dir, cwd=t.root, timeout=300)
                 if split is not None:
                     pin_tree(t.proc.pid, split[1])
             asyncio.run(run(trees, args))

@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter, CompoundSelect
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
@@ -139,8 +140,8 @@ _MEMBERS = (
 #   "s": a "not this person" on that device lately (suppressed),
 #   "l": a live visit in store ``number`` (no second card),
 #   "v" / "p": their visits / their sales outside a visit so far (``number``: the count).
-_IN_CUSTOMERS = bindparam("customer_ids", expanding=True)
-_MEMBER_STATE = union_all(
+_IN_CUSTOMERS: BindParameter[list[str]] = bindparam("customer_ids", expanding=True)
+_MEMBER_STATE: CompoundSelect[Any] = union_all(
     select(
         literal_column("'s'"), Incident.customer_id, Incident.device_id, literal_column("0")
     ).where(Incident.customer_id.in_(_IN_CUSTOMERS), Incident.suppress_until > bindparam("now")),
