@@ -155,6 +155,16 @@ def revoked(device_id: str) -> Message:
     return {"type": "revoked", "device": device_id}
 
 
+SESSION_ENDED = "session_ended"
+
+
+def session_ended(staff_id: int) -> Message:
+    """To the server's tablet sockets of one store: a session of this staff member ended (a
+    sign-out); each of their sockets re-checks its own session at once and closes when it is
+    over (server/session_watch.py). Never forwarded to a tablet; it carries no token."""
+    return {"type": SESSION_ENDED, "staff": staff_id}
+
+
 class RedisBroker:
     """Fan-out across server processes through Redis publish/subscribe.
 

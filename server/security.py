@@ -36,6 +36,9 @@ stay in a browser's or a proxy's cache.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import itertools
 import logging
 import secrets
 from collections.abc import Iterable
@@ -89,6 +92,21 @@ def csp(nonce: str) -> str:
     )
 
 
+_NONCE_KEY = secrets.token_bytes(32)
+_nonces = itertools.count()
+
+
+def _nonce() -> str:
+    """A fresh CSP nonce for every answer: 128 bits of a keyed BLAKE2b of a counter under a
+    random key made at start, as unguessable as ``secrets.token_urlsafe(16)`` but with no
+    system call. (``os.urandom`` releases the GIL on every call: on the event loop, once a
+    request, that handed the interpreter to the arrival writer for up to a switch interval.)"""
+    digest = hashlib.blake2b(
+        next(_nonces).to_bytes(8, "big"), key=_NONCE_KEY, digest_size=16
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class BrowserGuard:
     """The origin checks and the response headers described in the module docstring."""
 
@@ -121,7 +139,7 @@ class BrowserGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        nonce = secrets.token_urlsafe(16)
+        nonce = _nonce()
         scope.setdefault("state", {})["csp_nonce"] = nonce
         static = scope["path"].startswith(("/static/", "/docs-assets/"))
 

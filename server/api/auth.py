@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from server.api.schemas import LoginIn, StaffPublic
+from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
+from server.realtime import session_ended, tablet_channel
 from server.services.staff import accounts as staff
 from server.services.staff import signin
 
@@ -55,7 +59,13 @@ def login(body: LoginIn, request: Request, response: Response, rt: RuntimeDep) -
 def logout(request: Request, response: Response, rt: RuntimeDep, session: SessionDep) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        staff.logout(session, token=token, now=rt.now())
+        who = staff.logout(session, token=token, now=rt.now())
+        if who is not None and who.store_id is not None:
+            # that session's tablet sockets (in any server process) close at once
+            after_commit(
+                session,
+                partial(rt.broker.publish, tablet_channel(who.store_id), session_ended(who.id)),
+            )
     response.delete_cookie(SESSION_COOKIE)
 
 

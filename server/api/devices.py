@@ -30,8 +30,10 @@ from server.api.schemas import (
 )
 from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
 from server.realtime import as_text, device_channel
+from server.runtime import Runtime
 from server.services.errors import BadInput, ServiceError
 from server.services.recognition import arrivals, devices, gallery
+from server.session_watch import CredentialChecks
 
 router = APIRouter(tags=["devices"])
 API = "/api/v1"
@@ -147,6 +149,22 @@ def _bearer(websocket: WebSocket) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def credential_checks(websocket: WebSocket, rt: Runtime) -> CredentialChecks:
+    """This process's coalesced credential re-checks of its device sockets (made with the
+    first socket): the re-checks asked for within a thirtieth of ``device_recheck_s`` (at most
+    a second) are one query."""
+    checks: CredentialChecks | None = getattr(websocket.app.state, "credential_checks", None)
+    if checks is None:
+
+        def check(tokens: list[str]) -> set[str]:
+            with rt.sessions() as session, session.begin():
+                return set(devices.authenticate_devices(session, tokens=tokens, now=rt.now()))
+
+        window = min(1.0, rt.settings.device_recheck_s / 30)
+        checks = websocket.app.state.credential_checks = CredentialChecks(check, window=window)
+    return checks
+
+
 @router.websocket("/ws/device")
 async def device_ws(websocket: WebSocket) -> None:
     rt = websocket.app.state.runtime
@@ -161,13 +179,7 @@ async def device_ws(websocket: WebSocket) -> None:
             version = store.gallery_version if store is not None else 0
             return device.id, device.store_id, version
 
-    def still_valid() -> bool:
-        try:
-            with rt.sessions() as session, session.begin():
-                devices.authenticate_device(session, token=token, now=rt.now())
-        except ServiceError:
-            return False
-        return True
+    checks = credential_checks(websocket, rt)
 
     try:
         if not token:
@@ -206,21 +218,19 @@ async def device_ws(websocket: WebSocket) -> None:
                 nonlocal refused
                 while not refused:
                     await anyio.sleep(rt.settings.device_recheck_s)
-                    if not await anyio.to_thread.run_sync(still_valid):
+                    if not await checks.still_valid(token):
                         refused = True
-                jobs.cancel_scope.cancel()
-
-            async def receive() -> None:
-                with contextlib.suppress(WebSocketDisconnect):
-                    while True:  # the device sends nothing; reading notices a disconnect
-                        received = await websocket.receive()
-                        if received["type"] == "websocket.disconnect":
-                            break
                 jobs.cancel_scope.cancel()
 
             jobs.start_soon(pump)
             jobs.start_soon(recheck)
-            jobs.start_soon(receive)
+            # reading (to notice a disconnect) in this task itself: one task fewer a socket
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:  # the device sends nothing
+                    received = await websocket.receive()
+                    if received["type"] == "websocket.disconnect":
+                        break
+            jobs.cancel_scope.cancel()
         if refused:
             with contextlib.suppress(RuntimeError, OSError):
                 await websocket.close(code=CLOSE_UNAUTHORIZED, reason="device credential revoked")

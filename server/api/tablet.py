@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,19 +31,22 @@ from server.api.staff_text import STAFF_LANGUAGES, staff_language
 from server.api.tablet_text import tablet_texts
 from server.db.session import after_commit
 from server.deps import SESSION_COOKIE, CurrentStaff, RuntimeDep, SessionDep
-from server.realtime import as_text, tablet_channel
+from server.realtime import SESSION_ENDED, as_text, tablet_channel
 from server.runtime import Runtime
 from server.services.clienteling import recommend, visits
 from server.services.clienteling.cards import CardSettings
 from server.services.clienteling.recommend import Recommender
 from server.services.errors import ServiceError, Unauthorized
+from server.services.ids import token_digest
 from server.services.staff import access
 from server.services.staff import accounts as staff
+from server.session_watch import SessionWatch, Watched
 
 router = APIRouter(tags=["tablet"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
-# The page pings this often; each ping re-checks the session without refreshing it.
+# The page pings this often; a ping re-checks the session (without refreshing it) when it may
+# have run out, and once a ping interval all of a process's tablet sessions are re-checked.
 PING_S = 15
 
 
@@ -191,11 +195,28 @@ def act(
     return message
 
 
+def session_watch(websocket: WebSocket, rt: Runtime) -> SessionWatch:
+    """This process's watch over its tablet sockets' sessions (made with the first socket)."""
+    watch: SessionWatch | None = getattr(websocket.app.state, "session_watch", None)
+    if watch is None:
+        idle = timedelta(seconds=rt.settings.session_idle_s)
+
+        def check(digests: Collection[str]) -> dict[str, datetime]:
+            with rt.sessions() as session, session.begin():
+                return staff.open_sessions(session, digests=digests, idle=idle)
+
+        watch = SessionWatch(check, every=timedelta(seconds=PING_S), now=rt.now())
+        websocket.app.state.session_watch = watch
+    return watch
+
+
 @router.websocket("/ws/tablet")
 async def tablet_ws(websocket: WebSocket) -> None:
-    """Cards for the signed-in staff member's store. The session is checked on connect and on
-    every ping (without refreshing it), so a tablet left alone is signed out after the idle
-    timeout and a signed-out session stops receiving cards at once (close code 4401)."""
+    """Cards for the signed-in staff member's store. The session is checked on connect; a
+    ping re-checks it (without refreshing it) when it may have run out, and all of this
+    process's tablet sessions are re-checked together once a ping interval
+    (server/session_watch.py), so a tablet left alone is signed out after the idle timeout,
+    and a signed-out session stops receiving cards at once (close code 4401)."""
     rt: Runtime = websocket.app.state.runtime
     token = websocket.cookies.get(SESSION_COOKIE)
     idle = timedelta(seconds=rt.settings.session_idle_s)
@@ -209,6 +230,7 @@ async def tablet_ws(websocket: WebSocket) -> None:
             )
 
     try:
+        connected_at = rt.now()
         who = await asyncio.to_thread(check, True)
     except ServiceError:
         await websocket.close(code=4401, reason="not signed in")
@@ -225,29 +247,41 @@ async def tablet_ws(websocket: WebSocket) -> None:
         await websocket.close(code=4403, reason="this account does not see live visits")
         return
     await websocket.accept()
+    assert token is not None  # authenticated above
+    watch = session_watch(websocket, rt)
     async with rt.broker.subscribe(tablet_channel(who.store_id)) as messages:
         await websocket.send_json({"type": "hello", "store_id": who.store_id, "ping_s": PING_S})
 
         # Forward the store's cards while reading the client's pings; the first to end ends
-        # both (an anyio task group: an outside cancellation ends them cleanly too).
-        async with anyio.create_task_group() as jobs:
+        # both (an anyio task group: an outside cancellation, or the session watch finding
+        # the session over, which cancels ``watched.scope``, ends them cleanly too). The
+        # connect refreshed the session: it runs out ``idle`` after it unless used again.
+        watched = Watched(token_digest(token), who.id, connected_at + idle, anyio.CancelScope())
+        watch.add(watched)
+        try:
+            with watched.scope:
+                async with anyio.create_task_group() as jobs:
 
-            async def pump() -> None:
-                with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-                    async for message in messages:
-                        await websocket.send_text(as_text(message))
-                jobs.cancel_scope.cancel()
+                    async def pump() -> None:
+                        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                            async for message in messages:
+                                if message.get("type") == SESSION_ENDED:  # never forwarded
+                                    if message.get("staff") == who.id:
+                                        await watch.recheck([watched.digest], rt.now())
+                                    continue
+                                await websocket.send_text(as_text(message))
+                        jobs.cancel_scope.cancel()
 
-            async def pings() -> None:
-                with contextlib.suppress(WebSocketDisconnect):
-                    while True:  # the client only pings; each ping re-checks the session
-                        await websocket.receive_text()
-                        try:
-                            await anyio.to_thread.run_sync(check, False)
-                        except ServiceError:
-                            await websocket.close(code=4401, reason="session expired")
-                            break
-                jobs.cancel_scope.cancel()
-
-            jobs.start_soon(pump)
-            jobs.start_soon(pings)
+                    jobs.start_soon(pump)
+                    # the pings are read in this task itself: one task fewer a socket (memory)
+                    with contextlib.suppress(WebSocketDisconnect):
+                        while True:  # the client only pings
+                            await websocket.receive_text()
+                            if not await watch.ping(watched, rt.now()):
+                                break
+                    jobs.cancel_scope.cancel()
+        finally:
+            watch.discard(watched)
+        if watched.ended:
+            with contextlib.suppress(RuntimeError, OSError):
+                await websocket.close(code=4401, reason="session expired")

@@ -5,7 +5,7 @@ transaction spends a third of the time on BEGIN/COMMIT and, on SQLite, makes req
 queue for the single writer anyway. Instead, requests hand their events to this writer and
 wait; the writer takes everything that is waiting (up to ``max_batch`` requests), authenticates
 them with one query and ingests them with one set-based statement per step
-(:func:`server.services.recognition.arrivals.ingest_batch`: about ten round trips for the whole
+(:func:`server.services.recognition.arrivals.ingest_batch`: about eight round trips for the whole
 batch, not
 ten per event), commits once, then answers each request and pushes the teasers in one hand-over
 to the broker (one Redis pipeline). Under light load a batch is one request, so nothing waits for
@@ -60,6 +60,9 @@ class _Job:
     events: list[ArrivalIn]
     now: datetime
     future: Future[IngestResult] = field(default_factory=Future)
+    waiter: asyncio.Future[IngestResult] | None = None
+    """Set by :meth:`ArrivalWriter.receive`: answered on its event loop, together with the
+    rest of its batch and the batch's cards, in one hand-over to that loop."""
 
 
 _STOP = object()
@@ -99,15 +102,19 @@ class ArrivalWriter:
             self._thread.join(timeout)
 
     def submit(self, *, token: str, events: list[ArrivalIn], now: datetime) -> Future[IngestResult]:
-        job = _Job(token, events, now)
+        return self._enqueue(_Job(token, events, now)).future
+
+    def _enqueue(self, job: _Job) -> _Job:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
             raise Busy("too many arrivals queued; retry shortly") from None
-        return job.future
+        return job
 
     async def receive(self, *, token: str, events: list[ArrivalIn], now: datetime) -> IngestResult:
-        return await asyncio.wrap_future(self.submit(token=token, events=events, now=now))
+        waiter: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Job(token, events, now, waiter=waiter))
+        return await waiter
 
     def _run(self) -> None:
         while True:
@@ -163,9 +170,7 @@ class ArrivalWriter:
                 for job in batch:
                     self._handle([job])
                 return
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            self._answer([(job, exc) for job in batch if not job.future.done()], [])
             return
         self.batches += 1
         self.jobs += len(batch)
@@ -184,12 +189,53 @@ class ArrivalWriter:
                 sum(o.refused for o in done),
                 len(cards),
             )
+        self._answer([(job, outcome) for job, outcome, _ in outcomes], cards)
+
+    def _answer(
+        self,
+        outcomes: list[tuple[_Job, IngestResult | BaseException]],
+        cards: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Push the cards, then answer the requests. Requests that wait on an event loop are
+        answered there, with the cards published from there too, in ONE hand-over to the loop
+        (not one wake-up for the cards and one for each request)."""
+        on_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any]]] = {}
+        for job, outcome in outcomes:
+            if job.waiter is not None:
+                on_loop.setdefault(job.waiter.get_loop(), []).append((job, outcome))
+            elif isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+        if not on_loop:
+            self._push(cards)
+            return
+        for loop, answers in on_loop.items():
+            try:
+                loop.call_soon_threadsafe(self._settle, cards, answers)
+            except RuntimeError:  # that loop has closed (shutting down): nobody waits there
+                self._push(cards)
+            cards = []  # published once, with the first loop's answers
+
+    def _push(self, cards: list[tuple[str, dict[str, Any]]]) -> None:
         try:
             self._publish(cards)
         except Exception as exc:  # the broker is down: the visits stand, tablets catch up
             log.warning("arrival cards not pushed: %s", type(exc).__name__)
-        for job, outcome, _ in outcomes:
+
+    def _settle(
+        self,
+        cards: list[tuple[str, dict[str, Any]]],
+        answers: list[tuple[_Job, IngestResult | BaseException]],
+    ) -> None:
+        """On the requests' event loop: the cards first (as before the answers), then each
+        request's answer (unless its client went away and the request was cancelled)."""
+        self._push(cards)
+        for job, outcome in answers:
+            assert job.waiter is not None
+            if job.waiter.done():
+                continue
             if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
+                job.waiter.set_exception(outcome)
             else:
-                job.future.set_result(outcome)
+                job.waiter.set_result(outcome)

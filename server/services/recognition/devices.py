@@ -173,7 +173,8 @@ def authenticate_devices(
     by_hash = {token_digest(token): token for token in set(tokens)}
     out: dict[str, DeviceRef] = {}
     seen: list[str] = []
-    for row in session.execute(_DEVICES_BY_TOKEN, {"token_hashes": list(by_hash)}):
+    db = session.connection()  # Core rows on the connection: no ORM layer on the hot path
+    for row in db.execute(_DEVICES_BY_TOKEN, {"token_hashes": list(by_hash)}):
         if row.revoked_at is not None:
             continue
         if row.last_seen_at is None or now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
@@ -182,7 +183,7 @@ def authenticate_devices(
             row.id, row.store_id, row.code, bool(row.live), row.mode or "door"
         )
     if seen:
-        session.execute(_DEVICES_SEEN, {"device_ids": seen, "now": now})
+        db.execute(_DEVICES_SEEN, {"device_ids": seen, "now": now})
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,10 +122,39 @@ def authenticate(
     return _identity(staff)
 
 
-def logout(session: Session, *, token: str, now: datetime) -> None:
+def open_sessions(
+    session: Session, *, digests: Collection[str], idle: timedelta
+) -> dict[str, datetime]:
+    """For each session among ``digests`` (token digests) that is still open (not signed out,
+    its staff member still active): when it runs out unless it is used again (its last use +
+    ``idle``). A digest not in the answer is over. One query for any number of sessions: the
+    tablet sockets of a server process are re-checked together, not one ping at a time."""
+    out: dict[str, datetime] = {}
+    wanted = sorted(digests)
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        rows = session.execute(
+            select(StaffSession.token_hash, StaffSession.last_seen_at)
+            .join(Staff, Staff.id == StaffSession.staff_id)
+            .where(
+                StaffSession.token_hash.in_(wanted[start : start + 500]),
+                StaffSession.ended_at.is_(None),
+                Staff.active.is_(True),
+            )
+        )
+        for digest, last_seen_at in rows:
+            out[digest] = last_seen_at + idle
+    return out
+
+
+def logout(session: Session, *, token: str, now: datetime) -> StaffIdentity | None:
+    """Ends the session; returns who was signed out (their store's tablet sockets are told,
+    so one on this session closes at once), or None when it was not open."""
     row = session.get(StaffSession, token_digest(token))
     if row is not None and row.ended_at is None:
         row.ended_at = now
+        staff = session.get(Staff, row.staff_id)
+        return _identity(staff) if staff is not None else None
+    return None
 
 
 def signed_in_at(session: Session, token: str) -> datetime | None:
