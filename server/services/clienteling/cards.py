@@ -18,7 +18,7 @@ purchase lines; the recommender's model is built once per database (``recommend.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,18 +114,20 @@ class Card:
     notes: list[NoteLine] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = encode(asdict(self))
-        # a suggestion's facts are what its reason was worded from (``recommend.reason_text``),
-        # already said in ``reason``: not part of the card a tablet gets
-        for suggestion in out.get("suggestions", []):
-            suggestion.pop("facts", None)
+        out: dict[str, Any] = encode(self)
         return out
 
 
 def encode(value: Any) -> Any:
-    """Dataclasses, datetimes, dicts and lists as JSON values."""
+    """Dataclasses, datetimes, dicts and lists as JSON values. A dataclass field marked
+    ``metadata={"wire": False}`` stays off the wire (a suggestion's facts: what its reason was
+    worded from, already said in ``reason``)."""
     if is_dataclass(value) and not isinstance(value, type):
-        return encode(asdict(value))
+        return {
+            f.name: encode(getattr(value, f.name))
+            for f in fields(value)
+            if f.metadata.get("wire", True)
+        }
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):

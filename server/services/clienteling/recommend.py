@@ -107,8 +107,11 @@ class Suggestion:
     price_cents: int
     category: str
     score: float = 0.0
-    facts: tuple[tuple[str, str | int | float | None], ...] = ()
-    """What the reason says, as data (``reason_text`` words it in a staff language)."""
+    facts: tuple[tuple[str, str | int | float | None], ...] = field(
+        default=(), metadata={"wire": False}
+    )
+    """What the reason says, as data (``reason_text`` words it in a staff language); not sent
+    to tablets (``cards.encode``)."""
 
 
 def _suggestion(
