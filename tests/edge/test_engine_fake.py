@@ -1,9 +1,11 @@
-"""Engine wiring with stand-in models (fast): fail closed, k-of-n, cooldown, track end."""
+"""Engine wiring with stand-in models (fast): fail closed, track mean, k-of-n, cooldown, track
+end."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -81,11 +83,16 @@ FRAMES = _frames()
 
 
 def _engine(
-    gallery: Switch, embedder: FakeEmbedder, detector: FakeDetector, clock: Clock
+    gallery: Switch,
+    embedder: FakeEmbedder,
+    detector: FakeDetector,
+    clock: Clock,
+    confirm_rule: Literal["mean", "kofn"] = "mean",
 ) -> Engine:
     settings = EdgeSettings(
         detect_scale=0.5,
         embed_interval=1,
+        confirm_rule=confirm_rule,
         confirm_k=3,
         confirm_n=5,
         track_max_missed=1,
@@ -123,10 +130,29 @@ def test_no_current_gallery_means_no_detection_at_all() -> None:
     assert engine.active_tracks == 0
 
 
+def test_track_mean_decides_at_the_second_embedding() -> None:
+    """The default rule: no decision on one frame; the mean of two agreeing frames decides."""
+    detector, embedder = FakeDetector(), FakeEmbedder(MEMBER)
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, Clock())
+    detector.boxes = [FACE]
+    results = [engine.process_frame(f) for f in FRAMES[:4]]
+    assert [len(r) for r in results] == [0, 1, 0, 0]
+    (event,) = results[1]
+    assert event.subject_id == "s-m"
+    assert event.frames == 2
+    assert event.score == pytest.approx(0.0, abs=1e-6)
+    assert embedder.batches == [1, 1]  # no embeddings after the decision
+    snapshot = engine.metrics.snapshot()
+    assert snapshot["track_means_matched"] == 1  # the first frame alone was never decided on
+    assert snapshot["tracks_confirmed"] == 1
+
+
 def test_k_of_n_then_cooldown_across_tracks() -> None:
     detector, clock = FakeDetector(), Clock()
     embedder = FakeEmbedder(MEMBER)
-    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, clock)
+    engine = _engine(
+        Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, clock, "kofn"
+    )
     detector.boxes = [FACE]
     results = [engine.process_frame(f) for f in FRAMES[:6]]
     assert [len(r) for r in results] == [0, 0, 1, 0, 0, 0]  # confirmed at the 3rd embedding
