@@ -140,7 +140,12 @@ class EdgeSettings(BaseSettings):
     confirm_k: int = Field(
         3, ge=1, le=50, description="Matches of one subject needed among the last n embeddings."
     )
-    confirm_n: int = Field(5, ge=1, le=50, description="Window of embeddings k-of-n looks at.")
+    confirm_n: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="Window of embeddings k-of-n (and the mean's agreement) looks at.",
+    )
     match_threshold: float | None = Field(
         None,
         gt=0.0,

@@ -18,6 +18,11 @@ recognition mode. It comes from the open-set curve that ``vertrouwd models calib
 * ``pass``: no face is processed, so 0.
 
 ``None`` when the calibration holds no figure for that mode (no open-set curve, no 1:1 point).
+
+The edge decides a walk-by from the mean of its frames at the track threshold the calibration
+maps the frame threshold to (``Calibration.track_threshold``), chosen so that strangers'
+walk-bys are matched no more often than single frames: the single-frame rate read here is what
+a door store should expect, not an under-estimate.
 """
 
 from __future__ import annotations
