@@ -275,6 +275,7 @@ class MatchStage:
         self._done = done
         self._now = now
         self._clock = clock
+        self._no_track_map_logged = False
         self.rule = self._make_rule(point)
         self._base_rule = self.rule
         self._point_fixed = point_fixed
@@ -285,26 +286,38 @@ class MatchStage:
         self._model_mismatch_logged = False
 
     def _make_rule(self, point: OperatingPoint) -> KOfN | TrackMean:
-        """The track decision at ``point`` (the single-frame operating point in force)."""
-        s = self.settings
-        if s.confirm_rule == "kofn":
-            return KOfN(s.confirm_k, s.confirm_n, point.threshold, point.min_margin)
-        return TrackMean(
-            self._track_threshold(point.threshold),
-            point.min_margin,
-            best=s.top_n_embeddings,
-            min_frames=s.confirm_min_frames,
-        )
+        """The track decision at ``point`` (the single-frame operating point in force).
 
-    def _track_threshold(self, frame_threshold: float) -> float:
-        """The mean lies nearer everyone than single frames do, so it gets its own threshold:
-        the model's calibration maps the frame threshold in force to the one at which walk-bys
-        match no more strangers (``models.tracks``); a model without that map keeps it."""
+        The mean lies nearer everyone than single frames do, so it gets its own threshold: the
+        model's calibration maps the frame threshold in force to the one at which walk-bys
+        match no more strangers (``models.tracks``). A calibration measured without walk-bys
+        has no such map: then the tracks are voted on (k-of-n) rather than matched with a
+        threshold nobody measured. A model with no calibration at all runs on thresholds set
+        by hand, which the mean then uses as given.
+        """
+        s = self.settings
+        kofn = KOfN(s.confirm_k, s.confirm_n, point.threshold, point.min_margin)
+        if s.confirm_rule == "kofn":
+            return kofn
+        threshold = point.threshold
         try:
             calibration = load_calibration(self.embedder.model_id)
         except (LookupError, ValueError):
-            return frame_threshold
-        return calibration.track_threshold(frame_threshold)
+            calibration = None
+        if calibration is not None:
+            if not calibration.has_track_map:
+                if not self._no_track_map_logged:
+                    log.warning(
+                        "the calibration of %s has no walk-by map: tracks are decided by "
+                        "k-of-n votes (run `vertrouwd models calibrate DIR --gallery N --write`)",
+                        self.embedder.model_id,
+                    )
+                    self._no_track_map_logged = True
+                return kofn
+            threshold = calibration.track_threshold(point.threshold)
+        return TrackMean(
+            threshold, point.min_margin, best=s.top_n_embeddings, min_frames=s.confirm_min_frames
+        )
 
     @property
     def active_tracks(self) -> int:

@@ -228,6 +228,11 @@ class Calibration(BaseModel):
         """Whether ``result`` is a match at this operating point."""
         return result.accepted(self.threshold, self.min_margin)
 
+    @property
+    def has_track_map(self) -> bool:
+        """Whether walk-bys were measured (``calibrate --gallery N``): the track threshold map."""
+        return self.open_set is not None and self.open_set.track is not None
+
     def track_threshold(self, frame_threshold: float) -> float:
         """The threshold for a track's mean that matches no more strangers than single frames
         at ``frame_threshold`` (interpolated in the measured map; never above

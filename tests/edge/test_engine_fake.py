@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from edge.capture import Frame
+from edge.confirm import KOfN, TrackMean
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
+from models.calibration import load_calibration
 from models.matcher import GalleryIndex
 from models.types import Embedding, FaceBox, RGBImage
 
@@ -240,3 +242,20 @@ def test_a_strangers_track_that_ends_mid_stream_leaves_no_trace(
     assert evidence.best() == []
     assert caplog.records == []
     assert engine.metrics.snapshot().get("arrivals", 0) == 0
+
+
+def test_a_model_calibrated_without_walk_bys_is_voted_on() -> None:
+    """The mean needs a track threshold measured on walk-bys; a model whose calibration has
+    none (the int8 variant's, made from 11 photos) falls back to the k-of-n vote, with a log
+    line, rather than matching the mean at a threshold nobody measured for it."""
+    detector = FakeDetector()
+    embedder = FakeEmbedder(MEMBER)
+    embedder.model_id = "dlib_resnet_v1_int8"
+    engine = _engine(Switch(None), embedder, detector, Clock())
+    assert engine.settings.confirm_rule == "mean"
+    assert isinstance(engine.match_stage.rule, KOfN)
+    dlib = FakeEmbedder(MEMBER)
+    dlib.model_id = "dlib_resnet_v1"  # calibrated with walk-bys: the mean, at its own threshold
+    rule = _engine(Switch(None), dlib, detector, Clock()).match_stage.rule
+    assert isinstance(rule, TrackMean)
+    assert rule.threshold == load_calibration("dlib_resnet_v1").track_threshold(0.5) < 0.5
