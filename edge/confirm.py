@@ -1,4 +1,4 @@
-"""Confirming a track's identity (k-of-n votes, or one match of the track's mean embedding),
+"""Confirming a track's identity (the match of the track's mean embedding, or k-of-n votes),
 and the per-member arrival cooldown."""
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from models.tracks import track_embedding
+
+__all__ = ["Confirmation", "Cooldown", "KOfN", "MatchOutcome", "TrackMean", "track_embedding"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,66 +81,84 @@ class KOfN:
         return best
 
 
-def track_embedding(
-    vectors: Sequence[npt.ArrayLike], qualities: Sequence[float], *, best: int = 5
-) -> npt.NDArray[np.float32]:
-    """The quality-weighted mean of a track's ``best`` highest-quality embeddings.
-
-    Averaging frames of one face cancels part of what varies between frames (blur, pose,
-    light), so the mean lies nearer the person's own template than most single frames; a
-    non-member's mean lies nearer *their* own centre, which a look-alike does not share.
-    Weights are the qualities (``models.quality.score_for_selection``), floored at a small
-    positive value so a track of poor frames still has a mean.
-    """
-    if len(vectors) != len(qualities):
-        raise ValueError("one quality per embedding")
-    if not vectors:
-        raise ValueError("a track without embeddings has no mean")
-    if best < 1:
-        raise ValueError("best must be >= 1")
-    order = sorted(range(len(vectors)), key=lambda i: -qualities[i])[:best]
-    stack = np.stack([np.asarray(vectors[i], dtype=np.float64) for i in order])
-    weights = np.maximum(np.asarray([qualities[i] for i in order], dtype=np.float64), 1e-3)
-    mean: npt.NDArray[np.float64] = (weights[:, None] * stack).sum(axis=0) / weights.sum()
-    return mean.astype(np.float32)
-
-
 class TrackMean:
-    """A track is decided once, from the mean of its best embeddings (:func:`track_embedding`),
-    matched against the gallery with the same threshold and margin as a single frame.
+    """A track is decided from the mean of its best embeddings (:func:`track_embedding`),
+    matched against the gallery with the track threshold (``models.tracks``: the mean needs
+    its own, calibrated to match no more strangers than single frames at the frame threshold)
+    and the same margin as a single frame.
 
-    An alternative to :class:`KOfN` (which votes over single frames): ``bench/track_vote.py``
-    measures both on synthetic walk-bys. ``match`` is the caller's gallery lookup (the edge's
-    ``GalleryIndex``), so this module needs no model.
+    The edge's default rule (``confirm_rule="mean"``). After each new embedding of a track that
+    has ``min_frames`` of them, the mean is matched again, so an arrival comes as soon as enough
+    frames agree: the mean is within ``threshold`` with ``min_margin`` over the next member,
+    *and* at least ``agree`` of the track's frames (its recent match outcomes) had that same
+    member as their own nearest. The second condition costs a member little (their frames
+    point at them) and refuses a stranger whose frames each lean towards a different member
+    and only average out near one of them. One frame that crosses the threshold is not enough
+    (a look-alike in one pose): the mean of the others pulls it back.
+
+    ``bench/track_vote.py`` measures it against :class:`KOfN` and single frames on walk-bys.
+    ``match`` is the caller's gallery lookup (the edge's ``GalleryIndex``), so this module
+    needs no model.
     """
 
     def __init__(
-        self, threshold: float, min_margin: float, *, best: int = 5, min_frames: int = 2
+        self,
+        threshold: float,
+        min_margin: float,
+        *,
+        best: int = 5,
+        min_frames: int = 2,
+        agree: int | None = None,
     ) -> None:
         if threshold <= 0 or min_margin < 0:
             raise ValueError("threshold must be positive and min_margin non-negative")
         if not 1 <= min_frames <= best:
             raise ValueError("need 1 <= min_frames <= best")
+        agree = min_frames if agree is None else agree
+        if not 0 <= agree <= min_frames:
+            raise ValueError("need 0 <= agree <= min_frames")
         self.threshold = threshold
         self.min_margin = min_margin
         self.best = best
         self.min_frames = min_frames
+        self.agree = agree
+
+    def ready(self, frames: int) -> bool:
+        """Whether a track holding ``frames`` embeddings is matched (has enough of them)."""
+        return frames >= self.min_frames
+
+    def accept(
+        self, outcome: MatchOutcome, frames: int, outcomes: Iterable[MatchOutcome] = ()
+    ) -> Confirmation | None:
+        """The decision on the mean's ``outcome``; ``outcomes`` are the frames' own ones."""
+        if not self.ready(frames):
+            return None
+        subject = outcome.accepted(self.threshold, self.min_margin)
+        if subject is None:
+            return None
+        if self.agree and sum(o.subject_id == subject for o in outcomes) < self.agree:
+            return None
+        return Confirmation(subject, min(frames, self.best), outcome.distance, outcome.margin)
 
     def decide(
         self,
         vectors: Sequence[npt.ArrayLike],
         qualities: Sequence[float],
         match: Callable[[npt.NDArray[np.float32]], MatchOutcome],
+        outcomes: Sequence[MatchOutcome] | None = None,
     ) -> Confirmation | None:
-        """None until the track has ``min_frames`` embeddings, or when its mean is refused."""
-        if len(vectors) < self.min_frames:
+        """None until the track has ``min_frames`` embeddings, or when it is refused.
+
+        ``outcomes`` are the frames' own outcomes; None matches each frame here.
+        """
+        if not self.ready(len(vectors)):
             return None
-        outcome = match(track_embedding(vectors, qualities, best=self.best))
-        subject = outcome.accepted(self.threshold, self.min_margin)
-        if subject is None:
-            return None
-        frames = min(len(vectors), self.best)
-        return Confirmation(subject, frames, outcome.distance, outcome.margin)
+        if outcomes is None:
+            outcomes = (
+                [match(np.asarray(v, dtype=np.float32)) for v in vectors] if self.agree else []
+            )
+        mean = match(track_embedding(vectors, qualities, best=self.best))
+        return self.accept(mean, len(vectors), outcomes)
 
 
 class Cooldown:

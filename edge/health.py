@@ -65,7 +65,11 @@ HELP: dict[str, tuple[str, str]] = {
         "counter",
         "Check-in mode: frames not analysed because nobody stood in the spot.",
     ),
-    "tracks_confirmed": ("counter", "Tracks confirmed as a member by k of n embeddings."),
+    "track_means_matched": (
+        "counter",
+        "Track means (of a track's best embeddings) searched among all members.",
+    ),
+    "tracks_confirmed": ("counter", "Tracks confirmed as a member (track mean or k of n)."),
     "arrivals": ("counter", "Arrival events produced."),
     "arrivals_in_cooldown": ("counter", "Confirmed members not reported again (cooldown)."),
     "queue_lag_seconds": ("gauge", "Capture-to-match delay of the latest frame."),

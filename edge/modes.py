@@ -6,7 +6,7 @@ detect/track stage (``edge.pipeline.DetectStage``) for every frame *before* any 
 see it, with the member zone's / check-in spot's pixels, and says what may happen:
 
 * ``door``: the face path as before (motion gate, detection in the member zone, tracking,
-  embedding, 1:N matching, k-of-n).
+  embedding, 1:N matching, the track decision).
 * ``checkin``: the face path only while ``edge.checkin`` says a person stands in the spot (or
   the kiosk's button was pressed, with ``checkin_trigger_required``); otherwise the frame is
   dropped here, before the motion gate and the detector. The kiosk's state follows.

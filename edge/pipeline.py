@@ -1,5 +1,6 @@
 """The recognition engine: motion gate -> detect on the downscaled zone -> track -> quality ->
-embed -> match -> k-of-n -> cooldown -> ``ArrivalEvent``.
+embed -> match -> track decision (the mean of the track's best frames) -> cooldown ->
+``ArrivalEvent``.
 
 Two ways to run it, sharing the same stage code:
 
@@ -8,8 +9,8 @@ Two ways to run it, sharing the same stage code:
 * ``Pipeline``: four threads joined by bounded queues with one stop event and ``shutdown()``:
   capture -> detect/track -> embed/match -> publish. Each stage's state is owned by its thread:
   ``DetectStage`` (motion gate, zone, tracker) by the detect/track thread, ``MatchStage``
-  (track evidence, k-of-n, cooldown) by the embed/match thread. The only thing flowing back is
-  a ``SimpleQueue`` of track ids that need no more embeddings.
+  (track evidence, the track decision, cooldown) by the embed/match thread. The only thing
+  flowing back is a ``SimpleQueue`` of track ids that need no more embeddings.
 
 The store's recognition mode (invariant 13) is applied by ``edge.modes.ModeRouter`` in the
 detect/track stage before the motion gate: in ``checkin`` mode frames reach the face path only
@@ -41,7 +42,7 @@ import numpy as np
 from consent.gallery import MemberZone
 from edge import zone as zones
 from edge.capture import BGRImage, Frame, FrameSource, LatestFrameSlot
-from edge.confirm import Cooldown, KOfN, MatchOutcome
+from edge.confirm import Confirmation, Cooldown, KOfN, MatchOutcome, TrackMean, track_embedding
 from edge.events import ArrivalEvent, EventSink
 from edge.matching import ActiveGallery, GalleryProvider, OperatingPoint, operating_point
 from edge.metrics import EngineMetrics
@@ -50,6 +51,7 @@ from edge.motion import MotionGate
 from edge.settings import EdgeSettings
 from edge.tracker import Tracker, TrackEvidence
 from edge.zone import Roi
+from models.calibration import load_calibration
 from models.quality import assess_face, score_for_selection
 from models.types import (
     Embedding,
@@ -352,7 +354,8 @@ class DetectStage:
 
 
 class MatchStage:
-    """Quality gate, batched embedding, matching, k-of-n, cooldown. One thread."""
+    """Quality gate, batched embedding, matching, the track decision (the track's mean, or
+    k-of-n votes: ``settings.confirm_rule``), cooldown. One thread."""
 
     def __init__(
         self,
@@ -374,7 +377,8 @@ class MatchStage:
         self._done = done
         self._now = now
         self._clock = clock
-        self.rule = KOfN(settings.confirm_k, settings.confirm_n, point.threshold, point.min_margin)
+        self._no_track_map_logged = False
+        self.rule = self._make_rule(point)
         self._base_rule = self.rule
         self._point_fixed = point_fixed
         """True when the operating point was set locally; else a gallery's own point wins."""
@@ -382,6 +386,40 @@ class MatchStage:
         self._evidence: dict[int, TrackEvidence] = {}
         self._version: int | None = None
         self._model_mismatch_logged = False
+
+    def _make_rule(self, point: OperatingPoint) -> KOfN | TrackMean:
+        """The track decision at ``point`` (the single-frame operating point in force).
+
+        The mean lies nearer everyone than single frames do, so it gets its own threshold: the
+        model's calibration maps the frame threshold in force to the one at which walk-bys
+        match no more strangers (``models.tracks``). A calibration measured without walk-bys
+        has no such map: then the tracks are voted on (k-of-n) rather than matched with a
+        threshold nobody measured. A model with no calibration at all runs on thresholds set
+        by hand, which the mean then uses as given.
+        """
+        s = self.settings
+        kofn = KOfN(s.confirm_k, s.confirm_n, point.threshold, point.min_margin)
+        if s.confirm_rule == "kofn":
+            return kofn
+        threshold = point.threshold
+        try:
+            calibration = load_calibration(self.embedder.model_id)
+        except (LookupError, ValueError):
+            calibration = None
+        if calibration is not None:
+            if not calibration.has_track_map:
+                if not self._no_track_map_logged:
+                    log.warning(
+                        "the calibration of %s has no walk-by map: tracks are decided by "
+                        "k-of-n votes (run `vertrouwd models calibrate DIR --gallery N --write`)",
+                        self.embedder.model_id,
+                    )
+                    self._no_track_map_logged = True
+                return kofn
+            threshold = calibration.track_threshold(point.threshold)
+        return TrackMean(
+            threshold, point.min_margin, best=s.top_n_embeddings, min_frames=s.confirm_min_frames
+        )
 
     @property
     def active_tracks(self) -> int:
@@ -401,10 +439,7 @@ class MatchStage:
         self._version = active.version
         self.rule = self._base_rule
         if active.point is not None and not self._point_fixed:
-            s = self.settings
-            self.rule = KOfN(
-                s.confirm_k, s.confirm_n, active.point.threshold, active.point.min_margin
-            )
+            self.rule = self._make_rule(active.point)
         for evidence in self._evidence.values():
             evidence.outcomes.clear()
             best = evidence.best()
@@ -481,8 +516,7 @@ class MatchStage:
         with self.metrics.timed("match"):
             results = active.index.match_many(embeddings)
 
-        events: list[ArrivalEvent] = []
-        for (track_id, _, evidence, score, _), embedding, result in zip(
+        for (_, _, evidence, score, _), embedding, result in zip(
             chosen, embeddings, results, strict=True
         ):
             evidence.embeds += 1
@@ -493,7 +527,15 @@ class MatchStage:
             evidence.outcomes.append(
                 MatchOutcome(result.subject_id, result.distance, result.margin)
             )
-            confirmation = self.rule.decide(evidence.outcomes)
+        tracks = [(track_id, evidence) for track_id, _, evidence, _, _ in chosen]
+        rule = self.rule
+        if isinstance(rule, TrackMean):
+            decisions = self._decide_means(rule, [e for _, e in tracks], active)
+        else:
+            decisions = [rule.decide(evidence.outcomes) for _, evidence in tracks]
+
+        events: list[ArrivalEvent] = []
+        for (track_id, evidence), confirmation in zip(tracks, decisions, strict=True):
             if confirmation is None:
                 if evidence.embeds >= max_embeds:
                     self._done.put(track_id)
@@ -520,6 +562,30 @@ class MatchStage:
             )  # fmt: skip
             events.append(event)
         return events
+
+    def _decide_means(
+        self, rule: TrackMean, tracks: list[TrackEvidence], active: ActiveGallery
+    ) -> list[Confirmation | None]:
+        """Each track's mean (once it holds enough embeddings), matched in one batch."""
+        decisions: list[Confirmation | None] = [None] * len(tracks)
+        ready = [i for i, evidence in enumerate(tracks) if rule.ready(len(evidence))]
+        if not ready:
+            return decisions
+        means = []
+        for i in ready:
+            held = tracks[i].best_with_quality()
+            vector = track_embedding(
+                [e.vector for _, e in held], [q for q, _ in held], best=rule.best
+            )
+            means.append(Embedding(vector, self.embedder.model_id))
+        with self.metrics.timed("match"):
+            results = active.index.match_many(means)
+        self.metrics.incr("track_means_matched", len(means))
+        for i, result in zip(ready, results, strict=True):
+            evidence = tracks[i]
+            outcome = MatchOutcome(result.subject_id, result.distance, result.margin)
+            decisions[i] = rule.accept(outcome, len(evidence), evidence.outcomes)
+        return decisions
 
 
 class Engine:

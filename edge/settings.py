@@ -6,7 +6,7 @@ Every threshold has bounds and a description; unknown keys are refused (``extra=
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -141,10 +141,29 @@ class EdgeSettings(BaseSettings):
     )
 
     # --- matching and confirmation --------------------------------------------------------------
+    confirm_rule: Literal["mean", "kofn"] = Field(
+        "mean",
+        description="How a track is decided: 'mean' matches the quality-weighted mean of its "
+        "best embeddings (edge.confirm.TrackMean) once it has confirm_min_frames of them and "
+        "as many of its frames have the same nearest member; 'kofn' votes over single frames "
+        "(confirm_k of the last confirm_n).",
+    )
+    confirm_min_frames: int = Field(
+        2,
+        ge=1,
+        le=20,
+        description="Rule 'mean': embeddings a track needs before its mean is matched, and how "
+        "many of its frames must have the mean's member as their own nearest.",
+    )
     confirm_k: int = Field(
         3, ge=1, le=50, description="Matches of one subject needed among the last n embeddings."
     )
-    confirm_n: int = Field(5, ge=1, le=50, description="Window of embeddings k-of-n looks at.")
+    confirm_n: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="Window of embeddings k-of-n (and the mean's agreement) looks at.",
+    )
     match_threshold: float | None = Field(
         None,
         gt=0.0,
@@ -306,4 +325,11 @@ class EdgeSettings(BaseSettings):
             raise ValueError("confirm_k must not exceed confirm_n")
         if self.confirm_k > self.max_embeds_per_track:
             raise ValueError("confirm_k must not exceed max_embeds_per_track")
+        if self.confirm_rule == "mean":
+            if self.confirm_min_frames > min(self.top_n_embeddings, self.max_embeds_per_track):
+                raise ValueError(
+                    "confirm_min_frames must not exceed top_n_embeddings or max_embeds_per_track"
+                )
+            if self.confirm_min_frames > self.confirm_n:
+                raise ValueError("confirm_min_frames must not exceed confirm_n (the frames kept)")
         return self

@@ -190,7 +190,11 @@ class TrackEvidence:
 
     def best(self) -> list[Embedding]:
         """Held embeddings, best quality first."""
-        return [e for _, _, e in sorted(self._best, key=lambda i: (-i[0], i[1]))]
+        return [e for _, e in self.best_with_quality()]
+
+    def best_with_quality(self) -> list[tuple[float, Embedding]]:
+        """Held ``(quality, embedding)`` pairs, best quality first (for the track mean)."""
+        return [(q, e) for q, _, e in sorted(self._best, key=lambda i: (-i[0], i[1]))]
 
     def __len__(self) -> int:
         return len(self._best)

@@ -36,6 +36,8 @@ __all__ = [
     "OpenSetCalibration",
     "OpenSetChoice",
     "OpenSetPoint",
+    "TrackCalibration",
+    "TrackThreshold",
     "VerifyPoint",
     "calibrate",
     "calibration_path",
@@ -119,6 +121,38 @@ class VerifyPoint(BaseModel):
     gar: float = Field(ge=0.0, le=1.0, description="Same-person pairs accepted.")
 
 
+class TrackThreshold(BaseModel):
+    """A single-frame threshold and the track threshold that matches no more strangers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    frame: float = Field(gt=0.0, lt=2.0, description="Threshold for one frame.")
+    track: float = Field(gt=0.0, lt=2.0, description="Threshold for the mean of a track.")
+    fmr: float = Field(ge=0.0, le=1.0, description="Strangers' walk-bys matched at ``track``.")
+    frame_fmr: float = Field(ge=0.0, le=1.0, description="Single frames matched at ``frame``.")
+    tir: float = Field(ge=0.0, le=1.0, description="Members' walk-bys identified at ``track``.")
+    frame_tir: float = Field(ge=0.0, le=1.0, description="Members' frames identified.")
+
+
+class TrackCalibration(BaseModel):
+    """How the mean of a walk-by's frames is thresholded (``models.tracks``), measured on
+    synthetic walk-bys (several photos of one person as its frames) at one gallery size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gallery: int = Field(ge=1, description="Members in the gallery the map was measured at.")
+    frames: int = Field(ge=1, description="Frames (photos) per walk-by.")
+    best: int = Field(ge=1, description="Best frames the mean is made of.")
+    min_frames: int = Field(ge=1, description="Frames before the mean is matched.")
+    agree: int = Field(ge=0, description="Frames that must have the mean's member as nearest.")
+    member_tracks: int = Field(ge=0)
+    stranger_tracks: int = Field(ge=0)
+    thresholds: list[TrackThreshold] = Field(
+        min_length=1, description="Frame threshold -> track threshold, by frame threshold."
+    )
+    rule: str
+
+
 class OpenSetCalibration(BaseModel):
     """How the model does at a door: measured on many people, with the data it came from.
 
@@ -146,6 +180,9 @@ class OpenSetCalibration(BaseModel):
     genuine_pairs: int = Field(ge=0, description="Same-person pairs behind the 1:1 figures.")
     impostor_pairs: int = Field(ge=0)
     verify: list[VerifyPoint] = Field(default_factory=list)
+    track: TrackCalibration | None = Field(
+        default=None, description="The track mean's threshold for each frame threshold."
+    )
     created_at: datetime
 
 
@@ -190,6 +227,28 @@ class Calibration(BaseModel):
     def accepts(self, result: MatchResult) -> bool:
         """Whether ``result`` is a match at this operating point."""
         return result.accepted(self.threshold, self.min_margin)
+
+    @property
+    def has_track_map(self) -> bool:
+        """Whether walk-bys were measured (``calibrate --gallery N``): the track threshold map."""
+        return self.open_set is not None and self.open_set.track is not None
+
+    def track_threshold(self, frame_threshold: float) -> float:
+        """The threshold for a track's mean that matches no more strangers than single frames
+        at ``frame_threshold`` (interpolated in the measured map; never above
+        ``frame_threshold``). Without a measured map: ``frame_threshold`` itself."""
+        track = self.open_set.track if self.open_set is not None else None
+        if track is None:
+            return frame_threshold
+        pairs = sorted((p.frame, p.track) for p in track.thresholds)
+        frames = [f for f, _ in pairs]
+        if frame_threshold <= frames[0]:
+            mapped = frame_threshold - (frames[0] - pairs[0][1])
+        elif frame_threshold >= frames[-1]:
+            mapped = frame_threshold - (frames[-1] - pairs[-1][1])
+        else:
+            mapped = float(np.interp(frame_threshold, frames, [t for _, t in pairs]))
+        return round(max(1e-3, min(frame_threshold, mapped)), 4)
 
 
 def calibration_path(model_id: str) -> Path:

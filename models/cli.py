@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from models.calibration import (
     DEFAULT_SAFETY_GAP,
     DEFAULT_TARGET_FMR,
@@ -48,12 +50,16 @@ from models.calibration import (
     OpenSetCalibration,
     OpenSetChoice,
     OpenSetPoint,
+    TrackCalibration,
+    TrackThreshold,
     VerifyPoint,
     calibrate,
     load_calibration,
     save_calibration,
 )
 from models.evaluation import (
+    SPLITS,
+    THRESHOLD_GRID,
     FaceSet,
     choose_open_set_point,
     default_cache_dir,
@@ -63,6 +69,7 @@ from models.evaluation import (
     verification,
 )
 from models.registry import BackendConfig, create_detector, create_embedder, detector_config
+from models.tracks import track_thresholds, walkby_draws, walkby_rates
 from models.types import BackendUnavailable, FaceEmbedder
 
 __all__ = ["main"]
@@ -160,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
         "--margin", type=float, help="minimum margin (default: the model's calibration)"
     )
     ev.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="FILE",
+        help="take the threshold, margin and track map from this calibration JSON (e.g. one "
+        "made by `calibrate --split calibrate --output FILE`) instead of the shipped one",
+    )
+    ev.add_argument(
         "--verify-fmr",
         type=float,
         action="append",
@@ -204,6 +218,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _open_set_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enrol", type=int, default=1, metavar="K", help="photos enrolled per member")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        help="use only one of two disjoint halves of DIR's people (fixed by each folder's name): "
+        "calibrate on one, evaluate on the other",
+    )
+    p.add_argument(
+        "--track-frames",
+        type=int,
+        default=3,
+        metavar="T",
+        help="frames of a synthetic walk-by (several photos of one person) for the track-mean "
+        "figures (models.tracks); 0 leaves them out (default 3)",
+    )
     p.add_argument("--draws", type=int, default=5, help="seeded galleries averaged (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument(
@@ -319,6 +347,9 @@ def _faces(args: argparse.Namespace) -> tuple[FaceSet, str]:
         f"embedded_now={faces.embedded}",
         flush=True,
     )
+    if args.split:
+        faces = faces.split(args.split)
+        print(f"split: {args.split} people={faces.people} photos={len(faces.files)}", flush=True)
     return faces, description
 
 
@@ -344,6 +375,8 @@ def _check_open_set_args(args: argparse.Namespace) -> str | None:
         return "--gallery must be at least 1"
     if args.enrol < 1 or args.draws < 1:
         return "--enrol and --draws must be at least 1"
+    if args.track_frames < 0:
+        return "--track-frames must be 0 (off) or more"
     return None
 
 
@@ -366,14 +399,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         faces, _ = _faces(args)
         threshold, margin = args.threshold, args.margin
+        shipped = _calibration_for(faces.model_id, args.calibration)
         if threshold is None or margin is None:
-            shipped = load_calibration(faces.model_id)
             threshold = shipped.threshold if threshold is None else threshold
             margin = shipped.min_margin if margin is None else margin
         for n in sorted(set(args.gallery)):
             draws = open_set_draws(faces, n, enrol=args.enrol, draws=args.draws, seed=args.seed)
             rates = open_set_rates(draws, threshold, margin)
             print(_open_set_line(faces.model_id, n, args.enrol, threshold, margin, rates))
+        if args.track_frames:
+            track_threshold = shipped.track_threshold(threshold)
+            for n in sorted(set(args.gallery)):
+                walks = walkby_draws(
+                    faces, n, margin=margin, frames=args.track_frames, draws=args.draws,
+                    seed=args.seed,
+                )  # fmt: skip
+                for per, t in (("frame", threshold), ("track", track_threshold)):
+                    tir, fmr = walkby_rates(walks, t, per=per)
+                    print(
+                        f"walkby: model={faces.model_id} gallery={n} frames={args.track_frames} "
+                        f"per={per} tir={tir:.3f} fmr={fmr:.4f} threshold={t:.3f} "
+                        f"margin={margin:.2f}"
+                    )
         pairs = verification(faces)
         counts = f"genuine_pairs={len(pairs.genuine)} impostor_pairs={len(pairs.impostor)}"
         for fmr in sorted(fmrs, reverse=True):
@@ -389,6 +436,69 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _calibration_for(model_id: str, file: Path | None) -> Calibration:
+    """The shipped calibration of ``model_id``, or the one in ``file``."""
+    if file is None:
+        return load_calibration(model_id)
+    try:
+        calibration = Calibration.model_validate_json(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    except ValidationError as exc:
+        raise ValueError(f"{file} is not a calibration: {exc.error_count()} problems") from exc
+    if calibration.model_id != model_id:
+        raise ValueError(f"{file} is a calibration of {calibration.model_id!r}, not {model_id!r}")
+    return calibration
+
+
+def _track_calibration(
+    args: argparse.Namespace, faces: FaceSet, gallery: int, margin: float
+) -> TrackCalibration:
+    """Walk-bys at ``gallery`` members: the track threshold for each frame threshold."""
+    frames = args.track_frames
+    walks = walkby_draws(
+        faces, gallery, margin=margin, frames=frames, draws=args.draws, seed=args.seed
+    )
+    frame_grid = [round(0.40 + 0.01 * i, 2) for i in range(31)]
+    pairs = track_thresholds(walks, frame_grid, THRESHOLD_GRID)
+    if not pairs:
+        raise ValueError("no track threshold matches as few strangers as single frames do")
+    points = []
+    for frame_t, track_t in pairs:
+        tir, fmr = walkby_rates(walks, track_t)
+        frame_tir, frame_fmr = walkby_rates(walks, frame_t, per="frame")
+        points.append(
+            TrackThreshold(
+                frame=frame_t,
+                track=track_t,
+                fmr=round(fmr, 5),
+                frame_fmr=round(frame_fmr, 5),
+                tir=round(tir, 4),
+                frame_tir=round(frame_tir, 4),
+            )
+        )
+        print(
+            f"track: model={faces.model_id} gallery={gallery} frames={frames} "
+            f"frame_threshold={frame_t:.3f} frame_tir={frame_tir:.3f} frame_fmr={frame_fmr:.4f} "
+            f"track_threshold={track_t:.3f} track_tir={tir:.3f} track_fmr={fmr:.4f}"
+        )
+    return TrackCalibration(
+        gallery=gallery,
+        frames=frames,
+        best=3,
+        min_frames=2,
+        agree=2,
+        member_tracks=len(walks[0].member_track),
+        stranger_tracks=len(walks[0].other_track),
+        thresholds=points,
+        rule=(
+            "track = the largest threshold at which strangers' walk-bys (the mean of the best "
+            "3 frames from the 2nd on, 2 frames agreeing) are matched no more often than "
+            "single frames at the frame threshold, with the calibration's margin"
+        ),
+    )
 
 
 def _calibrate_open_set(args: argparse.Namespace) -> int:
@@ -451,10 +561,14 @@ def _calibrate_open_set(args: argparse.Namespace) -> int:
             verify.append(VerifyPoint(fmr=fmr, threshold=t, gar=round(gar, 4)))
             print(f"verify: model={faces.model_id} fmr={fmr:g} threshold={t:.3f} gar={gar:.3f}")
         verify_threshold = next(v.threshold for v in verify if v.fmr == args.verify_fmr)
+        track = _track_calibration(args, faces, sizes[-1], margin) if args.track_frames else None
         now = datetime.now(UTC).replace(microsecond=0)
         root = Path(args.dir)
         open_set = OpenSetCalibration(
-            source=f"{root.name}/: {faces.people} people, {len(faces.files)} photos with a face",
+            source=(
+                f"{root.name}/{f' ({args.split} half)' if args.split else ''}: "
+                f"{faces.people} people, {len(faces.files)} photos with a face"
+            ),
             detector=detector,
             people=faces.people,
             photos=len(faces.files),
@@ -473,6 +587,7 @@ def _calibrate_open_set(args: argparse.Namespace) -> int:
             genuine_pairs=len(pairs.genuine),
             impostor_pairs=len(pairs.impostor),
             verify=verify,
+            track=track,
             created_at=now,
         )
         result = base.model_copy(

@@ -41,6 +41,7 @@ from models.matcher import GalleryIndex
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder
 
 __all__ = [
+    "SPLITS",
     "EmbeddingCache",
     "FaceSet",
     "OpenSetDraw",
@@ -172,6 +173,36 @@ class FaceSet:
         for i, identity in enumerate(self.identities):
             out.setdefault(identity, []).append(i)
         return out
+
+    def split(self, part: str) -> FaceSet:
+        """One of two disjoint halves of the people (``"calibrate"`` or ``"holdout"``), so an
+        operating point chosen on one half can be measured on people it never saw.
+
+        A person's half follows from their folder name alone (the first bit of its SHA-256), so
+        the split is the same on every machine and does not shift when people are added.
+        """
+        if part not in SPLITS:
+            raise ValueError(f"unknown split {part!r}: one of {', '.join(SPLITS)}")
+        want = SPLITS.index(part)
+        keep = [i for i, who in enumerate(self.identities) if _half(who) == want]
+        people = {self.identities[i] for i in keep}
+        return FaceSet(
+            model_id=self.model_id,
+            identities=tuple(self.identities[i] for i in keep),
+            files=tuple(self.files[i] for i in keep),
+            vectors=self.vectors[keep],
+            people=len(people),
+            no_face=self.no_face,
+            embedded=self.embedded,
+        )
+
+
+SPLITS = ("calibrate", "holdout")
+"""The two halves of :meth:`FaceSet.split`."""
+
+
+def _half(identity: str) -> int:
+    return hashlib.sha256(identity.encode("utf-8")).digest()[0] & 1
 
 
 def _central(boxes: Sequence[FaceBox], width: int, height: int) -> FaceBox:

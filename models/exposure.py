@@ -18,6 +18,13 @@ recognition mode. It comes from the open-set curve that ``vertrouwd models calib
 * ``pass``: no face is processed, so 0.
 
 ``None`` when the calibration holds no figure for that mode (no open-set curve, no 1:1 point).
+
+The edge decides a walk-by from the mean of its frames at the track threshold the calibration
+maps the frame threshold to (``Calibration.track_threshold``), chosen so that strangers'
+walk-bys (LFW's mix: mostly one photo repeated, some of several photos) are matched no more
+often than single frames, so the single-frame rate read here holds for that mix; strangers whose
+frames differ as much as photos of different days are matched somewhat more often by the mean
+(hardware.md, ``bench/track_vote.py``).
 """
 
 from __future__ import annotations

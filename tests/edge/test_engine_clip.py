@@ -13,6 +13,7 @@ from edge.capture import FrameSource
 from edge.events import ArrivalEvent
 from edge.matching import StaticGallery, operating_point
 from edge.pipeline import Engine, Pipeline
+from edge.settings import EdgeSettings
 from tests.edge.conftest import LIN, ClipRun, Models, build_index, clip_settings, subject_id
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
@@ -26,7 +27,8 @@ def test_member_in_the_clip_arrives_exactly_once(member_run: ClipRun, edge_model
     assert event.subject_id == subject_id(LIN)
     point = operating_point(edge_models.embedder.model_id)
     assert event.score <= point.threshold
-    assert event.frames >= 3  # k of the default 3-of-5
+    # decided on the mean of at least confirm_min_frames embeddings (2 by default)
+    assert event.frames >= EdgeSettings().confirm_min_frames
     wire = event.to_json()
     assert set(wire) == {"id", "kind", "subject_id", "at", "score", "margin", "frames"}
     assert wire["kind"] == "arrival"
@@ -37,7 +39,7 @@ def test_member_run_spends_few_embeddings(member_run: ClipRun) -> None:
     metrics = member_run.metrics
     assert metrics["frames_processed"] == 275
     # embeddings are computed for a track's few good frames, not for every face
-    assert 3 <= metrics["embeddings"] <= 16
+    assert EdgeSettings().confirm_min_frames <= metrics["embeddings"] <= 16
     assert metrics["faces_in_zone"] > 5 * metrics["embeddings"]
     # Its speed against the naive loop is measured by bench/edge_vs_naive.py, not asserted here.
 

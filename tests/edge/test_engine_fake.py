@@ -1,17 +1,21 @@
-"""Engine wiring with stand-in models (fast): fail closed, k-of-n, cooldown, track end."""
+"""Engine wiring with stand-in models (fast): fail closed, track mean, k-of-n, cooldown, track
+end."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pytest
 
 from edge.capture import Frame
+from edge.confirm import KOfN, TrackMean
 from edge.matching import ActiveGallery, OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
+from models.calibration import load_calibration
 from models.matcher import GalleryIndex
 from models.types import Embedding, FaceBox, RGBImage
 
@@ -81,11 +85,16 @@ FRAMES = _frames()
 
 
 def _engine(
-    gallery: Switch, embedder: FakeEmbedder, detector: FakeDetector, clock: Clock
+    gallery: Switch,
+    embedder: FakeEmbedder,
+    detector: FakeDetector,
+    clock: Clock,
+    confirm_rule: Literal["mean", "kofn"] = "mean",
 ) -> Engine:
     settings = EdgeSettings(
         detect_scale=0.5,
         embed_interval=1,
+        confirm_rule=confirm_rule,
         confirm_k=3,
         confirm_n=5,
         track_max_missed=1,
@@ -123,10 +132,29 @@ def test_no_current_gallery_means_no_detection_at_all() -> None:
     assert engine.active_tracks == 0
 
 
+def test_track_mean_decides_at_the_second_embedding() -> None:
+    """The default rule: no decision on one frame; the mean of two agreeing frames decides."""
+    detector, embedder = FakeDetector(), FakeEmbedder(MEMBER)
+    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, Clock())
+    detector.boxes = [FACE]
+    results = [engine.process_frame(f) for f in FRAMES[:4]]
+    assert [len(r) for r in results] == [0, 1, 0, 0]
+    (event,) = results[1]
+    assert event.subject_id == "s-m"
+    assert event.frames == 2
+    assert event.score == pytest.approx(0.0, abs=1e-6)
+    assert embedder.batches == [1, 1]  # no embeddings after the decision
+    snapshot = engine.metrics.snapshot()
+    assert snapshot["track_means_matched"] == 1  # the first frame alone was never decided on
+    assert snapshot["tracks_confirmed"] == 1
+
+
 def test_k_of_n_then_cooldown_across_tracks() -> None:
     detector, clock = FakeDetector(), Clock()
     embedder = FakeEmbedder(MEMBER)
-    engine = _engine(Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, clock)
+    engine = _engine(
+        Switch(ActiveGallery(_index(("s-m", MEMBER)), 1)), embedder, detector, clock, "kofn"
+    )
     detector.boxes = [FACE]
     results = [engine.process_frame(f) for f in FRAMES[:6]]
     assert [len(r) for r in results] == [0, 0, 1, 0, 0, 0]  # confirmed at the 3rd embedding
@@ -214,3 +242,20 @@ def test_a_strangers_track_that_ends_mid_stream_leaves_no_trace(
     assert evidence.best() == []
     assert caplog.records == []
     assert engine.metrics.snapshot().get("arrivals", 0) == 0
+
+
+def test_a_model_calibrated_without_walk_bys_is_voted_on() -> None:
+    """The mean needs a track threshold measured on walk-bys; a model whose calibration has
+    none (the int8 variant's, made from 11 photos) falls back to the k-of-n vote, with a log
+    line, rather than matching the mean at a threshold nobody measured for it."""
+    detector = FakeDetector()
+    embedder = FakeEmbedder(MEMBER)
+    embedder.model_id = "dlib_resnet_v1_int8"
+    engine = _engine(Switch(None), embedder, detector, Clock())
+    assert engine.settings.confirm_rule == "mean"
+    assert isinstance(engine.match_stage.rule, KOfN)
+    dlib = FakeEmbedder(MEMBER)
+    dlib.model_id = "dlib_resnet_v1"  # calibrated with walk-bys: the mean, at its own threshold
+    rule = _engine(Switch(None), dlib, detector, Clock()).match_stage.rule
+    assert isinstance(rule, TrackMean)
+    assert rule.threshold == load_calibration("dlib_resnet_v1").track_threshold(0.5) < 0.5

@@ -103,7 +103,7 @@ def test_member_with_a_70px_face_in_1080p_arrives(
         events.extend(engine.process_frame(frame))
     events.extend(engine.finish())
     assert [e.subject_id for e in events] == [subject_id(ENROLLED)]
-    assert engine.metrics.snapshot()["embeddings"] >= settings.confirm_k
+    assert engine.metrics.snapshot()["embeddings"] >= settings.confirm_min_frames
 
 
 def _stage(

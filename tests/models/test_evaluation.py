@@ -177,6 +177,16 @@ def test_calibrate_gallery_stores_open_set_and_verify_figures(
         assert choice.fmr <= 0.2
     assert cal.verify_target_fmr == 0.1
     assert cal.verify_threshold == next(v.threshold for v in cal.open_set.verify if v.fmr == 0.1)
+    # The track mean's threshold, from walk-bys at the largest gallery: never looser than the
+    # frame threshold, and matching no more strangers' walk-bys than single frames there.
+    track = cal.open_set.track
+    assert track is not None
+    assert (track.gallery, track.frames, track.stranger_tracks) == (3, 3, 3)
+    assert track.thresholds
+    for pair in track.thresholds:
+        assert pair.track <= pair.frame
+        assert pair.fmr <= pair.frame_fmr
+    assert any(line.startswith("track: model=dlib_resnet_v1 gallery=3") for line in lines)
     # Only figures are stored: no file name, vector or image.
     text = out.read_text()
     assert "obama" not in text
@@ -185,6 +195,56 @@ def test_calibrate_gallery_stores_open_set_and_verify_figures(
     assert json.loads(calibration_path("dlib_resnet_v1").read_text())["model_id"] == (
         "dlib_resnet_v1"
     )
+
+
+def test_evaluate_a_held_out_half_with_a_calibration_from_the_other(
+    faces_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calibrate on one half of the people and evaluate on the other: the halves are
+    disjoint, and evaluate reads the threshold and track map from the given calibration."""
+    lfw = faces_dir / "lfw-calib"
+    if not lfw.is_dir():
+        pytest.skip(f"{lfw} not found")
+    folder = tmp_path / "lfw"
+    folder.mkdir()
+    people = sorted(p for p in lfw.iterdir() if p.is_dir() and len(list(p.iterdir())) >= 2)[:24]
+    for person in people:  # at most 3 photos each: the real models run on every one
+        (folder / person.name).mkdir()
+        for photo in sorted(person.iterdir())[:3]:
+            (folder / person.name / photo.name).symlink_to(photo)
+    cache = tmp_path / "cache"
+    out = tmp_path / "half.json"
+    common = ["--gallery", "4", "--draws", "2", "--cache", str(cache), "--verify-fmr", "0.1"]
+    rc, lines = _run(
+        ["calibrate", str(folder), "--split", "calibrate", "--adopt", "--target-fmr", "0.3",
+         "--output", str(out), *common],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0, lines
+    half = Calibration.model_validate_json(out.read_text())
+    assert half.open_set is not None
+    assert "(calibrate half)" in half.open_set.source
+    seen = _fields(next(line for line in lines if line.startswith("split:")))
+    rc, held = _run(
+        ["evaluate", str(folder), "--split", "holdout", "--calibration", str(out), *common],
+        capsys,
+    )
+    assert rc == 0, held
+    other = _fields(next(line for line in held if line.startswith("split:")))
+    assert int(seen["people"]) + int(other["people"]) == len(people)
+    (line,) = [_fields(x) for x in held if x.startswith("open_set:")]
+    assert float(line["threshold"]) == half.threshold
+    walks = {f["per"]: f for f in (_fields(x) for x in held if x.startswith("walkby:"))}
+    assert float(walks["frame"]["threshold"]) == half.threshold
+    assert float(walks["track"]["threshold"]) == half.track_threshold(half.threshold)
+    # a calibration of another model, or not a calibration, is refused with a reason
+    bad = tmp_path / "bad.json"
+    bad.write_text(out.read_text().replace('"dlib_resnet_v1"', '"other_model"'))
+    assert main(["evaluate", str(folder), "--calibration", str(bad), *common]) == 2
+    assert "is a calibration of 'other_model'" in capsys.readouterr().err
+    bad.write_text("{}")
+    assert main(["evaluate", str(folder), "--calibration", str(bad), *common]) == 2
+    assert "is not a calibration" in capsys.readouterr().err
 
 
 def _draw(
