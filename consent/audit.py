@@ -62,6 +62,8 @@ TEMPLATE_CREATED = "template.created"
 TEMPLATE_DESTROYED = "template.destroyed"
 DATA_KEY_DESTROYED = "key.destroyed"
 KEYS_ROTATED = "key.rotated"
+FIELDS_SEALED = "key.fields_sealed"
+EPOCH_DESTROYED = "key.epoch_destroyed"
 GALLERY_PUBLISHED = "gallery.published"
 DEVICE_PROVISIONED = "device.provisioned"
 DEVICE_ACKNOWLEDGED = "device.acknowledged"
@@ -85,6 +87,8 @@ AUDIT_KINDS: frozenset[str] = frozenset(
         TEMPLATE_DESTROYED,
         DATA_KEY_DESTROYED,
         KEYS_ROTATED,
+        FIELDS_SEALED,
+        EPOCH_DESTROYED,
         GALLERY_PUBLISHED,
         DEVICE_PROVISIONED,
         DEVICE_ACKNOWLEDGED,

@@ -14,6 +14,7 @@ from consent.keys import KeyProvider, LocalKeyFileProvider, load_or_create_secre
 from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
 from models.calibration import load_calibration
 from server.db.migrate import upgrade
+from server.db.sealed import FieldVault
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services import audit
@@ -34,6 +35,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     kek: KeyProvider
+    vault: FieldVault
     signing_key: Ed25519PrivateKey
     broker: InProcessBroker | RedisBroker
     faces: FaceAnalyser
@@ -73,7 +75,9 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         budget_s=settings.photo_budget_s,
     )
     calibration = load_calibration("dlib_resnet_v1")
-    sessions = make_session_factory(engine)
+    kek = LocalKeyFileProvider(settings.resolved_kek_path)
+    vault = FieldVault(kek=kek, index_key=load_or_create_secret(settings.resolved_index_key_path))
+    sessions = make_session_factory(engine, vault=vault)
     signing_key = load_or_create_signing_key(settings.resolved_signing_key_path)
     audit.enable_checkpoints(
         sessions, signing_key=signing_key, every=settings.audit_checkpoint_every
@@ -82,7 +86,8 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         settings=settings,
         engine=engine,
         sessions=sessions,
-        kek=LocalKeyFileProvider(settings.resolved_kek_path),
+        kek=kek,
+        vault=vault,
         signing_key=signing_key,
         broker=make_broker(settings.redis_url),
         faces=faces,

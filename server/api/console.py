@@ -11,6 +11,7 @@ device, take a store live or pause it) to the JSON API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -36,6 +37,7 @@ from server.services.console import exports as console_export
 from server.services.console import views as console
 from server.services.console.views import Period
 from server.services.errors import Forbidden, NotFound, Unauthorized
+from server.services.membership import epochs
 from server.services.recognition import aiact, false_matches, golive, signage
 from server.services.staff.accounts import StaffIdentity
 
@@ -178,6 +180,11 @@ def _render(
 ) -> HTMLResponse:
     context = _context(rt, {"who": who, "nav": NAV, "section": section, **context})
     return templates.TemplateResponse(request, name, context, headers=HEADERS)
+
+
+def _backups(rt: Runtime) -> Callable[[datetime], datetime]:
+    """When every backup made before an erasure at a given time is unreadable (issue 18)."""
+    return lambda at: epochs.unreadable_by(rt.kek, erased_at=at, settings=rt.settings)
 
 
 def _ttl(rt: Runtime) -> timedelta:
@@ -430,14 +437,21 @@ def deletions_page(
     if isinstance(who, HTMLResponse):
         return who
     period = _period(rt, start, end)
-    proofs = console.deletion_proofs(session, period=period, gallery_ttl=_ttl(rt), now=rt.now())
+    proofs = console.deletion_proofs(
+        session, period=period, gallery_ttl=_ttl(rt), now=rt.now(), backups=_backups(rt)
+    )
     return _render(
         request,
         rt,
         "console_deletions.html",
         who,
         "deletions",
-        {"period": period, "proofs": proofs, "ttl_s": rt.settings.gallery_ttl_s},
+        {
+            "period": period,
+            "proofs": proofs,
+            "ttl_s": rt.settings.gallery_ttl_s,
+            "backup": epochs.promise(rt.settings),
+        },
     )
 
 
@@ -714,7 +728,9 @@ def deletions(
 ) -> list[dict[str, Any]]:
     period = _period(rt, start, end)
     return _rows(
-        console.deletion_proofs(session, period=period, gallery_ttl=_ttl(rt), now=rt.now())
+        console.deletion_proofs(
+            session, period=period, gallery_ttl=_ttl(rt), now=rt.now(), backups=_backups(rt)
+        )
     )
 
 
@@ -869,6 +885,7 @@ def export(
         now=rt.now(),
         gallery_ttl=_ttl(rt),
         limits=limits(rt),
+        backups=_backups(rt),
     )
     out = console_export.export(ctx, view=view, fmt=fmt, who=who)
     return Response(

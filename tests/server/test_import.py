@@ -33,6 +33,7 @@ from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.clienteling import importer, pos
 from server.services.errors import BadInput
+from server.services.membership import lookup
 from tests.server.conftest import StoreFixture
 
 
@@ -163,12 +164,15 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
     assert "language" in errors[5]
     assert "nowhere" in errors[6]
     with runtime.sessions() as session:
-        anna = session.scalar(select(Customer).where(Customer.loyalty_id == "VT1001"))
+        anna = lookup.by_loyalty_id(session, "VT1001")
         assert anna is not None
         assert anna.preferred_name == "Anna"
         assert pos.find_member(session, crm_id="CRM-1") == anna
         allergies = set(
-            session.scalars(select(Allergy.allergen).where(Allergy.customer_id == anna.id))
+            (
+                a.allergen
+                for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+            )
         )
         assert allergies == {"peanut", "hazelnut"}
         prefs = {
@@ -180,7 +184,10 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
     _import(runtime, "customers", CUSTOMERS.replace("peanut|hazelnut", "sesame"))
     with runtime.sessions() as session:
         assert set(
-            session.scalars(select(Allergy.allergen).where(Allergy.customer_id == anna.id))
+            (
+                a.allergen
+                for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+            )
         ) == {"peanut", "hazelnut", "sesame"}
 
 
@@ -352,7 +359,7 @@ def test_a_sale_during_a_live_visit_counts_for_the_store_metrics(
     client: TestClient, runtime: Runtime, store: StoreFixture, pos_key: str
 ) -> None:
     with transaction(runtime.sessions) as session:
-        anna = session.scalar(select(Customer).where(Customer.loyalty_id == "VT1001"))
+        anna = lookup.by_loyalty_id(session, "VT1001")
         assert anna is not None
         now = runtime.now()
         session.add(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -41,7 +41,7 @@ from server.db.models import (
 )
 from server.services import audit, localtime
 from server.services.errors import BadInput, NotFound
-from server.services.membership import selfservice
+from server.services.membership import lookup, selfservice
 from server.services.numbers import finite_or_none
 from server.services.recognition import devices, gallery, golive, signage
 from server.services.staff import access, signin
@@ -300,13 +300,9 @@ def consent_log(
     )
     q = " ".join(filters.customer.split())
     if q:
-        pattern = _like(q)
         stmt = stmt.where(
             or_(
-                Customer.name.ilike(pattern, escape="\\"),
-                Customer.preferred_name.ilike(pattern, escape="\\"),
-                Customer.email.ilike(pattern, escape="\\"),
-                Customer.loyalty_id == q,
+                lookup.matches(session, q),
                 Customer.id == q,
                 ConsentRecord.id == q,
             )
@@ -603,6 +599,8 @@ class DeletionProof:
     channel: str | None
     actor: str
     stores: list[StoreRemoval]
+    backups_unreadable_by: datetime | None = None
+    """erasures: the date by which every backup made before is unreadable (``epochs``)"""
 
     @property
     def waiting(self) -> int:
@@ -635,6 +633,7 @@ class DeletionProof:
             "devices_waiting": self.waiting,
             "slowest_confirmation_s": self.slowest_s,
             "complete": self.complete,
+            "backups_unreadable_by": self.backups_unreadable_by,
             "devices": [{"store": s.store, **asdict(d)} for s in self.stores for d in s.devices],
         }
 
@@ -644,10 +643,16 @@ def _covers(scope: Sequence[str], code: str) -> bool:
 
 
 def deletion_proofs(
-    session: Session, *, period: Period, gallery_ttl: timedelta, now: datetime
+    session: Session,
+    *,
+    period: Period,
+    gallery_ttl: timedelta,
+    now: datetime,
+    backups: Callable[[datetime], datetime] | None = None,
 ) -> list[DeletionProof]:
     """Every withdrawal, expiry and erasure in ``period``, newest first, with the gallery
-    version that removed the member from each store and each device's confirmation."""
+    version that removed the member from each store and each device's confirmation.
+    ``backups`` (``epochs.unreadable_by``) dates each erasure's reach into the backups."""
     ending = _entries(
         session,
         kinds_=(kinds.CONSENT_WITHDRAWN, kinds.CONSENT_EXPIRED, kinds.CUSTOMER_ERASED),
@@ -719,6 +724,9 @@ def deletion_proofs(
                 channel=channel,
                 actor=entries[0].actor,
                 stores=removals,
+                backups_unreadable_by=(
+                    backups(at) if backups is not None and kind == "erased" else None
+                ),
             )
         )
     proofs.sort(key=lambda p: p.at, reverse=True)
