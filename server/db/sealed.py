@@ -325,6 +325,8 @@ def open_value(
 
 
 def _open_attr(session: Session | None, obj: object, field: SealedField[Any], raw: object) -> Any:
+    if raw is None or not _is_sealed(raw):  # NULL, legacy or ownerless text: no key needed
+        return None if raw is None else _legacy_text(raw)
     return open_value(
         session,
         table=_table_name(obj),
