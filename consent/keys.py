@@ -119,7 +119,7 @@ class EpochKeyring(KeyProvider, Protocol):
 
     def epochs(self) -> tuple[Epoch, ...]: ...
 
-    def rotate_if_older(self, max_age: timedelta) -> str | None: ...
+    def rotate_if_older(self, max_age: timedelta, *, now: datetime | None = None) -> str | None: ...
 
     def destroy(self, key_id: str) -> None: ...
 
@@ -350,13 +350,14 @@ class LocalKeyFileProvider:
             )
         return tuple(out)
 
-    def rotate_if_older(self, max_age: timedelta) -> str | None:
-        """Rotate when the current KEK has been current for ``max_age`` or longer; the new id,
-        else None. Checked under the file lock, so processes sharing the file rotate once."""
+    def rotate_if_older(self, max_age: timedelta, *, now: datetime | None = None) -> str | None:
+        """Rotate when the current KEK has been current for ``max_age`` or longer at ``now``
+        (default: the provider's clock); the new id, else None. Checked under the file lock,
+        so processes sharing the file rotate once."""
         with self._lock, self._file_lock():
             ring = _Keyring.from_bytes(read_private_file(self._path), self._path)
             created = _parse(ring.created.get(ring.current))
-            now = self._clock()
+            now = now or self._clock()
             if created is not None and now - created < max_age:
                 self._ring = ring
                 return None

@@ -73,7 +73,8 @@ def test_rotation_rewraps_every_data_key_in_batches_and_the_server_keeps_serving
     new_id = ring.key_id
     assert new_id != old_id
     assert ring.key_ids == (old_id, new_id)  # the old KEK stays for wraps not yet moved
-    assert f"{old_id} -> {new_id}; 3 data keys re-wrapped in 3 batches" in out
+    # each member has a template key and a profile key (issue 18): six, one per batch
+    assert f"{old_id} -> {new_id}; 6 data keys re-wrapped in 6 batches" in out
 
     # Every data key is now under the new KEK, opens, and opens the same templates.
     assert set(key_ids(runtime).values()) == {new_id}
@@ -107,8 +108,8 @@ def test_rotation_rewraps_every_data_key_in_batches_and_the_server_keeps_serving
     assert rotated[0]["data"] == {
         "key_id": new_id,
         "previous_key_id": old_id,
-        "rewrapped": 3,
-        "batches": 3,
+        "rewrapped": 6,
+        "batches": 6,
         "failed": 0,
         "remaining": 0,
     }
@@ -129,7 +130,8 @@ def test_a_data_key_that_no_longer_opens_is_reported_not_lost(
     report = keys.rotate(
         runtime.sessions, kek=runtime.kek, actor="test", batch_size=10, clock=runtime.now
     )
-    assert (report.rewrapped, report.failed, report.remaining) == (1, 1, 1)
+    # the good member's two keys and the bad member's profile key move; the broken one stays
+    assert (report.rewrapped, report.failed, report.remaining) == (3, 1, 1)
     ids = key_ids(runtime)
     assert ids[good.customer_id] == report.key_id
     assert ids[bad.customer_id] == report.previous_key_id
@@ -162,5 +164,5 @@ def test_a_rotation_killed_between_batches_leaves_every_key_usable_and_resumes(
         np.testing.assert_array_equal(after[subject], vectors)
     # A second run finishes the job (under yet another new KEK).
     report = keys.rotate(runtime.sessions, kek=ring, actor="test", batch_size=2, clock=runtime.now)
-    assert (report.rewrapped, report.remaining, report.failed) == (3, 0, 0)
+    assert (report.rewrapped, report.remaining, report.failed) == (6, 0, 0)  # 3 x 2 keys
     assert set(key_ids(runtime).values()) == {report.key_id}

@@ -145,7 +145,7 @@ def run(
     batch = settings.key_rotation_batch
     if rotate:
         previous = kek.key_id
-        new = kek.rotate_if_older(timedelta(days=settings.key_rotation_days))
+        new = kek.rotate_if_older(timedelta(days=settings.key_rotation_days), now=now)
         if new is not None:
             report.rotated_to = new
             report.rewrapped = key_rotation.record_rotation(
