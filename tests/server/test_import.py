@@ -168,12 +168,10 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
         assert anna is not None
         assert anna.preferred_name == "Anna"
         assert pos.find_member(session, crm_id="CRM-1") == anna
-        allergies = set(
-            (
-                a.allergen
-                for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
-            )
-        )
+        allergies = {
+            a.allergen
+            for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+        }
         assert allergies == {"peanut", "hazelnut"}
         prefs = {
             (p.kind, p.value)
@@ -183,12 +181,10 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
     # An allergy missing from a later export is not taken away; a new one is added.
     _import(runtime, "customers", CUSTOMERS.replace("peanut|hazelnut", "sesame"))
     with runtime.sessions() as session:
-        assert set(
-            (
-                a.allergen
-                for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
-            )
-        ) == {"peanut", "hazelnut", "sesame"}
+        assert {
+            a.allergen
+            for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+        } == {"peanut", "hazelnut", "sesame"}
 
 
 def test_purchases_import_keeps_members_only_and_reports_bad_rows(
