@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from consent.fields import is_sealed_field
 from server.cli import main
+from server.db.base import Base
 from server.db.clienteling import Allergy, StaffNote
 from server.db.migrate import upgrade
 from server.db.models import Customer, CustomerSearchTerm, ProfileKey
@@ -105,13 +106,15 @@ def test_every_personal_field_is_ciphertext_in_the_database_and_text_to_the_cust
         allergy = session.scalars(select(Allergy)).one()
         session.add(Allergy(customer_id=other, allergen="sesame"))
         session.flush()
-        table = Allergy.__table__
+        table = Base.metadata.tables["allergies"]
         session.execute(
             update(table)
             .where(table.c.customer_id == other)
             .values(allergen=allergy.allergen_sealed)
         )
-        session.execute(update(StaffNote.__table__).values(body=allergy.allergen_sealed))
+        session.execute(
+            update(Base.metadata.tables["staff_notes"]).values(body=allergy.allergen_sealed)
+        )
     with runtime.sessions() as session:
         for row in session.scalars(select(Allergy).where(Allergy.customer_id == other)):
             with pytest.raises(UnreadableField):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,13 +96,14 @@ def adopt_live_keys(restored: Session, live: Session, *, kek: KeyProvider) -> tu
     changed; only the wrap did)."""
     adopted = unreadable = 0
     for model, context in key_rotation.key_tables():
-        for row in restored.scalars(select(model)):
+        rows: list[CustomerKey | ProfileKey] = list(restored.scalars(select(model)))
+        for row in rows:
             try:
                 kek.unwrap(row.wrapped_dek, context=context(row.customer_id))
                 continue
             except InvalidSeal:
                 pass
-            current = live.get(model, row.customer_id)
+            current = cast(CustomerKey | ProfileKey | None, live.get(model, row.customer_id))
             if current is None:
                 unreadable += 1
                 continue
