@@ -154,10 +154,11 @@ class CustomerSearchTerm(Base):
     __tablename__ = "customer_search_terms"
     __table_args__ = ({"info": {"customer_data": "customer_id"}},)
 
+    # (term, customer) first: a search reads one term's customers straight from the key
+    term: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
     customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    term: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True, index=True)
 
 
 class ConsentRecord(Base):

@@ -69,18 +69,21 @@ def upgrade() -> None:
     op.create_index(op.f("ix_profile_keys_kek_id"), "profile_keys", ["kek_id"], unique=False)
     op.create_table(
         "customer_search_terms",
-        sa.Column("customer_id", sa.String(length=32), nullable=False),
         sa.Column("term", sa.LargeBinary(length=16), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
             ["customers.id"],
             name=op.f("fk_customer_search_terms_customer_id_customers"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("customer_id", "term", name=op.f("pk_customer_search_terms")),
+        sa.PrimaryKeyConstraint("term", "customer_id", name=op.f("pk_customer_search_terms")),
     )
     op.create_index(
-        op.f("ix_customer_search_terms_term"), "customer_search_terms", ["term"], unique=False
+        op.f("ix_customer_search_terms_customer_id"),
+        "customer_search_terms",
+        ["customer_id"],
+        unique=False,
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_constraint("uq_customers_loyalty_id", type_="unique")
@@ -135,7 +138,7 @@ def downgrade() -> None:
         batch_op.drop_column("loyalty_bidx")
         batch_op.drop_column("email_bidx")
         batch_op.create_unique_constraint("uq_customers_loyalty_id", ["loyalty_id"])
-    op.drop_index(op.f("ix_customer_search_terms_term"), table_name="customer_search_terms")
+    op.drop_index(op.f("ix_customer_search_terms_customer_id"), table_name="customer_search_terms")
     op.drop_table("customer_search_terms")
     op.drop_index(op.f("ix_profile_keys_kek_id"), table_name="profile_keys")
     op.drop_table("profile_keys")

@@ -1,6 +1,6 @@
 """Finding customers without plaintext: every lookup goes through the blind indexes (issue 18).
 
-* e-mail: exact, normalised (trimmed, case-folded);
+* e-mail: exact, normalised (trimmed, case-folded), for a query with an ``@``;
 * loyalty id / external id: exact, spaces dropped, case-folded;
 * name: every word of the query is a prefix (2..16 characters) of a word of the name or
   preferred name (``obam`` finds Barack Obama, ``bar ob`` too; ``rack`` does not).
@@ -10,8 +10,10 @@ No substring search: the database holds only keyed digests of these values.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
-from sqlalchemy.orm import Session
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from consent.fields import query_words
 from server.db.clienteling import CustomerExternalId
@@ -20,23 +22,31 @@ from server.db.sealed import vault_of
 
 
 def matches(session: Session, q: str) -> ColumnElement[bool]:
-    """A condition on ``Customer`` true for customers whose e-mail or loyalty id is ``q``, or
-    whose name words start with every word of ``q``."""
+    """A condition on ``Customer`` true for customers whose loyalty id is ``q`` and, for a
+    query with an ``@``, whose e-mail is ``q``; otherwise whose name words start with every
+    word of ``q``."""
     vault = vault_of(session)
     conditions: list[ColumnElement[bool]] = [Customer.loyalty_bidx == vault.id_index("loyalty", q)]
     if "@" in q:
         conditions.append(Customer.email_bidx == vault.email_index(q))
-    words = query_words(q)
-    if words:
-        terms = [vault.term_index(w) for w in words]
-        by_name: Select[str] = (
-            select(CustomerSearchTerm.customer_id)
-            .where(CustomerSearchTerm.term.in_(terms))
-            .group_by(CustomerSearchTerm.customer_id)
-            .having(func.count() == len(terms))
-        )
-        conditions.append(Customer.id.in_(by_name))
+    else:
+        words = sorted(query_words(q), key=len, reverse=True)
+        if words:
+            conditions.append(Customer.id.in_(_all_words(vault.term_index, words)))
     return or_(false(), *conditions)
+
+
+def _all_words(index: Callable[[str], bytes], words: list[str]) -> Select[str]:
+    """Customers with every word: read from the longest word's term (likely the rarest) and
+    check the others on the primary key (term, customer)."""
+    first = aliased(CustomerSearchTerm)
+    stmt = select(first.customer_id).where(first.term == index(words[0]))
+    for word in words[1:]:
+        other = aliased(CustomerSearchTerm)
+        stmt = stmt.where(
+            exists().where(other.term == index(word), other.customer_id == first.customer_id)
+        )
+    return stmt
 
 
 def by_loyalty_id(session: Session, loyalty_id: str) -> Customer | None:
