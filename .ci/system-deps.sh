@@ -46,6 +46,9 @@ DO \$\$ BEGIN
 END \$\$;
 -- DROP DATABASE ... WITH (FORCE) after a test may meet an autovacuum worker on that database.
 GRANT pg_signal_backend TO ${PG_ROLE};
+-- The erasure proofs (issue 18) find the data directory and force a checkpoint before reading
+-- the test database's files and WAL segments raw.
+GRANT pg_read_all_settings, pg_checkpoint TO ${PG_ROLE};
 SQL
 
 # Redis on loopback only, no persistence (tests only).

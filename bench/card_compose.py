@@ -39,6 +39,7 @@ from server.db.clienteling import (
 )
 from server.db.migrate import upgrade
 from server.db.models import Customer, Visit
+from server.db.sealed import FieldVault, local_vault
 from server.db.session import make_engine, make_session_factory, transaction
 from server.services.clienteling import cards, recommend
 from server.services.clienteling.catalogue import Restrictions
@@ -154,10 +155,14 @@ def naive_card(
     )
 
 
+def _vault(url: str) -> FieldVault:
+    return local_vault(Path(url.removeprefix("sqlite:///")).parent / "keys")
+
+
 def setup(url: str, lines: int) -> tuple[str, int]:
     upgrade(url)
     engine = make_engine(url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, vault=_vault(url))
     with transaction(sessions) as session:
         store = devices.create_store(session, code="bench", name="Bench", now=NOW)
         demo_data.seed(session, store_id=store.id, now=NOW, customers=200)
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         _, visit_id = setup(url, args.lines)
         engine = make_engine(url)
-        sessions = make_session_factory(engine)
+        sessions = make_session_factory(engine, vault=_vault(url))
         with sessions() as session:
             model = recommend.build_from_db(session, "co_purchase", now=NOW)
         measure(sessions, cards.compose_card, visit_id, model, 3)  # warm the caches

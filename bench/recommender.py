@@ -27,6 +27,7 @@ from sqlalchemy import select
 from server import demo_data
 from server.db.clienteling import Allergy, DietaryNeed, Preference
 from server.db.migrate import upgrade
+from server.db.sealed import local_vault
 from server.db.session import make_engine, make_session_factory, transaction
 from server.services.clienteling import catalogue, recommend
 from server.services.clienteling.catalogue import Restrictions
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         engine = make_engine(url)
-        sessions = make_session_factory(engine)
+        sessions = make_session_factory(engine, vault=local_vault(Path(tmp) / "keys"))
         t0 = time.perf_counter()
         with transaction(sessions) as session:
             store = devices.create_store(session, code="bench", name="Bench", now=NOW)
@@ -66,18 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             held = recommend.lines_from_db(session, since=split, until=NOW)
             products = catalogue.load(session)
             allergies: dict[str, list[str]] = defaultdict(list)
-            for cid, allergen in session.execute(select(Allergy.customer_id, Allergy.allergen)):
-                allergies[cid].append(allergen)
+            for a in session.scalars(select(Allergy)):
+                allergies[a.customer_id].append(a.allergen)
             diets: dict[str, list[str]] = defaultdict(list)
-            for cid, need in session.execute(select(DietaryNeed.customer_id, DietaryNeed.need)):
-                diets[cid].append(need)
+            for d in session.scalars(select(DietaryNeed)):
+                diets[d.customer_id].append(d.need)
             preferred: dict[str, list[str]] = defaultdict(list)
-            for cid, value in session.execute(
-                select(Preference.customer_id, Preference.value).where(
-                    Preference.kind == "category"
-                )
-            ):
-                preferred[cid].append(value)
+            for p in session.scalars(select(Preference).where(Preference.kind == "category")):
+                preferred[p.customer_id].append(p.value)
         engine.dispose()
 
     by_customer: dict[str, list[recommend.Line]] = defaultdict(list)

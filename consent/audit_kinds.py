@@ -28,6 +28,8 @@ class AuditKind(StrEnum):
     TEMPLATE_DESTROYED = "template.destroyed"
     DATA_KEY_DESTROYED = "key.destroyed"
     KEYS_ROTATED = "key.rotated"
+    FIELDS_SEALED = "key.fields_sealed"
+    EPOCH_DESTROYED = "key.epoch_destroyed"
     GALLERY_PUBLISHED = "gallery.published"
     DEVICE_REGISTERED = "device.registered"
     DEVICE_ACKNOWLEDGED = "device.acknowledged"
@@ -161,6 +163,27 @@ class KeysRotated(Payload):
     batches: int
     failed: int
     remaining: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldsSealed(Payload):
+    """``vertrouwd keys encrypt-fields`` ended: rows sealed per table (issue 18)."""
+
+    KIND = AuditKind.FIELDS_SEALED
+    sealed: dict[str, int]
+    batches: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochDestroyed(Payload):
+    """A key epoch's KEK destroyed once the backup retention passed (issue 18): backups made
+    while it was current are unreadable from now on."""
+
+    KIND = AuditKind.EPOCH_DESTROYED
+    key_id: str
+    created_at: str | None
+    retired_at: str
+    retention_days: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,7 +50,8 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,6 +63,8 @@ from consent.errors import InvalidSeal
 from consent.files import create_exclusive, read_private_file, write_atomic
 
 __all__ = [
+    "Epoch",
+    "EpochKeyring",
     "KeyProvider",
     "LocalKeyFileProvider",
     "load_or_create_secret",
@@ -97,6 +100,28 @@ class KeyProvider(Protocol):
     def rotate(self) -> str:
         """Make a new current KEK (older ones stay usable for unwrap); return its id."""
         ...
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One KEK's time as the current key (``retired_at`` None: still current)."""
+
+    key_id: str
+    created_at: datetime | None
+    retired_at: datetime | None
+
+
+@runtime_checkable
+class EpochKeyring(KeyProvider, Protocol):
+    """A :class:`KeyProvider` whose old KEKs can be listed and destroyed: the backup epochs.
+
+    A KMS provider maps ``destroy`` to scheduling the key version's destruction."""
+
+    def epochs(self) -> tuple[Epoch, ...]: ...
+
+    def rotate_if_older(self, max_age: timedelta, *, now: datetime | None = None) -> str | None: ...
+
+    def destroy(self, key_id: str) -> None: ...
 
 
 def rewrap(provider: KeyProvider, wrapped: bytes, *, context: bytes) -> bytes:
@@ -162,10 +187,17 @@ def _new_key_id(now: datetime) -> str:
 
 
 class _Keyring:
-    def __init__(self, current: str, keys: dict[str, bytes], created: dict[str, str]) -> None:
+    def __init__(
+        self,
+        current: str,
+        keys: dict[str, bytes],
+        created: dict[str, str],
+        retired: dict[str, str] | None = None,
+    ) -> None:
         self.current = current
         self.keys = keys
         self.created = created
+        self.retired = retired or {}
 
     @classmethod
     def new(cls, now: datetime) -> _Keyring:
@@ -178,6 +210,7 @@ class _Keyring:
             key_id = _new_key_id(now)
         self.keys[key_id] = AESGCM.generate_key(256)
         self.created[key_id] = _iso(now)
+        self.retired.setdefault(self.current, _iso(now))
         self.current = key_id
         return key_id
 
@@ -190,6 +223,7 @@ class _Keyring:
                     "id": key_id,
                     "key": base64.b64encode(key).decode("ascii"),
                     "created_at": self.created.get(key_id),
+                    **({"retired_at": self.retired[key_id]} if key_id in self.retired else {}),
                 }
                 for key_id, key in self.keys.items()
             ],
@@ -204,6 +238,7 @@ class _Keyring:
                 raise ValueError("unknown format")
             keys: dict[str, bytes] = {}
             created: dict[str, str] = {}
+            retired: dict[str, str] = {}
             for entry in doc["keys"]:
                 key_id = entry["id"]
                 if not isinstance(key_id, str) or not _KEY_ID_RE.match(key_id):
@@ -213,12 +248,14 @@ class _Keyring:
                     raise ValueError("bad key length")
                 keys[key_id] = key
                 created[key_id] = str(entry.get("created_at"))
+                if entry.get("retired_at"):
+                    retired[key_id] = str(entry["retired_at"])
             current = doc["current"]
             if current not in keys:
                 raise ValueError("current key missing")
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise ValueError(f"{where} is not a valid Vertrouwd keyring: {exc}") from None
-        return cls(current, keys, created)
+        return cls(current, keys, created, retired)
 
 
 def _iso(dt: datetime) -> str:
@@ -292,6 +329,59 @@ class LocalKeyFileProvider:
             self._ring = ring
             return key_id
 
+    def epochs(self) -> tuple[Epoch, ...]:
+        """Every KEK still held, oldest first, with when it became and stopped being current.
+
+        A keyring written before epochs were recorded has no ``retired_at``: the next key's
+        ``created_at`` stands in for it."""
+        ring = self._ring
+        ids = list(ring.keys)
+        out: list[Epoch] = []
+        for i, key_id in enumerate(ids):
+            retired = ring.retired.get(key_id)
+            if retired is None and key_id != ring.current and i + 1 < len(ids):
+                retired = ring.created.get(ids[i + 1])
+            out.append(
+                Epoch(
+                    key_id=key_id,
+                    created_at=_parse(ring.created.get(key_id)),
+                    retired_at=_parse(retired) if key_id != ring.current else None,
+                )
+            )
+        return tuple(out)
+
+    def rotate_if_older(self, max_age: timedelta, *, now: datetime | None = None) -> str | None:
+        """Rotate when the current KEK has been current for ``max_age`` or longer at ``now``
+        (default: the provider's clock); the new id, else None. Checked under the file lock,
+        so processes sharing the file rotate once."""
+        with self._lock, self._file_lock():
+            ring = _Keyring.from_bytes(read_private_file(self._path), self._path)
+            created = _parse(ring.created.get(ring.current))
+            now = now or self._clock()
+            if created is not None and now - created < max_age:
+                self._ring = ring
+                return None
+            key_id = ring.add(now)
+            write_atomic(self._path, ring.to_bytes(), mode=0o600)
+            self._ring = ring
+            return key_id
+
+    def destroy(self, key_id: str) -> None:
+        """Remove a retired KEK from the keyring file for good: every data key wrapped under it
+        (in backups, old WAL, dead rows) becomes unreadable. The current KEK is refused."""
+        with self._lock, self._file_lock():
+            ring = _Keyring.from_bytes(read_private_file(self._path), self._path)
+            if key_id == ring.current:
+                raise ValueError("the current key-encryption key cannot be destroyed")
+            if key_id not in ring.keys:
+                self._ring = ring
+                return
+            del ring.keys[key_id]
+            ring.created.pop(key_id, None)
+            ring.retired.pop(key_id, None)
+            write_atomic(self._path, ring.to_bytes(), mode=0o600)
+            self._ring = ring
+
     def wrap(self, dek: bytes, *, context: bytes) -> bytes:
         if not isinstance(dek, bytes) or len(dek) != _DEK_BYTES:
             raise ValueError("a data key must be exactly 32 bytes")
@@ -321,6 +411,12 @@ class LocalKeyFileProvider:
             return AESGCM(kek).decrypt(nonce, body, _wrap_ad(header, context))
         except InvalidTag:
             raise InvalidSeal from None
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value or value == "None":
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _wrap_ad(header: bytes, context: bytes) -> bytes:

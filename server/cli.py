@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -315,6 +316,53 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_encrypt_fields(args: argparse.Namespace) -> int:
+    from server.services.membership import fieldseal
+
+    if args.batch is not None and args.batch < 1:
+        print("--batch must be at least 1", file=sys.stderr)
+        return 2
+    rt = _runtime(args)
+    report = fieldseal.encrypt_fields(
+        rt.sessions, batch_size=args.batch or rt.settings.key_rotation_batch, actor="cli",
+        clock=rt.now,
+    )  # fmt: skip
+    per_table = ", ".join(f"{t} {n}" for t, n in report.sealed.items() if n) or "none"
+    print(f"personal fields sealed: {report.total} rows in {report.batches} batches ({per_table})")
+    return 0
+
+
+def cmd_epochs(args: argparse.Namespace) -> int:
+    from consent.keys import EpochKeyring
+    from server.services.membership import epochs
+
+    rt = _runtime(args)
+    if args.destroy_expired:
+        report = epochs.run(
+            rt.sessions, kek=rt.kek, settings=rt.settings, actor="cli", now=rt.now(),
+            rotate=args.rotate_if_due,
+        )  # fmt: skip
+        if report.rotated_to:
+            print(f"new epoch {report.rotated_to}: {report.rewrapped} data keys re-wrapped")
+        print(f"destroyed: {', '.join(report.destroyed) or 'none'}")
+        if report.kept_in_use:
+            print(f"kept (still wrap live data keys): {', '.join(report.kept_in_use)}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    kek = rt.kek
+    retention = timedelta(days=rt.settings.backup_retention_days)
+    for epoch in kek.epochs() if isinstance(kek, EpochKeyring) else ():
+        if epoch.retired_at is None:
+            state = "current"
+        else:
+            until = epoch.retired_at + retention
+            state = f"retired {epoch.retired_at:%Y-%m-%d}, destroyed from {until:%Y-%m-%d}"
+        created = f"{epoch.created_at:%Y-%m-%d}" if epoch.created_at else "?"
+        print(f"{epoch.key_id}  since {created}  {state}")
+    print(epochs.promise(rt.settings).sentence())
+    return 0
+
+
 def cmd_retention(args: argparse.Namespace) -> int:
     from server.services.membership import retention
 
@@ -524,6 +572,21 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
     q.add_argument("--batch", type=int, help="data keys per transaction (default: setting)")
     q.set_defaults(fn=cmd_keys)
+
+    q = ksub.add_parser(
+        "encrypt-fields",
+        help="seal personal fields written before migration 0007 (server keeps running)",
+    )
+    common(q)
+    q.add_argument("--batch", type=int, help="rows per transaction (default: key_rotation_batch)")
+    q.set_defaults(fn=cmd_encrypt_fields)
+    q = ksub.add_parser("epochs", help="list backup epochs (KEKs) and the backup promise")
+    common(q)
+    q.add_argument("--destroy-expired", action="store_true",
+                   help="destroy KEKs retired longer than the backup retention ago")  # fmt: skip
+    q.add_argument("--rotate-if-due", action="store_true",
+                   help="first start a new epoch when one is due")  # fmt: skip
+    q.set_defaults(fn=cmd_epochs)
 
     p = sub.add_parser("retention", help="consent expiry and the retention limit")
     rsub = p.add_subparsers(dest="retention_cmd", required=True)

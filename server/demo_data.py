@@ -681,7 +681,9 @@ def seed(
             )
         if shopper.diet:
             restrictions.append(DietaryNeed(customer_id=cid, need=shopper.diet, created_at=start))
-    session.execute(insert(Customer), customer_rows)
+    # through the ORM, not a bulk insert: names and loyalty ids are sealed and indexed on flush
+    session.add_all([Customer(**row) for row in customer_rows])
+    session.flush()
     session.add_all(restrictions)
     session.flush()
     all_sales.sort(key=lambda s: s.at)

@@ -15,6 +15,7 @@ from consent.signing import Ed25519PrivateKey, load_or_create_signing_key
 from models.calibration import Calibration, load_calibration
 from models.registry import create_embedder
 from server.db.migrate import upgrade
+from server.db.sealed import FieldVault
 from server.db.session import make_engine, make_session_factory
 from server.realtime import InProcessBroker, RedisBroker, make_broker
 from server.services import audit
@@ -36,6 +37,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     kek: KeyProvider
+    vault: FieldVault
     signing_key: Ed25519PrivateKey
     broker: InProcessBroker | RedisBroker
     faces: FaceAnalyser
@@ -92,7 +94,9 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         waiting=settings.photo_waiting,
         budget_s=settings.photo_budget_s,
     )
-    sessions = make_session_factory(engine)
+    kek = LocalKeyFileProvider(settings.resolved_kek_path)
+    vault = FieldVault(kek=kek, index_key=load_or_create_secret(settings.resolved_index_key_path))
+    sessions = make_session_factory(engine, vault=vault)
     signing_key = load_or_create_signing_key(settings.resolved_signing_key_path)
     audit.enable_checkpoints(
         sessions, signing_key=signing_key, every=settings.audit_checkpoint_every
@@ -101,7 +105,8 @@ def build_runtime(settings: ServerSettings, *, migrate: bool = True) -> Runtime:
         settings=settings,
         engine=engine,
         sessions=sessions,
-        kek=LocalKeyFileProvider(settings.resolved_kek_path),
+        kek=kek,
+        vault=vault,
         signing_key=signing_key,
         broker=make_broker(settings.redis_url),
         faces=faces,

@@ -30,6 +30,11 @@ class ServerSettings(BaseSettings):
         description="keys self-service links; default: a random key kept 0600 in data_dir",
     )
     kek_path: Path | None = Field(None, description="local key-encryption keyring file (0600)")
+    index_key_path: Path | None = Field(
+        None,
+        description="blind-index key (HMAC of e-mail, ids and name prefixes, 0600); "
+        "default: data_dir/keys/blind-index.key",
+    )
     signing_key_path: Path | None = Field(None, description="Ed25519 server signing key (0600)")
     public_url: str = Field(
         "http://127.0.0.1:8000",
@@ -71,6 +76,21 @@ class ServerSettings(BaseSettings):
     )
     key_rotation_batch: int = Field(
         500, ge=1, le=100_000, description="data keys re-wrapped per transaction by keys rotate"
+    )
+    key_rotation_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="a new key-encryption key (backup epoch) this often; the server's "
+        "maintenance pass rotates and re-wraps the data keys when it is due",
+    )
+    backup_retention_days: int = Field(
+        35,
+        ge=1,
+        le=3650,
+        description="how long database backups are kept; an epoch's KEK is destroyed this long "
+        "after it stopped being current, so erasure reaches every backup within "
+        "key_rotation_days + backup_retention_days",
     )
     gallery_kem: Literal["mlkem768-x25519", "x25519"] = Field(
         "mlkem768-x25519", description="HPKE KEM for sealing galleries"
@@ -244,6 +264,10 @@ class ServerSettings(BaseSettings):
     @property
     def resolved_kek_path(self) -> Path:
         return self.kek_path or self.data_dir / "keys" / "kek.json"
+
+    @property
+    def resolved_index_key_path(self) -> Path:
+        return self.index_key_path or self.data_dir / "keys" / "blind-index.key"
 
     @property
     def resolved_signing_key_path(self) -> Path:

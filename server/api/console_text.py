@@ -25,6 +25,8 @@ _EVENTS_NL: Final[dict[str, str]] = {
     "template.destroyed": "Gezichtstemplates vernietigd",
     "key.destroyed": "Gegevenssleutel vernietigd (crypto-shredding)",
     "key.rotated": "Serversleutel vervangen",
+    "key.fields_sealed": "Persoonsgegevens versleuteld onder de sleutels van de klanten",
+    "key.epoch_destroyed": "Sleuteltijdvak vernietigd (oudere back-ups onleesbaar)",
     "gallery.published": "Nieuwe galerijversie gepubliceerd",
     "device.acknowledged": "Apparaat heeft een galerijversie geïnstalleerd",
     "device.revoked": "Toegang van een apparaat ingetrokken",
@@ -320,6 +322,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "runs_file": "Verification runs",
         # deletion proofs
         "deletions_title": "Deletion proofs",
+        "backups_unreadable": "Backups: every backup made before this erasure is "
+        "unreadable for this member by {when} (the key epoch current at the erasure is destroyed "
+        "then: key rotation {rotation} days + backup retention {retention} days).",
         "deletions_help": "For every withdrawal, expiry and erasure: the gallery version that "
         "removed the member from each store, and when each device of that store confirmed it "
         "had installed that version (or a later one). A device that has not confirmed is "
@@ -780,6 +785,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "audit_file": "Auditregels",
         "runs_file": "Controles",
         "deletions_title": "Verwijderbewijzen",
+        "backups_unreadable": "Back-ups: elke back-up van vóór deze wissing is voor dit "
+        "lid onleesbaar vanaf {when} (de sleutel van dat moment wordt dan vernietigd: "
+        "sleutelwissel {rotation} dagen + bewaartermijn back-ups {retention} dagen).",
         "deletions_help": "Voor elke intrekking, verloop en wissing: de galerijversie die het "
         "lid uit elke winkel verwijderde, en wanneer elk apparaat van die winkel bevestigde dat "
         "het die versie (of een latere) had geïnstalleerd. Een apparaat dat nog niet heeft "

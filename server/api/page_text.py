@@ -136,6 +136,11 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "privacy_retention_withdraw": "When a member withdraws, their face data is destroyed at "
         "once on our server and removed from the store devices within seconds. A store device "
         "that cannot confirm it is up to date stops recognising anyone within {ttl} minutes.",
+        "privacy_retention_backups": "Erasure reaches every backup within {days} days: names, "
+        "contact details, preferences, allergies and notes are stored encrypted under a key of "
+        "the member's own, which erasure destroys at once; backups made before hold it locked "
+        "under a server key that changes every {rotation} days and is destroyed {retention} days "
+        "after it changed, when those backups are gone.",
         "privacy_stores_title": "Stores where recognition is switched on",
         "privacy_stores_none": "Recognition is not switched on in any store at the moment.",
         "privacy_store_since": "since {date}",
@@ -300,6 +305,11 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "gezichtsgegevens direct vernietigd op onze server en binnen enkele seconden verwijderd "
         "van de apparaten in de winkels. Een apparaat dat niet kan bevestigen dat het bij is, "
         "herkent binnen {ttl} minuten niemand meer.",
+        "privacy_retention_backups": "Wissen bereikt elke back-up binnen {days} dagen: naam, "
+        "contactgegevens, voorkeuren, allergieën en notities staan versleuteld onder een eigen "
+        "sleutel van het lid, die bij wissen direct wordt vernietigd; oudere back-ups bewaren "
+        "die sleutel alleen vergrendeld onder een serversleutel die elke {rotation} dagen "
+        "wisselt en {retention} dagen daarna wordt vernietigd, als die back-ups weg zijn.",
         "privacy_stores_title": "Winkels waar herkenning aan staat",
         "privacy_stores_none": "Herkenning staat op dit moment in geen enkele winkel aan.",
         "privacy_store_since": "sinds {date}",

@@ -19,6 +19,7 @@ from server.api.page_text import TEXT, texts
 from server.api.pages import CSP, format_date
 from server.api.schemas import file_answer
 from server.deps import RuntimeDep, SessionDep
+from server.services.membership import epochs
 from server.services.recognition import golive, signage
 
 router = APIRouter(tags=["privacy"])
@@ -65,6 +66,7 @@ def privacy_page(
             "months": s.consent_months,
             "years": s.retention_years,
             "ttl_min": max(1, s.gallery_ttl_s // 60),
+            "backup": epochs.promise(s),
             "contact": s.privacy_contact,
             "controller": s.controller_name.rstrip("."),
             "generated": format_date(now, language, s.zone),

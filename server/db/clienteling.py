@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, UTCDateTime, utcnow
+from server.db.sealed import SealedField
 
 SERVICE_KINDS = ("repair", "special_order", "pickup", "return")
 SERVICE_STATUSES = ("open", "ready", "closed", "cancelled")
@@ -137,7 +139,8 @@ class Preference(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(30))  # brand | category | size | note
-    value: Mapped[str] = mapped_column(String(200))
+    value_sealed: Mapped[bytes] = mapped_column("value", LargeBinary)
+    value = SealedField[str]("value_sealed")
     source: Mapped[str] = mapped_column(String(20), default="staff")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -156,8 +159,10 @@ class Allergy(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
-    allergen: Mapped[str] = mapped_column(String(100))
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    allergen_sealed: Mapped[bytes] = mapped_column("allergen", LargeBinary)
+    note_sealed: Mapped[bytes | None] = mapped_column("note", LargeBinary, nullable=True)
+    allergen = SealedField[str]("allergen_sealed")
+    note = SealedField[str | None]("note_sealed")
     severity: Mapped[str] = mapped_column(String(12), default="allergy")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -166,15 +171,16 @@ class DietaryNeed(Base):
     """vegan, vegetarian, halal, kosher, gluten_free, lactose_free, sugar_free, alcohol_free."""
 
     __tablename__ = "dietary_needs"
-    __table_args__ = (
-        UniqueConstraint("customer_id", "need"),
-        {"info": {"customer_data": "customer_id"}},
-    )
+    # No unique (customer, need): the need is ciphertext with a random nonce (issue 18); the
+    # importer and the services check for a duplicate on the opened values.
+    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    need: Mapped[str] = mapped_column(String(40))
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    need_sealed: Mapped[bytes] = mapped_column("need", LargeBinary)
+    note_sealed: Mapped[bytes | None] = mapped_column("note", LargeBinary, nullable=True)
+    need = SealedField[str]("need_sealed")
+    note = SealedField[str | None]("note_sealed")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -200,7 +206,8 @@ class ServiceItem(Base):
     ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(12), default="open")
-    description: Mapped[str] = mapped_column(String(200))
+    description_sealed: Mapped[bytes] = mapped_column("description", LargeBinary)
+    description = SealedField[str]("description_sealed")
     product_id: Mapped[int | None] = mapped_column(
         ForeignKey("products.id", ondelete="SET NULL"), nullable=True
     )
@@ -223,7 +230,8 @@ class StaffNote(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
     author: Mapped[str] = mapped_column(String(80))
-    body: Mapped[str] = mapped_column(String(500))
+    body_sealed: Mapped[bytes] = mapped_column("body", LargeBinary)
+    body = SealedField[str]("body_sealed")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -233,7 +241,7 @@ class CustomerExternalId(Base):
 
     __tablename__ = "customer_external_ids"
     __table_args__ = (
-        UniqueConstraint("system", "external_id"),
+        UniqueConstraint("system", "external_bidx"),
         {"info": {"customer_data": "customer_id"}},
     )
 
@@ -242,7 +250,9 @@ class CustomerExternalId(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     system: Mapped[str] = mapped_column(String(20))
-    external_id: Mapped[str] = mapped_column(String(64))
+    external_id_sealed: Mapped[bytes] = mapped_column("external_id", LargeBinary)
+    external_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), nullable=True)
+    external_id = SealedField[str]("external_id_sealed")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -274,7 +284,11 @@ class Incident(Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
     suppress_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str] = mapped_column(String(12), default="open")
-    officer_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # sealed while the incident names a customer; erasure sets it NULL with the customer
+    officer_note_sealed: Mapped[bytes | None] = mapped_column(
+        "officer_note", LargeBinary, nullable=True
+    )
+    officer_note = SealedField[str | None]("officer_note_sealed", ownerless_plain=True)
     resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from server.db.base import Base, UTCDateTime, utcnow
+from server.db.sealed import SealedField, install
 
 CONSENT_STATUSES = ("active", "withdrawn", "expired", "erased")
 VISIT_STATUSES = ("live", "greeted", "dismissed", "not_this_person", "expired")
@@ -95,11 +96,21 @@ class Customer(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(40), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    preferred_name: Mapped[str] = mapped_column(String(100))
+    # Names and contact details are ciphertext under the profile key (``server.db.sealed``);
+    # ``name`` etc. read and write the text. Found through keyed blind indexes only.
+    name_sealed: Mapped[bytes] = mapped_column("name", LargeBinary)
+    preferred_name_sealed: Mapped[bytes] = mapped_column("preferred_name", LargeBinary)
+    email_sealed: Mapped[bytes | None] = mapped_column("email", LargeBinary, nullable=True)
+    loyalty_id_sealed: Mapped[bytes | None] = mapped_column(
+        "loyalty_id", LargeBinary, nullable=True
+    )
+    email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), nullable=True, index=True)
+    loyalty_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), nullable=True, unique=True)
+    name = SealedField[str]("name_sealed", owner="id")
+    preferred_name = SealedField[str]("preferred_name_sealed", owner="id")
+    email = SealedField[str | None]("email_sealed", owner="id")
+    loyalty_id = SealedField[str | None]("loyalty_id_sealed", owner="id")
     language: Mapped[str] = mapped_column(String(5), default="nl")
-    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
-    loyalty_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_interaction_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -118,6 +129,36 @@ class CustomerKey(Base):
     wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
     kek_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProfileKey(Base):
+    """The customer's profile data key, wrapped by the KEK of its epoch: the key of every sealed
+    personal field (``server.db.sealed``). Unlike ``customer_keys`` (templates, destroyed when a
+    consent ends) it lives as long as the customer; erasure deletes it."""
+
+    __tablename__ = "profile_keys"
+    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerSearchTerm(Base):
+    """Blind index of name words: HMAC of every 2..16-character prefix of every word of the
+    name and preferred name (``consent.fields.name_terms``); never the words."""
+
+    __tablename__ = "customer_search_terms"
+    __table_args__ = ({"info": {"customer_data": "customer_id"}},)
+
+    # (term, customer) first: a search reads one term's customers straight from the key
+    term: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class ConsentRecord(Base):
@@ -294,6 +335,9 @@ class AuditCheckpoint(Base):
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+install(Base)
 
 
 def customer_tables() -> dict[str, str]:

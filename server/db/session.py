@@ -62,8 +62,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, vault: object = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``vault`` (a ``server.db.sealed.FieldVault``) seals and opens
+    personal fields. Each session caches the profile keys it unwrapped until it closes."""
+    info = {} if vault is None else {"vertrouwd.field_vault": vault}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -144,3 +144,31 @@ def test_load_or_create_secret(tmp_path: Path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(InsecureKeyFileError):
         load_or_create_secret(path)
+
+
+def test_epochs_record_when_each_kek_stopped_being_current_and_destroy_removes_it(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    now = [t0]
+    provider = LocalKeyFileProvider(tmp_path / "keyring.json", clock=lambda: now[0])
+    first = provider.key_id
+    wrapped = provider.wrap(b"k" * 32, context=b"c1")
+    assert provider.rotate_if_older(timedelta(days=7), now=t0 + timedelta(days=6)) is None
+    second = provider.rotate_if_older(timedelta(days=7), now=t0 + timedelta(days=7))
+    assert second is not None
+    assert second == provider.key_id
+    (old, cur) = provider.epochs()
+    assert (old.key_id, old.created_at, old.retired_at) == (first, t0, t0 + timedelta(days=7))
+    assert (cur.key_id, cur.retired_at) == (second, None)
+    with pytest.raises(ValueError, match="current"):
+        provider.destroy(second)
+    assert provider.unwrap(wrapped, context=b"c1") == b"k" * 32
+    provider.destroy(first)
+    reloaded = LocalKeyFileProvider(tmp_path / "keyring.json")  # what another process reads
+    assert reloaded.key_ids == (second,)
+    for p in (provider, reloaded):
+        with pytest.raises(InvalidSeal):
+            p.unwrap(wrapped, context=b"c1")  # every wrap under the destroyed KEK is dead

@@ -76,7 +76,7 @@ def world(data_dir: Path) -> Iterator[World]:
                 subjects[name] = make_member(rt, name, stores=stores).subject_id
             now = rt.now()
             with transaction(rt.sessions) as session:
-                ids = dict(session.execute(select(Customer.name, Customer.id)).all())
+                ids = {c.name: c.id for c in session.scalars(select(Customer))}
                 session.execute(
                     update(ConsentRecord)
                     .where(ConsentRecord.customer_id == ids["Eva Smit"])
@@ -177,11 +177,11 @@ def _answer(future: Future[IngestResult]) -> Answer:
 def _visits(rt: Runtime) -> list[tuple[str, str, str]]:
     with rt.sessions() as session:
         rows = session.execute(
-            select(Customer.name, Store.code, Visit.status)
+            select(Customer, Store.code, Visit.status)
             .join(Customer, Customer.id == Visit.customer_id)
             .join(Store, Store.id == Visit.store_id)
         )
-        return sorted((str(a), str(b), str(c)) for a, b, c in rows)
+        return sorted((a.name, str(b), str(c)) for a, b, c in rows)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

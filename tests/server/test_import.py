@@ -33,6 +33,7 @@ from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.clienteling import importer, pos
 from server.services.errors import BadInput
+from server.services.membership import lookup
 from tests.server.conftest import StoreFixture
 
 
@@ -163,13 +164,14 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
     assert "language" in errors[5]
     assert "nowhere" in errors[6]
     with runtime.sessions() as session:
-        anna = session.scalar(select(Customer).where(Customer.loyalty_id == "VT1001"))
+        anna = lookup.by_loyalty_id(session, "VT1001")
         assert anna is not None
         assert anna.preferred_name == "Anna"
         assert pos.find_member(session, crm_id="CRM-1") == anna
-        allergies = set(
-            session.scalars(select(Allergy.allergen).where(Allergy.customer_id == anna.id))
-        )
+        allergies = {
+            a.allergen
+            for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+        }
         assert allergies == {"peanut", "hazelnut"}
         prefs = {
             (p.kind, p.value)
@@ -179,9 +181,10 @@ def test_customers_import_maps_loyalty_and_crm_ids_and_adds_allergies(
     # An allergy missing from a later export is not taken away; a new one is added.
     _import(runtime, "customers", CUSTOMERS.replace("peanut|hazelnut", "sesame"))
     with runtime.sessions() as session:
-        assert set(
-            session.scalars(select(Allergy.allergen).where(Allergy.customer_id == anna.id))
-        ) == {"peanut", "hazelnut", "sesame"}
+        assert {
+            a.allergen
+            for a in session.scalars(select(Allergy).where(Allergy.customer_id == anna.id))
+        } == {"peanut", "hazelnut", "sesame"}
 
 
 def test_purchases_import_keeps_members_only_and_reports_bad_rows(
@@ -352,7 +355,7 @@ def test_a_sale_during_a_live_visit_counts_for_the_store_metrics(
     client: TestClient, runtime: Runtime, store: StoreFixture, pos_key: str
 ) -> None:
     with transaction(runtime.sessions) as session:
-        anna = session.scalar(select(Customer).where(Customer.loyalty_id == "VT1001"))
+        anna = lookup.by_loyalty_id(session, "VT1001")
         assert anna is not None
         now = runtime.now()
         session.add(

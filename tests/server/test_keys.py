@@ -73,7 +73,8 @@ def test_rotation_rewraps_every_data_key_in_batches_and_the_server_keeps_serving
     new_id = ring.key_id
     assert new_id != old_id
     assert ring.key_ids == (old_id, new_id)  # the old KEK stays for wraps not yet moved
-    assert f"{old_id} -> {new_id}; 3 data keys re-wrapped in 3 batches" in out
+    # each member has a template key and a profile key (issue 18): six, one per batch
+    assert f"{old_id} -> {new_id}; 6 data keys re-wrapped in 6 batches" in out
 
     # Every data key is now under the new KEK, opens, and opens the same templates.
     assert set(key_ids(runtime).values()) == {new_id}
@@ -81,13 +82,11 @@ def test_rotation_rewraps_every_data_key_in_batches_and_the_server_keeps_serving
         for row in s.scalars(select(CustomerKey)):
             assert row.kek_id == new_id
             assert len(ring.unwrap(row.wrapped_dek, context=row.customer_id.encode())) == 32
-    after = vectors_by_subject(runtime, ring)
-    assert set(after) == {m.subject_id for m in members}
-    for subject, vectors in before.items():
-        np.testing.assert_array_equal(after[subject], vectors)
 
     # The running server (its keyring loaded before the rotation) still seals galleries: it
-    # re-reads the keyring when it meets a wrap under a KEK it does not know yet.
+    # re-reads the keyring when it meets a wrap under a KEK it does not know yet. (Checked
+    # before anything else reads through the server's own keyring: opening a member's profile
+    # key makes it re-read the keyring as well.)
     assert runtime.kek.key_id == old_id
     device_id, token, device_keys = register_device(client, runtime, store)
     r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
@@ -101,14 +100,18 @@ def test_rotation_rewraps_every_data_key_in_batches_and_the_server_keeps_serving
         now=runtime.now(),
     )
     assert {e.subject_id for e in opened.payload.entries} == {m.subject_id for m in members}
+    after = vectors_by_subject(runtime, ring)
+    assert set(after) == {m.subject_id for m in members}
+    for subject, vectors in before.items():
+        np.testing.assert_array_equal(after[subject], vectors)
 
     rotated = audit_entries(runtime, "key.rotated")
     assert len(rotated) == 1
     assert rotated[0]["data"] == {
         "key_id": new_id,
         "previous_key_id": old_id,
-        "rewrapped": 3,
-        "batches": 3,
+        "rewrapped": 6,
+        "batches": 6,
         "failed": 0,
         "remaining": 0,
     }
@@ -129,7 +132,8 @@ def test_a_data_key_that_no_longer_opens_is_reported_not_lost(
     report = keys.rotate(
         runtime.sessions, kek=runtime.kek, actor="test", batch_size=10, clock=runtime.now
     )
-    assert (report.rewrapped, report.failed, report.remaining) == (1, 1, 1)
+    # the good member's two keys and the bad member's profile key move; the broken one stays
+    assert (report.rewrapped, report.failed, report.remaining) == (3, 1, 1)
     ids = key_ids(runtime)
     assert ids[good.customer_id] == report.key_id
     assert ids[bad.customer_id] == report.previous_key_id
@@ -162,5 +166,5 @@ def test_a_rotation_killed_between_batches_leaves_every_key_usable_and_resumes(
         np.testing.assert_array_equal(after[subject], vectors)
     # A second run finishes the job (under yet another new KEK).
     report = keys.rotate(runtime.sessions, kek=ring, actor="test", batch_size=2, clock=runtime.now)
-    assert (report.rewrapped, report.remaining, report.failed) == (3, 0, 0)
+    assert (report.rewrapped, report.remaining, report.failed) == (6, 0, 0)  # 3 x 2 keys
     assert set(key_ids(runtime).values()) == {report.key_id}

@@ -96,7 +96,7 @@ def test_the_register_offers_both_memberships_and_a_pass_only_one_never_asks_for
     assert token not in page.url
 
     with runtime.sessions() as s:
-        customer = s.scalars(select(Customer).where(Customer.name == "Fenna Visser")).one()
+        customer = next(c for c in s.scalars(select(Customer)) if c.name == "Fenna Visser")
         assert s.scalar(select(func.count()).select_from(FaceTemplate)) == 0
         assert s.scalars(select(MemberPass.digest)).one() == pass_digest(token)
         record = s.scalars(

@@ -209,7 +209,9 @@ def test_an_exhausted_database_pool_is_503_not_500(
     engine = make_engine(
         settings.resolved_database_url, pool_size=1, max_overflow=0, pool_timeout=0.2
     )
-    rt = dataclasses.replace(runtime, engine=engine, sessions=make_session_factory(engine))
+    rt = dataclasses.replace(
+        runtime, engine=engine, sessions=make_session_factory(engine, vault=runtime.vault)
+    )
     try:
         with TestClient(create_app(settings, runtime=rt)) as client:
             sign_in(client, "sales")

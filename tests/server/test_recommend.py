@@ -136,13 +136,15 @@ def test_both_recommenders_keep_the_rules() -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo generator's year of sales for 200 members, read back from a real SQLite file."""
     from server.db.migrate import upgrade
+    from server.db.sealed import local_vault
     from server.db.session import make_engine, make_session_factory
     from server.services.recognition import devices
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    where = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{where / 'demo.db'}"
     upgrade(url)
     engine = make_engine(url)
-    sessions = make_session_factory(engine)
+    sessions = make_session_factory(engine, vault=local_vault(where / "keys"))
     with transaction(sessions) as session:
         store = devices.create_store(session, code="demo", name="Demo", now=NOW)
         summary = demo_data.seed(session, store_id=store.id, now=NOW, customers=200)
@@ -152,11 +154,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         lines = recommend.lines_from_db(session, since=NOW - timedelta(days=400), until=NOW)
         products = catalogue.load(session)
         allergies: dict[str, list[str]] = defaultdict(list)
-        for cid, a in session.execute(select(Allergy.customer_id, Allergy.allergen)):
-            allergies[cid].append(a)
+        for a in session.scalars(select(Allergy)):
+            allergies[a.customer_id].append(a.allergen)
         diets: dict[str, list[str]] = defaultdict(list)
-        for cid, d in session.execute(select(DietaryNeed.customer_id, DietaryNeed.need)):
-            diets[cid].append(d)
+        for d in session.scalars(select(DietaryNeed)):
+            diets[d.customer_id].append(d.need)
     engine.dispose()
     customers = {ln.customer_id for ln in lines}
     return lines, products, {c: Restrictions.of(allergies[c], diets[c]) for c in customers}

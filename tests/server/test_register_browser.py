@@ -42,7 +42,7 @@ def wait_for_checks(page: Any, count: int) -> None:
 
 def enrolled(rt: Runtime, name: str) -> tuple[Customer, list[ConsentRecord], int]:
     with rt.sessions() as s:
-        customer = s.scalars(select(Customer).where(Customer.name == name)).one()
+        (customer,) = [c for c in s.scalars(select(Customer)) if c.name == name]
         consents = list(
             s.scalars(select(ConsentRecord).where(ConsentRecord.customer_id == customer.id))
         )

@@ -173,9 +173,10 @@ def test_card_pushed_within_a_second_accurate_allergy_safe_and_every_button_work
     with runtime.sessions() as session:
         lin = session.get(Customer, customer_id)
         assert lin is not None
-        allergies = list(
-            session.scalars(select(Allergy.allergen).where(Allergy.customer_id == lin.id))
-        )
+        allergies = [
+            a.allergen
+            for a in session.scalars(select(Allergy).where(Allergy.customer_id == lin.id))
+        ]
         newest = list(
             session.scalars(
                 select(Purchase.product_name)

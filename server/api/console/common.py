@@ -3,6 +3,7 @@ and the one service call behind each view that has both a page and a JSON twin."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -31,6 +32,7 @@ from server.services.console import views as console
 from server.services.console.views import Period
 from server.services.context import ServiceContext
 from server.services.errors import Forbidden, ServiceError, Unauthorized
+from server.services.membership import epochs
 from server.services.staff.accounts import StaffIdentity
 
 templates = Jinja2Templates(
@@ -346,9 +348,14 @@ def consent_filter(
 ConsentFilterDep = Annotated[console.ConsentFilter, Depends(consent_filter)]
 
 
+def backups(ctx: ServiceContext) -> Callable[[datetime], datetime]:
+    """When every backup made before an erasure at a given time is unreadable (issue 18)."""
+    return lambda at: epochs.unreadable_by(ctx.kek, erased_at=at, settings=ctx.settings)
+
+
 def deletions(session: Session, ctx: ServiceContext, period: Period) -> list[console.DeletionProof]:
     return console.deletion_proofs(
-        session, period=period, gallery_ttl=gallery_ttl(ctx), now=ctx.now()
+        session, period=period, gallery_ttl=gallery_ttl(ctx), now=ctx.now(), backups=backups(ctx)
     )
 
 

@@ -317,6 +317,7 @@ def export(
         now=ctx.now(),
         gallery_ttl=common.gallery_ttl(ctx),
         limits=common.limits(ctx),
+        backups=common.backups(ctx),
     )
     out = console_export.export(what, view=view, fmt=fmt, who=who)
     return _download(out.content, out.media_type, out.filename, {"X-Rows": str(out.rows)})

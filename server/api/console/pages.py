@@ -18,6 +18,7 @@ from server.deps import SessionDep
 from server.services.console import charts, verification
 from server.services.console import views as console
 from server.services.errors import NotFound
+from server.services.membership import epochs
 from server.services.recognition import false_matches, golive, signage
 
 router = APIRouter(tags=["console"])
@@ -199,6 +200,7 @@ def deletions_page(page: OfficerPage, session: SessionDep, period: PagePeriodDep
             "period": period,
             "proofs": common.deletions(session, page.ctx, period),
             "ttl_s": page.ctx.settings.gallery_ttl_s,
+            "backup": epochs.promise(page.ctx.settings),
         },
     )
 

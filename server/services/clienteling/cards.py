@@ -283,22 +283,16 @@ def compose_card(
         session.scalars(select(Allergy).where(Allergy.customer_id == cid)),
         key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.allergen),
     )
-    diets = list(
-        session.scalars(
-            select(DietaryNeed.need)
-            .where(DietaryNeed.customer_id == cid)
-            .order_by(DietaryNeed.need)
-        )
+    diets = sorted(
+        d.need for d in session.scalars(select(DietaryNeed).where(DietaryNeed.customer_id == cid))
     )
     restrictions = Restrictions.of([a.allergen for a in allergy_rows], diets)
 
     prefs: dict[str, list[str]] = {}
-    for kind, value in session.execute(
-        select(Preference.kind, Preference.value)
-        .where(Preference.customer_id == cid)
-        .order_by(Preference.id)
+    for pref in session.scalars(
+        select(Preference).where(Preference.customer_id == cid).order_by(Preference.id)
     ):
-        prefs.setdefault(kind, []).append(value)
+        prefs.setdefault(pref.kind, []).append(pref.value)
 
     # Visits: how many, and when were they last here (a visit or a purchase before this one).
     previous_visit = session.scalar(

@@ -459,7 +459,10 @@ def _merge_profile(
     changed = False
     have_allergies = {
         a.lower()
-        for a in session.scalars(select(Allergy.allergen).where(Allergy.customer_id == customer.id))
+        for a in (
+            x.allergen
+            for x in session.scalars(select(Allergy).where(Allergy.customer_id == customer.id))
+        )
     }
     for allergen in _list(row.get("allergies", "")):
         if allergen.lower() in _NONE or allergen.lower() in have_allergies:
@@ -468,9 +471,10 @@ def _merge_profile(
                             created_at=now))  # fmt: skip
         have_allergies.add(allergen.lower())
         changed = True
-    have_diets = set(
-        session.scalars(select(DietaryNeed.need).where(DietaryNeed.customer_id == customer.id))
-    )
+    have_diets = {
+        d.need
+        for d in session.scalars(select(DietaryNeed).where(DietaryNeed.customer_id == customer.id))
+    }
     for diet in diets:
         if diet not in have_diets:
             session.add(DietaryNeed(customer_id=customer.id, need=diet, created_at=now))
@@ -501,12 +505,11 @@ def _merge_profile(
         changed = True
     note = row.get("notes", "")
     if note:
-        exists = session.scalar(
-            select(StaffNote.id).where(
-                StaffNote.customer_id == customer.id, StaffNote.body == note[:500]
-            )
-        )
-        if exists is None:
+        bodies = {
+            n.body
+            for n in session.scalars(select(StaffNote).where(StaffNote.customer_id == customer.id))
+        }
+        if note[:500] not in bodies:
             session.add(StaffNote(customer_id=customer.id, author="import", body=note[:500],
                                   created_at=now))  # fmt: skip
             changed = True

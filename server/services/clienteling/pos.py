@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from server.db.clienteling import (
     SERVICE_KINDS,
     SERVICE_STATUSES,
-    CustomerExternalId,
     PosKey,
     Product,
     Purchase,
@@ -38,6 +37,7 @@ from server.db.clienteling import (
 from server.db.models import ConsentRecord, Customer, Store, Visit
 from server.services.errors import BadInput, Conflict, NotFound, Unauthorized
 from server.services.ids import new_token, token_digest
+from server.services.membership import lookup
 
 KEY_PREFIX = "vtpos_"
 EARLIEST_SALE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -97,17 +97,11 @@ def find_member(
     session: Session, *, loyalty_id: str | None = None, crm_id: str | None = None
 ) -> Customer | None:
     if loyalty_id:
-        found = session.scalar(select(Customer).where(Customer.loyalty_id == loyalty_id))
+        found = lookup.by_loyalty_id(session, loyalty_id)
         if found is not None:
             return found
     if crm_id:
-        cid = session.scalar(
-            select(CustomerExternalId.customer_id).where(
-                CustomerExternalId.system == "crm", CustomerExternalId.external_id == crm_id
-            )
-        )
-        if cid is not None:
-            return session.get(Customer, cid)
+        return lookup.by_external_id(session, "crm", crm_id)
     return None
 
 

@@ -48,6 +48,8 @@ class ExportContext:
     now: datetime
     gallery_ttl: timedelta
     limits: dict[str, Any]
+    backups: Callable[[datetime], datetime] | None = None
+    """``epochs.unreadable_by`` for the deletion proofs"""
 
 
 def _consents(ctx: ExportContext) -> list[dict[str, Any]]:
@@ -59,7 +61,11 @@ def _consents(ctx: ExportContext) -> list[dict[str, Any]]:
 
 def _deletions(ctx: ExportContext) -> list[dict[str, Any]]:
     proofs = console.deletion_proofs(
-        ctx.session, period=ctx.period, gallery_ttl=ctx.gallery_ttl, now=ctx.now
+        ctx.session,
+        period=ctx.period,
+        gallery_ttl=ctx.gallery_ttl,
+        now=ctx.now,
+        backups=ctx.backups,
     )
     return [p.as_row() for p in proofs]
 

@@ -54,6 +54,7 @@ from server.db.console import AuditVerification
 from server.db.models import AuditEntry, ConsentRecord, Staff, customer_tables
 from server.services import localtime
 from server.services.console import pdf
+from server.services.membership import epochs
 from server.services.recognition import signage
 from server.settings import ServerSettings
 
@@ -300,6 +301,13 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "member (proof that consent existed), incidents kept without the member",
                 ],
                 [
+                    "Erasure in backups",
+                    epochs.promise(settings).sentence()
+                    + f" ({settings.key_rotation_days} + {settings.backup_retention_days} = "
+                    f"{epochs.promise(settings).days} days: key rotation period + backup "
+                    "retention; key-encryption keys are kept outside the database backups)",
+                ],
+                [
                     "Gallery on a store device",
                     f"stops matching {settings.gallery_ttl_s // 60} minutes after it could last "
                     f"confirm it is current; a sealed gallery expires after "
@@ -340,6 +348,14 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
                     "Crypto-shredding",
                     "withdrawal and erasure delete the member's data key first: every copy of "
                     "their templates, in any backup, becomes unreadable",
+                ],
+                [
+                    "Personal fields sealed",
+                    "names, contact details, loyalty and CRM ids, preferences, dietary needs, "
+                    "allergies, service items and staff notes are stored only as AES-256-GCM "
+                    "ciphertext under the member's profile key (bound to table, column and row); "
+                    "staff search through keyed HMAC-SHA256 blind indexes; erasure deletes the "
+                    "profile key, so no database page, WAL segment or dump holds them readably",
                 ],
                 [
                     "Galleries to store devices",

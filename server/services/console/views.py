@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -55,6 +55,7 @@ from server.db.models import (
 from server.services import audit, localtime
 from server.services.context import ServiceContext
 from server.services.errors import BadInput, NotFound
+from server.services.membership import lookup
 from server.services.numbers import finite_or_none
 from server.services.recognition import gallery, signage
 from server.services.staff import signin
@@ -85,6 +86,8 @@ LABELS: dict[AuditKind, str] = {
     AuditKind.TEMPLATE_DESTROYED: "Face templates destroyed",
     AuditKind.DATA_KEY_DESTROYED: "Personal data key destroyed (crypto-shredding)",
     AuditKind.KEYS_ROTATED: "Server key rotated",
+    AuditKind.FIELDS_SEALED: "Personal fields sealed under the customers' keys",
+    AuditKind.EPOCH_DESTROYED: "Key epoch destroyed (older backups unreadable)",
     AuditKind.GALLERY_PUBLISHED: "New gallery version published",
     AuditKind.DEVICE_ACKNOWLEDGED: "Device installed a gallery version",
     AuditKind.DEVICE_REVOKED: "Device credential revoked",
@@ -340,13 +343,9 @@ def consent_log(
     )
     q = " ".join(filters.customer.split())
     if q:
-        pattern = _like(q)
         stmt = stmt.where(
             or_(
-                Customer.name.ilike(pattern, escape="\\"),
-                Customer.preferred_name.ilike(pattern, escape="\\"),
-                Customer.email.ilike(pattern, escape="\\"),
-                Customer.loyalty_id == q,
+                lookup.matches(session, q),
                 Customer.id == q,
                 ConsentRecord.id == q,
             )
@@ -653,6 +652,8 @@ class DeletionProof:
     channel: str | None
     actor: str
     stores: list[StoreRemoval]
+    backups_unreadable_by: datetime | None = None
+    """erasures: the date by which every backup made before is unreadable (``epochs``)"""
 
     @property
     def waiting(self) -> int:
@@ -685,6 +686,7 @@ class DeletionProof:
             "devices_waiting": self.waiting,
             "slowest_confirmation_s": self.slowest_s,
             "complete": self.complete,
+            "backups_unreadable_by": self.backups_unreadable_by,
             "devices": [{"store": s.store, **asdict(d)} for s in self.stores for d in s.devices],
         }
 
@@ -694,10 +696,16 @@ def _covers(scope: Sequence[str], code: str) -> bool:
 
 
 def deletion_proofs(
-    session: Session, *, period: Period, gallery_ttl: timedelta, now: datetime
+    session: Session,
+    *,
+    period: Period,
+    gallery_ttl: timedelta,
+    now: datetime,
+    backups: Callable[[datetime], datetime] | None = None,
 ) -> list[DeletionProof]:
     """Every withdrawal, expiry and erasure in ``period``, newest first, with the gallery
-    version that removed the member from each store and each device's confirmation."""
+    version that removed the member from each store and each device's confirmation.
+    ``backups`` (``epochs.unreadable_by``) dates each erasure's reach into the backups."""
     ending = _entries(
         session,
         kinds_=(AuditKind.CONSENT_WITHDRAWN, AuditKind.CONSENT_EXPIRED, AuditKind.CUSTOMER_ERASED),
@@ -777,6 +785,9 @@ def deletion_proofs(
                 channel=channel,
                 actor=entries[0].actor,
                 stores=removals,
+                backups_unreadable_by=(
+                    backups(at) if backups is not None and kind == "erased" else None
+                ),
             )
         )
     proofs.sort(key=lambda p: p.at, reverse=True)

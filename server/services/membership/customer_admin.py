@@ -13,19 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.records import is_pass_text
 from server.db.models import ConsentRecord, Customer, Store
 from server.services.errors import BadInput, NotFound
-from server.services.membership import lifecycle
+from server.services.membership import lifecycle, lookup
 from server.services.staff import access
 from server.services.staff.accounts import StaffIdentity
 
 ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass", "reissue")
 SEARCH_ROLES = ("cashier", "admin")
 MAX_RESULTS = 25
+MAX_CANDIDATES = 200  # matches opened and sorted by name, of which the first MAX_RESULTS shown
 
 
 @dataclass(frozen=True)
@@ -112,36 +113,20 @@ def summarise(session: Session, customer: Customer, *, now: datetime) -> Custome
     )
 
 
-def _like(q: str) -> str:
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
-    """Customers of the staff member's store whose name or e-mail contains ``q`` or whose
-    loyalty id is ``q`` (an admin without a store searches every store)."""
+    """Customers of the staff member's store whose e-mail or loyalty id is ``q``, or whose name
+    words start with the words of ``q`` (blind indexes, ``lookup``; an admin without a store
+    searches every store). Sorted by name once opened: the database cannot order ciphertext."""
     access.require_role(session, who, SEARCH_ROLES, what="search customers", now=now)
     q = " ".join(q.split())
     if len(q) < 2:
         raise BadInput("type at least 2 characters to search")
     if len(q) > 200:
         raise BadInput("search text too long")
-    pattern = _like(q)
-    stmt = (
-        select(Customer)
-        .where(
-            or_(
-                Customer.name.ilike(pattern, escape="\\"),
-                Customer.preferred_name.ilike(pattern, escape="\\"),
-                Customer.email.ilike(pattern, escape="\\"),
-                Customer.loyalty_id == q,
-            )
-        )
-        .order_by(Customer.name, Customer.id)
-        .limit(MAX_RESULTS)
-    )
+    stmt = select(Customer).where(lookup.matches(session, q)).limit(MAX_CANDIDATES)
     if who.role == "cashier" or who.store_id is not None:
         if who.store_id is None:
             return []
         stmt = stmt.where(Customer.home_store_id == who.store_id)
-    return [summarise(session, c, now=now) for c in session.scalars(stmt)]
+    found = sorted(session.scalars(stmt), key=lambda c: (c.name.casefold(), c.id))
+    return [summarise(session, c, now=now) for c in found[:MAX_RESULTS]]

@@ -53,7 +53,7 @@ from server.services import audit
 from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict, NotFound
 from server.services.ids import new_id, new_subject_id
-from server.services.membership import lifecycle, passes, selfservice
+from server.services.membership import lifecycle, lookup, passes, selfservice
 from server.services.membership.faces import AnalysedPhoto, FaceAnalyser
 from server.services.recognition import gallery
 
@@ -334,9 +334,7 @@ def enrol(
     checked = _check(
         session, request=request, analyser=analyser, kek=kek, threshold=threshold, now=now
     )
-    if request.loyalty_id and session.scalar(
-        select(Customer.id).where(Customer.loyalty_id == request.loyalty_id)
-    ):
+    if request.loyalty_id and lookup.loyalty_taken(session, request.loyalty_id):
         raise Conflict("this loyalty id already belongs to a customer")
 
     customer = Customer(

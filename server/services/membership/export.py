@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, select
-from sqlalchemy.orm import Session
+from sqlalchemy import LargeBinary, func, inspect, select
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.types import TypeEngine
 
 from consent.audit_kinds import ProfileExported
@@ -28,7 +28,16 @@ from consent.errors import InvalidSeal
 from consent.keys import KeyProvider
 from server.db.base import Base
 from server.db.lifecycle import ConsentRenewal
-from server.db.models import Customer, CustomerKey, FaceTemplate, FaceThumbnail, Store
+from server.db.models import (
+    Customer,
+    CustomerKey,
+    CustomerSearchTerm,
+    FaceTemplate,
+    FaceThumbnail,
+    ProfileKey,
+    Store,
+)
+from server.db.sealed import sealed_columns
 from server.services import audit
 from server.services.membership import lifecycle
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE
@@ -74,6 +83,9 @@ def table_rows(
     def export_rows(ctx: ExportContext) -> dict[str, Any]:
         table = Base.metadata.tables[table_name]
         skip = {column, *omit}
+        model = _model_of(table_name)
+        if model is not None and sealed_columns(model):
+            return {key or table_name: _opened_rows(ctx, model, table, column, skip)}
         cols = [c for c in table.columns if c.name not in skip and not _binary(c.type)]
         order = list(table.primary_key.columns)
         rows = ctx.session.execute(
@@ -87,6 +99,64 @@ def table_rows(
 
     export_rows.__name__ = f"export_{table_name}"
     return export_rows
+
+
+def _model_of(table_name: str) -> type | None:
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.local_table, "name", None) == table_name:
+            return mapper.class_
+    return None
+
+
+def _opened_rows(
+    ctx: ExportContext, model: type, table: Any, column: str, skip: set[str]
+) -> list[dict[str, Any]]:
+    """Rows of a table with sealed fields, opened under the customer's profile key: the
+    customer gets their own words back, never ciphertext or blind-index digests."""
+    fields = sealed_columns(model)
+    mapper: Mapper[Any] = inspect(model)
+    cols = [
+        c for c in table.columns if c.name not in skip and (c.name in fields or not _binary(c.type))
+    ]
+    order = [getattr(model, mapper.get_property_by_column(c).key) for c in table.primary_key]
+    out: list[dict[str, Any]] = []
+    obj: Any
+    for obj in ctx.session.scalars(
+        select(model).where(table.c[column] == ctx.customer.id).order_by(*order)
+    ):
+        row: dict[str, Any] = {}
+        for c in cols:
+            attr = c.name if c.name in fields else mapper.get_property_by_column(c).key
+            row[c.name] = _json_value(getattr(obj, attr))
+        out.append(row)
+    return out
+
+
+def _profile_key(ctx: ExportContext) -> dict[str, Any]:
+    key = ctx.session.get(ProfileKey, ctx.customer.id)
+    return {
+        "profile_key": {
+            "held": key is not None,
+            "created_at": key.created_at.isoformat() if key is not None else None,
+            "note": "the key your name, contact details, preferences, allergies and notes are "
+            "stored encrypted under; never shown. Erasure deletes it.",
+        }
+    }
+
+
+def _search_terms(ctx: ExportContext) -> dict[str, Any]:
+    n = ctx.session.scalar(
+        select(func.count())
+        .select_from(CustomerSearchTerm)
+        .where(CustomerSearchTerm.customer_id == ctx.customer.id)
+    )
+    return {
+        "search_index": {
+            "entries": int(n or 0),
+            "note": "keyed digests of your e-mail, loyalty number and the beginnings of your "
+            "name's words, so staff can find you without your data being stored readably",
+        }
+    }
 
 
 def _profile(ctx: ExportContext) -> dict[str, Any]:
@@ -199,6 +269,8 @@ EXPORTERS: dict[str, Exporter] = {
     "customers": _profile,
     "consent_records": _consents,
     "customer_keys": _data_key,
+    "profile_keys": _profile_key,
+    "customer_search_terms": _search_terms,
     "face_templates": _templates,
     "face_thumbnails": _thumbnail,
     "purchases": table_rows("purchases", "customer_id"),

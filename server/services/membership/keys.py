@@ -23,7 +23,8 @@ from consent.audit_kinds import KeysRotated
 from consent.errors import InvalidSeal
 from consent.keys import KeyProvider, rewrap
 from server import faults
-from server.db.models import CustomerKey
+from server.db.models import CustomerKey, ProfileKey
+from server.db.sealed import profile_key_context
 from server.db.session import transaction
 from server.services import audit
 
@@ -40,44 +41,70 @@ class RotationReport:
     remaining: int
 
 
+_KeyTable = tuple[type[CustomerKey] | type[ProfileKey], Callable[[str], bytes]]
+
+
+def key_tables() -> tuple[_KeyTable, ...]:
+    # the template key and the profile key of each customer, each under its own wrap context
+    return (
+        (CustomerKey, lambda cid: cid.encode()),
+        (ProfileKey, profile_key_context),
+    )
+
+
 def rewrap_all(
     sessions: sessionmaker[Session], *, kek: KeyProvider, batch_size: int
 ) -> tuple[int, int, int]:
-    """Re-wrap every data key not under the current KEK; (re-wrapped, batches, failed).
+    """Re-wrap every data key (template and profile keys) not under the current KEK;
+    (re-wrapped, batches, failed).
 
-    Walks the key table in customer-id order, ``batch_size`` rows per transaction, so each
+    Walks each key table in customer-id order, ``batch_size`` rows per transaction, so each
     transaction is short and concurrent withdrawals or enrolments wait at most one batch."""
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     current = kek.key_id
-    after = ""
     rewrapped = batches = failed = 0
-    while True:
-        with transaction(sessions) as session:
-            rows = list(
-                session.scalars(
-                    select(CustomerKey)
-                    .where(CustomerKey.kek_id != current, CustomerKey.customer_id > after)
-                    .order_by(CustomerKey.customer_id)
-                    .limit(batch_size)
-                    .with_for_update()
+    for model, context in key_tables():
+        after = ""
+        while True:
+            with transaction(sessions) as session:
+                rows: list[CustomerKey | ProfileKey] = list(
+                    session.scalars(
+                        select(model)
+                        .where(model.kek_id != current, model.customer_id > after)
+                        .order_by(model.customer_id)
+                        .limit(batch_size)
+                        .with_for_update()
+                    )
                 )
-            )
-            if not rows:
-                break
-            for row in rows:
-                try:
-                    row.wrapped_dek = rewrap(kek, row.wrapped_dek, context=row.customer_id.encode())
-                except InvalidSeal:
-                    failed += 1  # unreadable already: rotation cannot help it; reported
-                    log.error("a data key does not open under any KEK; left as it is")
-                    continue
-                row.kek_id = current
-                rewrapped += 1
-            after = rows[-1].customer_id
-            batches += 1
-        faults.point("rotate.after_batch")
+                if not rows:
+                    break
+                for row in rows:
+                    try:
+                        row.wrapped_dek = rewrap(
+                            kek, row.wrapped_dek, context=context(row.customer_id)
+                        )
+                    except InvalidSeal:
+                        failed += 1  # unreadable already: rotation cannot help it; reported
+                        log.error("a data key does not open under any KEK; left as it is")
+                        continue
+                    row.kek_id = current
+                    rewrapped += 1
+                after = rows[-1].customer_id
+                batches += 1
+            faults.point("rotate.after_batch")
     return rewrapped, batches, failed
+
+
+def remaining_under_other_keys(session: Session, key_id: str) -> int:
+    """Data keys (both kinds) still wrapped under a KEK other than ``key_id``."""
+    return sum(
+        int(
+            session.scalar(select(func.count()).select_from(model).where(model.kek_id != key_id))
+            or 0
+        )
+        for model, _ in key_tables()
+    )
 
 
 def rotate(
@@ -89,17 +116,28 @@ def rotate(
     clock: Callable[[], datetime],
 ) -> RotationReport:
     """``kek.rotate()``, :func:`rewrap_all`, and one ``key.rotated`` audit entry (key ids and
-    counts only, never key material)."""
+    counts only, never key material). Also starts a new backup epoch (``epochs``)."""
     previous = kek.key_id
-    key_id = kek.rotate()
+    kek.rotate()
+    return record_rotation(
+        sessions, kek=kek, previous=previous, actor=actor, batch_size=batch_size, now=clock()
+    )
+
+
+def record_rotation(
+    sessions: sessionmaker[Session],
+    *,
+    kek: KeyProvider,
+    previous: str,
+    actor: str,
+    batch_size: int,
+    now: datetime,
+) -> RotationReport:
+    """After the KEK moved from ``previous`` to ``kek.key_id``: re-wrap and audit it."""
+    key_id = kek.key_id
     rewrapped, batches, failed = rewrap_all(sessions, kek=kek, batch_size=batch_size)
     with transaction(sessions) as session:
-        remaining = int(
-            session.scalar(
-                select(func.count()).select_from(CustomerKey).where(CustomerKey.kek_id != key_id)
-            )
-            or 0
-        )
+        remaining = remaining_under_other_keys(session, key_id)
         audit.append(
             session,
             KeysRotated(
@@ -112,6 +150,6 @@ def rotate(
             ),
             actor=actor,
             subject=None,
-            at=clock(),
+            at=now,
         )
     return RotationReport(previous, key_id, rewrapped, batches, failed, remaining)

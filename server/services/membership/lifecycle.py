@@ -74,6 +74,7 @@ from server.db.models import (
     Store,
     Visit,
 )
+from server.db.sealed import forget_key
 from server.db.session import after_commit, after_release
 from server.realtime import tablet_channel
 from server.services import audit
@@ -389,8 +390,19 @@ def _anonymise_incidents(session: Session, customer: Customer, _now: datetime) -
     return _rowcount(result)
 
 
+def _destroy_profile_key(session: Session, customer: Customer, _now: datetime) -> int:
+    """Crypto-shred every sealed personal field of the customer, in any page, WAL segment or
+    dump (for copies made before: once their epoch's KEK is destroyed, see ``epochs``)."""
+    table = Base.metadata.tables["profile_keys"]
+    n = _rowcount(session.execute(delete(table).where(table.c.customer_id == customer.id)))
+    forget_key(session, customer.id)
+    return n
+
+
 ERASERS: dict[str, Eraser] = {
     "customer_keys": _delete_rows("customer_keys", "customer_id"),
+    "profile_keys": _destroy_profile_key,
+    "customer_search_terms": _delete_rows("customer_search_terms", "customer_id"),
     "face_templates": _delete_rows("face_templates", "customer_id"),
     "face_thumbnails": _delete_rows("face_thumbnails", "customer_id"),
     "consent_records": _anonymise_consents,

@@ -35,7 +35,7 @@ from server.db.models import ConsentRecord, Customer, CustomerKey
 from server.db.session import transaction
 from server.services import audit
 from server.services.context import ServiceContext
-from server.services.membership import lifecycle
+from server.services.membership import epochs, lifecycle
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -216,6 +216,18 @@ def run_once(
     return report
 
 
+def run_epochs(rt: Runtime, *, actor: str = ACTOR) -> epochs.EpochReport:
+    """The backup-epoch step of the maintenance pass (``epochs.run``), logged by key id only."""
+    report = epochs.run(rt.sessions, kek=rt.kek, settings=rt.settings, actor=actor, now=rt.now())
+    if report.rotated_to:
+        log.info(
+            "key epoch %s started; %d data keys re-wrapped", report.rotated_to, report.rewrapped
+        )
+    for key_id in report.destroyed:
+        log.info("key epoch %s destroyed (past the backup retention)", key_id)
+    return report
+
+
 async def periodic(rt: Runtime, *, ran: asyncio.Event | None = None) -> None:
     """Run :func:`run_once` at start-up and then every ``retention_interval_s`` until
     cancelled. ``ran`` is set after each pass (tests wait on it)."""
@@ -225,6 +237,10 @@ async def periodic(rt: Runtime, *, ran: asyncio.Event | None = None) -> None:
             await asyncio.to_thread(run_once, rt.context(), rt.sessions)
         except Exception:  # a failed pass is retried at the next interval, never fatal
             log.exception("retention pass failed")
+        try:  # backup epochs: rotate when due, destroy KEKs past the backup retention
+            await asyncio.to_thread(run_epochs, rt)
+        except Exception:
+            log.exception("key epoch pass failed")
         if ran is not None:
             ran.set()
         await asyncio.sleep(interval)

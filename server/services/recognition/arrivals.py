@@ -45,6 +45,7 @@ from sqlalchemy.sql.expression import BindParameter, CompoundSelect
 
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
+from server.db import sealed
 from server.db.clienteling import Incident, Sale
 from server.db.models import (
     ConsentRecord,
@@ -124,7 +125,7 @@ _MEMBERS = (
     select(
         Customer.subject_id,
         Customer.id,
-        Customer.preferred_name,
+        Customer.preferred_name_sealed,
         ConsentRecord.scope,
         ConsentRecord.given_at,
     )
@@ -327,9 +328,19 @@ def ingest_batch(
     subjects = sorted({e.subject_id for _, d, e in first if d.store_live})
     members: dict[str, list[_Member]] = {}
     if subjects:
-        for row in db.execute(_MEMBERS, {"subject_ids": subjects, "now": now}):
+        rows = list(db.execute(_MEMBERS, {"subject_ids": subjects, "now": now}))
+        sealed.prefetch_keys(session, (str(row.id) for row in rows))  # one query per batch
+        for row in rows:
+            preferred = sealed.open_value(
+                session,
+                table="customers",
+                column="preferred_name",
+                row_id=str(row.id),
+                customer_id=str(row.id),
+                raw=row.preferred_name_sealed,
+            )
             members.setdefault(row.subject_id, []).append(
-                _Member(str(row.id), str(row.preferred_name), tuple(row.scope), row.given_at)
+                _Member(str(row.id), str(preferred), tuple(row.scope), row.given_at)
             )
     pass_owner = _pass_owners(session, [e for _, _, e in first if e.method == "pass"])
     matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]] = []

@@ -1,0 +1,80 @@
+"""Finding customers without plaintext: every lookup goes through the blind indexes (issue 18).
+
+* e-mail: exact, normalised (trimmed, case-folded), for a query with an ``@``;
+* loyalty id / external id: exact, spaces dropped, case-folded;
+* name: every word of the query is a prefix (2..16 characters) of a word of the name or
+  preferred name (``obam`` finds Barack Obama, ``bar ob`` too; ``rack`` does not).
+
+No substring search: the database holds only keyed digests of these values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from consent.fields import query_words
+from server.db.clienteling import CustomerExternalId
+from server.db.models import Customer, CustomerSearchTerm
+from server.db.sealed import vault_of
+
+
+def matches(session: Session, q: str) -> ColumnElement[bool]:
+    """A condition on ``Customer`` true for customers whose loyalty id is ``q`` and, for a
+    query with an ``@``, whose e-mail is ``q``; otherwise whose name words start with every
+    word of ``q``."""
+    vault = vault_of(session)
+    conditions: list[ColumnElement[bool]] = [Customer.loyalty_bidx == vault.id_index("loyalty", q)]
+    if "@" in q:
+        conditions.append(Customer.email_bidx == vault.email_index(q))
+    else:
+        words = sorted(query_words(q), key=len, reverse=True)
+        if words:
+            conditions.append(Customer.id.in_(_all_words(vault.term_index, words)))
+    return or_(false(), *conditions)
+
+
+def _all_words(index: Callable[[str], bytes], words: list[str]) -> Select[str]:
+    """Customers with every word: read from the longest word's term (likely the rarest) and
+    check the others on the primary key (term, customer)."""
+    first = aliased(CustomerSearchTerm)
+    stmt = select(first.customer_id).where(first.term == index(words[0]))
+    for word in words[1:]:
+        other = aliased(CustomerSearchTerm)
+        stmt = stmt.where(
+            exists().where(other.term == index(word), other.customer_id == first.customer_id)
+        )
+    return stmt
+
+
+def by_loyalty_id(session: Session, loyalty_id: str) -> Customer | None:
+    vault = vault_of(session)
+    return session.scalar(
+        select(Customer).where(Customer.loyalty_bidx == vault.id_index("loyalty", loyalty_id))
+    )
+
+
+def loyalty_taken(session: Session, loyalty_id: str) -> bool:
+    vault = vault_of(session)
+    return (
+        session.scalar(
+            select(Customer.id).where(
+                Customer.loyalty_bidx == vault.id_index("loyalty", loyalty_id)
+            )
+        )
+        is not None
+    )
+
+
+def by_external_id(session: Session, system: str, external_id: str) -> Customer | None:
+    vault = vault_of(session)
+    return session.scalar(
+        select(Customer)
+        .join(CustomerExternalId, CustomerExternalId.customer_id == Customer.id)
+        .where(
+            CustomerExternalId.system == system,
+            CustomerExternalId.external_bidx == vault.id_index(f"external:{system}", external_id),
+        )
+    )
