@@ -36,9 +36,10 @@ from server.db.clienteling import (
     Sale,
     ServiceItem,
     StaffNote,
+    Visit,
 )
+from server.db.membership import Customer
 from server.db.migrate import upgrade
-from server.db.models import Customer, Visit
 from server.db.sealed import FieldVault, local_vault
 from server.db.session import make_engine, make_session_factory, transaction
 from server.services.clienteling import cards, recommend

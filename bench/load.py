@@ -59,14 +59,9 @@ sys.path.insert(0, str(REPO))
 from consent.device import DeviceKeyPair  # noqa: E402
 from consent.envelope import new_data_key, seal_blob  # noqa: E402
 from consent.records import PURPOSE, consent_expiry, current_consent_text  # noqa: E402
-from server.db.models import (  # noqa: E402
-    ConsentRecord,
-    Customer,
-    CustomerKey,
-    FaceThumbnail,
-    Staff,
-)
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceThumbnail  # noqa: E402
 from server.db.session import transaction  # noqa: E402
+from server.db.staff import Staff  # noqa: E402
 from server.runtime import build_runtime  # noqa: E402
 from server.serve import start_server_process  # noqa: E402
 from server.services.ids import new_id, new_subject_id  # noqa: E402

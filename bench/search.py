@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consent.envelope import new_data_key
 from consent.fields import name_terms, seal_field
+from server.db.membership import Customer, CustomerSearchTerm, ProfileKey
 from server.db.migrate import upgrade
-from server.db.models import Customer, CustomerSearchTerm, ProfileKey
 from server.db.sealed import FieldVault, local_vault, profile_key_context
 from server.db.session import make_engine, make_session_factory
 from server.services.membership import lookup

@@ -256,8 +256,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from server.db.models import EdgeDevice, Store
+    from server.db.recognition import EdgeDevice
     from server.db.session import transaction
+    from server.db.stores import Store
     from server.realtime import RedisBroker
     from server.services.recognition import devices
 

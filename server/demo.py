@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 
 from consent.gallery import MemberZone
 from server.app import create_app
-from server.db.models import Visit
+from server.db.clienteling import Visit
 from server.db.session import transaction
 from server.demo_data import populate
 from server.demo_modes import FACELESS_MEMBER, enrol_without_face, run_checkin, run_pass
@@ -396,7 +396,7 @@ def retire_demo_devices(rt: Runtime) -> None:
     """The demo's camera was the clip: once the edge has exited, its device is retired
     (credential revoked, audited), so a withdrawal made afterwards in the console is not shown
     as waiting for a device that will never come back."""
-    from server.db.models import EdgeDevice
+    from server.db.recognition import EdgeDevice
 
     with transaction(rt.sessions) as session:
         store = devices.store_by_code(session, STORE_CODE)

@@ -41,7 +41,7 @@ from server.db.clienteling import (
     ServiceItem,
     StaffNote,
 )
-from server.db.models import Customer
+from server.db.membership import Customer
 from server.services.clienteling import catalogue
 from server.services.clienteling.catalogue import Restrictions
 from server.services.ids import new_subject_id

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from consent.gallery import MemberZone
 from consent.passes import new_pass_token
-from server.db.models import Visit
+from server.db.clienteling import Visit
 from server.db.session import transaction
 from server.demo_data import populate
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, checkin_scene, pass_scene, write_video

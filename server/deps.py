@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, WebSocket
 from sqlalchemy.orm import Session
 
-from server.db.models import EdgeDevice
+from server.db.recognition import EdgeDevice
 from server.runtime import Runtime
 from server.services.context import ServiceContext
 from server.services.errors import ServiceError, Unauthorized

@@ -85,7 +85,8 @@ class _FromDatabase(Collector):
         rt = self.runtime
         if rt is None:
             return
-        from server.db.models import EdgeDevice, Store
+        from server.db.recognition import EdgeDevice
+        from server.db.stores import Store
 
         with rt.sessions() as session:
             published = session.scalar(select(func.coalesce(func.sum(Store.gallery_version), 0)))

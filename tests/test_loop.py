@@ -21,7 +21,8 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
-from server.db.models import EventReceipt, Visit
+from server.db.clienteling import Visit
+from server.db.recognition import EventReceipt
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import start_server_process

@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from consent.device import DeviceKeyPair
-from server.db.models import Customer
+from server.db.membership import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import start_server_process
@@ -99,7 +99,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
 def _member(settings: ServerSettings, store_code: str) -> str:
     """A member with an active consent (no templates needed for an arrival event)."""
     from consent.records import PURPOSE, consent_expiry, current_consent_text
-    from server.db.models import ConsentRecord
+    from server.db.membership import ConsentRecord
     from server.services.ids import new_id, new_subject_id
 
     rt = build_runtime(settings, migrate=False)

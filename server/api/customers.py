@@ -16,7 +16,7 @@ from server.api.schemas import (
     SelfServiceLinkOut,
     StatusOut,
 )
-from server.db.models import Store
+from server.db.stores import Store
 from server.deps import ContextDep, CurrentStaff, Enroller, RuntimeDep, SessionDep
 from server.services.errors import BadInput, TooLarge
 from server.services.membership import customer_admin, enrolment, lifecycle, receipts, selfservice

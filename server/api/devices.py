@@ -71,7 +71,7 @@ def get_gallery(
     session: SessionDep,
     if_none_match: str | None = Header(default=None),
 ) -> Response:
-    from server.db.models import Store
+    from server.db.stores import Store
 
     store = session.get(Store, device.store_id)
     have = (if_none_match or "").strip().strip('"')
@@ -171,7 +171,7 @@ async def device_ws(websocket: WebSocket) -> None:
     token = _bearer(websocket)
 
     def auth() -> tuple[str, int, int]:
-        from server.db.models import Store
+        from server.db.stores import Store
 
         with rt.sessions() as session, session.begin():
             device = devices.authenticate_device(session, token=token, now=rt.now())

@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 
 from server.api.schemas import SaleIgnoredOut, SaleRecordedOut, ServiceItemOut
 from server.db.clienteling import Product
-from server.db.models import Customer, Store
+from server.db.membership import Customer
+from server.db.stores import Store
 from server.deps import RuntimeDep, SessionDep
 from server.services.clienteling import pos
 from server.services.errors import BadInput, NotFound, Unauthorized

@@ -42,3 +42,10 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Rows whose id the INSERT assigns are sealed right after it (``server.db.sealed``): listened for
+# on the base itself, so every table module gets it, whichever of them a process imports.
+from server.db.sealed import install  # noqa: E402
+
+install(Base)

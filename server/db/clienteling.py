@@ -1,15 +1,6 @@
-"""Tables for the clienteling side (registered on the shared metadata by ``server.db.models``).
-
-Catalogue (``products``), sales from the point of sale (``sales`` with their lines in
-``purchases``), what a customer told us (``preferences``, ``allergies``, ``dietary_needs``),
-what the store owes them (``service_items``), what staff remember (``staff_notes``), how other
-systems name them (``customer_external_ids``), false matches for the privacy officer
-(``incidents``) and the keys a point-of-sale system posts sales with (``pos_keys``).
-
-Every table that holds a customer's data says so in ``info["customer_data"]`` (see
-``server.db.models``). Purchase lines keep the product's name, category and brand as sold, so a
-card needs no join and a line survives a product leaving the catalogue.
-"""
+"""The clienteling side: visits, catalogue, sales and purchases, preferences, allergies,
+dietary needs, service items, staff notes, POS keys. Purchase lines keep the product's
+name, category and brand as sold, so a later catalogue change does not rewrite history."""
 
 from __future__ import annotations
 
@@ -33,11 +24,41 @@ from sqlalchemy.orm import Mapped, mapped_column
 from server.db.base import Base, UTCDateTime, utcnow
 from server.db.sealed import SealedField
 
+VISIT_STATUSES = ("live", "greeted", "dismissed", "not_this_person", "expired")
+
 SERVICE_KINDS = ("repair", "special_order", "pickup", "return")
+
 SERVICE_STATUSES = ("open", "ready", "closed", "cancelled")
+
 ALLERGY_SEVERITIES = ("severe", "allergy", "intolerance")
-INCIDENT_OUTCOMES = ("open", "confirmed", "rejected")
+
 SALE_SOURCES = ("pos", "csv", "demo")
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_store_status", "store_id", "status"),
+        CheckConstraint("method IN ('face', 'pass')", name="method_known"),
+        {"info": {"customer_data": "customer_id"}},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="live")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    live_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How the member was recognised (issue 12): "face" (door/check-in match) or "pass" (QR);
+    # for a pass in pass+face mode whether the 1:1 face check matched (None: not checked).
+    method: Mapped[str] = mapped_column(String(8), default="face", server_default="face")
+    face_verified: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class Product(Base):
@@ -233,64 +254,6 @@ class StaffNote(Base):
     body_sealed: Mapped[bytes] = mapped_column("body", LargeBinary)
     body = SealedField[str]("body_sealed")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class CustomerExternalId(Base):
-    """How another system names a customer: ``system`` is crm | pos | webshop ... The loyalty
-    card number lives on ``customers.loyalty_id``."""
-
-    __tablename__ = "customer_external_ids"
-    __table_args__ = (
-        UniqueConstraint("system", "external_bidx"),
-        {"info": {"customer_data": "customer_id"}},
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    system: Mapped[str] = mapped_column(String(20))
-    external_id_sealed: Mapped[bytes] = mapped_column("external_id", LargeBinary)
-    external_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(16), nullable=True)
-    external_id = SealedField[str]("external_id_sealed")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Incident(Base):
-    """A "not this person" report: which camera matched whom, how sure it was, and what the
-    privacy officer concluded. While ``suppress_until`` lies ahead, that customer's arrivals from
-    that camera make no card."""
-
-    __tablename__ = "incidents"
-    __table_args__ = (
-        CheckConstraint("outcome IN ('open', 'confirmed', 'rejected')", name="outcome_known"),
-        Index("ix_incidents_suppression", "customer_id", "device_id", "suppress_until"),
-        Index("ix_incidents_store_at", "store_id", "reported_at"),
-        {"info": {"customer_data": "customer_id"}},
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
-    visit_id: Mapped[int | None] = mapped_column(
-        ForeignKey("visits.id", ondelete="SET NULL"), nullable=True
-    )
-    customer_id: Mapped[str | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
-    )
-    device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    score: Mapped[float] = mapped_column(Float)
-    margin: Mapped[float | None] = mapped_column(Float, nullable=True)
-    reported_by: Mapped[str] = mapped_column(String(80))
-    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    suppress_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    outcome: Mapped[str] = mapped_column(String(12), default="open")
-    # sealed while the incident names a customer; erasure sets it NULL with the customer
-    officer_note_sealed: Mapped[bytes | None] = mapped_column(
-        "officer_note", LargeBinary, nullable=True
-    )
-    officer_note = SealedField[str | None]("officer_note_sealed", ownerless_plain=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class PosKey(Base):

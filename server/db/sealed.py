@@ -221,7 +221,7 @@ def _cache(session: Session) -> dict[str, bytes | None]:
 
 def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
     """Unwrap the profile keys of ``customer_ids`` not cached yet, in one query."""
-    from server.db.models import ProfileKey
+    from server.db.membership import ProfileKey
 
     cache = _cache(session)
     missing = sorted({c for c in customer_ids if c and c not in cache})
@@ -251,7 +251,7 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
 
 
 def _key(session: Session, customer_id: str, *, create: bool) -> bytes | None:
-    from server.db.models import ProfileKey
+    from server.db.membership import ProfileKey
 
     cache = _cache(session)
     if customer_id not in cache or (create and cache[customer_id] is None):
@@ -385,7 +385,7 @@ def _open_loaded(state: ORMExecuteState) -> Any:
 
 @event.listens_for(Session, "before_flush")
 def _seal_pending(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
-    from server.db.models import Customer
+    from server.db.membership import Customer
 
     for obj in [*session.new, *session.dirty]:
         fields = _SEALED.get(type(obj))
@@ -461,7 +461,7 @@ def _seal_after_insert(_mapper: Mapper[Any], connection: Connection, obj: Any) -
 
 @event.listens_for(Session, "after_flush")
 def _write_terms(session: Session, _ctx: UOWTransaction) -> None:
-    from server.db.models import CustomerSearchTerm
+    from server.db.membership import CustomerSearchTerm
 
     pending: dict[str, set[bytes]] | None = session.info.pop(_TERMS, None)
     if not pending:

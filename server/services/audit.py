@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from consent import audit as chain
 from consent.audit_kinds import AuditKind, Payload
 from consent.signing import Ed25519PrivateKey, Ed25519PublicKey
-from server.db.models import AuditCheckpoint, AuditEntry
+from server.db.audit import AuditCheckpoint, AuditEntry
 
 _CHECKPOINTS = "vertrouwd.audit.checkpoints"
 _CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(:key)")

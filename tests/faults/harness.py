@@ -30,7 +30,7 @@ from edge.events import ArrivalEvent
 from edge.gallery import Clock, GalleryState, utc_now
 from edge.provision import DeviceIdentity, load_identity, load_or_create_keys, register
 from edge.settings import EdgeSettings
-from server.db.models import Customer
+from server.db.membership import Customer
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import free_port, start_server_process
@@ -137,7 +137,7 @@ class SeededStore:
 def seed_store(settings: ServerSettings, *, members: int, code: str = "faults") -> SeededStore:
     """A live store with staff ``sales``/``cashier`` and ``members`` consenting members."""
     from consent.records import PURPOSE, consent_expiry, current_consent_text
-    from server.db.models import ConsentRecord
+    from server.db.membership import ConsentRecord
     from server.services.ids import new_id, new_subject_id
 
     rt = build_runtime(settings)
@@ -188,7 +188,7 @@ def count_rows(settings: ServerSettings, model: Any) -> int:
 
 
 def visit_ids(settings: ServerSettings) -> set[int]:
-    from server.db.models import Visit
+    from server.db.clienteling import Visit
 
     rt = build_runtime(settings, migrate=False)
     try:

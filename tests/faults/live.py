@@ -23,7 +23,8 @@ from edge.pipeline import Engine
 from edge.settings import EdgeSettings
 from models.types import FaceDetector, FaceEmbedder
 from server.app import create_app
-from server.db.models import Customer, EdgeDevice
+from server.db.membership import Customer
+from server.db.recognition import EdgeDevice
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.serve import ServerThread

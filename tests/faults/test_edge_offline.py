@@ -20,7 +20,9 @@ from sqlalchemy import func, select
 
 from models.registry import create_detector, create_embedder
 from models.types import FaceDetector, FaceEmbedder
-from server.db.models import AuditEntry, EventReceipt, Visit
+from server.db.audit import AuditEntry
+from server.db.clienteling import Visit
+from server.db.recognition import EventReceipt
 from server.services.membership.faces import FaceAnalyser
 from tests.faults.harness import Edge, TcpProxy, closing_all, record, wait_until
 from tests.faults.live import (

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from server.db.models import EdgeDevice
+from server.db.recognition import EdgeDevice
 from server.db.session import transaction
 from server.runtime import build_runtime
 from server.serve import free_port

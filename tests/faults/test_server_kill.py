@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server.db.models import EventReceipt, Visit
+from server.db.clienteling import Visit
+from server.db.recognition import EventReceipt
 from server.settings import ServerSettings
 from tests.faults.harness import (
     Edge,

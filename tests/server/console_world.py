@@ -16,8 +16,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from consent.audit_kinds import AccessDenied, ProfileViewed
-from server.db.models import ConsentRecord, Customer, EdgeDevice, FaceTemplate, Store
+from server.db.membership import ConsentRecord, Customer, FaceTemplate
+from server.db.recognition import EdgeDevice
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services import audit
 from server.services.clienteling import visits
@@ -55,7 +57,7 @@ class World:
 
 def identity(rt: Runtime, username: str) -> StaffIdentity:
     with rt.sessions() as session:
-        from server.db.models import Staff
+        from server.db.staff import Staff
 
         row = session.scalars(select(Staff).where(Staff.username == username)).one()
         return StaffIdentity(row.id, row.username, row.display_name, row.role, row.store_id)
@@ -138,7 +140,7 @@ def build_world(rt: Runtime, store: StoreFixture) -> World:
     wrong = make_visit(rt, dirk.id, store.id, device_id=device_ok)
     with transaction(rt.sessions) as session:
         visits.act(session, who=sales, visit_id=wrong, action="not-this-person", now=rt.now())
-    from server.db.clienteling import Incident
+    from server.db.recognition import Incident
 
     with rt.sessions() as session:
         incident_id = session.scalars(select(Incident.id).where(Incident.visit_id == wrong)).one()
@@ -209,8 +211,8 @@ def add_history(rt: Runtime, store: StoreFixture, *, days: int = 21) -> int:
     """Three weeks of ordinary life before today, so the charts have a shape: members joining
     (some on earlier days), arrivals every day, now and then a "not this person". Deterministic.
     Returns how many arrivals were written."""
-    from server.db.clienteling import Incident
-    from server.db.models import Visit
+    from server.db.clienteling import Visit
+    from server.db.recognition import Incident
 
     now = rt.now()
     arrivals = 0

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from consent.device import DeviceKeyPair
-from server.db.models import ConsentRecord, Customer, Visit
+from server.db.clienteling import Visit
+from server.db.membership import ConsentRecord, Customer
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.ids import new_id, new_subject_id

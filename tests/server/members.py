@@ -13,15 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from consent.device import DeviceKeyPair
+from server.db.audit import AuditEntry
 from server.db.base import Base
-from server.db.models import (
-    Allergy,
-    AuditEntry,
-    Customer,
-    Preference,
-    Purchase,
-    Visit,
-)
+from server.db.clienteling import Allergy, Preference, Purchase, Visit
+from server.db.membership import Customer
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.membership import enrolment, selfservice

@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.db.models import AuditEntry, Customer
+from server.db.audit import AuditEntry
+from server.db.membership import Customer
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import (

@@ -26,8 +26,8 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy import select
 
 from server.app import create_app
-from server.db.models import Store
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.clienteling import pos
 from server.settings import ServerSettings

@@ -22,9 +22,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from server.db.clienteling import Incident, Sale
-from server.db.models import ConsentRecord, Customer, Store, Visit
+from server.db.clienteling import Sale, Visit
+from server.db.membership import ConsentRecord, Customer
+from server.db.recognition import Incident
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime, build_runtime, utc_now
 from server.services.errors import Unauthorized
 from server.services.recognition import devices

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from server.db.models import EventReceipt, Visit
+from server.db.clienteling import Visit
+from server.db.recognition import EventReceipt
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture
 from tests.server.factories import arrival_event, device_token, make_member, make_store

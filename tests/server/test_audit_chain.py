@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from consent import audit as chain
 from consent.audit_kinds import GalleryPublished, PassIssued
 from server.cli import main
-from server.db.models import AuditCheckpoint, AuditEntry
+from server.db.audit import AuditCheckpoint, AuditEntry
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.services import audit

@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from consent.audit_kinds import PassIssued
-from server.db.models import AuditEntry, GalleryPublication, Store
+from server.db.audit import AuditEntry
+from server.db.recognition import GalleryPublication
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services import audit
 from server.services.recognition import gallery

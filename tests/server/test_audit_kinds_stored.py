@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from consent.audit_kinds import PAYLOADS, AuditKind
 from server.app import create_app
-from server.db.models import AuditEntry
+from server.db.audit import AuditEntry
 from server.runtime import Runtime
 from server.services import audit
 from server.services.console import views

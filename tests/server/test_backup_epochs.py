@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from consent.keys import LocalKeyFileProvider
 from server.cli import main
-from server.db.models import Customer, ProfileKey
+from server.db.membership import Customer, ProfileKey
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.membership import epochs, lifecycle, retention

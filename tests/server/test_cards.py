@@ -18,9 +18,11 @@ from server.db.clienteling import (
     Purchase,
     ServiceItem,
     StaffNote,
+    Visit,
 )
-from server.db.models import Customer, Store, Visit
+from server.db.membership import Customer
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.clienteling import cards, pos, recommend
 from server.services.clienteling.catalogue import ProductInfo, Restrictions

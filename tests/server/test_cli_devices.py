@@ -7,8 +7,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from server.cli import main
-from server.db.models import AuditEntry, EdgeDevice, Store
+from server.db.audit import AuditEntry
+from server.db.recognition import EdgeDevice
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.recognition import devices
 from server.settings import ServerSettings

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.cli import main
-from server.db.models import ConsentRecord, Customer, FaceTemplate
+from server.db.membership import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.membership import lifecycle, selfservice

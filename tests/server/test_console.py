@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from server.app import create_app
-from server.db.console import AuditVerification, StoreZone
-from server.db.models import AuditEntry, Store
+from server.db.audit import AuditEntry, AuditVerification
+from server.db.recognition import StoreZone
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime, build_runtime
 from server.services import localtime
 from server.services.clienteling import visits
@@ -213,7 +214,7 @@ def test_deletion_proofs_name_the_gallery_version_and_each_devices_confirmation(
     assert "2 not yet confirmed by every device" in page
 
     # both devices install the newest gallery: every proof is complete
-    from server.db.models import EdgeDevice
+    from server.db.recognition import EdgeDevice
     from server.services.recognition import devices
 
     with transaction(runtime.sessions) as session:

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from server.app import create_app
-from server.db.models import AuditEntry, ConsentRecord
+from server.db.audit import AuditEntry
+from server.db.membership import ConsentRecord
 from server.runtime import Runtime
 from server.services.console.exports import VIEWS
 from server.settings import ServerSettings
@@ -125,13 +126,12 @@ def test_store_staff_get_403_on_every_console_route_and_each_attempt_is_logged(
         assert entry.data["role"] == role
         assert entry.data["path"] == f"{method} {url.split('?')[0]}"
     # the refused actions changed nothing
-    from server.db.clienteling import Incident
-    from server.db.models import EdgeDevice
+    from server.db.recognition import EdgeDevice, Incident
 
     with runtime.sessions() as session:
         assert session.get(Incident, world.incident_id).outcome == "open"  # type: ignore[union-attr]
         assert session.get(EdgeDevice, world.device_ok).revoked_at is None  # type: ignore[union-attr]
-        from server.db.console import AuditVerification
+        from server.db.audit import AuditVerification
 
         assert session.scalars(select(AuditVerification)).all() == []
 

@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from server.db.clienteling import Incident
-from server.db.console import AuditVerification, StoreZone
-from server.db.models import AuditEntry, EdgeDevice, Store
-from server.db.modes import StoreMode
+from server.db.audit import AuditEntry, AuditVerification
+from server.db.recognition import EdgeDevice, Incident, StoreMode, StoreZone
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.settings import ServerSettings

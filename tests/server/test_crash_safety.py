@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import exists, func, select
 
-from server.db.models import ConsentRecord, Customer, CustomerKey, FaceTemplate, FaceThumbnail
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, FaceThumbnail
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
 from server.serve import free_port

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect
 
-from server.db.models import AuditEntry
+from server.db.audit import AuditEntry
 from server.runtime import Runtime
 from server.security import BrowserGuard, origin_of
 from tests.server.conftest import StoreFixture, sign_in

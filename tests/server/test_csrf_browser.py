@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server.db.models import AuditEntry, StaffSession
+from server.db.audit import AuditEntry
+from server.db.staff import StaffSession
 from server.runtime import Runtime
 from server.serve import ServerThread
 from tests.server.conftest import StoreFixture

@@ -21,8 +21,9 @@ from websockets.sync.client import connect
 
 from edge.gallery import GalleryClient, GalleryState, push_url
 from edge.provision import DeviceIdentity, load_or_create_keys, register
-from server.db.models import EdgeDevice, Store
+from server.db.recognition import EdgeDevice
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.serve import ServerThread
 from server.services.membership import enrolment, lifecycle

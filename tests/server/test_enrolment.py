@@ -8,15 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from server.db.models import (
-    AuditEntry,
-    ConsentRecord,
-    Customer,
-    CustomerKey,
-    FaceTemplate,
-    FaceThumbnail,
-    Store,
-)
+from server.db.audit import AuditEntry
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, FaceThumbnail
+from server.db.stores import Store
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 

@@ -26,17 +26,11 @@ from consent.errors import GalleryRejected
 from consent.files import write_atomic
 from consent.gallery import open_gallery
 from consent.signing import load_public_key, public_key_bytes
+from server.db.audit import AuditEntry
 from server.db.base import Base
-from server.db.clienteling import (
-    CustomerExternalId,
-    DietaryNeed,
-    Incident,
-    Sale,
-    ServiceItem,
-    StaffNote,
-)
-from server.db.lifecycle import Erasure
-from server.db.models import AuditEntry, ConsentRecord, Customer, EdgeDevice
+from server.db.clienteling import DietaryNeed, Sale, ServiceItem, StaffNote
+from server.db.membership import ConsentRecord, Customer, CustomerExternalId, Erasure
+from server.db.recognition import EdgeDevice, Incident
 from server.db.session import transaction
 from server.runtime import Runtime
 from tests.databases import backend

@@ -32,7 +32,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from server.db.base import Base
 from server.db.clienteling import Allergy, StaffNote
-from server.db.models import Customer, ProfileKey
+from server.db.membership import Customer, ProfileKey
 from server.db.sealed import UnreadableField
 from server.db.session import make_engine, make_session_factory, transaction
 from server.runtime import Runtime

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.websockets import WebSocketDisconnect
 
-from server.db.models import AuditEntry
+from server.db.audit import AuditEntry
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import make_member, make_staff, make_visit

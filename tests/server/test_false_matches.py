@@ -17,9 +17,9 @@ from sqlalchemy import select
 from models.calibration import load_calibration
 from models.exposure import expected_false_matches_per_1000
 from server.app import create_app
-from server.db.console import StoreZone
-from server.db.models import Store
+from server.db.recognition import StoreZone
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.errors import BadInput
 from server.services.recognition import false_matches, gallery

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.cli import main
-from server.db.models import Store
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.recognition import devices
 from server.settings import ServerSettings

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from server.cli import main as cli
+from server.db.audit import AuditEntry
 from server.db.clienteling import (
     Allergy,
-    CustomerExternalId,
     DietaryNeed,
     PosKey,
     Preference,
@@ -27,8 +27,9 @@ from server.db.clienteling import (
     Purchase,
     Sale,
     ServiceItem,
+    Visit,
 )
-from server.db.models import AuditEntry, Customer, Visit
+from server.db.membership import Customer, CustomerExternalId
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.clienteling import importer, pos

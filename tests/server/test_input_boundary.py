@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 
 from server.api.json_body import non_finite_literal
 from server.app import create_app
-from server.db.clienteling import Incident
-from server.db.models import AuditEntry, EventReceipt, Visit
+from server.db.audit import AuditEntry
+from server.db.clienteling import Visit
+from server.db.recognition import EventReceipt, Incident
 from server.runtime import Runtime
 from server.services.recognition.arrival_writer import ArrivalWriter
 from server.services.recognition.arrivals import ArrivalIn

@@ -18,7 +18,7 @@ from consent.gallery import open_gallery
 from consent.keys import LocalKeyFileProvider, wrapped_key_id
 from consent.signing import load_public_key, public_key_bytes
 from server.cli import main
-from server.db.models import CustomerKey
+from server.db.membership import CustomerKey
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.membership import keys

@@ -16,16 +16,17 @@ from sqlalchemy import select, update
 
 from server.app import create_app
 from server.cli import main
-from server.db.lifecycle import ConsentRenewal, Erasure
-from server.db.models import (
+from server.db.clienteling import Visit
+from server.db.membership import (
     ConsentRecord,
+    ConsentRenewal,
     CustomerKey,
+    Erasure,
     FaceTemplate,
     FaceThumbnail,
-    Store,
-    Visit,
 )
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.membership import retention
 from server.services.recognition import gallery

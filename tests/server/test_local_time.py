@@ -24,8 +24,9 @@ from sqlalchemy import select
 from server.api import pages
 from server.api.console import fmt_day, fmt_dt
 from server.app import create_app
-from server.db.clienteling import Incident
-from server.db.models import ConsentRecord, Visit
+from server.db.clienteling import Visit
+from server.db.membership import ConsentRecord
+from server.db.recognition import Incident
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services import localtime

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.db.models import AuditEntry
-from server.db.security import LoginThrottle
+from server.db.audit import AuditEntry
+from server.db.staff import LoginThrottle
 from server.runtime import Runtime
 from server.services.staff import accounts as staff
 from server.services.workpool import WorkPool

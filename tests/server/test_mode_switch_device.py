@@ -16,8 +16,8 @@ from edge.capture import Frame
 from edge.matching import OperatingPoint
 from edge.pipeline import Engine
 from edge.settings import EdgeSettings
-from server.db.models import Store
 from server.db.session import transaction
+from server.db.stores import Store
 from server.demo_scenes import SPOT, SPOT_MIN_FACE, pass_scene
 from server.runtime import Runtime
 from server.services.recognition import golive

@@ -24,15 +24,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from models.types import Embedding
-from server.db.models import (
-    ConsentRecord,
-    CustomerKey,
-    EdgeDevice,
-    FaceTemplate,
-    FaceThumbnail,
-    Staff,
-    StaffSession,
-)
+from server.db.membership import ConsentRecord, CustomerKey, FaceTemplate, FaceThumbnail
+from server.db.recognition import EdgeDevice
+from server.db.staff import Staff, StaffSession
 from server.runtime import Runtime
 from server.services.console.exports import VIEWS
 from tests.server.conftest import PASSWORD, StoreFixture

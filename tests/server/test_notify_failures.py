@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from server.app import create_app
-from server.db.models import ConsentRecord, Customer, FaceTemplate, Store
+from server.db.membership import ConsentRecord, Customer, FaceTemplate
 from server.db.session import after_commit, after_commit_retries, transaction
+from server.db.stores import Store
 from server.realtime import RedisBroker
 from server.runtime import Runtime
 from server.services.recognition import devices

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from consent.records import LANGUAGES, current_consent_text
 from server.api.page_text import TEXT
-from server.db.models import AuditEntry, Customer
+from server.db.audit import AuditEntry
+from server.db.membership import Customer
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.ids import new_id, new_subject_id

@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from consent.gallery import MemberZone
 from consent.passes import parse_pass_token, pass_digest
 from consent.records import current_pass_consent_text
-from server.db.models import ConsentRecord, Customer, FaceTemplate
-from server.db.modes import MemberPass
+from server.db.membership import ConsentRecord, Customer, FaceTemplate, MemberPass
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread

@@ -32,16 +32,16 @@ from consent.records import (
 )
 from consent.signing import load_public_key, public_key_bytes
 from server.db.base import Base
-from server.db.lifecycle import ConsentRenewal
-from server.db.models import (
+from server.db.clienteling import Visit
+from server.db.membership import (
     ConsentRecord,
+    ConsentRenewal,
     CustomerKey,
     FaceTemplate,
     FaceThumbnail,
-    GalleryPublication,
-    Visit,
+    MemberPass,
 )
-from server.db.modes import MemberPass
+from server.db.recognition import GalleryPublication
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.errors import BadInput

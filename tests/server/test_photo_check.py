@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from server.db.models import AuditEntry, ConsentRecord, Customer, FaceTemplate, FaceThumbnail
+from server.db.audit import AuditEntry
+from server.db.membership import ConsentRecord, Customer, FaceTemplate, FaceThumbnail
 from server.runtime import Runtime
 from server.services.errors import BadInput
 from server.services.membership.faces import FaceAnalyser

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from server.db.clienteling import Product, Purchase, Sale, ServiceItem
-from server.db.models import Store
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.clienteling import pos
 from tests.server.conftest import StoreFixture

@@ -18,16 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from server.db.clienteling import Sale
-from server.db.models import (
-    ConsentRecord,
-    Customer,
-    CustomerKey,
-    FaceTemplate,
-    FaceThumbnail,
-    GalleryPublication,
-    Store,
-)
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, FaceThumbnail
+from server.db.recognition import GalleryPublication
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime, build_runtime
 from server.services.membership import lifecycle, retention
 from server.services.recognition import gallery

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from consent.records import current_consent_text
 from server.db.clienteling import Sale
-from server.db.models import ConsentRecord, Customer, FaceTemplate
+from server.db.membership import ConsentRecord, Customer, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread

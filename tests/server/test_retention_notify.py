@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from server.cli import main as cli
-from server.db.models import ConsentRecord, Store
+from server.db.membership import ConsentRecord
+from server.db.stores import Store
 from server.realtime import device_channel
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture

@@ -15,8 +15,8 @@ from consent.fields import is_sealed_field
 from server.cli import main
 from server.db.base import Base
 from server.db.clienteling import Allergy, StaffNote
+from server.db.membership import Customer, CustomerSearchTerm, ProfileKey
 from server.db.migrate import upgrade
-from server.db.models import Customer, CustomerSearchTerm, ProfileKey
 from server.db.sealed import UnreadableField, sealed_columns
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime

@@ -12,16 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from server.db.models import (
-    Allergy,
-    ConsentRecord,
-    Customer,
-    CustomerKey,
-    FaceTemplate,
-    Preference,
-    Purchase,
-    Visit,
-)
+from server.db.clienteling import Allergy, Preference, Purchase, Visit
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread

@@ -15,8 +15,8 @@ import qrcode
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from server.db.models import AuditEntry, ConsentRecord
-from server.db.security import SelfServiceLink
+from server.db.audit import AuditEntry
+from server.db.membership import ConsentRecord, SelfServiceLink
 from server.runtime import Runtime
 from server.services.membership import selfservice
 from tests.server.conftest import StoreFixture, sign_in

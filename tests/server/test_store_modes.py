@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from consent.gallery import MemberZone
 from server.cli import main
-from server.db.console import StoreZone
-from server.db.models import AuditEntry, GalleryPublication, Store
-from server.db.modes import StoreMode
+from server.db.audit import AuditEntry
+from server.db.recognition import GalleryPublication, StoreMode, StoreZone
 from server.db.session import transaction
+from server.db.stores import Store
 from server.runtime import Runtime
 from server.services.errors import BadInput
 from server.services.recognition import devices, golive

@@ -24,8 +24,10 @@ from sqlalchemy import func, select
 
 from consent.device import DeviceKeyPair
 from server import demo_data
-from server.db.clienteling import Allergy, Incident, Product, Purchase
-from server.db.models import AuditEntry, Customer, Visit
+from server.db.audit import AuditEntry
+from server.db.clienteling import Allergy, Product, Purchase, Visit
+from server.db.membership import Customer
+from server.db.recognition import Incident
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.serve import ServerThread

@@ -16,8 +16,8 @@ from sqlalchemy import event, select
 from starlette.websockets import WebSocketDisconnect
 
 from server.api.tablet import PING_S
-from server.db.models import Staff
 from server.db.session import transaction
+from server.db.staff import Staff
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 

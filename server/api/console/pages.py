@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from consent.modes import RECOGNITION_MODES
 from server.api.console import common
 from server.api.console.common import OfficerPage, PagePeriodDep, PeriodFrom, PeriodTo
-from server.db.modes import RECOGNITION_MODES
 from server.deps import SessionDep
 from server.services.console import charts, verification
 from server.services.console import views as console

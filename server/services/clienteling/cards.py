@@ -34,8 +34,9 @@ from server.db.clienteling import (
     Sale,
     ServiceItem,
     StaffNote,
+    Visit,
 )
-from server.db.models import Customer, Visit
+from server.db.membership import Customer
 from server.services.clienteling import recommend
 from server.services.clienteling.catalogue import Restrictions
 from server.services.clienteling.recommend import Recommender, Suggestion, favourites

@@ -44,15 +44,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.audit_kinds import ImportCompleted
-from server.db.clienteling import (
-    Allergy,
-    CustomerExternalId,
-    DietaryNeed,
-    Preference,
-    Product,
-    StaffNote,
-)
-from server.db.models import Customer, Store
+from server.db.clienteling import Allergy, DietaryNeed, Preference, Product, StaffNote
+from server.db.membership import Customer, CustomerExternalId
+from server.db.stores import Store
 from server.services import audit
 from server.services.clienteling import pos
 from server.services.clienteling.catalogue import DIETS, diet_key

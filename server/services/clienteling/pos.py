@@ -33,8 +33,10 @@ from server.db.clienteling import (
     Purchase,
     Sale,
     ServiceItem,
+    Visit,
 )
-from server.db.models import ConsentRecord, Customer, Store, Visit
+from server.db.membership import ConsentRecord, Customer
+from server.db.stores import Store
 from server.services.errors import BadInput, Conflict, NotFound, Unauthorized
 from server.services.ids import new_token, token_digest
 from server.services.membership import lookup

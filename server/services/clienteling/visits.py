@@ -19,15 +19,9 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import IncidentReported, ProfileViewed
 from consent.keys import KeyProvider
-from server.db.clienteling import (
-    Incident,
-    Preference,
-    Purchase,
-    Sale,
-    ServiceItem,
-    StaffNote,
-)
-from server.db.models import Customer, Visit
+from server.db.clienteling import Preference, Purchase, Sale, ServiceItem, StaffNote, Visit
+from server.db.membership import Customer
+from server.db.recognition import Incident
 from server.services import audit, localtime
 from server.services.clienteling import cards
 from server.services.clienteling.recommend import Recommender

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.audit_kinds import ConsoleExported
-from server.db.models import AuditEntry
+from server.db.audit import AuditEntry
 from server.services import audit, localtime
 from server.services.console import verification
 from server.services.console import views as console
@@ -129,7 +129,7 @@ def _audit(ctx: ExportContext) -> list[dict[str, Any]]:
 
 
 def _verifications(ctx: ExportContext) -> list[dict[str, Any]]:
-    from server.db.console import AuditVerification
+    from server.db.audit import AuditVerification
 
     return [
         verification.run_as_row(r)

@@ -50,8 +50,10 @@ from consent.records import (
     current_consent_text,
     current_pass_consent_text,
 )
-from server.db.console import AuditVerification
-from server.db.models import AuditEntry, ConsentRecord, Staff, customer_tables
+from server.db.audit import AuditEntry, AuditVerification
+from server.db.membership import ConsentRecord
+from server.db.models import customer_tables
+from server.db.staff import Staff
 from server.services import localtime
 from server.services.console import pdf
 from server.services.membership import epochs

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from consent import audit as chain
 from consent.signing import Ed25519PrivateKey, Ed25519PublicKey
-from server.db.console import AuditVerification
-from server.db.models import AuditCheckpoint, AuditEntry
+from server.db.audit import AuditCheckpoint, AuditEntry, AuditVerification
 from server.services import audit
 from server.services.errors import Conflict
 

@@ -41,17 +41,11 @@ from consent.audit_kinds import (
     StaffLockedOut,
     TemplateDestroyed,
 )
-from server.db.clienteling import INCIDENT_OUTCOMES, Incident
-from server.db.lifecycle import ConsentRenewal
-from server.db.models import (
-    AuditEntry,
-    ConsentRecord,
-    Customer,
-    EdgeDevice,
-    GalleryPublication,
-    Store,
-    Visit,
-)
+from server.db.audit import AuditEntry
+from server.db.clienteling import Visit
+from server.db.membership import ConsentRecord, ConsentRenewal, Customer
+from server.db.recognition import INCIDENT_OUTCOMES, EdgeDevice, GalleryPublication, Incident
+from server.db.stores import Store
 from server.services import audit, localtime
 from server.services.context import ServiceContext
 from server.services.errors import BadInput, NotFound

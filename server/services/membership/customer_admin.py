@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.records import is_pass_text
-from server.db.models import ConsentRecord, Customer, Store
+from server.db.membership import ConsentRecord, Customer
+from server.db.stores import Store
 from server.services.errors import BadInput, NotFound
 from server.services.membership import lifecycle, lookup
 from server.services.staff import access

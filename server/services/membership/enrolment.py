@@ -40,15 +40,15 @@ from consent.records import (
     is_pass_text,
 )
 from server import faults
-from server.db.lifecycle import ConsentRenewal
-from server.db.models import (
+from server.db.membership import (
     ConsentRecord,
+    ConsentRenewal,
     Customer,
     CustomerKey,
     FaceTemplate,
     FaceThumbnail,
-    Store,
 )
+from server.db.stores import Store
 from server.services import audit
 from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict, NotFound

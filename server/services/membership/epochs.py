@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from consent.audit_kinds import EpochDestroyed
 from consent.errors import InvalidSeal
 from consent.keys import Epoch, EpochKeyring, KeyProvider
-from server.db.models import CustomerKey, ProfileKey
+from server.db.membership import CustomerKey, ProfileKey
 from server.db.session import transaction
 from server.services import audit
 from server.services.membership import keys as key_rotation

@@ -27,17 +27,17 @@ from consent.envelope import open_blob
 from consent.errors import InvalidSeal
 from consent.keys import KeyProvider
 from server.db.base import Base
-from server.db.lifecycle import ConsentRenewal
-from server.db.models import (
+from server.db.membership import (
+    ConsentRenewal,
     Customer,
     CustomerKey,
     CustomerSearchTerm,
     FaceTemplate,
     FaceThumbnail,
     ProfileKey,
-    Store,
 )
 from server.db.sealed import sealed_columns
+from server.db.stores import Store
 from server.services import audit
 from server.services.membership import lifecycle
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE

@@ -27,7 +27,7 @@ from consent.audit_kinds import FieldsSealed
 from consent.fields import is_sealed_field
 from server import faults
 from server.db.base import Base
-from server.db.models import Customer
+from server.db.membership import Customer
 from server.db.sealed import sealed_columns
 from server.db.session import transaction
 from server.services import audit

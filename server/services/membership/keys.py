@@ -23,7 +23,7 @@ from consent.audit_kinds import KeysRotated
 from consent.errors import InvalidSeal
 from consent.keys import KeyProvider, rewrap
 from server import faults
-from server.db.models import CustomerKey, ProfileKey
+from server.db.membership import CustomerKey, ProfileKey
 from server.db.sealed import profile_key_context
 from server.db.session import transaction
 from server.services import audit

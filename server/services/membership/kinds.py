@@ -18,8 +18,13 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import ConsentGiven, ConsentWithdrawn, TemplateDestroyed
 from consent.records import PASS_PURPOSE, consent_expiry, current_pass_consent_text, is_pass_text
-from server.db.lifecycle import ConsentRenewal
-from server.db.models import ConsentRecord, Customer, FaceTemplate, FaceThumbnail
+from server.db.membership import (
+    ConsentRecord,
+    ConsentRenewal,
+    Customer,
+    FaceTemplate,
+    FaceThumbnail,
+)
 from server.services import audit
 from server.services.context import ServiceContext
 from server.services.errors import BadInput, Conflict

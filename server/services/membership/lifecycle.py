@@ -64,18 +64,19 @@ from consent.records import (
 )
 from server import faults
 from server.db.base import Base
-from server.db.lifecycle import ConsentRenewal, Erasure
-from server.db.models import (
+from server.db.clienteling import Visit
+from server.db.membership import (
     ConsentRecord,
+    ConsentRenewal,
     Customer,
     CustomerKey,
+    Erasure,
     FaceTemplate,
     FaceThumbnail,
-    Store,
-    Visit,
 )
 from server.db.sealed import forget_key
 from server.db.session import after_commit, after_release
+from server.db.stores import Store
 from server.realtime import tablet_channel
 from server.services import audit
 from server.services.context import ServiceContext

@@ -16,8 +16,7 @@ from sqlalchemy import ColumnElement, Select, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from consent.fields import query_words
-from server.db.clienteling import CustomerExternalId
-from server.db.models import Customer, CustomerSearchTerm
+from server.db.membership import Customer, CustomerExternalId, CustomerSearchTerm
 from server.db.sealed import vault_of
 
 

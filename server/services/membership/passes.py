@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import PassIssued, PassRevoked
 from consent.passes import new_pass_token, parse_pass_token, pass_digest
-from server.db.models import Customer
-from server.db.modes import MemberPass
+from server.db.membership import Customer, MemberPass
 from server.services import audit
 from server.services.errors import BadInput
 

@@ -16,7 +16,8 @@ import qrcode.image.svg
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from server.db.models import Customer, Store
+from server.db.membership import Customer
+from server.db.stores import Store
 from server.services.membership import kinds as membership
 from server.services.staff.accounts import StaffIdentity
 

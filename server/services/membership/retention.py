@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consent.audit_kinds import DataKeyDestroyed, RetentionPurged
 from consent.records import retention_deadline
-from server.db.models import ConsentRecord, Customer, CustomerKey
+from server.db.membership import ConsentRecord, Customer, CustomerKey
 from server.db.session import transaction
 from server.services import audit
 from server.services.context import ServiceContext

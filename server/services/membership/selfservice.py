@@ -23,8 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consent.audit_kinds import LinkIssued, LinkReissued
-from server.db.models import ConsentRecord, Customer
-from server.db.security import SelfServiceLink
+from server.db.membership import ConsentRecord, Customer, SelfServiceLink
 from server.services import audit
 from server.services.context import ServiceContext
 from server.services.errors import NotFound, Unauthorized

@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.calibration import Calibration
-from server.db.clienteling import Incident
-from server.db.console import AuditVerification
-from server.db.models import AuditCheckpoint, AuditEntry, Visit
+from server.db.audit import AuditCheckpoint, AuditEntry, AuditVerification
+from server.db.clienteling import Visit
+from server.db.recognition import Incident
 from server.services.console.ropa import Record, Section, _when
 from server.services.recognition import golive, signage
 from server.settings import ServerSettings

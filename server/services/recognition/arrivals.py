@@ -46,17 +46,16 @@ from sqlalchemy.sql.expression import BindParameter, CompoundSelect
 from consent.envelope import open_blob
 from consent.keys import KeyProvider
 from server.db import sealed
-from server.db.clienteling import Incident, Sale
-from server.db.models import (
+from server.db.clienteling import Sale, Visit
+from server.db.membership import (
     ConsentRecord,
     Customer,
     CustomerKey,
-    EventReceipt,
     FaceTemplate,
     FaceThumbnail,
-    Visit,
+    MemberPass,
 )
-from server.db.modes import MemberPass
+from server.db.recognition import EventReceipt, Incident
 from server.services.clienteling import cards
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE
 from server.services.recognition.devices import DeviceRef

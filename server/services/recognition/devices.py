@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import DeviceAcknowledged, DeviceRegistered, DeviceRevoked, StoreLive
 from consent.device import load_device_public_key
-from server.db.models import DeviceEnrolmentCode, EdgeDevice, Store
-from server.db.modes import StoreMode
+from server.db.recognition import DeviceEnrolmentCode, EdgeDevice, StoreMode
 from server.db.session import after_commit
+from server.db.stores import Store
 from server.realtime import device_channel, revoked
 from server.services import audit
 from server.services.context import ServiceContext

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from models.calibration import Calibration
 from models.exposure import expected_false_matches_per_1000
-from server.db.models import Store
+from server.db.stores import Store
 from server.services.errors import BadInput
 from server.services.recognition import gallery
 

@@ -26,17 +26,10 @@ from consent.keys import KeyProvider
 from consent.modes import DEFAULT_MODE, parse_mode, uses_face_search, uses_passes
 from consent.signing import Ed25519PrivateKey
 from models.types import Embedding
-from server.db.models import (
-    ConsentRecord,
-    Customer,
-    CustomerKey,
-    EdgeDevice,
-    FaceTemplate,
-    GalleryPublication,
-    Store,
-)
-from server.db.modes import MemberPass, StoreMode
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, MemberPass
+from server.db.recognition import EdgeDevice, GalleryPublication, StoreMode
 from server.db.session import after_commit
+from server.db.stores import Store
 from server.realtime import device_channel
 from server.services import audit
 from server.services.errors import Conflict, Forbidden

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from consent.audit_kinds import StoreModeRecorded
 from consent.gallery import MemberZone
 from consent.modes import DEFAULT_MODE, RECOGNITION_MODES, RecognitionMode, parse_mode
-from server.db.models import Store
-from server.db.modes import StoreMode
+from server.db.recognition import StoreMode
+from server.db.stores import Store
 from server.services import audit
 from server.services.context import ServiceContext
 from server.services.errors import BadInput

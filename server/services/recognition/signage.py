@@ -28,9 +28,8 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import StorePaused, StoreZoneRecorded
 from consent.gallery import MemberZone
-from server.db.console import StoreZone
-from server.db.models import EdgeDevice, Store
-from server.db.modes import StoreMode
+from server.db.recognition import EdgeDevice, StoreMode, StoreZone
+from server.db.stores import Store
 from server.services import audit
 from server.services.console import pdf
 from server.services.errors import BadInput, NotFound

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db.models import STAFF_ROLES, Staff, StaffSession
+from server.db.staff import STAFF_ROLES, Staff, StaffSession
 from server.services.errors import BadInput, Conflict, Unauthorized
 from server.services.ids import new_token, token_digest
 

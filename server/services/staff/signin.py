@@ -29,8 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent.audit_kinds import AuditKind, StaffLockedOut, StaffSignedIn, StaffSignInFailed
-from server.db.security import LoginThrottle
 from server.db.session import transaction
+from server.db.staff import LoginThrottle
 from server.services import audit
 from server.services.errors import Unauthorized
 from server.services.staff import accounts as staff
