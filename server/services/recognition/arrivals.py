@@ -124,7 +124,7 @@ _MEMBERS = (
     select(
         Customer.subject_id,
         Customer.id,
-        Customer.preferred_name_sealed,
+        Customer.preferred_name_sealed.label("preferred_name_sealed"),
         ConsentRecord.scope,
         ConsentRecord.given_at,
     )
