@@ -419,6 +419,13 @@ class ExportDataKey(PublicOut):
     note: str
 
 
+class ExportSearchIndex(PublicOut):
+    """How many blind-index entries find the customer (issue 18); the digests are not shown."""
+
+    entries: int
+    note: str
+
+
 class ExportThumbnail(PublicOut):
     held: bool
     jpeg_base64: str | None = Field(description="the customer's own enrolment photo")
@@ -438,6 +445,8 @@ class ExportOut(PublicOut):
     consents: list[ExportConsent]
     customer_external_ids: Rows
     data_key: ExportDataKey
+    profile_key: ExportDataKey
+    search_index: ExportSearchIndex
     dietary_needs: Rows
     passes: Rows
     preferences: Rows
@@ -606,6 +615,9 @@ class DeletionProofOut(PublicOut):
     devices_waiting: int
     slowest_confirmation_s: float | None
     complete: bool
+    backups_unreadable_by: Instant | None = Field(
+        description="erasures: the day every backup made before it is unreadable (issue 18)"
+    )
     devices: list[DeviceAckOut]
 
 
