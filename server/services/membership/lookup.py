@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Select, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, exists, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from consent.fields import query_words
@@ -25,14 +25,18 @@ def matches(session: Session, q: str) -> ColumnElement[bool]:
     query with an ``@``, whose e-mail is ``q``; otherwise whose name words start with every
     word of ``q``."""
     vault = vault_of(session)
-    conditions: list[ColumnElement[bool]] = [Customer.loyalty_bidx == vault.id_index("loyalty", q)]
+    # One ``id IN (… UNION ALL …)``, each part read from its own index: an OR of the parts made
+    # PostgreSQL scan every customer (100k, bench/search.py: name search p95 111 ms, 83 this way)
+    parts: list[Select[str]] = [
+        select(Customer.id).where(Customer.loyalty_bidx == vault.id_index("loyalty", q))
+    ]
     if "@" in q:
-        conditions.append(Customer.email_bidx == vault.email_index(q))
+        parts.append(select(Customer.id).where(Customer.email_bidx == vault.email_index(q)))
     else:
         words = sorted(query_words(q), key=len, reverse=True)
         if words:
-            conditions.append(Customer.id.in_(_all_words(vault.term_index, words)))
-    return or_(false(), *conditions)
+            parts.append(_all_words(vault.term_index, words))
+    return Customer.id.in_(union_all(*parts))
 
 
 def _all_words(index: Callable[[str], bytes], words: list[str]) -> Select[str]:
