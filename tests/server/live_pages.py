@@ -28,16 +28,17 @@ def decode_qr(png: bytes) -> str:
     # quiet zone and nearest-neighbour enlargements, which keep the modules sharp.
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     _, sharp = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    detector = cv2.QRCodeDetector()
-    for source in (image, sharp):  # as rendered, then without anti-aliasing
-        framed = cv2.copyMakeBorder(
-            source, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255)
-        )
-        for scale in (1, 2, 3, 4):
-            candidate = cv2.resize(
-                framed, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST
+    # Two detectors: the classic one and the ArUco-based one (finds finder patterns another way).
+    for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+        for source in (image, sharp):  # as rendered, then without anti-aliasing
+            framed = cv2.copyMakeBorder(
+                source, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255)
             )
-            text, _points, _ = detector.detectAndDecode(candidate)
-            if text:
-                return str(text)
+            for scale in (1, 2, 3, 4):
+                candidate = cv2.resize(
+                    framed, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST
+                )
+                text, _points, _ = detector.detectAndDecode(candidate)
+                if text:
+                    return str(text)
     return ""
