@@ -227,7 +227,6 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
     missing = sorted({c for c in customer_ids if c and c not in cache})
     if not missing:
         return
-    vault = vault_of(session)
     with session.no_autoflush:
         for i in range(0, len(missing), 500):
             chunk = missing[i : i + 500]
@@ -239,15 +238,25 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
                     )
                 )
             }
-            for cid in chunk:
-                wrapped = found.get(cid)
-                if wrapped is None:
-                    cache[cid] = None
-                    continue
-                try:
-                    cache[cid] = vault.kek.unwrap(wrapped, context=profile_key_context(cid))
-                except InvalidSeal:
-                    cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
+            cache_wrapped_keys(session, {cid: found.get(cid) for cid in chunk})
+
+
+def cache_wrapped_keys(session: Session, wrapped: dict[str, bytes | None]) -> None:
+    """Unwrap profile keys a query already returned (customer id -> ``profile_keys.wrapped_dek``,
+    ``None`` for a customer without one) into this session's cache, so a search reads its
+    candidates and their keys in one round trip. Keys already cached are not unwrapped again."""
+    cache = _cache(session)
+    vault = vault_of(session)
+    for cid, blob in wrapped.items():
+        if cid in cache:
+            continue
+        if blob is None:
+            cache[cid] = None
+            continue
+        try:
+            cache[cid] = vault.kek.unwrap(blob, context=profile_key_context(cid))
+        except InvalidSeal:
+            cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
 
 
 def _key(session: Session, customer_id: str, *, create: bool) -> bytes | None:
