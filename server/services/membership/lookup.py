@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from consent.fields import query_words
 from server.db.membership import Customer, CustomerExternalId, CustomerSearchTerm, ProfileKey
-from server.db.sealed import UnreadableField, cache_wrapped_keys, open_value, vault_of
+from server.db.sealed import OPEN_LAZILY, UnreadableField, cache_wrapped_keys, vault_of
 
 
 def matches(session: Session, q: str) -> ColumnElement[bool]:
@@ -43,43 +43,33 @@ def first_by_name(
     session: Session, q: str, *, store_id: int | None, limit: int, candidates: int
 ) -> list[Customer]:
     """The first ``limit`` customers by name of at most ``candidates`` that ``q`` matches
-    (:func:`matches`; with ``store_id``, of that home store only), loaded in full.
+    (:func:`matches`; with ``store_id``, of that home store only).
 
     The database cannot order ciphertext, so the candidates' names are opened to rank them; but
-    only the names: one query returns each candidate's sealed name with its wrapped profile key,
-    and only the page's rows are loaded and opened in full. Opening every field of every
-    candidate through the ORM was most of a name search's time (bench/search.py, 100k customers
-    on PostgreSQL). A candidate whose key is gone (a restored backup past its epoch) cannot be
-    ranked and is left out, as it could not be shown."""
+    only the names. One query returns the candidates with their wrapped profile keys, loaded
+    closed (``OPEN_LAZILY``); every other field opens when read, so only the page's fields ever
+    are. Opening every field of every candidate on load was most of a name search's time
+    (bench/search.py, 100k customers on PostgreSQL). A candidate whose key is gone (a restored
+    backup past its epoch) cannot be ranked and is left out, as it could not be shown."""
     stmt = (
-        select(Customer.id, Customer.name_sealed, ProfileKey.wrapped_dek)
+        select(Customer, ProfileKey.wrapped_dek)
         .outerjoin(ProfileKey, ProfileKey.customer_id == Customer.id)
         .where(matches(session, q))
         .limit(candidates)
+        .execution_options(**{OPEN_LAZILY: True})
     )
     if store_id is not None:
         stmt = stmt.where(Customer.home_store_id == store_id)
-    rows = session.execute(stmt).all()
-    cache_wrapped_keys(session, {r.id: r.wrapped_dek for r in rows})
-    ranked: list[tuple[str, str]] = []
-    for r in rows:
+    rows = session.execute(stmt).tuples().all()
+    cache_wrapped_keys(session, {c.id: wrapped for c, wrapped in rows})
+    ranked: list[tuple[str, str, Customer]] = []
+    for customer, _ in rows:
         try:
-            name = open_value(
-                session,
-                table="customers",
-                column="name",
-                row_id=r.id,
-                customer_id=r.id,
-                raw=r.name_sealed,
-            )
+            ranked.append((customer.name.casefold(), customer.id, customer))
         except UnreadableField:
             continue
-        ranked.append(((name or "").casefold(), r.id))
-    page = [cid for _, cid in sorted(ranked)[:limit]]
-    if not page:
-        return []
-    loaded = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(page)))}
-    return [loaded[cid] for cid in page if cid in loaded]
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [customer for _, _, customer in ranked[:limit]]
 
 
 def _all_words(index: Callable[[str], bytes], words: list[str]) -> Select[str]:
