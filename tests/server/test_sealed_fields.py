@@ -159,6 +159,34 @@ def test_search_finds_by_name_prefix_exact_email_and_loyalty_id_through_blind_in
         assert not lookup.loyalty_taken(session, "VT1003")
 
 
+def test_search_ranks_by_opened_name_and_leaves_out_a_customer_whose_key_is_gone(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    bram = join(runtime, store, "Bram de Wit", "bram@example.nl", "VT2001")
+    anna = join(runtime, store, "anna de Vries", "anna@example.nl", "VT2002")
+    carmen = join(runtime, store, "Carmen de Boer", "carmen@example.nl", "VT2003")
+    sign_in(client, "cashier")
+
+    def found(q: str) -> list[dict[str, Any]]:
+        r = client.get("/api/v1/customers", params={"q": q})
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    page = found("de")
+    assert [c["id"] for c in page] == [anna, bram, carmen]  # by name, case-folded
+    assert [c["email"] for c in page] == ["anna@example.nl", "bram@example.nl", "carmen@example.nl"]
+    # the page's consent state and store, read for the whole page at once
+    assert {(c["recognition"], c["membership"], c["home_store"]) for c in page} == {
+        ("active", "pass", store.code)
+    }
+    assert all(c["consent_expires_at"] for c in page)
+    # A profile key that no longer opens (a restored backup past its epoch reads the same): the
+    # customer cannot be ranked or shown, and the others still are.
+    with transaction(runtime.sessions) as session:
+        session.execute(sa.delete(ProfileKey).where(ProfileKey.customer_id == bram))
+    assert [c["id"] for c in found("de")] == [anna, carmen]
+
+
 # -- a database written by the code before migration 0007 ------------------------------------
 
 OLD_ROWS: dict[str, list[dict[str, Any]]] = {
