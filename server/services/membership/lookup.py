@@ -60,7 +60,7 @@ def first_by_name(
     )
     if store_id is not None:
         stmt = stmt.where(Customer.home_store_id == store_id)
-    rows = session.execute(stmt).tuples().all()
+    rows = session.execute(stmt).all()
     cache_wrapped_keys(session, {c.id: wrapped for c, wrapped in rows})
     ranked: list[tuple[str, str, Customer]] = []
     for customer, _ in rows:
