@@ -1,9 +1,9 @@
 """Customer search at chain scale: blind indexes (issue 18) against the old plaintext search.
 
 Ours: ``server.services.membership.customer_admin.search`` as the register calls it (an admin,
-every store): the blind indexes (HMAC of name-word prefixes, exact e-mail and loyalty id) find at
-most 200 candidates, their sealed names are opened under their profile keys to sort them, and
-the first 25 are summarised (every field opened, consent state read). Peer,
+every store): the blind indexes (HMAC of name-word prefixes, exact e-mail and loyalty id) find
+the matches, the database ranks them (most recently seen first), and only the page of 25 is
+opened under its profile keys, sorted by name and summarised (consent state read). Peer,
 measured in the same run on the same database: the search before issue 18, ``ILIKE '%q%'`` on
 plaintext name, preferred name and e-mail (plus loyalty id equality), ordered by name, on a
 plaintext copy of the same customers. Queries: a surname prefix with a first name ("anna vri"),

@@ -3,6 +3,7 @@ staff still find customers through keyed blind indexes (issue 18, privacy invari
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def test_search_finds_by_name_prefix_exact_email_and_loyalty_id_through_blind_in
         assert not lookup.loyalty_taken(session, "VT1003")
 
 
-def test_search_ranks_by_opened_name_and_leaves_out_a_customer_whose_key_is_gone(
+def test_search_shows_the_most_recent_matches_by_name_and_leaves_out_one_whose_key_is_gone(
     client: TestClient, runtime: Runtime, store: StoreFixture
 ) -> None:
     bram = join(runtime, store, "Bram de Wit", "bram@example.nl", "VT2001")
@@ -180,6 +181,18 @@ def test_search_ranks_by_opened_name_and_leaves_out_a_customer_whose_key_is_gone
         ("active", "pass", store.code)
     }
     assert all(c["consent_expires_at"] for c in page)
+    # More matches than a page: ranked in the database, the most recently seen make the page
+    # (nothing else is opened), shown by name.
+    with transaction(runtime.sessions) as session:
+        for cid, days_ago in ((anna, 3), (bram, 1), (carmen, 2)):
+            session.execute(
+                update(Customer)
+                .where(Customer.id == cid)
+                .values(last_interaction_at=runtime.now() - timedelta(days=days_ago))
+            )
+    with runtime.sessions() as session:
+        shown = lookup.search_page(session, "de", store_id=store.id, limit=2)
+        assert [c.id for c in shown] == [bram, carmen]
     # A profile key that no longer opens (a restored backup past its epoch reads the same): the
     # customer cannot be ranked or shown, and the others still are.
     with transaction(runtime.sessions) as session:

@@ -28,8 +28,7 @@ from server.services.staff.accounts import StaffIdentity
 
 ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass", "reissue")
 SEARCH_ROLES = ("cashier", "admin")
-MAX_RESULTS = 25
-MAX_CANDIDATES = 200  # matches opened and sorted by name, of which the first MAX_RESULTS shown
+MAX_RESULTS = 25  # the most recently seen matches, shown by name
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,14 @@ def summaries(
         assert record.customer_id is not None
         history[record.customer_id].append(record)
     store_ids = {c.home_store_id for c in customers if c.home_store_id is not None}
-    codes = {
-        row.id: row.code
-        for row in session.execute(select(Store.id, Store.code).where(Store.id.in_(store_ids)))
-    }
+    codes = (
+        {
+            row.id: row.code
+            for row in session.execute(select(Store.id, Store.code).where(Store.id.in_(store_ids)))
+        }
+        if store_ids
+        else {}
+    )
     out: list[CustomerSummary] = []
     for customer in customers:
         records = history[customer.id]
@@ -141,16 +144,15 @@ def summaries(
 def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
     """Customers of the staff member's store whose e-mail or loyalty id is ``q``, or whose name
     words start with the words of ``q`` (blind indexes, ``lookup``; an admin without a store
-    searches every store). Sorted by name once opened: the database cannot order ciphertext."""
+    searches every store): the ``MAX_RESULTS`` most recently seen of them (a longer query
+    narrows), sorted by name once opened, as the database cannot order ciphertext."""
     access.require_role(session, who, SEARCH_ROLES, what="search customers", now=now)
     q = " ".join(q.split())
     if len(q) < 2:
         raise BadInput("type at least 2 characters to search")
     if len(q) > 200:
         raise BadInput("search text too long")
-    if (who.role == "cashier" or who.store_id is not None) and who.store_id is None:
-        return []
-    found = lookup.first_by_name(
-        session, q, store_id=who.store_id, limit=MAX_RESULTS, candidates=MAX_CANDIDATES
-    )
+    if who.role == "cashier" and who.store_id is None:
+        return []  # a cashier searches only the own store's customers
+    found = lookup.search_page(session, q, store_id=who.store_id, limit=MAX_RESULTS)
     return summaries(session, found, now=now)

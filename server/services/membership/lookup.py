@@ -39,37 +39,36 @@ def matches(session: Session, q: str) -> ColumnElement[bool]:
     return Customer.id.in_(union_all(*parts))
 
 
-def first_by_name(
-    session: Session, q: str, *, store_id: int | None, limit: int, candidates: int
-) -> list[Customer]:
-    """The first ``limit`` customers by name of at most ``candidates`` that ``q`` matches
-    (:func:`matches`; with ``store_id``, of that home store only).
+def search_page(session: Session, q: str, *, store_id: int | None, limit: int) -> list[Customer]:
+    """The ``limit`` most recently seen customers that ``q`` matches (:func:`matches`; with
+    ``store_id``, of that home store only), sorted by name.
 
-    The database cannot order ciphertext, so the candidates' names are opened to rank them; but
-    only the names. One query returns the candidates with their wrapped profile keys, loaded
-    closed (``OPEN_LAZILY``); every other field opens when read, so only the page's fields ever
-    are. Opening every field of every candidate on load was most of a name search's time
-    (bench/search.py, 100k customers on PostgreSQL). A candidate whose key is gone (a restored
-    backup past its epoch) cannot be ranked and is left out, as it could not be shown."""
+    Ranked in the database, before anything is opened: it cannot order ciphertext by name, and
+    opening every match to sort them (up to 200, every field) was most of a name search's time
+    (bench/search.py, 100k customers). One query returns the page with its wrapped profile keys,
+    loaded closed (``OPEN_LAZILY``): only the page's fields are ever opened, each when read. A
+    customer whose key is gone (a restored backup past its epoch) cannot be shown and is left
+    out."""
     stmt = (
         select(Customer, ProfileKey.wrapped_dek)
         .outerjoin(ProfileKey, ProfileKey.customer_id == Customer.id)
         .where(matches(session, q))
-        .limit(candidates)
+        .order_by(Customer.last_interaction_at.desc(), Customer.id)
+        .limit(limit)
         .execution_options(**{OPEN_LAZILY: True})
     )
     if store_id is not None:
         stmt = stmt.where(Customer.home_store_id == store_id)
     rows = session.execute(stmt).all()
     cache_wrapped_keys(session, {c.id: wrapped for c, wrapped in rows})
-    ranked: list[tuple[str, str, Customer]] = []
+    page: list[tuple[str, str, Customer]] = []
     for customer, _ in rows:
         try:
-            ranked.append((customer.name.casefold(), customer.id, customer))
+            page.append((customer.name.casefold(), customer.id, customer))
         except UnreadableField:
             continue
-    ranked.sort(key=lambda r: (r[0], r[1]))
-    return [customer for _, _, customer in ranked[:limit]]
+    page.sort(key=lambda r: (r[0], r[1]))
+    return [customer for _, _, customer in page]
 
 
 def _all_words(index: Callable[[str], bytes], words: list[str]) -> Select[str]:
