@@ -49,16 +49,22 @@ def search_page(session: Session, q: str, *, store_id: int | None, limit: int) -
     loaded closed (``OPEN_LAZILY``): only the page's fields are ever opened, each when read. A
     customer whose key is gone (a restored backup past its epoch) cannot be shown and is left
     out."""
-    stmt = (
-        select(Customer, ProfileKey.wrapped_dek)
-        .outerjoin(ProfileKey, ProfileKey.customer_id == Customer.id)
+    ranked = (
+        select(Customer.id)
         .where(matches(session, q))
         .order_by(Customer.last_interaction_at.desc(), Customer.id)
         .limit(limit)
-        .execution_options(**{OPEN_LAZILY: True})
     )
     if store_id is not None:
-        stmt = stmt.where(Customer.home_store_id == store_id)
+        ranked = ranked.where(Customer.home_store_id == store_id)
+    # the keys joined to the page only, not to every match (a 2-letter query matches thousands)
+    page_ids = ranked.subquery()
+    stmt = (
+        select(Customer, ProfileKey.wrapped_dek)
+        .join(page_ids, page_ids.c.id == Customer.id)
+        .outerjoin(ProfileKey, ProfileKey.customer_id == Customer.id)
+        .execution_options(**{OPEN_LAZILY: True})
+    )
     rows = session.execute(stmt).all()
     cache_wrapped_keys(session, {c.id: wrapped for c, wrapped in rows})
     page: list[tuple[str, str, Customer]] = []
