@@ -14,7 +14,8 @@ bound to table, column, row id and customer id. The ORM does the work, one way f
   INSERT, once the id exists: the text is never sent to the database);
 * reading: every ORM query that loads a sealed model opens the fields of the rows it returned,
   fetching the keys it needs in one query (``do_orm_execute``); the unwrapped keys are cached in
-  ``Session.info`` for the life of the session (one request), never longer.
+  ``Session.info`` for the life of the session (one request), never longer. A query with the
+  :data:`OPEN_LAZILY` option leaves each field closed until it is read.
 * the customer's blind indexes (``email_bidx``, ``loyalty_bidx``, ``customer_search_terms``)
   and ``customer_external_ids.external_bidx`` follow every change.
 
@@ -69,6 +70,10 @@ _PENDING = "_vt_pending"  # field -> text set since the last flush
 _OPENED = "_vt_opened"  # field -> (the stored bytes, their text)
 _DEFERRED = "_vt_deferred"  # field -> text, sealed after the INSERT gave the row its id
 _PLACEHOLDER = b""
+
+OPEN_LAZILY = "vertrouwd_open_lazily"
+"""An execution option: the rows a query loads are not opened at once, each field on its first
+read (a search loads many candidates but shows few of their fields)."""
 
 
 class UnreadableField(InvalidSeal):
@@ -227,7 +232,6 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
     missing = sorted({c for c in customer_ids if c and c not in cache})
     if not missing:
         return
-    vault = vault_of(session)
     with session.no_autoflush:
         for i in range(0, len(missing), 500):
             chunk = missing[i : i + 500]
@@ -239,15 +243,25 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
                     )
                 )
             }
-            for cid in chunk:
-                wrapped = found.get(cid)
-                if wrapped is None:
-                    cache[cid] = None
-                    continue
-                try:
-                    cache[cid] = vault.kek.unwrap(wrapped, context=profile_key_context(cid))
-                except InvalidSeal:
-                    cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
+            cache_wrapped_keys(session, {cid: found.get(cid) for cid in chunk})
+
+
+def cache_wrapped_keys(session: Session, wrapped: dict[str, bytes | None]) -> None:
+    """Unwrap profile keys a query already returned (customer id -> ``profile_keys.wrapped_dek``,
+    ``None`` for a customer without one) into this session's cache, so a search reads its
+    candidates and their keys in one round trip. Keys already cached are not unwrapped again."""
+    cache = _cache(session)
+    vault = vault_of(session)
+    for cid, blob in wrapped.items():
+        if cid in cache:
+            continue
+        if blob is None:
+            cache[cid] = None
+            continue
+        try:
+            cache[cid] = vault.kek.unwrap(blob, context=profile_key_context(cid))
+        except InvalidSeal:
+            cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
 
 
 def _key(session: Session, customer_id: str, *, create: bool) -> bytes | None:
@@ -374,8 +388,8 @@ def _open_loaded(state: ORMExecuteState) -> Any:
     if not state.is_select or not any(m.class_ in _SEALED for m in state.all_mappers):
         return None
     opts = state.execution_options
-    if opts.get("yield_per") or opts.get("stream_results"):
-        return None  # streamed: fields open on first read
+    if opts.get("yield_per") or opts.get("stream_results") or opts.get(OPEN_LAZILY):
+        return None  # streamed, or asked for: fields open on first read
     if VAULT not in state.session.info:
         return None  # reading raises on the first sealed value
     frozen = state.invoke_statement().freeze()

@@ -3,6 +3,7 @@ staff still find customers through keyed blind indexes (issue 18, privacy invari
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,46 @@ def test_search_finds_by_name_prefix_exact_email_and_loyalty_id_through_blind_in
     with runtime.sessions() as session:
         assert lookup.loyalty_taken(session, "vt 1001")
         assert not lookup.loyalty_taken(session, "VT1003")
+
+
+def test_search_shows_the_most_recent_matches_by_name_and_leaves_out_one_whose_key_is_gone(
+    client: TestClient, runtime: Runtime, store: StoreFixture
+) -> None:
+    bram = join(runtime, store, "Bram de Wit", "bram@example.nl", "VT2001")
+    anna = join(runtime, store, "anna de Vries", "anna@example.nl", "VT2002")
+    carmen = join(runtime, store, "Carmen de Boer", "carmen@example.nl", "VT2003")
+    sign_in(client, "cashier")
+
+    def found(q: str) -> list[dict[str, Any]]:
+        r = client.get("/api/v1/customers", params={"q": q})
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    page = found("de")
+    assert [c["id"] for c in page] == [anna, bram, carmen]  # by name, case-folded
+    assert [c["email"] for c in page] == ["anna@example.nl", "bram@example.nl", "carmen@example.nl"]
+    # the page's consent state and store, read for the whole page at once
+    assert {(c["recognition"], c["membership"], c["home_store"]) for c in page} == {
+        ("active", "pass", store.code)
+    }
+    assert all(c["consent_expires_at"] for c in page)
+    # More matches than a page: ranked in the database, the most recently seen make the page
+    # (nothing else is opened), shown by name.
+    with transaction(runtime.sessions) as session:
+        for cid, days_ago in ((anna, 3), (bram, 1), (carmen, 2)):
+            session.execute(
+                update(Customer)
+                .where(Customer.id == cid)
+                .values(last_interaction_at=runtime.now() - timedelta(days=days_ago))
+            )
+    with runtime.sessions() as session:
+        shown = lookup.search_page(session, "de", store_id=store.id, limit=2)
+        assert [c.id for c in shown] == [bram, carmen]
+    # A profile key that no longer opens (a restored backup past its epoch reads the same): the
+    # customer cannot be ranked or shown, and the others still are.
+    with transaction(runtime.sessions) as session:
+        session.execute(sa.delete(ProfileKey).where(ProfileKey.customer_id == bram))
+    assert [c["id"] for c in found("de")] == [anna, carmen]
 
 
 # -- a database written by the code before migration 0007 ------------------------------------

@@ -10,6 +10,8 @@ all (it may be an erased customer's id, which must not reappear anywhere).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,8 +28,7 @@ from server.services.staff.accounts import StaffIdentity
 
 ACTIONS = ("withdraw", "erase", "renew", "view", "reenrol", "pass", "reissue")
 SEARCH_ROLES = ("cashier", "admin")
-MAX_RESULTS = 25
-MAX_CANDIDATES = 200  # matches opened and sorted by name, of which the first MAX_RESULTS shown
+MAX_RESULTS = 25  # the most recently seen matches, shown by name
 
 
 @dataclass(frozen=True)
@@ -89,45 +90,69 @@ def authorise(
     )
 
 
-def summarise(session: Session, customer: Customer, *, now: datetime) -> CustomerSummary:
-    home = session.get(Store, customer.home_store_id) if customer.home_store_id else None
-    current = session.execute(
-        select(ConsentRecord.expires_at, ConsentRecord.text_version)
-        .where(ConsentRecord.customer_id == customer.id, ConsentRecord.status == "active")
-        .order_by(ConsentRecord.expires_at.desc())
-        .limit(1)
-    ).first()
-    expires = current.expires_at if current else None
-    return CustomerSummary(
-        id=customer.id,
-        name=customer.name,
-        preferred_name=customer.preferred_name,
-        email=customer.email,
-        loyalty_id=customer.loyalty_id,
-        language=customer.language,
-        home_store=home.code if home else None,
-        recognition=lifecycle.recognition_state(session, customer, now=now),
-        consent_expires_at=expires,
-        membership=(
-            None if current is None else "pass" if is_pass_text(current.text_version) else "face"
-        ),
+def summaries(
+    session: Session, customers: Sequence[Customer], *, now: datetime
+) -> list[CustomerSummary]:
+    """What a search shows of ``customers``, in their order: their consent records and home
+    stores read in one query each for the whole page, not a few queries per customer."""
+    ids = [c.id for c in customers]
+    history: dict[str, list[ConsentRecord]] = defaultdict(list)
+    for record in session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.customer_id.in_(ids))
+        .order_by(ConsentRecord.given_at, ConsentRecord.id)  # lifecycle.consent_history's
+    ):
+        assert record.customer_id is not None
+        history[record.customer_id].append(record)
+    store_ids = {c.home_store_id for c in customers if c.home_store_id is not None}
+    codes = (
+        {
+            row.id: row.code
+            for row in session.execute(select(Store.id, Store.code).where(Store.id.in_(store_ids)))
+        }
+        if store_ids
+        else {}
     )
+    out: list[CustomerSummary] = []
+    for customer in customers:
+        records = history[customer.id]
+        active = [r for r in records if r.status == "active"]
+        current = max(active, key=lambda r: r.expires_at) if active else None
+        out.append(
+            CustomerSummary(
+                id=customer.id,
+                name=customer.name,
+                preferred_name=customer.preferred_name,
+                email=customer.email,
+                loyalty_id=customer.loyalty_id,
+                language=customer.language,
+                home_store=codes.get(customer.home_store_id) if customer.home_store_id else None,
+                recognition=lifecycle.state_of_history(records, now=now),
+                consent_expires_at=current.expires_at if current else None,
+                membership=(
+                    None
+                    if current is None
+                    else "pass"
+                    if is_pass_text(current.text_version)
+                    else "face"
+                ),
+            )
+        )
+    return out
 
 
 def search(session: Session, *, who: StaffIdentity, q: str, now: datetime) -> list[CustomerSummary]:
     """Customers of the staff member's store whose e-mail or loyalty id is ``q``, or whose name
     words start with the words of ``q`` (blind indexes, ``lookup``; an admin without a store
-    searches every store). Sorted by name once opened: the database cannot order ciphertext."""
+    searches every store): the ``MAX_RESULTS`` most recently seen of them (a longer query
+    narrows), sorted by name once opened, as the database cannot order ciphertext."""
     access.require_role(session, who, SEARCH_ROLES, what="search customers", now=now)
     q = " ".join(q.split())
     if len(q) < 2:
         raise BadInput("type at least 2 characters to search")
     if len(q) > 200:
         raise BadInput("search text too long")
-    stmt = select(Customer).where(lookup.matches(session, q)).limit(MAX_CANDIDATES)
-    if who.role == "cashier" or who.store_id is not None:
-        if who.store_id is None:
-            return []
-        stmt = stmt.where(Customer.home_store_id == who.store_id)
-    found = sorted(session.scalars(stmt), key=lambda c: (c.name.casefold(), c.id))
-    return [summarise(session, c, now=now) for c in found[:MAX_RESULTS]]
+    if who.role == "cashier" and who.store_id is None:
+        return []  # a cashier searches only the own store's customers
+    found = lookup.search_page(session, q, store_id=who.store_id, limit=MAX_RESULTS)
+    return summaries(session, found, now=now)

@@ -37,7 +37,7 @@ pages do not survive in the ``-wal`` file either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -289,7 +289,12 @@ def consent_history(session: Session, customer_id: str) -> list[ConsentRecord]:
 def recognition_state(session: Session, customer: Customer, *, now: datetime) -> str:
     """``active`` while an unexpired consent is active; else how the latest one ended
     (``withdrawn``/``expired``), or ``none`` when the customer never consented."""
-    history = consent_history(session, customer.id)
+    return state_of_history(consent_history(session, customer.id), now=now)
+
+
+def state_of_history(history: Sequence[ConsentRecord], *, now: datetime) -> str:
+    """:func:`recognition_state` of a customer's consent records in :func:`consent_history`'s
+    order, for callers that read many customers' records in one query."""
     if any(r.status == "active" and r.expires_at > now for r in history):
         return "active"
     if not history:
