@@ -16,6 +16,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
+from consent.audit import read_reason
 from server.api.console_text import console_texts
 from server.api.pages import CSP, zone_in
 from server.deps import (
@@ -112,12 +113,23 @@ def fmt_number(value: int | float) -> str:
     return f"{value:,}".replace(",", " ")
 
 
+def chain_reason(t: dict[str, str], reason: str | None) -> str:
+    """Why the audit chain failed verification, in the words ``t``: the run stores the
+    verifier's English sentence, which names a fixed reason and its record numbers."""
+    known = read_reason(reason)
+    if known is None:
+        return reason or ""
+    code, values = known
+    return t["chain_reason:" + code].format(**values)
+
+
 templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
 templates.env.filters["dmy"] = fmt_dmy
 templates.env.globals["label"] = console.label
+templates.env.globals["chain_reason"] = chain_reason
 
 NAV = (  # each section's name is the staff words' ``nav_<section>``
     ("overview", "/console"),
@@ -379,4 +391,10 @@ def key_info(ctx: ServiceContext) -> ropa.KeyInfo:
 
 
 def ropa_record(session: Session, ctx: ServiceContext) -> ropa.Record:
-    return ropa.build(session, settings=ctx.settings, keys=key_info(ctx), now=ctx.now())
+    return ropa.build(
+        session,
+        settings=ctx.settings,
+        keys=key_info(ctx),
+        now=ctx.now(),
+        language=ctx.settings.staff_language,
+    )
