@@ -269,6 +269,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "forbidden_heading": "This console is for the privacy officer",
         "forbidden_body": "You are signed in as {name}, a {role} account.",
         "forbidden_recorded": "This attempt has been recorded in the audit log.",
+        "forbidden_sign_in": "Sign in as a privacy officer or an administrator to use it.",
+        "no_consent": "There is no such consent record",
         "not_found": "Not found",
         "back": "Back",
         "zone_note": "Times are local: {zone}. A day runs from midnight to midnight there.",
@@ -745,6 +747,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "forbidden_heading": "Deze console is voor de privacyfunctionaris",
         "forbidden_body": "U bent aangemeld als {name}, met een account voor {role}.",
         "forbidden_recorded": "Deze poging is vastgelegd in het auditlogboek.",
+        "forbidden_sign_in": "Meld u aan als privacyfunctionaris of beheerder om deze console "
+        "te gebruiken.",
+        "no_consent": "Dit toestemmingsrecord bestaat niet",
         "not_found": "Niet gevonden",
         "back": "Terug",
         "zone_note": "Tijden zijn lokaal: {zone}. Een dag loopt daar van middernacht tot "

@@ -1,6 +1,6 @@
 """The staff's words (the register's ``staff_text``, the tablet's ``tablet_text``, the console's
-``console_text``): the same keys and placeholders in every staff language, and Dutch unless the
-deployment says otherwise."""
+``console_text``, the Art. 30 record's ``ropa_text``): the same keys and placeholders in every
+staff language, and Dutch unless the deployment says otherwise."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import pytest
 from server.api.console_text import CONSOLE_TEXT
 from server.api.staff_text import STAFF_LANGUAGES, STAFF_TEXT, staff_language
 from server.api.tablet_text import TABLET_TEXT
+from server.services.console.ropa_text import ROPA_TEXT
 from server.settings import ServerSettings
 
 
 @pytest.mark.parametrize(
-    "table", [STAFF_TEXT, TABLET_TEXT, CONSOLE_TEXT], ids=["register", "tablet", "console"]
+    "table",
+    [STAFF_TEXT, TABLET_TEXT, CONSOLE_TEXT, ROPA_TEXT],
+    ids=["register", "tablet", "console", "art30"],
 )
 def test_every_staff_language_has_the_same_words_and_placeholders(
     table: dict[str, dict[str, str]],

@@ -195,11 +195,11 @@ def consent_page(consent_id: str, page: OfficerPage, session: SessionDep) -> Res
         history = console.consent_history(
             session, consent_id=consent_id[:64], who=page.who, now=page.ctx.now()
         )
-    except NotFound as exc:
+    except NotFound:
         return page.render(
             "console_missing.html",
             "consents",
-            {"reason": exc.reason, "back": "/console/consents"},
+            {"reason": common.words(page.ctx)["no_consent"], "back": "/console/consents"},
             status_code=404,
         )
     return page.render("console_consent.html", "consents", {"h": history, "r": history.record})
