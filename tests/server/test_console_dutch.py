@@ -22,6 +22,7 @@ from consent.audit_kinds import PAYLOADS
 from server.api.console_text import CONSOLE_TEXT
 from server.app import create_app
 from server.runtime import Runtime
+from server.services.console.ropa_text import ROPA_TEXT
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, build_world
@@ -112,6 +113,8 @@ def test_the_art30_record_is_in_the_staff_language(
         assert f"<h3>{heading}</h3>" in page, heading
     assert "Winkel B.V." in md  # data as it is
     assert "Hoster B.V. (servers in Amsterdam, NL)" in md
+    # every table with a member's data is described (a new table shows that it is not)
+    assert ROPA_TEXT[language]["no_description"] not in md
     if dutch:
         assert md.startswith("# Register van verwerkingsactiviteiten (AVG art. 30)\n")
         assert "Privacyfunctionaris: niet ingesteld" in md

@@ -103,6 +103,17 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s / 86400:.0f} days"
 
 
+@pass_context
+def _iso_dt_filter(ctx: Context, value: str) -> str:
+    """An instant an audit entry's data holds as ISO 8601 text (in UTC), shown like every other
+    time on the console; text that is not one is shown as it is."""
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    return fmt_dt(when, zone_in(ctx), False, _lang_in(ctx))
+
+
 def fmt_dmy(day: date | None) -> str:
     """``25-11-2026``: what the console's date fields show and take (a browser's own date field
     follows the browser's locale, mm/dd/yyyy in many, ambiguous to a Dutch officer)."""
@@ -128,6 +139,7 @@ templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
 templates.env.filters["dmy"] = fmt_dmy
+templates.env.filters["iso_dt"] = _iso_dt_filter
 templates.env.globals["label"] = console.label
 templates.env.globals["chain_reason"] = chain_reason
 

@@ -60,6 +60,20 @@ _CATEGORIES_EN: Final[dict[str, tuple[str, str]]] = {
         "Recognition incidents",
         "'not this person' reports: camera, score, margin, the officer's outcome",
     ),
+    "profile_keys": (
+        "Key material",
+        "the member's profile key (seals their personal fields), wrapped by the server key",
+    ),
+    "customer_search_terms": (
+        "Search index",
+        "keyed hashes (HMAC-SHA256) of the beginnings of the member's name words, for staff "
+        "search; never the words",
+    ),
+    "self_service_links": (
+        "Self-service link",
+        "the SHA-256 digest of the member's link (never the link), channel, who issued it, "
+        "expiry and revocation",
+    ),
 }
 
 _CATEGORIES_NL: Final[dict[str, tuple[str, str]]] = {
@@ -119,6 +133,21 @@ _CATEGORIES_NL: Final[dict[str, tuple[str, str]]] = {
         "Herkenningsincidenten",
         "meldingen „niet deze persoon”: camera, score, marge, de uitkomst van de "
         "privacyfunctionaris",
+    ),
+    "profile_keys": (
+        "Sleutelmateriaal",
+        "de profielsleutel van het lid (versleutelt de persoonsgegevens), versleuteld met de "
+        "serversleutel",
+    ),
+    "customer_search_terms": (
+        "Zoekindex",
+        "hashes met een sleutel (HMAC-SHA256) van het begin van de woorden van de naam van het "
+        "lid, om door personeel te laten zoeken; nooit de woorden zelf",
+    ),
+    "self_service_links": (
+        "Link naar de eigen pagina",
+        "de SHA-256-hash van de link van het lid (nooit de link zelf), kanaal, wie de link "
+        "uitgaf, vervaldatum en intrekking",
     ),
 }
 
