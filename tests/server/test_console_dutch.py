@@ -11,6 +11,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import fields
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from consent.audit_kinds import PAYLOADS
 from server.api.console_text import CONSOLE_TEXT
 from server.app import create_app
 from server.runtime import Runtime
+from server.services.console import charts
 from server.services.console.ropa_text import ROPA_TEXT
 from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
@@ -283,3 +285,15 @@ def test_the_not_found_and_refusal_pages_are_in_the_staff_language(
         assert "sign in as" not in said
     else:
         assert "Sign in as a privacy officer or an administrator" in said
+
+
+def test_a_charts_value_axis_says_each_tick_exactly_in_the_staff_language() -> None:
+    days = [date(2026, 3, 1) + timedelta(days=i) for i in range(3)]
+    rate = [charts.Series("rate", [0.0, 0.0, 0.0], "#b3261e", "line", "{day}: {value}")]
+    dutch = str(charts.chart(days, rate, title="t", description="d", unit="%", language="nl"))
+    ticks = re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', dutch)
+    assert ticks == ["0%", "0,25%", "0,5%", "0,75%", "1%"]  # not 0,2% and 0,8%
+    assert "<title>1 mrt: 0%</title>" in dutch
+    english = str(charts.chart(days, rate, title="t", description="d", unit="%"))
+    assert re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', english)[1] == "0.25%"
+    assert "<title>1 Mar: 0%</title>" in english

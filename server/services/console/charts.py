@@ -50,7 +50,8 @@ def nice_step(span: float, ticks: int = 4) -> float:
 
 
 def _fmt(value: float, unit: str, language: str = "en") -> str:
-    text = f"{value:.1f}" if value != int(value) else f"{int(value)}"
+    # two decimals at most, none trailing: a tick at 0.25 reads 0.25, not 0.2
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
     if language == "nl":  # a Dutch reader takes 2.5 for two and a half thousand
         text = text.replace(".", ",")
     return f"{text}{unit}"
