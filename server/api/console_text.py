@@ -727,6 +727,10 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"chain_reason:{code}": text for code, text in VERIFY_REASONS.items()},
         **{f"field:{key}": key.replace("_", " ") for key in _FIELDS_NL},
         **{f"value:{key}:{value}": value for key, values in _VALUES_NL.items() for value in values},
+        "tablet_agent": "{browser} on {device} #{hash}",
+        "tablet_session": "session {session}",
+        "agent:browser": "browser",
+        "agent:unknown device": "unknown device",
         "yes": "yes",
         "no": "no",
         "as_stored": "As stored (JSON)",
@@ -1207,6 +1211,10 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
             for key, values in _VALUES_NL.items()
             for value, text in values.items()
         },
+        "tablet_agent": "{browser} op {device} #{hash}",
+        "tablet_session": "sessie {session}",
+        "agent:browser": "browser",
+        "agent:unknown device": "onbekend apparaat",
         "yes": "ja",
         "no": "nee",
         "as_stored": "Zoals opgeslagen (JSON)",

@@ -236,6 +236,8 @@ def test_an_entrys_details_are_labelled_in_the_staff_language(
         assert ("channel", "kanaal", "kassa") in shown  # the register, in Dutch
         assert ("source", "bron", "toestemmingsrecord") in shown
         assert all(label == CONSOLE_TEXT["nl"][f"field:{key}"] for key, label, _ in shown)
+        # the tablet's browser and device named as stored, the words between in Dutch
+        assert any(re.fullmatch(r"\w+ op \w+ #[0-9a-f]{6}", v) for k, _, v in shown if k == "agent")
     else:
         assert labels["consent_id"] == "consent id"
         assert ("channel", "channel", "register") in shown
@@ -297,3 +299,38 @@ def test_a_charts_value_axis_says_each_tick_exactly_in_the_staff_language() -> N
     english = str(charts.chart(days, rate, title="t", description="d", unit="%"))
     assert re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', english)[1] == "0.25%"
     assert "<title>1 Mar: 0%</title>" in english
+
+
+def test_the_access_log_names_the_tablet_in_the_staff_language(
+    officer: TestClient, language: str
+) -> None:
+    page = officer.get("/console/access").text
+    cells = re.findall(r'<td data-label="[^"]*">([^<]* #[0-9a-f]{6}[^<]*)</td>', page)
+    assert cells, "no opening from a tablet in the world"
+    pattern = (
+        r"\w+ op \w+ #[0-9a-f]{6} · sessie [0-9a-f]{8}"
+        if language == "nl"
+        else r"\w+ on \w+ #[0-9a-f]{6} · session [0-9a-f]{8}"
+    )
+    assert all(re.fullmatch(pattern, c) for c in cells), cells
+
+
+def test_no_template_reads_a_word_that_is_a_dict_method() -> None:
+    """``t.clear`` in a template is ``dict.clear``, not the word "clear": the consent log's
+    button read "<built-in method clear of dict object at 0x…>". A word whose key is a dict
+    method is read as ``t["clear"]``."""
+    templates = Path(__file__).resolve().parents[2] / "server" / "templates"
+    methods = "|".join(name for name in dir(dict) if not name.startswith("_"))
+    found = [
+        f"{path.name}: {m.group(0)}"
+        for path in sorted(templates.glob("*.html"))
+        for m in re.finditer(rf"\bt\.({methods})\b(?!\()", path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+
+
+def test_the_consent_logs_clear_button_says_its_word(officer: TestClient, language: str) -> None:
+    page = officer.get("/console/consents").text
+    word = "Wissen" if language == "nl" else "Clear"
+    assert f'<a class="button secondary" href="/console/consents">{word}</a>' in page
+    assert "built-in method" not in page

@@ -3,6 +3,7 @@ and the one service call behind each view that has both a page and a JSON twin."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -134,6 +135,29 @@ def chain_reason(t: dict[str, str], reason: str | None) -> str:
     return t["chain_reason:" + code].format(**values)
 
 
+_TABLET = re.compile(
+    r"(?P<browser>.+?) on (?P<device>.+?) #(?P<hash>[0-9a-f]{6})(?: · session (?P<session>\w+))?"
+)
+
+
+def tablet_words(t: dict[str, str], label: str | None) -> str:
+    """The tablet an opening came from (``Safari on iPad #8e6a27 · session 638bd38b``, as the
+    access log's service writes it from the entry's ``agent`` and ``session``) in the words
+    ``t``; the browser and device names stay, the fixed words are said in the staff language."""
+    found = _TABLET.fullmatch(label or "")
+    if found is None:
+        return label or "—"
+    device = found["device"]
+    text = t["tablet_agent"].format(
+        browser=t.get("agent:" + found["browser"], found["browser"]),
+        device=t.get("agent:" + device, device),
+        hash=found["hash"],
+    )
+    if found["session"]:
+        text += " · " + t["tablet_session"].format(session=found["session"])
+    return text
+
+
 templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = _duration_filter
@@ -142,6 +166,7 @@ templates.env.filters["dmy"] = fmt_dmy
 templates.env.filters["iso_dt"] = _iso_dt_filter
 templates.env.globals["label"] = console.label
 templates.env.globals["chain_reason"] = chain_reason
+templates.env.globals["tablet_words"] = tablet_words
 
 NAV = (  # each section's name is the staff words' ``nav_<section>``
     ("overview", "/console"),
