@@ -12,6 +12,7 @@ import pytest
 from server.api.console_text import CONSOLE_TEXT
 from server.api.staff_text import STAFF_LANGUAGES, STAFF_TEXT, staff_language
 from server.api.tablet_text import TABLET_TEXT
+from server.services.clienteling.catalogue import ALLERGEN_KEYS, DIETS
 from server.services.console.ropa_text import ROPA_TEXT
 from server.settings import ServerSettings
 
@@ -42,3 +43,11 @@ def test_a_page_asks_for_a_staff_language_or_gets_the_stores() -> None:
 
 def test_dutch_by_default(tmp_path: Path) -> None:
     assert ServerSettings(data_dir=tmp_path, environment="test").staff_language == "nl"
+
+
+def test_the_tablet_names_every_allergen_and_diet_in_every_staff_language() -> None:
+    for words in TABLET_TEXT.values():
+        assert {f"allergen:{k}" for k in ALLERGEN_KEYS} <= set(words)
+        assert {f"diet:{k}" for k in DIETS} <= set(words)
+    assert TABLET_TEXT["nl"]["allergen:peanut"] == "pinda"
+    assert TABLET_TEXT["en"]["allergen:brazil_nut"] == "brazil nut"
