@@ -135,6 +135,18 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "err_invalid": "Not enrolled, nothing was saved: {message}",
         "err_forbidden": "Not allowed: {message}",
         "err_failed": "Enrolment failed, nothing was saved: {message}",
+        # the receipt page's frame, and the re-issue of a link (for the cashier)
+        "no_receipt": "No receipt",
+        "back_to_register": "Back to the register",
+        "reissue_title": "Self-service link for {name}",
+        "reissue_why": "A receipt with a link is printed right after enrolment. A new link can "
+        "be issued if the customer lost theirs: the old link then stops working, and the "
+        "privacy officer sees that you issued it.",
+        "reissue_button": "Issue a new link (the old one stops working)",
+        "reissue_confirm": "Issue a new self-service link? The customer's old link stops working.",
+        "reissue_qr": "QR code of the self-service link",
+        "unreachable": "The server cannot be reached.",
+        "print": "Print",
     },
     "nl": {
         "title": "Vertrouwd · kassa",
@@ -263,6 +275,18 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "err_invalid": "Niet ingeschreven, er is niets opgeslagen: {message}",
         "err_forbidden": "Niet toegestaan: {message}",
         "err_failed": "Inschrijven mislukt, er is niets opgeslagen: {message}",
+        "no_receipt": "Geen bon",
+        "back_to_register": "Terug naar de kassa",
+        "reissue_title": "Link naar de eigen pagina voor {name}",
+        "reissue_why": "Een bon met een link wordt direct na het inschrijven afgedrukt. Is de "
+        "klant de link kwijt, dan kan een nieuwe worden uitgegeven: de oude link werkt dan niet "
+        "meer, en de privacyfunctionaris ziet dat u hem uitgaf.",
+        "reissue_button": "Nieuwe link uitgeven (de oude werkt dan niet meer)",
+        "reissue_confirm": "Een nieuwe link naar de eigen pagina uitgeven? De oude link van de "
+        "klant werkt dan niet meer.",
+        "reissue_qr": "QR-code van de link naar de eigen pagina",
+        "unreachable": "De server is niet bereikbaar.",
+        "print": "Afdrukken",
     },
 }
 
