@@ -246,6 +246,37 @@ def sign_checkpoint(
     return Checkpoint(seq=record.seq, hash=record.hash, at=at_utc, signature=signature)
 
 
+VERIFY_REASONS: Mapping[str, str] = {
+    "sequence": "sequence break: expected record {expected}, found {found}",
+    "prev_link": "previous-hash link does not match",
+    "unencodable": "record cannot be encoded",
+    "hash": "record hash does not match its contents",
+    "signature": "checkpoint signature is invalid",
+    "checkpoint": "checkpoint does not match the record",
+    "truncated": "log ends at record {last} but a checkpoint covers record {covered}",
+}
+"""Why :func:`verify_chain` failed, by code: ``VerifyResult.reason`` is the sentence with its
+numbers filled in (stored as such with each verification run); :func:`read_reason` gives the
+code and the numbers back, so a page can say it in its reader's language."""
+
+_REASON_PATTERNS = {
+    code: re.compile(
+        "^" + re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>\\d+)", re.escape(text)) + "$"
+    )
+    for code, text in VERIFY_REASONS.items()
+}
+
+
+def read_reason(reason: str | None) -> tuple[str, dict[str, int]] | None:
+    """A stored failure reason as its code and numbers (``("hash", {})``); ``None`` for a
+    sentence that is not one of :data:`VERIFY_REASONS` (written by an older version)."""
+    for code, pattern in _REASON_PATTERNS.items():
+        match = pattern.match(reason or "")
+        if match:
+            return code, {k: int(v) for k, v in match.groupdict().items()}
+    return None
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """Outcome of :func:`verify_chain`.
@@ -281,8 +312,8 @@ def verify_chain(
     for cp in cps:
         by_seq.setdefault(cp.seq, []).append(cp)
 
-    def fail(seq: int, reason: str, checked: int, cps_ok: int) -> VerifyResult:
-        return VerifyResult(False, checked, seq, reason, cps_ok)
+    def fail(seq: int, code: str, checked: int, cps_ok: int, **values: int) -> VerifyResult:
+        return VerifyResult(False, checked, seq, VERIFY_REASONS[code].format(**values), cps_ok)
 
     checked = 0
     cps_ok = 0
@@ -291,27 +322,24 @@ def verify_chain(
     for record in records:
         if record.seq != expected_seq:
             return fail(
-                expected_seq,
-                f"sequence break: expected record {expected_seq}, found {record.seq}",
-                checked,
-                cps_ok,
+                expected_seq, "sequence", checked, cps_ok, expected=expected_seq, found=record.seq
             )
         if record.prev_hash != prev_hash:
-            return fail(expected_seq, "previous-hash link does not match", checked, cps_ok)
+            return fail(expected_seq, "prev_link", checked, cps_ok)
         try:
             recomputed = record.expected_hash()
         except (TypeError, ValueError):
-            return fail(expected_seq, "record cannot be encoded", checked, cps_ok)
+            return fail(expected_seq, "unencodable", checked, cps_ok)
         if not _HEX64.match(record.hash) or not hmac.compare_digest(recomputed, record.hash):
-            return fail(expected_seq, "record hash does not match its contents", checked, cps_ok)
+            return fail(expected_seq, "hash", checked, cps_ok)
         for cp in by_seq.pop(record.seq, []):
             assert public_key is not None
             try:
                 verify(public_key, cp.signed_bytes(), cp.signature)
             except InvalidSeal:
-                return fail(cp.seq, "checkpoint signature is invalid", checked, cps_ok)
+                return fail(cp.seq, "signature", checked, cps_ok)
             if not hmac.compare_digest(cp.hash, record.hash):
-                return fail(cp.seq, "checkpoint does not match the record", checked, cps_ok)
+                return fail(cp.seq, "checkpoint", checked, cps_ok)
             cps_ok += 1
         checked += 1
         prev_hash = record.hash
@@ -323,11 +351,6 @@ def verify_chain(
             try:
                 verify(public_key, cp.signed_bytes(), cp.signature)
             except InvalidSeal:
-                return fail(cp.seq, "checkpoint signature is invalid", checked, cps_ok)
-        return fail(
-            missing,
-            f"log ends at record {expected_seq - 1} but a checkpoint covers record {missing}",
-            checked,
-            cps_ok,
-        )
+                return fail(cp.seq, "signature", checked, cps_ok)
+        return fail(missing, "truncated", checked, cps_ok, last=expected_seq - 1, covered=missing)
     return VerifyResult(True, checked, None, None, cps_ok)

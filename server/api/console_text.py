@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from consent.audit import VERIFY_REASONS
 from server.services.console import views as console
 from server.services.recognition import false_matches, golive
 
@@ -91,6 +92,150 @@ _WHY_NL: Final[dict[str, str]] = {
     "many profiles within an hour": "veel profielen binnen een uur",
 }
 
+# The keys of an audit entry's data (every kind's payload, ``consent.audit_kinds``; a test
+# checks each has a label), and ``source``, which marks a line taken from the consent record
+# itself. In English they read as stored, ``_`` as a space.
+_FIELDS_NL: Final[dict[str, str]] = {
+    "account": "account",
+    "action": "handeling",
+    "address": "adres",
+    "agent": "browser",
+    "batches": "porties",
+    "channel": "kanaal",
+    "consent_id": "toestemmingsrecord",
+    "count": "aantal",
+    "counts": "verwijderde rijen",
+    "created": "aangemaakt",
+    "created_at": "gemaakt op",
+    "deadline": "uiterste datum",
+    "device": "apparaat",
+    "door_acknowledged": "deurherkenning bewust gekozen",
+    "dpia_reference": "DPIA-referentie",
+    "dry_run": "proefrun",
+    "errors": "fouten",
+    "expires_at": "verloopt op",
+    "failed": "mislukt",
+    "failures": "mislukte pogingen",
+    "format": "formaat",
+    "found": "gevonden",
+    "from": "van",
+    "h": "hoogte",
+    "id": "id",
+    "incident_id": "incident",
+    "key_id": "sleutel",
+    "margin": "marge",
+    "members": "leden",
+    "membership": "lidmaatschap",
+    "min_face_size": "kleinste gezicht (px)",
+    "mode": "herkenningsvorm",
+    "model_id": "model",
+    "name": "naam",
+    "note": "notitie",
+    "origin": "herkomst",
+    "outcome": "uitkomst",
+    "path": "pad",
+    "previous": "vorige uitkomst",
+    "previous_consent_id": "vorig toestemmingsrecord",
+    "previous_key_id": "vorige sleutel",
+    "previous_mode": "vorige herkenningsvorm",
+    "purpose": "doel",
+    "reason": "reden",
+    "remaining": "resterend",
+    "renewed_by": "vervangen door",
+    "retention_days": "bewaartermijn (dagen)",
+    "retention_years": "bewaartermijn (jaren)",
+    "retired_at": "buiten gebruik sinds",
+    "revoked": "ingetrokken",
+    "rewrapped": "opnieuw verpakt",
+    "role": "rol",
+    "rows": "rijen",
+    "scope": "bereik",
+    "score": "score",
+    "sealed": "versleuteld",
+    "seconds": "seconden",
+    "session": "sessie",
+    "source": "bron",
+    "store": "winkel",
+    "store_id": "winkelnummer",
+    "suppressed_until": "kaart onderdrukt tot",
+    "templates": "templates",
+    "text_sha256": "SHA-256 van de tekst",
+    "text_version": "tekstversie",
+    "thumbnails": "foto's",
+    "timezone": "tijdzone",
+    "to": "tot en met",
+    "updated": "bijgewerkt",
+    "version": "versie",
+    "view": "weergave",
+    "visit_id": "bezoek",
+    "w": "breedte",
+    "what": "wat",
+    "x": "links",
+    "y": "boven",
+}
+
+# The fixed words an entry's data holds, per key (what the services write; a data value, a
+# name, an id or a number, is shown as it is). In English they read as stored.
+_VALUES_NL: Final[dict[str, dict[str, str]]] = {
+    "channel": {
+        "register": "kassa",
+        "portal": "eigen pagina",
+        "console": "privacyconsole",
+        "cli": "opdrachtregel",
+        "receipt": "bon",
+        "reissue": "opnieuw uitgegeven door personeel",
+    },
+    "reason": {
+        "withdrawal": "intrekking",
+        "withdrawn": "ingetrokken",
+        "expiry": "verlopen",
+        "retention": "bewaartermijn bereikt",
+        "no active consent": "geen actieve toestemming",
+        "face added": "gezicht toegevoegd",
+        "enrolment": "inschrijving",
+        "membership change": "lidmaatschap gewijzigd",
+        "membership-change": "lidmaatschap gewijzigd",
+        "reissued": "opnieuw uitgegeven",
+        "pass-reissued": "pas opnieuw uitgegeven",
+        "first": "eerste galerij",
+        "paused": "gepauzeerd",
+        "go-live": "live gegaan",
+        "mode-change": "herkenningsvorm gewijzigd",
+    },
+    "membership": {"face": "met gezicht", "pass": "met pas, zonder gezicht"},
+    "outcome": {
+        "open": "open",
+        "confirmed": "valse herkenning",
+        "rejected": "geen valse herkenning",
+    },
+    "previous": {
+        "open": "open",
+        "confirmed": "valse herkenning",
+        "rejected": "geen valse herkenning",
+    },
+    "account": {"known": "bestaand account", "unknown": "onbekend account"},
+    "scope": {"account": "per account", "address": "per adres"},
+    "role": {
+        "sales": "verkoop",
+        "cashier": "kassa",
+        "privacy_officer": "privacyfunctionaris",
+        "admin": "beheerder",
+    },
+    "what": {**_WHAT_NL, "consent history": "toestemmingsgeschiedenis"},
+    "source": {"consent record": "toestemmingsrecord"},
+}
+
+# Why the audit chain failed verification (``consent.audit.VERIFY_REASONS``, by code).
+_CHAIN_REASONS_NL: Final[dict[str, str]] = {
+    "sequence": "volgorde onderbroken: regel {expected} verwacht, regel {found} gevonden",
+    "prev_link": "de koppeling naar de hash van de vorige regel klopt niet",
+    "unencodable": "de regel kan niet worden gecodeerd om haar hash te berekenen",
+    "hash": "de hash van de regel klopt niet met wat erin staat",
+    "signature": "de handtekening van het controlepunt is ongeldig",
+    "checkpoint": "het controlepunt klopt niet met de regel",
+    "truncated": "het logboek eindigt bij regel {last}, maar een controlepunt dekt regel {covered}",
+}
+
 _DOOR_LEGAL_NL: Final[tuple[str, ...]] = (
     "De Autoriteit Persoonsgegevens waarschuwde in 2020 een supermarkt dat binnenlopen in een "
     "winkel geen toestemming is, en dat het na seconden wissen van niet-herkende gezichten de "
@@ -124,6 +269,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "forbidden_heading": "This console is for the privacy officer",
         "forbidden_body": "You are signed in as {name}, a {role} account.",
         "forbidden_recorded": "This attempt has been recorded in the audit log.",
+        "forbidden_sign_in": "Sign in as a privacy officer or an administrator to use it.",
+        "no_consent": "There is no such consent record",
         "not_found": "Not found",
         "back": "Back",
         "zone_note": "Times are local: {zone}. A day runs from midnight to midnight there.",
@@ -222,6 +369,13 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "arrivals": "Arrivals",
         "not_this_person": "Not this person",
         "per_100": "Per 100 arrivals",
+        # a chart's tooltip on a bar or point: the day and the number
+        "tip_given": "{day}: {value} consents given",
+        "tip_ended": "{day}: {value} consents ended",
+        "tip_active": "{day}: {value} active consents",
+        "tip_arrivals": "{day}: {value} arrivals",
+        "tip_incidents": "{day}: {value} “not this person” reports",
+        "tip_rate": "{day}: {value} of arrivals reported as “not this person”",
         # consent log and one consent
         "consents_title": "Consent log",
         "consents_help": "Every consent given, renewed, withdrawn, expired or erased. Find a "
@@ -570,6 +724,16 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"fm_per:{mode}": text for mode, text in false_matches.PER.items()},
         **{f"what:{what}": what for what in _WHAT_NL},
         **{f"why:{why}": why for why in _WHY_NL},
+        **{f"chain_reason:{code}": text for code, text in VERIFY_REASONS.items()},
+        **{f"field:{key}": key.replace("_", " ") for key in _FIELDS_NL},
+        **{f"value:{key}:{value}": value for key, values in _VALUES_NL.items() for value in values},
+        "tablet_agent": "{browser} on {device} #{hash}",
+        "tablet_session": "session {session}",
+        "agent:browser": "browser",
+        "agent:unknown device": "unknown device",
+        "yes": "yes",
+        "no": "no",
+        "as_stored": "As stored (JSON)",
     },
     "nl": {
         "console": "Privacyconsole",
@@ -587,6 +751,9 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "forbidden_heading": "Deze console is voor de privacyfunctionaris",
         "forbidden_body": "U bent aangemeld als {name}, met een account voor {role}.",
         "forbidden_recorded": "Deze poging is vastgelegd in het auditlogboek.",
+        "forbidden_sign_in": "Meld u aan als privacyfunctionaris of beheerder om deze console "
+        "te gebruiken.",
+        "no_consent": "Dit toestemmingsrecord bestaat niet",
         "not_found": "Niet gevonden",
         "back": "Terug",
         "zone_note": "Tijden zijn lokaal: {zone}. Een dag loopt daar van middernacht tot "
@@ -683,6 +850,12 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "arrivals": "Binnenkomsten",
         "not_this_person": "Niet deze persoon",
         "per_100": "Per 100 binnenkomsten",
+        "tip_given": "{day}: {value} toestemmingen gegeven",
+        "tip_ended": "{day}: {value} toestemmingen beëindigd",
+        "tip_active": "{day}: {value} actieve toestemmingen",
+        "tip_arrivals": "{day}: {value} binnenkomsten",
+        "tip_incidents": "{day}: {value} meldingen „niet deze persoon”",
+        "tip_rate": "{day}: {value} van de binnenkomsten gemeld als „niet deze persoon”",
         "consents_title": "Toestemmingen",
         "consents_help": "Elke gegeven, verlengde, ingetrokken, verlopen of gewiste "
         "toestemming. Zoek een klant op naam, e-mail, klantnummer of id; open een record voor "
@@ -1031,6 +1204,20 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"fm_per:{mode}": text for mode, text in _PER_NL.items()},
         **{f"what:{what}": text for what, text in _WHAT_NL.items()},
         **{f"why:{why}": text for why, text in _WHY_NL.items()},
+        **{f"chain_reason:{code}": text for code, text in _CHAIN_REASONS_NL.items()},
+        **{f"field:{key}": text for key, text in _FIELDS_NL.items()},
+        **{
+            f"value:{key}:{value}": text
+            for key, values in _VALUES_NL.items()
+            for value, text in values.items()
+        },
+        "tablet_agent": "{browser} op {device} #{hash}",
+        "tablet_session": "sessie {session}",
+        "agent:browser": "browser",
+        "agent:unknown device": "onbekend apparaat",
+        "yes": "ja",
+        "no": "nee",
+        "as_stored": "Zoals opgeslagen (JSON)",
     },
 }
 

@@ -28,6 +28,12 @@ ME_TEXT: Final[dict[str, dict[str, str]]] = {
         "is deleted at the latest {years} years after your last visit.",
         "keep_noconsent": "We no longer recognise you. Your purchases and preferences stay until "
         "you have them erased below.",
+        "keep_until_pass": "Until {date}, when your consent ends (unless you renew it).",
+        "camera_body_pass": "The camera does not recognise you: we keep nothing about your "
+        "face. You show your pass at the check-in point and the staff see your name, so they can "
+        "greet you. People the camera does not recognise are ignored at once and nothing about "
+        "them is kept.",
+        "qr_pass_label": "QR code of the membership pass",
         "camera_title": "What the camera does",
         "camera_body": "When you walk into the store, the camera at the entrance recognises you "
         "and tells the staff your name, so they can greet you. It sends no pictures anywhere. "
@@ -86,6 +92,12 @@ ME_TEXT: Final[dict[str, dict[str, str]]] = {
         "gezichtscode wordt uiterlijk {years} jaar na uw laatste bezoek gewist.",
         "keep_noconsent": "Wij herkennen u niet meer. Uw aankopen en voorkeuren blijven tot u ze "
         "hieronder laat wissen.",
+        "keep_until_pass": "Tot {date}, als uw toestemming afloopt (tenzij u die verlengt).",
+        "camera_body_pass": "De camera herkent u niet: wij bewaren niets over uw gezicht. U laat "
+        "uw pas zien bij het aanmeldpunt en het personeel krijgt uw naam te zien, zodat ze u "
+        "kunnen begroeten. Mensen die de camera niet herkent, worden meteen genegeerd; over hen "
+        "wordt niets bewaard.",
+        "qr_pass_label": "QR-code van de ledenpas",
         "camera_title": "Wat de camera doet",
         "camera_body": "Als u de winkel binnenloopt, herkent de camera bij de ingang u en krijgt "
         "het personeel uw naam te zien, zodat ze u kunnen begroeten. De camera stuurt nergens "

@@ -22,6 +22,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "receipt_welcome_nostore": "Welcome, {name}. You are now recognised in our stores.",
         "receipt_scan": "Scan the code or open the link to see everything we hold about you, "
         "download it, stop recognition or have everything erased.",
+        "qr_pass_label": "QR code of the membership pass",
+        "qr_link_label": "QR code of the self-service link",
         "receipt_keep": "Keep this link private: anyone who has it can see your data. "
         "The link is valid until {date}; ask at any register for a new one.",
         "print": "Print receipt",
@@ -188,6 +190,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "receipt_welcome_nostore": "Welkom, {name}. U wordt nu herkend in onze winkels.",
         "receipt_scan": "Scan de code of open de link om alles te zien wat wij over u bewaren, "
         "het te downloaden, herkenning te stoppen of alles te laten wissen.",
+        "qr_pass_label": "QR-code van de ledenpas",
+        "qr_link_label": "QR-code van de link naar uw eigen pagina",
         "receipt_keep": "Houd deze link voor uzelf: wie hem heeft, kan uw gegevens zien. "
         "De link is geldig tot {date}; vraag aan elke kassa een nieuwe.",
         "print": "Bon afdrukken",

@@ -228,6 +228,10 @@ def _receipt(
         who = staff_from_token(rt, session, request.cookies.get(SESSION_COOKIE))
     except Unauthorized:
         return RedirectResponse("/register", status_code=303)
+    # the page's frame and what only the cashier reads in the staff language; the receipt
+    # itself in the customer's
+    staff_lang = rt.settings.staff_language
+    staff_words = staff_texts(staff_lang)
     now = rt.now()
     try:
         customer = customer_admin.authorise(
@@ -239,7 +243,13 @@ def _receipt(
         return _render(
             request,
             "receipt.html",
-            {"receipt": None, "t": texts("en"), "reason": exc.reason},
+            {
+                "receipt": None,
+                "t": texts(staff_lang),
+                "s": staff_words,
+                "lang": staff_lang,
+                "reason": exc.reason,
+            },
             status=exc.status_code,
             private=True,
             tz=rt.settings.zone,
@@ -259,7 +269,8 @@ def _receipt(
                 "reissue_url": f"/api/v1/customers/{customer.id}/self-service-link",
                 "customer_name": customer.name,
                 "t": texts(customer.language),
-                "lang": customer.language,
+                "s": staff_words,
+                "lang": staff_lang,  # the cashier reads this page, not the customer
             },
             private=True,
             tz=rt.settings.zone,
@@ -289,7 +300,12 @@ def _receipt(
     return _render(
         request,
         "receipt.html",
-        {"receipt": receipt, "t": texts(receipt.language), "lang": receipt.language},
+        {
+            "receipt": receipt,
+            "t": texts(receipt.language),
+            "s": staff_words,
+            "lang": receipt.language,
+        },
         private=True,
         tz=rt.settings.zone,
     )

@@ -88,6 +88,65 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "new_pass_confirm": "Issue a new pass for {name}? Their current pass stops working at "
         "once.",
         "ready": "Ready.",
+        # said by the page's script (search results, photos, errors)
+        "session_ended": "Your session has ended: please sign in again.",
+        "who": "{name} ({role})",
+        "role_sales": "sales",
+        "role_cashier": "cashier",
+        "role_privacy_officer": "privacy officer",
+        "role_admin": "admin",
+        "forbidden_who": "You are signed in as {name}, a {role} account, which may not enrol "
+        "customers. Sign out and sign in with a cashier account.",
+        "search_failed": "Search failed: {message}",
+        "badge_active": "recognition on",
+        "print_link": "Print self-service link",
+        "new_pass": "New pass",
+        "add_face": "Add a face",
+        "pass_only": "Pass only (no face)",
+        "pass_only_confirm": "Keep {name}'s membership without a face? Their face templates and "
+        "photo are destroyed at once.",
+        "renew": "Renew consent",
+        "withdraw": "Stop recognition",
+        "withdraw_confirm": "Stop recognising {name}? Their face templates are destroyed at once.",
+        "erase": "Erase",
+        "erase_confirm": "Erase everything about {name}? This cannot be undone.",
+        "done_renew": "Consent renewed: {name}.",
+        "done_withdraw": "Recognition stopped: {name}.",
+        "done_erase": "Customer erased: {name}.",
+        "done_pass_only": "Membership without a face now: {name}.",
+        "reenrolling_again": "Enrolling again: {name} (their history is kept)",
+        "reenrolling_existing": "Enrolling existing customer: {name} (their history is kept)",
+        "photo_slot": "Photo {n} · {source}",
+        "source_camera": "camera",
+        "source_uploaded": "uploaded",
+        "checking_photo": "Checking photo {n}",
+        "photo_preview": "photo preview",
+        "photo_facts": "one face, {px} px; sharpness {sharpness}",
+        "photo_frontal": "; frontal {percent}%",
+        "no_camera": "No camera available in this browser: use “Choose photos…” instead.",
+        "camera_failed": "The camera could not be started ({error}): use “Choose photos…” instead.",
+        "err_face_taken": "This face is already enrolled as another customer. Nothing was saved: "
+        "look the customer up with the search above instead of enrolling again.",
+        "err_member": "This customer already has an active consent. Nothing was saved: use "
+        "“Renew consent” in the search results instead.",
+        "err_not_found": "Not enrolled, nothing was saved: {message}. Search for the customer "
+        "again.",
+        "err_too_large": "A photo is too large. Use a smaller photo.",
+        "err_invalid": "Not enrolled, nothing was saved: {message}",
+        "err_forbidden": "Not allowed: {message}",
+        "err_failed": "Enrolment failed, nothing was saved: {message}",
+        # the receipt page's frame, and the re-issue of a link (for the cashier)
+        "no_receipt": "No receipt",
+        "back_to_register": "Back to the register",
+        "reissue_title": "Self-service link for {name}",
+        "reissue_why": "A receipt with a link is printed right after enrolment. A new link can "
+        "be issued if the customer lost theirs: the old link then stops working, and the "
+        "privacy officer sees that you issued it.",
+        "reissue_button": "Issue a new link (the old one stops working)",
+        "reissue_confirm": "Issue a new self-service link? The customer's old link stops working.",
+        "reissue_qr": "QR code of the self-service link",
+        "unreachable": "The server cannot be reached.",
+        "print": "Print",
     },
     "nl": {
         "title": "Vertrouwd · kassa",
@@ -168,6 +227,66 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "new_pass_confirm": "Een nieuwe pas maken voor {name}? De huidige pas werkt dan meteen "
         "niet meer.",
         "ready": "Klaar.",
+        "session_ended": "Uw sessie is verlopen: meld u opnieuw aan.",
+        "who": "{name} ({role})",
+        "role_sales": "verkoop",
+        "role_cashier": "kassa",
+        "role_privacy_officer": "privacyfunctionaris",
+        "role_admin": "beheerder",
+        "forbidden_who": "U bent aangemeld als {name}, met een account voor {role}, dat geen "
+        "klanten mag inschrijven. Meld u af en meld u aan met een kassa-account.",
+        "search_failed": "Zoeken mislukt: {message}",
+        "badge_active": "herkenning aan",
+        "print_link": "Link naar de eigen pagina afdrukken",
+        "new_pass": "Nieuwe pas",
+        "add_face": "Gezicht toevoegen",
+        "pass_only": "Alleen pas (geen gezicht)",
+        "pass_only_confirm": "Het lidmaatschap van {name} voortzetten zonder gezicht? De "
+        "gezichtstemplates en de foto worden meteen vernietigd.",
+        "renew": "Toestemming verlengen",
+        "withdraw": "Herkenning stoppen",
+        "withdraw_confirm": "{name} niet meer herkennen? De gezichtstemplates worden meteen "
+        "vernietigd.",
+        "erase": "Wissen",
+        "erase_confirm": "Alles over {name} wissen? Dit kan niet ongedaan worden gemaakt.",
+        "done_renew": "Toestemming verlengd: {name}.",
+        "done_withdraw": "Herkenning gestopt: {name}.",
+        "done_erase": "Klant gewist: {name}.",
+        "done_pass_only": "Nu lidmaatschap zonder gezicht: {name}.",
+        "reenrolling_again": "Opnieuw inschrijven: {name} (de geschiedenis blijft bewaard)",
+        "reenrolling_existing": "Bestaande klant inschrijven: {name} (de geschiedenis blijft "
+        "bewaard)",
+        "photo_slot": "Foto {n} · {source}",
+        "source_camera": "camera",
+        "source_uploaded": "gekozen bestand",
+        "checking_photo": "Foto {n} wordt gecontroleerd",
+        "photo_preview": "voorbeeld van de foto",
+        "photo_facts": "één gezicht, {px} px; scherpte {sharpness}",
+        "photo_frontal": "; recht van voren {percent}%",
+        "no_camera": "Geen camera beschikbaar in deze browser: gebruik „Foto's kiezen…”.",
+        "camera_failed": "De camera kon niet starten ({error}): gebruik „Foto's kiezen…”.",
+        "err_face_taken": "Dit gezicht is al ingeschreven als een andere klant. Er is niets "
+        "opgeslagen: zoek de klant hierboven op in plaats van opnieuw in te schrijven.",
+        "err_member": "Deze klant heeft al een actieve toestemming. Er is niets opgeslagen: "
+        "gebruik „Toestemming verlengen” in de zoekresultaten.",
+        "err_not_found": "Niet ingeschreven, er is niets opgeslagen: {message}. Zoek de klant "
+        "opnieuw op.",
+        "err_too_large": "Een foto is te groot. Gebruik een kleinere foto.",
+        "err_invalid": "Niet ingeschreven, er is niets opgeslagen: {message}",
+        "err_forbidden": "Niet toegestaan: {message}",
+        "err_failed": "Inschrijven mislukt, er is niets opgeslagen: {message}",
+        "no_receipt": "Geen bon",
+        "back_to_register": "Terug naar de kassa",
+        "reissue_title": "Link naar de eigen pagina voor {name}",
+        "reissue_why": "Een bon met een link wordt direct na het inschrijven afgedrukt. Is de "
+        "klant de link kwijt, dan kan een nieuwe worden uitgegeven: de oude link werkt dan niet "
+        "meer, en de privacyfunctionaris ziet dat u hem uitgaf.",
+        "reissue_button": "Nieuwe link uitgeven (de oude werkt dan niet meer)",
+        "reissue_confirm": "Een nieuwe link naar de eigen pagina uitgeven? De oude link van de "
+        "klant werkt dan niet meer.",
+        "reissue_qr": "QR-code van de link naar de eigen pagina",
+        "unreachable": "De server is niet bereikbaar.",
+        "print": "Afdrukken",
     },
 }
 

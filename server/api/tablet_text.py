@@ -10,6 +10,47 @@ from __future__ import annotations
 
 from typing import Final
 
+from server.services.clienteling.catalogue import ALLERGEN_KEYS, DIETS
+
+# The allergens and diets a card names by their canonical key (``catalogue``: the EU's 14, tree
+# nuts by species), in Dutch: "PINDA", not "PEANUT", on a Dutch tablet. A word staff typed that
+# is not a key is shown as typed. In English the key is the word.
+_ALLERGENS_NL: Final[dict[str, str]] = {
+    "peanut": "pinda",
+    "nuts": "noten",
+    "almond": "amandel",
+    "hazelnut": "hazelnoot",
+    "walnut": "walnoot",
+    "cashew": "cashewnoot",
+    "pecan": "pecannoot",
+    "brazil_nut": "paranoot",
+    "pistachio": "pistache",
+    "macadamia": "macadamianoot",
+    "milk": "melk",
+    "egg": "ei",
+    "gluten": "gluten",
+    "soy": "soja",
+    "sesame": "sesam",
+    "fish": "vis",
+    "crustaceans": "schaaldieren",
+    "molluscs": "weekdieren",
+    "celery": "selderij",
+    "mustard": "mosterd",
+    "sulphites": "sulfieten",
+    "lupin": "lupine",
+    "alcohol": "alcohol",
+}
+_DIETS_NL: Final[dict[str, str]] = {
+    "vegan": "veganistisch",
+    "vegetarian": "vegetarisch",
+    "halal": "halal",
+    "kosher": "koosjer",
+    "gluten_free": "glutenvrij",
+    "lactose_free": "lactosevrij",
+    "sugar_free": "suikervrij",
+    "alcohol_free": "alcoholvrij",
+}
+
 TABLET_TEXT: Final[dict[str, dict[str, str]]] = {
     "en": {
         "locale": "en-GB",
@@ -92,6 +133,8 @@ TABLET_TEXT: Final[dict[str, dict[str, str]]] = {
         "visits_total": "{n} visits · {total}",
         "greeted_then_bought": "Greeted, then bought",
         "of_greeted": "{n} of {greeted} greeted",
+        **{f"allergen:{key}": key.replace("_", " ") for key in sorted(ALLERGEN_KEYS)},
+        **{f"diet:{key}": key.replace("_", "-") for key in DIETS},
     },
     "nl": {
         "locale": "nl-NL",
@@ -175,6 +218,8 @@ TABLET_TEXT: Final[dict[str, dict[str, str]]] = {
         "visits_total": "{n} bezoeken · {total}",
         "greeted_then_bought": "Begroet, daarna gekocht",
         "of_greeted": "{n} van {greeted} begroet",
+        **{f"allergen:{key}": word for key, word in _ALLERGENS_NL.items()},
+        **{f"diet:{key}": word for key, word in _DIETS_NL.items()},
     },
 }
 

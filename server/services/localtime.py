@@ -20,6 +20,11 @@ def _months(language: str) -> tuple[str, ...]:
     return MONTHS_NL if language == "nl" else MONTHS
 
 
+def month_abbreviation(month: int, language: str = "en") -> str:
+    """``Mar`` (``mrt`` in Dutch) for month 3."""
+    return _months(language)[month - 1]
+
+
 def local(value: datetime, tz: tzinfo) -> datetime:
     """``value`` (aware, or naive meaning UTC) as a wall-clock time in ``tz``."""
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -9,7 +9,8 @@ const reissue = document.getElementById("reissue");
 const reissueButton = document.getElementById("reissue-button");
 if (reissue && reissueButton) {
   reissueButton.addEventListener("click", async () => {
-    if (!window.confirm("Issue a new self-service link? The customer's old link stops working.")) return;
+    // the cashier's words come with the page (data- attributes: the CSP allows no inline script)
+    if (!window.confirm(reissue.dataset.confirm)) return;
     reissueButton.disabled = true;
     const error = document.getElementById("reissue-error");
     error.hidden = true;
@@ -17,7 +18,7 @@ if (reissue && reissueButton) {
       method: "POST", credentials: "same-origin", headers: { "X-Vertrouwd": "1", Accept: "application/json" },
     }).catch(() => null);
     if (!r || !r.ok) {
-      error.textContent = r ? ((await r.json().catch(() => ({}))).detail || r.statusText) : "The server cannot be reached.";
+      error.textContent = r ? ((await r.json().catch(() => ({}))).detail || r.statusText) : reissue.dataset.unreachable;
       error.hidden = false;
       reissueButton.disabled = false;
       return;

@@ -36,7 +36,7 @@ async function api(path, opts = {}) {
   // X-Vertrouwd: the server refuses a signed-in change without it (cross-site request forgery).
   const headers = { "X-Vertrouwd": "1", ...(opts.headers || {}) };
   const r = await fetch(path, { credentials: "same-origin", ...opts, headers });
-  if (r.status === 401) { showLogin(); throw new Error("Your session has ended: please sign in again."); }
+  if (r.status === 401) { showLogin(); throw new Error(T.session_ended); }
   if (!r.ok) { const e = new Error(await detail(r)); e.status = r.status; throw e; }
   return r.status === 204 ? null : r.json();
 }
@@ -56,12 +56,11 @@ async function start() {
   let who;
   try { who = await api("/api/v1/auth/me"); } catch { return; }
   state.who = who;
-  $("who").textContent = `${who.display_name} (${who.role})`;
+  const role = T[`role_${who.role}`] || who.role;
+  $("who").textContent = fmt(T.who, { name: who.display_name, role });
   $("sign-out").hidden = false;
   if (who.role !== "cashier" && who.role !== "admin") {
-    $("forbidden-text").textContent =
-      `You are signed in as ${who.display_name}, a ${who.role} account, which may not enrol customers. ` +
-      "Sign out and sign in with a cashier account.";
+    $("forbidden-text").textContent = fmt(T.forbidden_who, { name: who.display_name, role });
     show("forbidden-view");
     return;
   }
@@ -88,7 +87,7 @@ $("sign-out").addEventListener("click", async () => {
 // ---- find an existing customer -------------------------------------------------------------
 function statusBadge(c) {
   const s = c.recognition || c.consent_status || c.status || "";
-  return s ? el("span", { class: `badge ${s}` }, s === "active" ? "recognition on" : s) : null;
+  return s ? el("span", { class: `badge ${s}` }, s === "active" ? T.badge_active : s) : null;
 }
 function customerAction(label, cls, action, fn) {
   return el("button", { type: "button", class: cls, "data-action": action, onclick: fn }, label);
@@ -99,10 +98,10 @@ async function customerCall(c, what, confirmText) {
   msg.className = "alert";
   try {
     await api(`/api/v1/customers/${encodeURIComponent(c.id)}/${what}`, { method: "POST" });
-    const done = { renew: "Consent renewed", withdraw: "Recognition stopped", erase: "Customer erased",
-                   "membership/pass": "Membership without a face now" }[what];
+    const done = { renew: T.done_renew, withdraw: T.done_withdraw, erase: T.done_erase,
+                   "membership/pass": T.done_pass_only }[what];
     msg.className = "alert good";
-    msg.textContent = `${done}: ${c.name}.`;
+    msg.textContent = fmt(done, { name: c.name });
     search();
   } catch (e) {
     msg.className = "alert bad";
@@ -119,7 +118,7 @@ async function search() {
   try {
     found = await api(`/api/v1/customers?q=${encodeURIComponent(q)}`);
   } catch (e) {
-    $("search-status").textContent = `Search failed: ${e.message}`;
+    $("search-status").textContent = fmt(T.search_failed, { message: e.message });
     return;
   }
   const list = Array.isArray(found) ? found : (found.customers || found.results || []);
@@ -127,30 +126,29 @@ async function search() {
   for (const c of list) {
     const s = c.recognition || c.consent_status || c.status;
     const buttons = el("div", { class: "row" },
-      el("a", { class: "button secondary", href: `/register/receipt/${encodeURIComponent(c.id)}`, "data-action": "receipt" }, "Print self-service link"));
+      el("a", { class: "button secondary", href: `/register/receipt/${encodeURIComponent(c.id)}`, "data-action": "receipt" }, T.print_link));
     if (s === "active") {
       buttons.append(
-        customerAction("New pass", "secondary", "new-pass", () => newPass(c)));
+        customerAction(T.new_pass, "secondary", "new-pass", () => newPass(c)));
       if (c.membership === "pass") {
-        buttons.append(customerAction("Add a face", "secondary", "add-face", () => {
+        buttons.append(customerAction(T.add_face, "secondary", "add-face", () => {
           startReenrol(c);
           chooseKind("face");
         }));
       } else if (c.membership === "face") {
-        buttons.append(customerAction("Pass only (no face)", "secondary", "pass-only",
-          () => customerCall(c, "membership/pass",
-            `Keep ${c.name}'s membership without a face? Their face templates and photo are destroyed at once.`)));
+        buttons.append(customerAction(T.pass_only, "secondary", "pass-only",
+          () => customerCall(c, "membership/pass", fmt(T.pass_only_confirm, { name: c.name }))));
       }
       buttons.append(
-        customerAction("Renew consent", "secondary", "renew", () => customerCall(c, "renew")),
-        customerAction("Stop recognition", "danger", "withdraw",
-          () => customerCall(c, "withdraw", `Stop recognising ${c.name}? Their face templates are destroyed at once.`)));
+        customerAction(T.renew, "secondary", "renew", () => customerCall(c, "renew")),
+        customerAction(T.withdraw, "danger", "withdraw",
+          () => customerCall(c, "withdraw", fmt(T.withdraw_confirm, { name: c.name }))));
     } else {
       buttons.append(customerAction(s === "none" ? T.enrol_existing_short : T.enrol_again, "primary", "reenrol",
         () => startReenrol(c)));
     }
-    buttons.append(customerAction("Erase", "danger", "erase",
-      () => customerCall(c, "erase", `Erase everything about ${c.name}? This cannot be undone.`)));
+    buttons.append(customerAction(T.erase, "danger", "erase",
+      () => customerCall(c, "erase", fmt(T.erase_confirm, { name: c.name }))));
     results.append(el("li", { "data-customer": c.id },
       el("div", {}, el("strong", {}, c.name), " ",
         c.preferred_name && c.preferred_name !== c.name ? el("span", { class: "muted" }, `(${c.preferred_name}) `) : null,
@@ -211,7 +209,7 @@ function setMode(customer) {
   $("name-hint").hidden = !customer;
   $("reenrol-banner").hidden = !customer;
   $("reenrol-text").textContent = customer
-    ? `${customer.again ? "Enrolling again" : "Enrolling existing customer"}: ${customer.name} (their history is kept)`
+    ? fmt(customer.again ? T.reenrolling_again : T.reenrolling_existing, { name: customer.name })
     : "";
   $("new-title-text").textContent = customer ? submitLabel() : T.new_member;
   $("submit").textContent = submitLabel();
@@ -264,10 +262,11 @@ function slotView(slot) {
   const remove = el("button", { type: "button", class: "secondary", "data-action": "remove",
     "aria-label": `${T.remove} ${slot.id}`, onclick: () => removeSlot(slot) }, T.remove);
   slot.node = el("div", { class: "slot pending", "data-slot": slot.id },
-    el("div", { class: "meta" }, `Photo ${slot.id} · ${slot.source}`), slot.canvas, verdict, detailEl, remove);
+    el("div", { class: "meta" }, fmt(T.photo_slot, { n: slot.id, source: T[`source_${slot.source}`] || slot.source })),
+    slot.canvas, verdict, detailEl, remove);
   slot.verdictEl = verdict;
   slot.detailEl = detailEl;
-  verdict.replaceChildren(el("progress", { "aria-label": `Checking photo ${slot.id}` }),
+  verdict.replaceChildren(el("progress", { "aria-label": fmt(T.checking_photo, { n: slot.id }) }),
     " " + T.checking);
   $("slots").append(slot.node);
 }
@@ -278,8 +277,8 @@ function renderVerdict(slot) {
     const r = slot.result;
     slot.verdictEl.textContent = T.photo_ok;
     slot.detailEl.textContent =
-      `one face, ${r.face_size} px; sharpness ${Math.round(r.sharpness)}; ` +
-      (r.frontalness == null ? "" : `frontal ${Math.round(r.frontalness * 100)}%`);
+      fmt(T.photo_facts, { px: r.face_size, sharpness: Math.round(r.sharpness) }) +
+      (r.frontalness == null ? "" : fmt(T.photo_frontal, { percent: Math.round(r.frontalness * 100) }));
   } else if (slot.status === "bad") {
     slot.verdictEl.textContent = T.photo_bad;
     const reasons = slot.result ? slot.result.reasons : [slot.error];
@@ -294,7 +293,7 @@ async function addPhoto(blob, source) {
     return;
   }
   const slot = { id: state.nextSlotId++, blob, source, status: "pending", result: null,
-    canvas: el("canvas", { width: 1, height: 1, role: "img", "aria-label": "photo preview" }) };
+    canvas: el("canvas", { width: 1, height: 1, role: "img", "aria-label": T.photo_preview }) };
   state.slots.push(slot);
   slotView(slot);
   refresh();
@@ -356,14 +355,14 @@ $("upload").addEventListener("change", async (ev) => {
 async function startCamera() {
   const status = $("camera-status");
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    status.textContent = "No camera available in this browser: use “Choose photos…” instead.";
+    status.textContent = T.no_camera;
     return;
   }
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({
       video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
   } catch (e) {
-    status.textContent = `The camera could not be started (${e.name}): use “Choose photos…” instead.`;
+    status.textContent = fmt(T.camera_failed, { error: e.name });
     return;
   }
   const video = $("video");
@@ -444,18 +443,16 @@ $("reset").addEventListener("click", () => {
 
 function plainError(status, message) {
   if (status === 409 && /already enrolled/.test(message)) {
-    return "This face is already enrolled as another customer. Nothing was saved: look the customer up " +
-      "with the search above instead of enrolling again.";
+    return T.err_face_taken;
   }
   if (status === 409 && /already a member/.test(message)) {
-    return "This customer already has an active consent. Nothing was saved: use “Renew consent” " +
-      "in the search results instead.";
+    return T.err_member;
   }
-  if (status === 404) return `Not enrolled, nothing was saved: ${message}. Search for the customer again.`;
-  if (status === 413) return "A photo is too large. Use a smaller photo.";
-  if (status === 422) return `Not enrolled, nothing was saved: ${message}`;
-  if (status === 403) return `Not allowed: ${message}`;
-  return `Enrolment failed, nothing was saved: ${message}`;
+  if (status === 404) return fmt(T.err_not_found, { message });
+  if (status === 413) return T.err_too_large;
+  if (status === 422) return fmt(T.err_invalid, { message });
+  if (status === 403) return fmt(T.err_forbidden, { message });
+  return fmt(T.err_failed, { message });
 }
 $("enrol-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -125,7 +125,7 @@ def test_a_records_full_history_and_opening_it_is_audited(
     assert officer.get(f"{API}/consents/nope").status_code == 404
     page = officer.get("/console/consents/nope")
     assert page.status_code == 404
-    assert "no such consent record" in page.text
+    assert "There is no such consent record" in page.text
 
 
 # -- audit chain ---------------------------------------------------------------------------

@@ -49,8 +49,9 @@ PAGES = {
 }  # fmt: skip
 
 # The console's own English labels: none may show on a Dutch page. (Words that are Dutch too,
-# "Status", "Camera", "records", are left out. The Art. 30 record's body is the service's text,
-# not a label: the ROPA page is checked for its own words only.)
+# "Status", "Camera", "records", are left out.) The Art. 30 record's body is in the staff
+# language too but names tables and the English consent texts' titles ("profile_keys",
+# "Membership with a pass"): ``test_console_dutch_browser.py`` reads it for its sentences.
 ENGLISH_LABELS = (
     "Overview", "Consent log", "Audit chain", "Deletion proofs", "Staff access", "Incidents",
     "Retention", "Devices", "Stores & go-live", "Art. 30 record", "Sign out", "Times are local",
@@ -102,13 +103,13 @@ def live(live: ServerThread, world: World) -> ServerThread:
 def words_on(page: Any) -> str:
     """What the officer reads: the text of the page as written (before CSS upper-cases a
     heading), the labels of inputs and buttons, placeholders, and the words a button asks to
-    confirm or shows when done. Not the Art. 30 record's body nor an audit entry's raw details
-    (``key: value`` as the log holds them): data, not labels."""
+    confirm or shows when done; an audit entry's details included, the Art. 30 record's body
+    not (see ``ENGLISH_LABELS``)."""
     text = page.evaluate(
         """() => {
           const parts = [document.title];
           const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
-            acceptNode: (n) => n.parentElement.closest("script, style, #ropa, .details")
+            acceptNode: (n) => n.parentElement.closest("script, style, #ropa")
               ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT });
           while (walk.nextNode()) parts.push(walk.currentNode.nodeValue);
           for (const e of document.querySelectorAll("[placeholder], [aria-label], [title], " +

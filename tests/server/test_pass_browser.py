@@ -160,6 +160,14 @@ def test_the_self_service_page_issues_a_new_pass_and_switches_to_pass_only(
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(FaceTemplate)) == 0
     page.screenshot(path=str(screenshot_dir / "me-pass-only.png"), full_page=True)
+    # the first screen no longer says the camera recognises them or that a face code is kept
+    assert "camera does not recognise you" in page.inner_text("#camera")
+    assert "face code" not in page.inner_text("#keep")
+    page.goto(page.url.replace("?lang=en", "?lang=nl"))
+    assert page.inner_text("#camera").startswith("De camera herkent u niet")
+    assert "gezichtscode" not in page.inner_text("#keep")
+    assert "herkent de camera bij de ingang u" not in page.inner_text("#recognition")
+    page.screenshot(path=str(screenshot_dir / "i16-me-pass-only-nl.png"), full_page=True)
 
 
 def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(

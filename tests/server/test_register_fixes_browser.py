@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from server.runtime import Runtime
 from server.serve import ServerThread
 from tests.browser import CHROMIUM_FLAGS, assert_accessible, chromium_path
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.live_pages import sign_in_register
 from tests.server.test_register_browser import wait_for_checks, y4m_of
+from tests.server.test_tablet_browser import enrol_lin
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 
@@ -155,8 +157,14 @@ def test_the_camera_preview_leaves_take_photo_on_screen_on_a_tablet(
 
 
 def test_the_register_speaks_dutch_to_a_dutch_cashier(
-    browser: Any, store: StoreFixture, live: ServerThread, screenshot_dir: Path
+    browser: Any,
+    runtime: Runtime,
+    store: StoreFixture,
+    live: ServerThread,
+    faces: Path,
+    screenshot_dir: Path,
 ) -> None:
+    enrol_lin(runtime, store, faces)
     page = browser.new_context(viewport={"width": 1024, "height": 900}).new_page()
     page.goto(f"{live.base_url}/register?lang=nl")
     page.wait_for_selector("#login-view:not([hidden])")
@@ -174,7 +182,26 @@ def test_the_register_speaks_dutch_to_a_dutch_cashier(
     page.fill("#name", "Anna de Vries")
     page.fill("#confirmation_name", "Anna de Vries")
     assert page.inner_text("#name-match") == "✓ De getypte naam klopt."
-    for english in ("Full name", "Still needed", "The typed name", "Start over", "Search"):
+    assert "kassa" in page.inner_text("#who")  # the role, in Dutch (not "cashier")
+    # a member found by search: her status and what can be done, in Dutch
+    page.fill("#search", "Lin")
+    page.click("#search-form button[type=submit]")
+    row = page.wait_for_selector("[data-customer]")
+    found = row.inner_text()
+    for words in ("herkenning aan", "Link naar de eigen pagina afdrukken", "Nieuwe pas",
+                  "Toestemming verlengen", "Herkenning stoppen", "Wissen"):  # fmt: skip
+        assert words in found, words
+    # a photo: its slot and what the check found, in Dutch
+    page.set_input_files("#upload", str(faces / "people" / "obama" / "obama.jpg"))
+    wait_for_checks(page, 1)
+    slot = page.inner_text(".slot")
+    assert "Foto 1 · gekozen bestand" in slot, slot
+    assert "één gezicht, " in slot, slot
+    app = page.inner_text("#app")
+    for english in ("Full name", "Still needed", "The typed name", "Start over", "Search",
+                    "Photo 1", "uploaded", "one face", "sharpness", "frontal",
+                    "recognition on", "Print self-service link", "New pass", "Renew consent",
+                    "Stop recognition", "Erase"):  # fmt: skip
         assert english not in app, english
     page.screenshot(path=str(screenshot_dir / "i16-register-dutch.png"), full_page=True)
     assert_accessible(page, "register-nl")

@@ -13,15 +13,18 @@ from typing import Any
 
 import pytest
 
+from server.api.tablet_text import TABLET_TEXT
 from server.app import create_app
 from server.runtime import Runtime
 from server.serve import ServerThread
+from server.services.clienteling.catalogue import ALLERGEN_KEYS
 from server.settings import ServerSettings
 from tests.browser import assert_accessible
 from tests.server.conftest import PASSWORD, StoreFixture
 from tests.server.test_tablet_browser import arrival, device_token, enrol_lin
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
+_NL = TABLET_TEXT["nl"]
 
 # The tablet's own words in English: none may show on a Dutch tablet. (What the card says about
 # the member, such as a suggestion's reason, comes from the services and is not a label.)
@@ -125,6 +128,16 @@ def test_the_tablet_speaks_the_stores_staff_language(
         for words in ("Allergic: ", "For today", "Suggest", "Last bought", "Greeted"):
             assert words in shown, words
     seen.append(shown)
+    # Lin's allergy is named in the staff language (the canonical key "peanut" is "PINDA")
+    banner = page.inner_text("article.card .allergy")
+    tablet_words = TABLET_TEXT[language]
+    named = [
+        k for k in ALLERGEN_KEYS if tablet_words[f"allergen:{k}"].upper() in banner.split(":")[1]
+    ]
+    assert named, banner
+    if dutch:
+        english = [k.upper() for k in ALLERGEN_KEYS if _NL[f"allergen:{k}"] != k]
+        assert not [w for w in english if w in banner], banner
     # what the card says about Lin is in the staff language too: the service item, the question
     # to ask and each suggestion's reason (the product names are the shop's own)
     card_text = page.inner_text("article.card")

@@ -3,6 +3,7 @@ and the one service call behind each view that has both a page and a JSON twin."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -16,6 +17,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
+from consent.audit import read_reason
 from server.api.console_text import console_texts
 from server.api.pages import CSP, zone_in
 from server.deps import (
@@ -102,6 +104,17 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s / 86400:.0f} days"
 
 
+@pass_context
+def _iso_dt_filter(ctx: Context, value: str) -> str:
+    """An instant an audit entry's data holds as ISO 8601 text (in UTC), shown like every other
+    time on the console; text that is not one is shown as it is."""
+    try:
+        when = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    return fmt_dt(when, zone_in(ctx), False, _lang_in(ctx))
+
+
 def fmt_dmy(day: date | None) -> str:
     """``25-11-2026``: what the console's date fields show and take (a browser's own date field
     follows the browser's locale, mm/dd/yyyy in many, ambiguous to a Dutch officer)."""
@@ -112,12 +125,48 @@ def fmt_number(value: int | float) -> str:
     return f"{value:,}".replace(",", " ")
 
 
+def chain_reason(t: dict[str, str], reason: str | None) -> str:
+    """Why the audit chain failed verification, in the words ``t``: the run stores the
+    verifier's English sentence, which names a fixed reason and its record numbers."""
+    known = read_reason(reason)
+    if known is None:
+        return reason or ""
+    code, values = known
+    return t["chain_reason:" + code].format(**values)
+
+
+_TABLET = re.compile(
+    r"(?P<browser>.+?) on (?P<device>.+?) #(?P<hash>[0-9a-f]{6})(?: · session (?P<session>\w+))?"
+)
+
+
+def tablet_words(t: dict[str, str], label: str | None) -> str:
+    """The tablet an opening came from (``Safari on iPad #8e6a27 · session 638bd38b``, as the
+    access log's service writes it from the entry's ``agent`` and ``session``) in the words
+    ``t``; the browser and device names stay, the fixed words are said in the staff language."""
+    found = _TABLET.fullmatch(label or "")
+    if found is None:
+        return label or "—"
+    device = found["device"]
+    text = t["tablet_agent"].format(
+        browser=t.get("agent:" + found["browser"], found["browser"]),
+        device=t.get("agent:" + device, device),
+        hash=found["hash"],
+    )
+    if found["session"]:
+        text += " · " + t["tablet_session"].format(session=found["session"])
+    return text
+
+
 templates.env.filters["dt"] = _dt_filter
 templates.env.filters["day"] = _day_filter
 templates.env.filters["duration"] = _duration_filter
 templates.env.filters["num"] = fmt_number
 templates.env.filters["dmy"] = fmt_dmy
+templates.env.filters["iso_dt"] = _iso_dt_filter
 templates.env.globals["label"] = console.label
+templates.env.globals["chain_reason"] = chain_reason
+templates.env.globals["tablet_words"] = tablet_words
 
 NAV = (  # each section's name is the staff words' ``nav_<section>``
     ("overview", "/console"),
@@ -379,4 +428,10 @@ def key_info(ctx: ServiceContext) -> ropa.KeyInfo:
 
 
 def ropa_record(session: Session, ctx: ServiceContext) -> ropa.Record:
-    return ropa.build(session, settings=ctx.settings, keys=key_info(ctx), now=ctx.now())
+    return ropa.build(
+        session,
+        settings=ctx.settings,
+        keys=key_info(ctx),
+        now=ctx.now(),
+        language=ctx.settings.staff_language,
+    )

@@ -27,7 +27,9 @@ router = APIRouter(tags=["console"])
 # -- charts ----------------------------------------------------------------------------------
 
 
-def rate_chart(arrivals: list[console.DayCount], t: dict[str, str]) -> dict[str, Any]:
+def rate_chart(
+    arrivals: list[console.DayCount], t: dict[str, str], language: str
+) -> dict[str, Any]:
     """'Not this person' reports per 100 arrivals, per day (overview and incidents)."""
     return {
         "title": t["chart_rate"],
@@ -39,20 +41,23 @@ def rate_chart(arrivals: list[console.DayCount], t: dict[str, str]) -> dict[str,
                     [d.values["incident_rate"] for d in arrivals],
                     "#b3261e",
                     "line",
+                    t["tip_rate"],
                 )
             ],
             title=t["chart_rate"],
             description=t["chart_rate_help"],
             unit="%",
             chart_id="chart-rate",
+            language=language,
         ),
         "columns": [t["per_100"]],
         "rows": [(d.day, [d.values["incident_rate"]]) for d in arrivals],
     }
 
 
-def chart_set(data: common.OverviewData, t: dict[str, str]) -> list[dict[str, Any]]:
-    """The overview's charts, each with its numbers for a table under it, in the words ``t``."""
+def chart_set(data: common.OverviewData, t: dict[str, str], language: str) -> list[dict[str, Any]]:
+    """The overview's charts, each with its numbers for a table under it, in the words ``t``
+    (tooltips too) and ``language``'s days and numbers."""
     consents, arrivals = data.consents_per_day, data.arrivals_per_day
     days = [d.day for d in consents]
     return [
@@ -61,12 +66,23 @@ def chart_set(data: common.OverviewData, t: dict[str, str]) -> list[dict[str, An
             "svg": charts.chart(
                 days,
                 [
-                    charts.Series(t["given"], [d.values["given"] for d in consents], "#2f6f5e"),
-                    charts.Series(t["ended"], [d.values["ended"] for d in consents], "#9aa3b2"),
+                    charts.Series(
+                        t["given"],
+                        [d.values["given"] for d in consents],
+                        "#2f6f5e",
+                        tip=t["tip_given"],
+                    ),
+                    charts.Series(
+                        t["ended"],
+                        [d.values["ended"] for d in consents],
+                        "#9aa3b2",
+                        tip=t["tip_ended"],
+                    ),
                 ],
                 title=t["chart_consents"],
                 description=t["chart_consents_help"],
                 chart_id="chart-consents",
+                language=language,
             ),
             "columns": [t["given"], t["ended"]],
             "rows": [(d.day, [d.values["given"], d.values["ended"]]) for d in consents],
@@ -77,12 +93,17 @@ def chart_set(data: common.OverviewData, t: dict[str, str]) -> list[dict[str, An
                 days,
                 [
                     charts.Series(
-                        t["active"], [d.values["active"] for d in consents], "#1a56db", "line"
+                        t["active"],
+                        [d.values["active"] for d in consents],
+                        "#1a56db",
+                        "line",
+                        t["tip_active"],
                     )
                 ],
                 title=t["chart_active"],
                 description=t["chart_active_help"],
                 chart_id="chart-active",
+                language=language,
             ),
             "columns": [t["active"]],
             "rows": [(d.day, [d.values["active"]]) for d in consents],
@@ -93,20 +114,27 @@ def chart_set(data: common.OverviewData, t: dict[str, str]) -> list[dict[str, An
                 [d.day for d in arrivals],
                 [
                     charts.Series(
-                        t["arrivals"], [d.values["arrivals"] for d in arrivals], "#2f6f5e"
+                        t["arrivals"],
+                        [d.values["arrivals"] for d in arrivals],
+                        "#2f6f5e",
+                        tip=t["tip_arrivals"],
                     ),
                     charts.Series(
-                        t["not_this_person"], [d.values["incidents"] for d in arrivals], "#b3261e"
+                        t["not_this_person"],
+                        [d.values["incidents"] for d in arrivals],
+                        "#b3261e",
+                        tip=t["tip_incidents"],
                     ),
                 ],
                 title=t["chart_arrivals"],
                 description=t["chart_arrivals_help"],
                 chart_id="chart-arrivals",
+                language=language,
             ),
             "columns": [t["arrivals"], t["not_this_person"]],
             "rows": [(d.day, [d.values["arrivals"], d.values["incidents"]]) for d in arrivals],
         },
-        rate_chart(arrivals, t),
+        rate_chart(arrivals, t, language),
     ]
 
 
@@ -123,7 +151,7 @@ def overview_page(page: OfficerPage, session: SessionDep, period: PagePeriodDep)
             "period": period,
             "overview": data.overview,
             "chain": verification.status(session, runs=1, checkpoints=1),
-            "charts": chart_set(data, common.words(page.ctx)),
+            "charts": chart_set(data, common.words(page.ctx), page.ctx.settings.staff_language),
             "stores": signage.store_rows(session),
         },
     )
@@ -167,11 +195,11 @@ def consent_page(consent_id: str, page: OfficerPage, session: SessionDep) -> Res
         history = console.consent_history(
             session, consent_id=consent_id[:64], who=page.who, now=page.ctx.now()
         )
-    except NotFound as exc:
+    except NotFound:
         return page.render(
             "console_missing.html",
             "consents",
-            {"reason": exc.reason, "back": "/console/consents"},
+            {"reason": common.words(page.ctx)["no_consent"], "back": "/console/consents"},
             status_code=404,
         )
     return page.render("console_consent.html", "consents", {"h": history, "r": history.record})
@@ -235,7 +263,11 @@ def incidents_page(
     outcome: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     rows = console.incidents(session, period=period, outcome=outcome)
-    rate = rate_chart(console.daily_arrivals(session, period=period), common.words(page.ctx))
+    rate = rate_chart(
+        console.daily_arrivals(session, period=period),
+        common.words(page.ctx),
+        page.ctx.settings.staff_language,
+    )
     return page.render(
         "console_incidents.html",
         "incidents",

@@ -13,7 +13,8 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+from server.services import localtime
+
 INK = "#1d2433"
 MUTED = "#4f596b"
 GRID = "#e2e5ea"
@@ -26,6 +27,14 @@ class Series:
     colour: str
     kind: str = "bar"
     """bar | line"""
+    tip: str = ""
+    """a bar's or point's tooltip, ``{day}`` and ``{value}`` filled in, in the page's language
+    (``25 nov: 3 toestemmingen gegeven``); empty: ``{day}: {value} <name>``"""
+
+    def tooltip(self, day: str, value: str) -> str:
+        if self.tip:
+            return self.tip.format(day=day, value=value)
+        return f"{day}: {value} {self.name.lower()}"
 
 
 def nice_step(span: float, ticks: int = 4) -> float:
@@ -40,13 +49,16 @@ def nice_step(span: float, ticks: int = 4) -> float:
     return float(10 * power)
 
 
-def _fmt(value: float, unit: str) -> str:
-    text = f"{value:.1f}" if value != int(value) else f"{int(value)}"
+def _fmt(value: float, unit: str, language: str = "en") -> str:
+    # two decimals at most, none trailing: a tick at 0.25 reads 0.25, not 0.2
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
+    if language == "nl":  # a Dutch reader takes 2.5 for two and a half thousand
+        text = text.replace(".", ",")
     return f"{text}{unit}"
 
 
-def _day(d: date) -> str:
-    return f"{d.day} {MONTHS[d.month - 1]}"
+def _day(d: date, language: str = "en") -> str:
+    return f"{d.day} {localtime.month_abbreviation(d.month, language)}"
 
 
 def chart(
@@ -59,8 +71,10 @@ def chart(
     width: int = 560,
     height: int = 250,
     chart_id: str = "chart",
+    language: str = "en",
 ) -> Markup:
-    """An SVG chart of ``series`` over ``days`` (bars side by side, lines on top)."""
+    """An SVG chart of ``series`` over ``days`` (bars side by side, lines on top); days and
+    numbers written for ``language`` (``3 mrt``, ``2,5%`` in Dutch)."""
     left, right, top, bottom = 48, 12, 34, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(1, len(days))
@@ -105,7 +119,7 @@ def chart(
         )
         out.append(
             f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" fill="{MUTED}">'
-            f"{escape(_fmt(tick, unit))}</text>"
+            f"{escape(_fmt(tick, unit, language))}</text>"
         )
         tick += step
     # day labels: at most about 7
@@ -115,7 +129,7 @@ def chart(
             cx = left + slot * (i + 0.5)
             out.append(
                 f'<text x="{cx:.1f}" y="{height - 10}" text-anchor="middle" fill="{MUTED}">'
-                f"{escape(_day(d))}</text>"
+                f"{escape(_day(d, language))}</text>"
             )
     # bars
     group_w = bar_w * len(bars)
@@ -129,8 +143,8 @@ def chart(
             out.append(
                 f'<rect x="{x0 + j * bar_w:.1f}" y="{by:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
                 f'height="{top + plot_h - by:.1f}" fill="{s.colour}">'
-                f"<title>{escape(_day(d))}: {escape(_fmt(value, unit))} "
-                f"{escape(s.name.lower())}</title></rect>"
+                f"<title>{escape(s.tooltip(_day(d, language), _fmt(value, unit, language)))}"
+                "</title></rect>"
             )
     # lines
     for s in series:
@@ -146,8 +160,8 @@ def chart(
             for (px, py), d, v in zip(points, days, s.values, strict=False):
                 out.append(
                     f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{s.colour}">'
-                    f"<title>{escape(_day(d))}: {escape(_fmt(v, unit))} "
-                    f"{escape(s.name.lower())}</title></circle>"
+                    f"<title>{escape(s.tooltip(_day(d, language), _fmt(v, unit, language)))}"
+                    "</title></circle>"
                 )
     out.append(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '

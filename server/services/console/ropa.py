@@ -15,6 +15,7 @@ and DPIA remain the legal documents.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -40,12 +41,8 @@ from consent.records import (
     CURRENT_CONSENT_VERSION,
     CURRENT_PASS_CONSENT_VERSION,
     LANGUAGES,
-    LEGAL_BASIS,
-    PASS_LEGAL_BASIS,
     PASS_PROCESSING,
-    PASS_PURPOSE,
     PROCESSING,
-    PURPOSE,
     PURPOSE_ID,
     current_consent_text,
     current_pass_consent_text,
@@ -56,51 +53,12 @@ from server.db.models import customer_tables
 from server.db.staff import Staff
 from server.services import localtime
 from server.services.console import pdf
+from server.services.console.ropa_text import ROPA_TEXT, ropa_texts
 from server.services.membership import epochs
 from server.services.recognition import signage
 from server.settings import ServerSettings
 
-TITLE = "Record of processing activities (GDPR Art. 30)"
-
-DATA_CATEGORIES: dict[str, tuple[str, str]] = {
-    "customers": ("Identity and contact", "name, preferred name, e-mail, language, loyalty id"),
-    "customer_keys": ("Key material", "the member's data key, wrapped by the server key"),
-    "consent_records": (
-        "Proof of consent",
-        "purpose, scope (stores), text version and SHA-256, channel, collector, dates, status",
-    ),
-    "face_templates": (
-        "Biometric data (Art. 9)",
-        "face templates (128 numbers each), encrypted; never shown or exported",
-    ),
-    "face_thumbnails": (
-        "Biometric data (Art. 9)",
-        "one small enrolment photo, encrypted, for the salesperson's visual check",
-    ),
-    "visits": ("Visits", "store, time of recognition, match score, what staff did with the card"),
-    "sales": ("Purchases", "receipts from the point of sale linked to the member"),
-    "purchases": ("Purchases", "purchase lines: product, category, brand, size, quantity"),
-    "preferences": ("Preferences", "brands, categories, sizes, notes the member shared"),
-    "allergies": (
-        "Health data (Art. 9)",
-        "allergies and intolerances, so suggestions never conflict with them",
-    ),
-    "dietary_needs": (
-        "Dietary needs (may reveal health or belief, Art. 9)",
-        "vegan, halal, kosher, gluten-free and similar",
-    ),
-    "service_items": ("Orders and repairs", "open repairs, special orders, pickups, returns"),
-    "staff_notes": ("Staff notes", "short notes by colleagues (at most 500 characters)"),
-    "customer_external_ids": ("Linked numbers", "the member's number in the CRM, POS or webshop"),
-    "member_passes": (
-        "Membership pass",
-        "the SHA-256 digest of the member's pass (never the pass itself), issue and revocation",
-    ),
-    "incidents": (
-        "Recognition incidents",
-        "'not this person' reports: camera, score, margin, the officer's outcome",
-    ),
-}
+TITLE = ROPA_TEXT["en"]["title"]
 
 SUITES = {
     "mlkem768-x25519": "HPKE (RFC 9180): ML-KEM-768 + X25519 hybrid KEM, HKDF-SHA256, AES-256-GCM",
@@ -128,9 +86,12 @@ class Record:
     sections: list[Section]
     tz: tzinfo
     """the stores' zone: every time in the record is shown in it"""
-    kicker: str = "GDPR ARTICLE 30"
-    heading: str = "Record of processing activities"
+    kicker: str = ROPA_TEXT["en"]["kicker"]
+    heading: str = ROPA_TEXT["en"]["heading"]
     """the PDF's title block (the AI Act record, ``aiact``, is rendered by the same code)"""
+    words: Mapping[str, str] = field(default_factory=lambda: ROPA_TEXT["en"])
+    """the frame's words (Markdown header, PDF subtitle, footer, page numbers), in the
+    record's language"""
 
     @property
     def text(self) -> str:
@@ -145,15 +106,24 @@ class KeyInfo:
     keys: int
 
 
-def _when(dt: datetime | None, tz: tzinfo) -> str:
+def _when(dt: datetime | None, tz: tzinfo, never: str = "never") -> str:
     """``2026-11-25 15:05 CET``: local time in the stores' zone, with its abbreviation."""
     if dt is None:
-        return "never"
+        return never
     return f"{localtime.local(dt, tz):%Y-%m-%d %H:%M} {localtime.abbreviation(dt, tz)}"
 
 
-def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: datetime) -> Record:
-    """The record as the system is configured and running at ``now``."""
+def build(
+    session: Session,
+    *,
+    settings: ServerSettings,
+    keys: KeyInfo,
+    now: datetime,
+    language: str = "en",
+) -> Record:
+    """The record as the system is configured and running at ``now``, in ``language`` (the
+    stores' staff language; ``ropa_text`` holds its words)."""
+    w = ropa_texts(language)
     active = int(
         session.scalar(
             select(func.count())
@@ -181,254 +151,212 @@ def build(session: Session, *, settings: ServerSettings, keys: KeyInfo, now: dat
     texts += [current_pass_consent_text(lang) for lang in LANGUAGES]
     contact = settings.privacy_contact
     tz = settings.zone
+    controller = settings.controller_name.strip()
+    if not controller or controller == signage.UNSET_CONTROLLER:
+        controller = w["controller_unset"]
+    promise = epochs.promise(settings)
 
+    def when(dt: datetime | None) -> str:
+        return _when(dt, tz, w["never"])
+
+    def role(name: str) -> str:
+        return w.get(f"role:{name}", name)
+
+    def category(name: str) -> list[str]:
+        return [
+            w.get(f"category:{name}", w["no_description"]),
+            w.get(f"holds:{name}", w["see_table"]),
+        ]
+
+    verified = (
+        w["verified_ok" if last_check.ok else "verified_bad"].format(at=when(last_check.at))
+        if last_check
+        else w["never"]
+    )
     sections: list[Section] = [
         Section(
-            "1. Controller",
+            w["s_controller"],
             table=[
                 ["", ""],
-                ["Controller", settings.controller_name],
-                [
-                    "Privacy officer (contact)",
-                    contact or "not configured (set VERTROUWD_PRIVACY_CONTACT)",
-                ],
-                ["Public notice", f"{settings.public_url.rstrip('/')}/privacy"],
-                ["Record generated", _when(now, tz)],
-                [
-                    "Times in this record",
-                    localtime.zone_note(tz, year=localtime.today(now, tz).year),
-                ],
+                [w["controller"], controller],
+                [w["contact"], contact or w["contact_unset"]],
+                [w["public_notice"], f"{settings.public_url.rstrip('/')}/privacy"],
+                [w["generated"], when(now)],
+                [w["times"], localtime.zone_note(tz, year=localtime.today(now, tz).year)],
             ],
         ),
         Section(
-            "2. Purposes and legal basis",
+            w["s_purposes"],
             table=[
-                ["Purpose", "Legal basis", "Data subjects"],
-                [
-                    f"{PURPOSE[0].upper()}{PURPOSE[1:]} ({PURPOSE_ID})",
-                    LEGAL_BASIS,
-                    "members who opted in",
-                ],
-                [
-                    f"{PASS_PURPOSE[0].upper()}{PASS_PURPOSE[1:]}",
-                    PASS_LEGAL_BASIS,
-                    "members who chose a membership without a face",
-                ],
-                [
-                    "Proof of consent and accountability: the hash-chained audit log",
-                    "GDPR Art. 6(1)(c) with Art. 7(1) and 5(2)",
-                    "members (by pseudonym), staff",
-                ],
-                [
-                    "Security of access by staff: the access log",
-                    "GDPR Art. 6(1)(f) legitimate interest",
-                    "staff",
-                ],
+                [w["purpose"], w["legal_basis"], w["data_subjects"]],
+                [w["purpose_face"].format(id=PURPOSE_ID), w["basis_face"], w["subjects_face"]],
+                [w["purpose_pass"], w["basis_pass"], w["subjects_pass"]],
+                [w["purpose_audit"], w["basis_audit"], w["subjects_audit"]],
+                [w["purpose_access"], w["basis_access"], w["subjects_access"]],
             ],
-            paragraphs=["Processing operations consented to:"],
-            items=[*PROCESSING, *(f"without a face: {p}" for p in PASS_PROCESSING)],
+            paragraphs=[w["operations"]],
+            items=[
+                *(w[f"processing:{i}"] for i in range(len(PROCESSING))),
+                *(
+                    w["without_face"].format(operation=w[f"pass_processing:{i}"])
+                    for i in range(len(PASS_PROCESSING))
+                ),
+            ],
         ),
         Section(
-            "3. Consent texts in force",
+            w["s_texts"],
             table=[
-                ["Version", "Lang.", "Title", "SHA-256"],
+                [w["version"], w["lang"], w["text_title"], "SHA-256"],
                 *([t.version, t.language, t.title, t.sha256] for t in texts),
             ],
             paragraphs=[
-                f"New consents are given on version {CURRENT_CONSENT_VERSION} (membership with "
-                f"face recognition) or {CURRENT_PASS_CONSENT_VERSION} (membership without a "
-                "face, with a pass); each consent record keeps the version and SHA-256 of the "
-                "exact text the member was shown."
+                w["texts_note"].format(
+                    face=CURRENT_CONSENT_VERSION, pass_version=CURRENT_PASS_CONSENT_VERSION
+                )
             ],
         ),
         Section(
-            "4. Categories of data subjects",
+            w["s_subjects"],
             table=[
-                ["Who", "Now", "What is processed"],
+                [w["who"], w["now"], w["what_processed"]],
+                [w["members_opted"], w["active_n"].format(n=active), w["below"]],
                 [
-                    "Members who opted in",
-                    f"{active} with an active consent",
-                    "the categories of data below",
+                    w["store_staff"],
+                    ", ".join(
+                        w["role_count"].format(n=n, role=role(name))
+                        for name, n in sorted(staff_counts.items())
+                    )
+                    or w["none"],
+                    w["staff_what"],
                 ],
-                [
-                    "Store staff",
-                    ", ".join(f"{n} {role}" for role, n in sorted(staff_counts.items())) or "none",
-                    "account, role, store; the access log (who opened which profile, when)",
-                ],
-                [
-                    "People passing the camera",
-                    "not counted",
-                    "a face in the member zone is compared in memory on the store device and "
-                    "discarded at once when it matches no member: no image, template, log line "
-                    "or event is kept or sent; in 'checkin' mode only a person on the check-in "
-                    "spot is looked at, in 'pass' mode no face is processed at all (the mode "
-                    "of each store: section 10)",
-                ],
+                [w["passers"], w["not_counted"], w["passers_what"]],
             ],
         ),
         Section(
-            "5. Categories of personal data (members)",
+            w["s_data"],
             table=[
-                ["Table", "Category", "What"],
-                *(
-                    [name, *DATA_CATEGORIES.get(name, ("(no description yet)", "see the table"))]
-                    for name in sorted(customer_tables())
-                ),
+                [w["table"], w["category"], w["what"]],
+                *([name, *category(name)] for name in sorted(customer_tables())),
             ],
-            paragraphs=[
-                "Every table that holds a member's data is listed (taken from the database "
-                "schema); each is covered by the member's export (Art. 15/20) and by erasure "
-                "(Art. 17)."
-            ],
+            paragraphs=[w["tables_note"]],
         ),
         Section(
-            "6. Retention (time limits for erasure)",
+            w["s_retention"],
             table=[
-                ["What", "Limit"],
+                [w["what"], w["limit"]],
+                [w["ret_consent"], w["ret_consent_value"].format(months=settings.consent_months)],
                 [
-                    "Consent",
-                    f"{settings.consent_months} months, unless the member renews it; "
-                    "templates are destroyed when it ends",
+                    w["ret_templates"],
+                    w["ret_templates_value"].format(
+                        years=settings.retention_years,
+                        minutes=settings.retention_interval_s // 60,
+                    ),
                 ],
+                [w["ret_withdrawal"], w["ret_withdrawal_value"]],
+                [w["ret_erasure"], w["ret_erasure_value"]],
                 [
-                    "Face templates",
-                    f"at most {settings.retention_years} years after the member's last "
-                    "interaction, whatever the consent says (the retention job runs every "
-                    f"{settings.retention_interval_s // 60} minutes)",
-                ],
-                ["Withdrawal", "templates and data key destroyed at once, galleries re-issued"],
-                [
-                    "Erasure",
-                    "every row of the member deleted at once; consent records kept without the "
-                    "member (proof that consent existed), incidents kept without the member",
-                ],
-                [
-                    "Erasure in backups",
-                    epochs.promise(settings).sentence()
-                    + f" ({settings.key_rotation_days} + {settings.backup_retention_days} = "
-                    f"{epochs.promise(settings).days} days: key rotation period + backup "
-                    "retention; key-encryption keys are kept outside the database backups)",
-                ],
-                [
-                    "Gallery on a store device",
-                    f"stops matching {settings.gallery_ttl_s // 60} minutes after it could last "
-                    f"confirm it is current; a sealed gallery expires after "
-                    f"{settings.gallery_validity_s // 3600} hours",
-                ],
-                ["Card on a tablet", f"{settings.visit_live_s // 60} minutes after arrival"],
-                ["Self-service link", f"{settings.self_service_ttl_days} days"],
-                ["Audit log", "kept; it names members only by pseudonym"],
-            ],
-        ),
-        Section(
-            "7. Recipients",
-            paragraphs=[
-                "No member data is sold, shared or disclosed to third parties.",
-                "Processors: "
-                + ("; ".join(settings.processors) if settings.processors else "none configured")
-                + ".",
-            ],
-        ),
-        Section(
-            "8. Transfers to third countries",
-            paragraphs=[
-                "None. Face models run on the store devices and the server; nothing is sent to "
-                "an outside service."
-            ],
-        ),
-        Section(
-            "9. Technical and organisational measures (Art. 32)",
-            table=[
-                ["Measure", "As configured"],
-                [
-                    "Encryption at rest",
-                    "AES-256-GCM under a per-member data key; data keys wrapped by the server's "
-                    f"key-encryption key ({keys.keys} in the key ring, current "
-                    f"{keys.current_key_id}, last rotated {_when(rotated, tz)})",
-                ],
-                [
-                    "Crypto-shredding",
-                    "withdrawal and erasure delete the member's data key first: every copy of "
-                    "their templates, in any backup, becomes unreadable",
-                ],
-                [
-                    "Personal fields sealed",
-                    "names, contact details, loyalty and CRM ids, preferences, dietary needs, "
-                    "allergies, service items and staff notes are stored only as AES-256-GCM "
-                    "ciphertext under the member's profile key (bound to table, column and row); "
-                    "staff search through keyed HMAC-SHA256 blind indexes; erasure deletes the "
-                    "profile key, so no database page, WAL segment or dump holds them readably",
-                ],
-                [
-                    "Galleries to store devices",
-                    f"{SUITES.get(settings.gallery_kem, settings.gallery_kem)}, sealed to one "
-                    "device; manifest signed with Ed25519; pseudonyms only, no names",
-                ],
-                [
-                    "Audit log",
-                    "SHA-256 hash chain over every consent change, template change, gallery, "
-                    "device confirmation and staff view; Ed25519-signed checkpoints every "
-                    f"{settings.audit_checkpoint_every} entries; last verified "
-                    + (
-                        f"{_when(last_check.at, tz)}: {'intact' if last_check.ok else 'BROKEN'}"
-                        if last_check
-                        else "never"
+                    w["ret_backups"],
+                    w["ret_backups_value"].format(
+                        promise=promise.sentence(language),
+                        rotation=settings.key_rotation_days,
+                        retention=settings.backup_retention_days,
+                        days=promise.days,
                     ),
                 ],
                 [
-                    "Access control",
-                    "staff see a member only in their own store, only while the visit is live; "
-                    "every opening and every refusal is logged",
+                    w["ret_gallery"],
+                    w["ret_gallery_value"].format(
+                        minutes=settings.gallery_ttl_s // 60,
+                        hours=settings.gallery_validity_s // 3600,
+                    ),
                 ],
-                [
-                    "Data minimisation",
-                    "photos discarded after enrolment; no frames, crops or embeddings of "
-                    "non-members; logs hold no embeddings or images",
-                ],
-                [
-                    "Go-live gate",
-                    "recognition is off in a store until its entrance signage, DPIA reference "
-                    "and member zone are confirmed",
-                ],
+                [w["ret_card"], w["ret_card_value"].format(minutes=settings.visit_live_s // 60)],
+                [w["ret_link"], w["ret_link_value"].format(days=settings.self_service_ttl_days)],
+                [w["ret_audit"], w["ret_audit_value"]],
             ],
         ),
         Section(
-            "10. Stores, recognition modes, DPIA references and member zones",
+            w["s_recipients"],
+            paragraphs=[
+                w["not_shared"],
+                w["processors"].format(
+                    processors="; ".join(settings.processors)
+                    if settings.processors
+                    else w["none_configured"]
+                ),
+            ],
+        ),
+        Section(w["s_transfers"], paragraphs=[w["transfers"]]),
+        Section(
+            w["s_measures"],
             table=[
+                [w["measure"], w["as_configured"]],
                 [
-                    "Store",
-                    "Recognition",
-                    "Mode",
-                    "DPIA reference",
-                    "Signage confirmed",
-                    "Member zone",
+                    w["m_encryption"],
+                    w["m_encryption_value"].format(
+                        keys=keys.keys, current=keys.current_key_id, rotated=when(rotated)
+                    ),
                 ],
+                [w["m_shredding"], w["m_shredding_value"]],
+                [w["m_sealed"], w["m_sealed_value"]],
+                [
+                    w["m_galleries"],
+                    w["m_galleries_value"].format(
+                        suite=SUITES.get(settings.gallery_kem, settings.gallery_kem)
+                    ),
+                ],
+                [
+                    w["m_audit"],
+                    w["m_audit_value"].format(every=settings.audit_checkpoint_every, last=verified),
+                ],
+                [w["m_access"], w["m_access_value"]],
+                [w["m_minimisation"], w["m_minimisation_value"]],
+                [w["m_golive"], w["m_golive_value"]],
+            ],
+        ),
+        Section(
+            w["s_stores"],
+            table=[
+                [w["store"], w["recognition"], w["mode"], w["dpia"], w["signage"], w["zone"]],
                 *(
                     [
                         f"{s.name} ({s.code})",
-                        "on" if s.live else "off",
+                        w["on"] if s.live else w["off"],
                         s.mode,
-                        s.dpia_reference or "-",
-                        _when(s.signage_confirmed_at, tz) if s.signage_confirmed_at else "-",
-                        _zone_text(s.zone),
+                        s.dpia_reference or w["dash"],
+                        when(s.signage_confirmed_at) if s.signage_confirmed_at else w["dash"],
+                        _zone_text(s.zone, w),
                     ]
                     for s in stores
                 ),
             ]
             if stores
             else [],
-            paragraphs=[] if stores else ["No stores are set up yet."],
+            paragraphs=[] if stores else [w["no_stores"]],
         ),
     ]
-    return Record(TITLE, now, settings.controller_name, contact, sections, tz)
+    return Record(
+        w["title"],
+        now,
+        controller,
+        contact,
+        sections,
+        tz,
+        kicker=w["kicker"],
+        heading=w["heading"],
+        words=w,
+    )
 
 
-def _zone_text(zone: MemberZone | None) -> str:
+def _zone_text(zone: MemberZone | None, w: Mapping[str, str]) -> str:
     if zone is None:
-        return "not recorded"
-    return (
-        f"{zone.w * 100:.0f}% x {zone.h * 100:.0f}% of the frame at "
-        f"({zone.x * 100:.0f}%, {zone.y * 100:.0f}%); faces from {zone.min_face_size} px"
+        return w["zone_none"]
+    return w["zone_value"].format(
+        w=f"{zone.w * 100:.0f}",
+        h=f"{zone.h * 100:.0f}",
+        x=f"{zone.x * 100:.0f}",
+        y=f"{zone.y * 100:.0f}",
+        px=zone.min_face_size,
     )
 
 
@@ -440,12 +368,13 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(record: Record) -> str:
+    w = record.words
     lines = [
         f"# {record.title}",
         "",
-        f"Controller: {record.controller}  ",
-        f"Privacy officer: {record.contact or 'not configured'}  ",
-        f"Generated from the live configuration: {_when(record.generated_at, record.tz)}",
+        w["md_controller"].format(controller=record.controller) + "  ",
+        w["md_contact"].format(contact=record.contact or w["md_unset"]) + "  ",
+        w["md_generated"].format(at=_when(record.generated_at, record.tz)),
         "",
     ]
     for section in record.sections:
@@ -466,13 +395,7 @@ def to_markdown(record: Record) -> str:
         if section.items:
             lines += [f"- {item}" for item in section.items]
             lines.append("")
-    lines += [
-        "---",
-        "",
-        "This record is generated by Vertrouwd from its running configuration. It is an "
-        "engineering record, not legal advice; the controller's DPIA remains the reference.",
-        "",
-    ]
+    lines += ["---", "", w["footer"], ""]
     return "\n".join(lines)
 
 
@@ -523,6 +446,7 @@ def _table(rows: list[list[str]], width: float, widths: list[float] | None = Non
 def to_pdf(record: Record) -> bytes:
     """The record as an A4 PDF: title block, numbered sections with tables, and a running
     header and footer with the page number."""
+    w = record.words
     buf = io.BytesIO()
     margin = 18 * mm
     doc = SimpleDocTemplate(
@@ -534,7 +458,9 @@ def to_pdf(record: Record) -> bytes:
         bottomMargin=18 * mm,
         title=record.title,
         author=record.controller,
-        subject=f"{PURPOSE} - generated {_when(record.generated_at, record.tz)}",
+        subject=w["pdf_subject"].format(
+            purpose=record.heading, at=_when(record.generated_at, record.tz)
+        ),
         creator="Vertrouwd",
     )
     width = A4[0] - 2 * margin
@@ -543,8 +469,9 @@ def to_pdf(record: Record) -> bytes:
         Paragraph(pdf.escape(record.heading), pdf.STYLES["title"]),
         Paragraph(
             pdf.escape(
-                f"{record.controller} · generated from the live configuration on "
-                f"{_when(record.generated_at, record.tz)}"
+                w["pdf_subtitle"].format(
+                    controller=record.controller, at=_when(record.generated_at, record.tz)
+                )
             ),
             pdf.STYLES["subtitle"],
         ),
@@ -574,11 +501,7 @@ def to_pdf(record: Record) -> bytes:
             )
     story += [
         Spacer(1, 10 * mm),
-        Paragraph(
-            "This record is generated by Vertrouwd from its running configuration. It is an "
-            "engineering record, not legal advice; the controller's DPIA remains the reference.",
-            pdf.STYLES["small"],
-        ),
+        Paragraph(pdf.escape(w["footer"]), pdf.STYLES["small"]),
     ]
 
     def decorate(canvas: Any, document: Any) -> None:
@@ -594,7 +517,7 @@ def to_pdf(record: Record) -> bytes:
         canvas.setStrokeColor(pdf.LINE)
         canvas.line(margin, 12 * mm, A4[0] - margin, 12 * mm)
         canvas.drawString(margin, 8 * mm, record.controller)
-        canvas.drawRightString(A4[0] - margin, 8 * mm, f"page {document.page}")
+        canvas.drawRightString(A4[0] - margin, 8 * mm, w["pdf_page"].format(n=document.page))
         canvas.restoreState()
 
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
