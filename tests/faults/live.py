@@ -46,19 +46,42 @@ PEOPLE = {
 
 
 class FakeClock:
-    """Real time plus an offset that a test moves forward (server and edge share it)."""
+    """Real time plus an offset that a test moves forward (server and edge share it).
+
+    ``frozen()`` stops it for a block: a test that sets the gallery's age to one second short
+    of its TTL and then runs the models on a few frames must not see that second used up by a
+    loaded machine (on two busy cores four frames can take longer than a second)."""
 
     def __init__(self) -> None:
         self._offset = timedelta(0)
+        self._frozen_at: datetime | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
         with self._lock:
+            if self._frozen_at is not None:
+                return self._frozen_at
             return datetime.now(UTC) + self._offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += timedelta(seconds=seconds)
+            if self._frozen_at is not None:
+                self._frozen_at += timedelta(seconds=seconds)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Inside, only ``advance`` moves the clock; after, it runs on from where it stood
+        (never backwards, and the real seconds spent inside do not count)."""
+        with self._lock:
+            assert self._frozen_at is None, "already frozen"
+            self._frozen_at = datetime.now(UTC) + self._offset
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._offset = self._frozen_at - datetime.now(UTC)
+                self._frozen_at = None
 
 
 @dataclass

@@ -26,8 +26,9 @@ from tests.faults.harness import (
     wait_until,
 )
 from tests.faults.pg import private_postgres
+from tests.waiting import HANG_S
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
+pytestmark = pytest.mark.faults
 
 DOWN_S = 10.0
 BEFORE, DURING, AFTER = 3, 6, 3
@@ -53,13 +54,13 @@ def test_database_down_for_10_s_then_everything_recovers(tmp_path: Path) -> None
         with closing_all(server, edge, *tablets):
             for tablet in tablets:
                 tablet.start()
-            wait_until(lambda: all(t.connects for t in tablets), 10, "tablets connected")
+            wait_until(lambda: all(t.connects for t in tablets), HANG_S, "tablets connected")
             edge.start()
             for _ in range(BEFORE):
                 edge.arrival(next(subjects))
-            assert edge.sender.drain(10)
+            assert edge.sender.drain(HANG_S)
             for tablet in tablets:
-                wait_until(lambda t=tablet: len(t.visits()) == BEFORE, 10, "first cards")  # type: ignore[misc]
+                wait_until(lambda t=tablet: len(t.visits()) == BEFORE, HANG_S, "first cards")  # type: ignore[misc]
 
             stopped_s = pg.stop()
             down_at = time.monotonic()
@@ -80,7 +81,7 @@ def test_database_down_for_10_s_then_everything_recovers(tmp_path: Path) -> None
                 for _ in range(DURING):
                     edge.arrival(next(subjects))
                 queued_s = wait_until(
-                    lambda: edge.sender.queued_on_disk == DURING, DOWN_S - 1, "events on disk"
+                    lambda: edge.sender.queued_on_disk == DURING, HANG_S, "events on disk"
                 )
                 assert edge.sender.offline
                 assert edge.sender.retry_after == 5.0  # the server's Retry-After is honoured
@@ -94,11 +95,11 @@ def test_database_down_for_10_s_then_everything_recovers(tmp_path: Path) -> None
 
             for _ in range(AFTER):
                 edge.arrival(next(subjects))
-            assert edge.sender.drain(30), f"edge still holds {edge.sender.pending} events"
+            assert edge.sender.drain(HANG_S), f"edge still holds {edge.sender.pending} events"
             drained_at = time.monotonic()
             total = BEFORE + DURING + AFTER
             for tablet in tablets:
-                wait_until(lambda t=tablet: len(t.visits()) == total, 15, "every card")  # type: ignore[misc]
+                wait_until(lambda t=tablet: len(t.visits()) == total, HANG_S, "every card")  # type: ignore[misc]
             cards_at = time.monotonic()
 
             visits = visit_ids(settings)

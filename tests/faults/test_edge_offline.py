@@ -34,8 +34,9 @@ from tests.faults.live import (
     frames_of,
     live_server,
 )
+from tests.waiting import HANG_S
 
-pytestmark = [pytest.mark.faults, pytest.mark.faces, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.faults, pytest.mark.faces]
 
 LIN, OBAMA = "lin_manuel_miranda/img1.png", "obama/obama.jpg"
 
@@ -94,50 +95,53 @@ def test_withdrawal_while_offline_fails_closed_after_the_ttl_and_is_acknowledged
         v1 = edge.state.version
         assert v1 >= 1
         assert edge.state.status().subjects == 2
-        wait_until(lambda: live.device().acked_version == v1, 10, "ack of the first gallery")
+        wait_until(lambda: live.device().acked_version == v1, HANG_S, "ack of the first gallery")
         found = arrivals(engine(edge.state, detector, embedder, clock), frames_of(faces, LIN))
         assert [e.subject_id for e in found] == [lin.subject_id]  # matching works
         edge.sender.put(found[0])
-        assert edge.sender.drain(10)
+        assert edge.sender.drain(HANG_S)
 
-        proxy.cut()
-        wait_until(lambda: not edge.gallery.push_connected.is_set(), 10, "push socket down")
-        versions = live.withdraw("Lin Manuel Miranda")  # the server is fine; the edge is not
-        v2 = versions["offline"]
-        assert v2 > v1
-        last_confirmed = edge.state.status()
-        assert last_confirmed.age_s is not None
+        # The clock stands still from here until the uplink is back: the edge is checked at
+        # exact ages (see FakeClock).
+        with clock.frozen():
+            proxy.cut()
+            wait_until(lambda: not edge.gallery.push_connected.is_set(), HANG_S, "push socket down")
+            versions = live.withdraw("Lin Manuel Miranda")  # the server is fine; the edge is not
+            v2 = versions["offline"]
+            assert v2 > v1
+            last_confirmed = edge.state.status()
+            assert last_confirmed.age_s is not None
 
-        # within the TTL the edge cannot know: it still matches Lin ...
-        clock.advance(TTL_S - last_confirmed.age_s - 1.0)
-        assert edge.state.current() is not None
-        stale = arrivals(engine(edge.state, detector, embedder, clock), frames_of(faces, LIN))
-        assert [e.subject_id for e in stale] == [lin.subject_id]
-        edge.sender.put(stale[0])  # offline: to the disk queue
-        wait_until(lambda: edge.sender.queued_on_disk == 1, 10, "stale arrival on disk")
+            # within the TTL the edge cannot know: it still matches Lin ...
+            clock.advance(TTL_S - last_confirmed.age_s - 1.0)
+            assert edge.state.current() is not None
+            stale = arrivals(engine(edge.state, detector, embedder, clock), frames_of(faces, LIN))
+            assert [e.subject_id for e in stale] == [lin.subject_id]
+            edge.sender.put(stale[0])  # offline: to the disk queue
+            wait_until(lambda: edge.sender.queued_on_disk == 1, HANG_S, "stale arrival on disk")
 
-        # ... and one TTL after the last confirmation it matches nobody (fail closed)
-        clock.advance(2.0)
-        status = edge.state.status()
-        assert not status.matching
-        assert status.reason == "not_confirmed_current"
-        off_at_age = status.age_s
-        off = engine(edge.state, detector, embedder, clock)
-        assert arrivals(off, frames_of(faces, LIN) + frames_of(faces, OBAMA)) == []
-        assert off.metrics.counters["frames_matching_off"] == 8
-        assert off.metrics.counters["frames_detected"] == 0  # no face is even looked for
+            # ... and one TTL after the last confirmation it matches nobody (fail closed)
+            clock.advance(2.0)
+            status = edge.state.status()
+            assert not status.matching
+            assert status.reason == "not_confirmed_current"
+            off_at_age = status.age_s
+            off = engine(edge.state, detector, embedder, clock)
+            assert arrivals(off, frames_of(faces, LIN) + frames_of(faces, OBAMA)) == []
+            assert off.metrics.counters["frames_matching_off"] == 8
+            assert off.metrics.counters["frames_detected"] == 0  # no face is even looked for
 
         # back online: the new version is fetched, installed and acknowledged
         restored_at = time.monotonic()
         proxy.restore()
         ack_s = wait_until(
-            lambda: live.device().acked_version == v2, 15, "ack of the new gallery version"
+            lambda: live.device().acked_version == v2, HANG_S, "ack of the new gallery version"
         )
         assert _acknowledged(live, v2)
         assert edge.state.version == v2
         assert edge.state.status().matching
         assert edge.state.status().subjects == 1
-        assert edge.sender.drain(15)
+        assert edge.sender.drain(HANG_S)
         replay_s = time.monotonic() - restored_at
         # the stale arrival reached the server and made no card: consent is withdrawn
         with live.rt.sessions() as session:
@@ -195,7 +199,9 @@ def test_a_restarted_edge_reuses_its_sealed_gallery_only_while_unexpired(
         return [e.subject_id for e in found]
 
     results: dict[str, str] = {}
-    with closing_all(proxy):
+    # Each restart is checked at an exact age: the clock moves only when the test moves it (see
+    # FakeClock), not with the real seconds a loaded machine takes to restart and match.
+    with closing_all(proxy), clock.frozen():
         # 1. restarted at once: the sealed copy is unexpired and within the TTL -> matching on
         edge = restart()
         assert edge.state.status().matching

@@ -9,11 +9,11 @@ its defaults (once a minute), so only the closed socket can stop it within secon
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,9 @@ from tests.faults.harness import (
     seed_store,
     wait_until,
 )
+from tests.waiting import HANG_S
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.faults
 
 RECHECK_S = 1.0
 """The server's socket credential check in this test (``VERTROUWD_DEVICE_RECHECK_S``, 30 s by
@@ -58,9 +59,17 @@ def _video(path: Path, frames: int = 300) -> Path:
     return path
 
 
+@functools.cache
+def _probe() -> httpx.Client:
+    """One client for every probe: ``httpx.get`` builds a TLS context from the CA bundle on
+    each call (~55 ms of CPU), and wait_until probes every 20 ms: that took a core from the edge
+    and server processes the test waits for."""
+    return httpx.Client(timeout=2)
+
+
 def _health(port: int) -> dict[str, Any] | None:
     try:
-        r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        r = _probe().get(f"http://127.0.0.1:{port}/healthz")
     except httpx.TransportError:
         return None
     data: dict[str, Any] = r.json()
@@ -112,12 +121,14 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
 
     with closing_all(server, EdgeProc()):
         wait_until(
-            lambda: (_health(health_port) or {}).get("matching") is True, 60, "edge matching"
+            lambda: (_health(health_port) or {}).get("matching") is True, HANG_S, "edge matching"
         )
         assert (edge_dir / "gallery.sealed").exists()
 
         wait_until(
-            lambda: (_health(health_port) or {}).get("push_connected") is True, 30, "push socket"
+            lambda: (_health(health_port) or {}).get("push_connected") is True,
+            HANG_S,
+            "push socket",
         )
         rt = build_runtime(settings, migrate=False)
         try:
@@ -140,10 +151,9 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
                 timeout=10,
             )
             assert r.status_code == 200, r.text
-        revoked_at = time.monotonic()
         stop_s = wait_until(
             lambda: (_health(health_port) or {}).get("reason") == "credential_revoked",
-            10,
+            HANG_S,
             "matching stopped for the revoked credential",
         )
         health = _health(health_port)
@@ -165,10 +175,13 @@ def test_revoked_credential_stops_matching_with_the_reason_on_healthz(
             timeout=5,
         )
         assert refused.status_code == 401
-        assert time.monotonic() - revoked_at < 10
         stop_edge()
         assert edge.returncode == 0, edge_log.read_text()[-3000:]
     assert "credential refused" in edge_log.read_text()
+    # Stopped by the closed socket (code 4401, then the poll it woke), not by the next of the
+    # edge's minute-apart polls: the cause, where a bound on the seconds it took would fail on
+    # a loaded machine (stop_s is recorded above).
+    assert "push socket: device credential refused" in edge_log.read_text()
 
     record(
         f"revoked_device_{via}",

@@ -26,8 +26,9 @@ from tests.faults.harness import (
     visit_ids,
     wait_until,
 )
+from tests.waiting import HANG_S
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.faults
 
 MEMBERS = 40
 RATE_S = 0.1
@@ -54,7 +55,7 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
     with closing_all(server, edge, *tablets):
         for tablet in tablets:
             tablet.start()
-        wait_until(lambda: all(t.connects for t in tablets), 10, "tablets connected")
+        wait_until(lambda: all(t.connects for t in tablets), HANG_S, "tablets connected")
         edge.start()
 
         # the scripted camera: one arrival per member, paced, across the kill and restart
@@ -70,7 +71,7 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
 
         kill_now = threading.Event()
         threading.Thread(target=camera, daemon=True).start()
-        assert kill_now.wait(10)
+        assert kill_now.wait(HANG_S)
         late.away.set()
         killed_at = time.monotonic()
         server.kill()
@@ -79,8 +80,8 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
         ready_at = time.monotonic()
         outage_s = ready_at - killed_at
 
-        assert put_done.wait(30)
-        drained = edge.sender.drain(30)
+        assert put_done.wait(HANG_S)
+        drained = edge.sender.drain(HANG_S)
         assert drained, f"edge still holds {edge.sender.pending} events"
         drained_at = time.monotonic()
         missed = visit_ids(settings) - late.visits()
@@ -88,7 +89,7 @@ def test_server_killed_and_restarted_loses_and_duplicates_nothing(tmp_path: Path
         for tablet in tablets:
             wait_until(
                 lambda t=tablet: len(t.visits()) >= MEMBERS,  # type: ignore[misc]
-                30,
+                HANG_S,
                 lambda t=tablet: f"every card on the tablets; {t.describe()}",  # type: ignore[misc]
             )
         cards_at = time.monotonic()

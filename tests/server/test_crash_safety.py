@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from sqlalchemy import exists, func, select
 from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, FaceThumbnail
 from server.db.session import transaction
 from server.runtime import Runtime, build_runtime
-from server.serve import free_port
+from server.serve import free_port, start_server_process
 from server.services import audit
 from server.services.recognition import devices
 from server.services.staff import accounts as staff
@@ -36,6 +35,7 @@ from server.settings import ServerSettings
 from tests.databases import backend
 from tests.server.conftest import PASSWORD
 from tests.server.members import new_link
+from tests.waiting import HANG_S
 
 pytestmark = pytest.mark.faces
 
@@ -55,32 +55,21 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, fault: str | None = None) -> None:
+        """Start it and wait until /healthz answers or it exits (its log's tail in the error).
+        Its output goes to a file: a pipe that nobody reads would stall a chatty server."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
         env["VERTROUWD_ENVIRONMENT"] = "test"
         if fault:
             env["VERTROUWD_FAULT"] = fault
-        args = ["server", "--data-dir", str(self.settings.data_dir), "--port", str(self.port)]
-        if self.settings.database_url:
-            args += ["--database-url", self.settings.database_url]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", *args],
+        self.proc, _ = start_server_process(
+            env,
+            self.settings.data_dir,
+            port=self.port,
+            database_url=self.settings.database_url,
             cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            timeout=HANG_S,  # only a hang: it fails at once when the process exits
+            log_path=self.settings.data_dir.parent / "server.log",
         )
-        deadline = time.monotonic() + 60
-        while True:  # readiness, bounded
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"server exited at start-up: {err[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
 
     def wait_dead(self) -> int:
         assert self.proc is not None
@@ -256,7 +245,7 @@ def test_crashes_in_enrolment_and_erasure_leave_no_half_state(
             assert c.get(f"/api/v1/me/{link}").status_code == 404
         if backend() == "sqlite":
             wal = settings.data_dir / "vertrouwd.db-wal"
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + HANG_S
             while wal.exists() and wal.stat().st_size > 0:  # bounded poll of the real condition
                 assert time.monotonic() < deadline, "the WAL was not checkpointed after restart"
                 time.sleep(0.05)
