@@ -227,7 +227,6 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
     missing = sorted({c for c in customer_ids if c and c not in cache})
     if not missing:
         return
-    vault = vault_of(session)
     with session.no_autoflush:
         for i in range(0, len(missing), 500):
             chunk = missing[i : i + 500]
@@ -239,15 +238,27 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
                     )
                 )
             }
-            for cid in chunk:
-                wrapped = found.get(cid)
-                if wrapped is None:
-                    cache[cid] = None
-                    continue
-                try:
-                    cache[cid] = vault.kek.unwrap(wrapped, context=profile_key_context(cid))
-                except InvalidSeal:
-                    cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
+            cache_wrapped_keys(session, {cid: found.get(cid) for cid in chunk})
+
+
+def cache_wrapped_keys(session: Session, wrapped: dict[str, bytes | None]) -> None:
+    """Unwrap and cache profile keys a caller has already read (``profile_keys.wrapped_dek``
+    by customer id; None where the customer has none), as :func:`prefetch_keys` would: the
+    arrival hot path reads them in its member query instead of a query of their own. Keys
+    already cached are kept."""
+    cache = _cache(session)
+    vault: FieldVault | None = None
+    for cid, blob in wrapped.items():
+        if not cid or cid in cache:
+            continue
+        if blob is None:
+            cache[cid] = None
+            continue
+        vault = vault or vault_of(session)
+        try:
+            cache[cid] = vault.kek.unwrap(blob, context=profile_key_context(cid))
+        except InvalidSeal:
+            cache[cid] = None  # its epoch's KEK is destroyed (a restored backup)
 
 
 def _key(session: Session, customer_id: str, *, create: bool) -> bytes | None:
