@@ -9,6 +9,7 @@ as one batch (checked through ``writer.batches``).
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 from collections.abc import Iterator
@@ -20,18 +21,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from consent.envelope import new_data_key, seal_blob
 from server.db.clienteling import Sale, Visit
-from server.db.membership import ConsentRecord, Customer
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceThumbnail
 from server.db.recognition import Incident
 from server.db.session import transaction
 from server.db.stores import Store
 from server.runtime import Runtime, build_runtime, utc_now
 from server.services.errors import Unauthorized
+from server.services.membership.enrolment import THUMBNAIL_PURPOSE
 from server.services.recognition import devices
 from server.services.recognition.arrival_writer import ArrivalWriter
-from server.services.recognition.arrivals import ArrivalIn, IngestResult, ingest_batch
+from server.services.recognition.arrivals import (
+    ArrivalIn,
+    IngestResult,
+    ingest_batch,
+    thumbnail_b64,
+)
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 from tests.server.factories import make_member, make_store, register_device
@@ -320,3 +328,70 @@ def test_two_writers_one_member_one_card(tmp_path: Path) -> None:
         assert cards == ["Anna", "Bram", "Chloe"]
         north = [v for v in _visits(w.rt) if v[1] == "north"]
         assert north == [(n, "north", "live") for n in names]
+
+
+def _give_photo(rt: Runtime, customer_id: str, photos: list[bytes]) -> None:
+    """Enrolment photos sealed under a new data key of the customer, as enrolment seals them."""
+    with transaction(rt.sessions) as session:
+        consent = session.scalars(
+            select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)
+        ).one()
+        dek = new_data_key()
+        session.add(
+            CustomerKey(
+                customer_id=customer_id,
+                wrapped_dek=rt.kek.wrap(dek, context=customer_id.encode()),
+                kek_id=rt.kek.key_id,
+            )
+        )
+        for jpeg in photos:
+            session.add(
+                FaceThumbnail(
+                    customer_id=customer_id,
+                    consent_id=consent.id,
+                    ciphertext=seal_blob(
+                        dek, jpeg, subject_id=customer_id, purpose=THUMBNAIL_PURPOSE
+                    ),
+                )
+            )
+
+
+def test_a_face_card_carries_the_photo_opened_with_its_key(tmp_path: Path, faces: Path) -> None:
+    """The teaser's photo is the member's own enrolment photo, opened with their data key: one
+    card with one photo for a member with two photos, none once the key is gone (shredded),
+    none on a card of a member without a photo; and the same photo as the tablet's list of
+    live visits shows."""
+    people = faces / "people"
+    jpegs = [
+        (people / "biden" / "biden.jpg").read_bytes(),
+        (people / "biden" / "biden2.jpg").read_bytes(),
+    ]
+    with world(tmp_path / "w") as w:
+        with w.rt.sessions() as session:
+            ids = {c.name: c.id for c in session.scalars(select(Customer))}
+        _give_photo(w.rt, ids["Anna de Vries"], [jpegs[0]])
+        _give_photo(w.rt, ids["Bram Jansen"], [jpegs[1], jpegs[1]])
+        _give_photo(w.rt, ids["Chloe Bakker"], [jpegs[0]])
+        with transaction(w.rt.sessions) as session:  # Chloe's key destroyed: photo unreadable
+            session.execute(
+                delete(CustomerKey).where(CustomerKey.customer_id == ids["Chloe Bakker"])
+            )
+        now = w.rt.now()
+        names = ["Anna de Vries", "Bram Jansen", "Chloe Bakker", "Finn de Boer"]
+        events = [ArrivalIn(f"photo-{n}", w.subjects[n], now, 0.4, 0.3) for n in names]
+        published: list[tuple[str, dict[str, Any]]] = []
+        writer = _writer(w.rt, published)
+        writer.start()
+        result = writer.submit(token=w.tokens["n2"], events=events, now=now).result(30)
+        writer.stop()
+        assert result.accepted == 4
+        photos = {m["preferred_name"]: m["thumbnail"] for m in result.messages}
+        assert len(result.messages) == 4
+        assert base64.b64decode(photos["Anna"]) == jpegs[0]
+        assert base64.b64decode(photos["Bram"]) == jpegs[1]
+        assert photos["Chloe"] is None
+        assert photos["Finn"] is None
+        with w.rt.sessions() as session:
+            anna = session.get(Customer, ids["Anna de Vries"])
+            assert anna is not None
+            assert thumbnail_b64(session, anna, w.rt.kek) == photos["Anna"]
