@@ -247,17 +247,19 @@ def prefetch_keys(session: Session, customer_ids: Iterable[str]) -> None:
 
 
 def cache_wrapped_keys(session: Session, wrapped: dict[str, bytes | None]) -> None:
-    """Unwrap profile keys a query already returned (customer id -> ``profile_keys.wrapped_dek``,
-    ``None`` for a customer without one) into this session's cache, so a search reads its
-    candidates and their keys in one round trip. Keys already cached are not unwrapped again."""
+    """Unwrap and cache profile keys a caller has already read (``profile_keys.wrapped_dek``
+    by customer id; None where the customer has none), as :func:`prefetch_keys` would: the
+    arrival hot path reads them in its member query instead of a query of their own. Keys
+    already cached are kept."""
     cache = _cache(session)
-    vault = vault_of(session)
+    vault: FieldVault | None = None
     for cid, blob in wrapped.items():
-        if cid in cache:
+        if not cid or cid in cache:
             continue
         if blob is None:
             cache[cid] = None
             continue
+        vault = vault or vault_of(session)
         try:
             cache[cid] = vault.kek.unwrap(blob, context=profile_key_context(cid))
         except InvalidSeal:

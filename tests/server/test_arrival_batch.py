@@ -9,29 +9,40 @@ as one batch (checked through ``writer.batches``).
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 
+from consent.envelope import new_data_key, seal_blob
 from server.db.clienteling import Sale, Visit
-from server.db.membership import ConsentRecord, Customer
-from server.db.recognition import Incident
+from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceThumbnail
+from server.db.prepared import Prepared
+from server.db.recognition import EdgeDevice, EventReceipt, Incident
 from server.db.session import transaction
 from server.db.stores import Store
 from server.runtime import Runtime, build_runtime, utc_now
 from server.services.errors import Unauthorized
-from server.services.recognition import devices
+from server.services.ids import token_digest
+from server.services.membership.enrolment import THUMBNAIL_PURPOSE
+from server.services.recognition import arrivals, devices
 from server.services.recognition.arrival_writer import ArrivalWriter
-from server.services.recognition.arrivals import ArrivalIn, IngestResult, ingest_batch
+from server.services.recognition.arrivals import (
+    ArrivalIn,
+    IngestResult,
+    ingest_batch,
+    thumbnail_b64,
+)
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
 from tests.server.factories import make_member, make_store, register_device
@@ -320,3 +331,166 @@ def test_two_writers_one_member_one_card(tmp_path: Path) -> None:
         assert cards == ["Anna", "Bram", "Chloe"]
         north = [v for v in _visits(w.rt) if v[1] == "north"]
         assert north == [(n, "north", "live") for n in names]
+
+
+def _give_photo(rt: Runtime, customer_id: str, photos: list[bytes]) -> None:
+    """Enrolment photos sealed under a new data key of the customer, as enrolment seals them."""
+    with transaction(rt.sessions) as session:
+        consent = session.scalars(
+            select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)
+        ).one()
+        dek = new_data_key()
+        session.add(
+            CustomerKey(
+                customer_id=customer_id,
+                wrapped_dek=rt.kek.wrap(dek, context=customer_id.encode()),
+                kek_id=rt.kek.key_id,
+            )
+        )
+        for jpeg in photos:
+            session.add(
+                FaceThumbnail(
+                    customer_id=customer_id,
+                    consent_id=consent.id,
+                    ciphertext=seal_blob(
+                        dek, jpeg, subject_id=customer_id, purpose=THUMBNAIL_PURPOSE
+                    ),
+                )
+            )
+
+
+def test_a_face_card_carries_the_photo_opened_with_its_key(tmp_path: Path, faces: Path) -> None:
+    """The teaser's photo is the member's own enrolment photo, opened with their data key: one
+    card with one photo for a member with two photos, none once the key is gone (shredded),
+    none on a card of a member without a photo; and the same photo as the tablet's list of
+    live visits shows."""
+    people = faces / "people"
+    jpegs = [
+        (people / "biden" / "biden.jpg").read_bytes(),
+        (people / "biden" / "biden2.jpg").read_bytes(),
+    ]
+    with world(tmp_path / "w") as w:
+        with w.rt.sessions() as session:
+            ids = {c.name: c.id for c in session.scalars(select(Customer))}
+        _give_photo(w.rt, ids["Anna de Vries"], [jpegs[0]])
+        _give_photo(w.rt, ids["Bram Jansen"], [jpegs[1], jpegs[1]])
+        _give_photo(w.rt, ids["Chloe Bakker"], [jpegs[0]])
+        with transaction(w.rt.sessions) as session:  # Chloe's key destroyed: photo unreadable
+            session.execute(
+                delete(CustomerKey).where(CustomerKey.customer_id == ids["Chloe Bakker"])
+            )
+        now = w.rt.now()
+        names = ["Anna de Vries", "Bram Jansen", "Chloe Bakker", "Finn de Boer"]
+        events = [ArrivalIn(f"photo-{n}", w.subjects[n], now, 0.4, 0.3) for n in names]
+        published: list[tuple[str, dict[str, Any]]] = []
+        writer = _writer(w.rt, published)
+        writer.start()
+        result = writer.submit(token=w.tokens["n2"], events=events, now=now).result(30)
+        writer.stop()
+        assert result.accepted == 4
+        photos = {m["preferred_name"]: m["thumbnail"] for m in result.messages}
+        assert len(result.messages) == 4
+        assert base64.b64decode(photos["Anna"]) == jpegs[0]
+        assert base64.b64decode(photos["Bram"]) == jpegs[1]
+        assert photos["Chloe"] is None
+        assert photos["Finn"] is None
+        with w.rt.sessions() as session:
+            anna = session.get(Customer, ids["Anna de Vries"])
+            assert anna is not None
+            assert thumbnail_b64(session, anna, w.rt.kek) == photos["Anna"]
+
+
+def test_prepared_statements_return_what_sqlalchemy_returns(tmp_path: Path) -> None:
+    """The hot path's statements on the driver's cursor (server/db/prepared.py) give the rows,
+    types included (aware datetimes, JSON, bytes, counts), that ``Connection.execute`` gives,
+    for IN lists of one and of several; the UPDATE changes the same rows; a driver error is
+    raised as SQLAlchemy raises it."""
+    with world(tmp_path / "w") as w:
+        with w.rt.sessions() as session:
+            ids = {c.name: c.id for c in session.scalars(select(Customer))}
+        _give_photo(w.rt, ids["Anna de Vries"], [b"photo of anna"])
+        now = w.rt.now()
+        everyone = sorted(ids.values())
+        cases: list[tuple[Any, dict[str, Any]]] = [
+            (arrivals._MEMBERS, {"subject_ids": [w.subjects["Anna de Vries"]], "now": now}),
+            (arrivals._MEMBERS, {"subject_ids": sorted(w.subjects.values()), "now": now}),
+            (arrivals._MEMBER_STATE, {"customer_ids": [ids["Finn de Boer"]], "now": now}),
+            (arrivals._MEMBER_STATE, {"customer_ids": everyone, "now": now}),
+            (devices._DEVICES_BY_TOKEN, {"token_hashes": [token_digest(w.tokens["n1"])]}),
+            (
+                devices._DEVICES_BY_TOKEN,
+                {"token_hashes": sorted(token_digest(t) for t in w.tokens.values())},
+            ),
+        ]
+        with w.rt.engine.begin() as db:
+            for statement, params in cases:
+                expected = sorted(tuple(r) for r in db.execute(statement, params))
+                got = Prepared(statement).rows(db, params)
+                assert sorted(tuple(r) for r in got) == expected
+                assert expected  # the comparison compared something
+            members = Prepared(arrivals._MEMBERS).rows(
+                db, {"subject_ids": [w.subjects["Anna de Vries"]], "now": now}
+            )
+            assert [(m.id, m.scope, m.given_at.tzinfo) for m in members] == [
+                (ids["Anna de Vries"], ["north"], UTC)
+            ]
+            assert members[0].photo is not None
+            assert members[0].photo_dek is not None
+            later = now + timedelta(minutes=3)
+            Prepared(arrivals._TOUCH_CUSTOMERS).rows(
+                db, {"customer_ids": [ids["Anna de Vries"], ids["Bram Jansen"]], "now": later}
+            )
+            touched = db.execute(
+                select(Customer.id).where(Customer.last_interaction_at == later)
+            ).scalars()
+            assert sorted(touched) == sorted([ids["Anna de Vries"], ids["Bram Jansen"]])
+        with w.rt.engine.begin() as db:  # INSERTs: pages of rows, RETURNING from all pages
+            receipts = arrivals._RECEIPTS_NEW[db.dialect.name]
+            device_id, store_id = db.execute(
+                select(EdgeDevice.id, EdgeDevice.store_id).where(
+                    EdgeDevice.token_hash == token_digest(w.tokens["n1"])
+                )
+            ).one()
+            first = [
+                {"id": f"r{i:05d}", "device_id": device_id, "received_at": now} for i in range(700)
+            ]
+            assert {i for (i,) in receipts.insert(db, first)} == {r["id"] for r in first}
+            again = first[600:] + [
+                {"id": f"r{i:05d}", "device_id": device_id, "received_at": later}
+                for i in range(700, 1300)
+            ]
+            fresh = {i for (i,) in receipts.insert(db, again)}
+            assert fresh == {f"r{i:05d}" for i in range(700, 1300)}
+            stored = dict(db.execute(select(EventReceipt.id, EventReceipt.received_at)).all())
+            assert len(stored) == 1300
+            assert stored["r00650"] == now  # not overwritten by the conflicting second insert
+            assert stored["r01299"] == later
+            visit = {
+                "customer_id": ids["Anna de Vries"],
+                "store_id": store_id,
+                "device_id": device_id,
+                "arrived_at": now,
+                "score": 0.4,
+                "margin": None,
+                "live_until": later,
+                "method": "pass",
+                "face_verified": True,
+            }
+            made = Prepared(arrivals._NEW_VISITS).insert(db, [visit])
+            assert [(r.customer_id, r.store_id) for r in made] == [
+                (visit["customer_id"], visit["store_id"])
+            ]
+        with w.rt.sessions() as session:
+            stored_visit = session.get(Visit, made[0].id)
+            assert stored_visit is not None
+            assert (
+                stored_visit.status,
+                stored_visit.arrived_at,
+                stored_visit.live_until,
+                stored_visit.margin,
+                stored_visit.method,
+                stored_visit.face_verified,
+                stored_visit.ended_at,
+            ) == ("live", now, later, None, "pass", True, None)
+        with w.rt.engine.begin() as db, pytest.raises(DBAPIError):
+            Prepared(select(Customer.id).where(Customer.id == func.no_such_function())).rows(db)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     Table,
     bindparam,
     func,
@@ -54,7 +55,9 @@ from server.db.membership import (
     FaceTemplate,
     FaceThumbnail,
     MemberPass,
+    ProfileKey,
 )
+from server.db.prepared import Prepared
 from server.db.recognition import EventReceipt, Incident
 from server.services.clienteling import cards
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE
@@ -120,6 +123,28 @@ _RECEIPTS = cast(Table, EventReceipt.__table__)
 # one event or two hundred: each step is one set-based statement over the whole batch, not
 # one round trip per event. They are built once, with (expanding) bind parameters, so a batch
 # pays only for execution.
+# Each member row also brings what the card needs, so that no further query is made for it:
+# the profile key (to open the preferred name) and the enrolment photo with its data key.
+# Scalar subqueries, not joins: a customer with two photos is still one row per consent.
+_PROFILE_DEK = (
+    select(ProfileKey.wrapped_dek)
+    .where(ProfileKey.customer_id == Customer.id)
+    .scalar_subquery()
+    .label("profile_dek")
+)
+_PHOTO = (
+    select(FaceThumbnail.ciphertext)
+    .where(FaceThumbnail.customer_id == Customer.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("photo")
+)
+_PHOTO_DEK = (
+    select(CustomerKey.wrapped_dek)
+    .where(CustomerKey.customer_id == Customer.id)
+    .scalar_subquery()
+    .label("photo_dek")
+)
 _MEMBERS = (
     select(
         Customer.subject_id,
@@ -127,6 +152,9 @@ _MEMBERS = (
         Customer.preferred_name_sealed.label("preferred_name_sealed"),
         ConsentRecord.scope,
         ConsentRecord.given_at,
+        _PROFILE_DEK,
+        _PHOTO,
+        _PHOTO_DEK,
     )
     .join(ConsentRecord, ConsentRecord.customer_id == Customer.id)
     .where(
@@ -191,13 +219,21 @@ _WITH_FACE = (
     .where(FaceTemplate.customer_id.in_(bindparam("customer_ids", expanding=True)))
     .distinct()
 )
+# The batch's statements run on the driver's cursor (server/db/prepared.py): on a batch of one
+# event, SQLAlchemy's execution machinery cost more than the database's work.
+_MEMBERS_RUN = Prepared(_MEMBERS)
+_MEMBER_STATE_RUN = Prepared(_MEMBER_STATE)
+_TOUCH_CUSTOMERS_RUN = Prepared(_TOUCH_CUSTOMERS)
+_NEW_VISITS_RUN = Prepared(_NEW_VISITS)
 _RECEIPTS_NEW = {
-    "sqlite": sqlite_insert(_RECEIPTS)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(_RECEIPTS.c.id),
-    "postgresql": pg_insert(_RECEIPTS)
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(_RECEIPTS.c.id),
+    "sqlite": Prepared(
+        sqlite_insert(_RECEIPTS)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(_RECEIPTS.c.id)
+    ),
+    "postgresql": Prepared(
+        pg_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]).returning(_RECEIPTS.c.id)
+    ),
 }
 
 
@@ -206,13 +242,13 @@ _VISIT_LOCKS = text(
 )
 
 
-def _lock_visits(session: Session, pairs: set[tuple[str, int]]) -> None:
+def _lock_visits(db: Connection, pairs: set[tuple[str, int]]) -> None:
     """PostgreSQL, several server processes: two writers may handle the same member at the same
     store at once (two cameras at one door). Each takes a transaction lock per (member, store)
     before looking for a live visit, so the second sees the first one's visit instead of making
     its own. Sorted, so two writers never wait on each other crosswise. SQLite serialises
     writers anyway."""
-    if not pairs or session.get_bind().dialect.name != "postgresql":
+    if not pairs or db.dialect.name != "postgresql":
         return
     keys = sorted(
         int.from_bytes(
@@ -220,7 +256,7 @@ def _lock_visits(session: Session, pairs: set[tuple[str, int]]) -> None:
         )
         for c, s in pairs
     )
-    session.connection().execute(_VISIT_LOCKS, {"keys": keys}).all()
+    db.execute(_VISIT_LOCKS, {"keys": keys}).all()
 
 
 @dataclass(frozen=True)
@@ -229,16 +265,19 @@ class _Member:
     preferred_name: str
     scope: tuple[str, ...]
     given_at: datetime
+    photo: bytes | None = None
+    """The sealed enrolment photo and its wrapped data key (both, or no photo)."""
+    photo_dek: bytes | None = None
 
 
-def _record_receipts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+def _record_receipts(session: Session, db: Connection, rows: list[dict[str, Any]]) -> set[str]:
     """Remember event ids; returns those not seen before. One ``INSERT … ON CONFLICT DO
     NOTHING RETURNING`` for the batch on SQLite and PostgreSQL; a savepoint per row elsewhere."""
     if not rows:
         return set()
-    stmt = _RECEIPTS_NEW.get(session.get_bind().dialect.name)
+    stmt = _RECEIPTS_NEW.get(db.dialect.name)
     if stmt is not None:
-        return {str(i) for i in session.connection().execute(stmt, rows).scalars()}
+        return {str(i) for (i,) in stmt.insert(db, rows)}
     fresh: set[str] = set()
     for row in rows:
         try:
@@ -250,14 +289,18 @@ def _record_receipts(session: Session, rows: list[dict[str, Any]]) -> set[str]:
     return fresh
 
 
+def _open_photo(customer_id: str, ciphertext: bytes, wrapped_dek: bytes, kek: KeyProvider) -> str:
+    dek = kek.unwrap(wrapped_dek, context=customer_id.encode())
+    jpeg = open_blob(dek, ciphertext, subject_id=customer_id, purpose=THUMBNAIL_PURPOSE)
+    return base64.b64encode(jpeg).decode()
+
+
 def _thumbnails(session: Session, customer_ids: list[str], kek: KeyProvider) -> dict[str, str]:
     out: dict[str, str] = {}
     for row in session.connection().execute(_THUMBNAILS, {"customer_ids": customer_ids}):
         if row.customer_id in out:
             continue
-        dek = kek.unwrap(row.wrapped_dek, context=row.customer_id.encode())
-        jpeg = open_blob(dek, row.ciphertext, subject_id=row.customer_id, purpose=THUMBNAIL_PURPOSE)
-        out[row.customer_id] = base64.b64encode(jpeg).decode()
+        out[row.customer_id] = _open_photo(row.customer_id, row.ciphertext, row.wrapped_dek, kek)
     return out
 
 
@@ -315,7 +358,7 @@ def ingest_batch(
             receipts.setdefault(
                 event.id, {"id": event.id, "device_id": device.id, "received_at": now}
             )
-    fresh = _record_receipts(session, list(receipts.values()))
+    fresh = _record_receipts(session, db, list(receipts.values()))
     first: list[tuple[int, DeviceRef, ArrivalIn]] = []
     for n, device, event in timely:
         if event.id in fresh:
@@ -327,8 +370,8 @@ def ingest_batch(
     subjects = sorted({e.subject_id for _, d, e in first if d.store_live})
     members: dict[str, list[_Member]] = {}
     if subjects:
-        rows = list(db.execute(_MEMBERS, {"subject_ids": subjects, "now": now}))
-        sealed.prefetch_keys(session, (str(row.id) for row in rows))  # one query per batch
+        rows = _MEMBERS_RUN.rows(db, {"subject_ids": subjects, "now": now})
+        sealed.cache_wrapped_keys(session, {str(row.id): row.profile_dek for row in rows})
         for row in rows:
             preferred = sealed.open_value(
                 session,
@@ -339,7 +382,14 @@ def ingest_batch(
                 raw=row.preferred_name_sealed,
             )
             members.setdefault(row.subject_id, []).append(
-                _Member(str(row.id), str(preferred), tuple(row.scope), row.given_at)
+                _Member(
+                    str(row.id),
+                    str(preferred),
+                    tuple(row.scope),
+                    row.given_at,
+                    row.photo if row.photo_dek is not None else None,
+                    row.photo_dek if row.photo is not None else None,
+                )
             )
     pass_owner = _pass_owners(session, [e for _, _, e in first if e.method == "pass"])
     matched: list[tuple[int, DeviceRef, ArrivalIn, _Member]] = []
@@ -384,14 +434,14 @@ def ingest_batch(
         return results
     customer_ids = sorted({m.customer_id for *_, m in matched})
     ids = {"customer_ids": customer_ids, "now": now}
-    _lock_visits(session, {(m.customer_id, d.store_id) for _, d, _, m in matched})
+    _lock_visits(db, {(m.customer_id, d.store_id) for _, d, _, m in matched})
     # 3. "not this person" on that camera lately: the camera may keep confusing someone with
     # this member, so it makes no card until the time is up.
     # 4. one card per visit: a member already on the store's tablets gets no second one
     suppressed: set[tuple[str, str]] = set()
     live: set[tuple[str, int]] = set()
     counts: dict[str, int] = {}  # visits so far plus sales made outside a visit
-    for kind, c, d, k in db.execute(_MEMBER_STATE, ids):
+    for kind, c, d, k in _MEMBER_STATE_RUN.rows(db, ids):
         if kind == "s":
             suppressed.add((str(c), str(d)))
         elif kind == "l":
@@ -425,11 +475,11 @@ def ingest_batch(
         return results
     visit_ids = {
         (str(c), int(s)): int(i)
-        for i, c, s in db.execute(_NEW_VISITS, [values for *_, values in new_visits])
+        for i, c, s in _NEW_VISITS_RUN.insert(db, [values for *_, values in new_visits])
     }
     touched = sorted({m.customer_id for _, _, m, _ in new_visits})
     touch = {"customer_ids": touched, "now": now}
-    db.execute(_TOUCH_CUSTOMERS, touch)
+    _TOUCH_CUSTOMERS_RUN.rows(db, touch)
     # 5. the teasers: visit number (visits so far, this one included, plus sales made outside
     # a visit) and the enrolment photo
     later = dict.fromkeys(touched, 0)  # a member arriving in two stores in one batch
@@ -437,9 +487,12 @@ def ingest_batch(
         later[m.customer_id] += 1
         counts[m.customer_id] = counts.get(m.customer_id, 0) + 1  # counted before the insert
     # a pass arrival's card carries no photo: nobody's face was compared, so the salesperson
-    # asks the name instead (issue 12); only face arrivals open a thumbnail
-    by_face = sorted({m.customer_id for _, e, m, _ in new_visits if e.method == "face"})
-    photos = _thumbnails(session, by_face, kek) if by_face else {}
+    # asks the name instead (issue 12); only face arrivals open a thumbnail (read with the
+    # member, above)
+    photos: dict[str, str] = {}
+    for _, e, m, _ in new_visits:
+        if e.method == "face" and m.photo is not None and m.photo_dek is not None:
+            photos[m.customer_id] = _open_photo(m.customer_id, m.photo, m.photo_dek, kek)
     for n, event, member, values in new_visits:
         later[member.customer_id] -= 1
         results[n].messages.append(
