@@ -649,9 +649,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(models_main(argv[1:]))
     if argv and argv[0] == "demo":
+        from server.demo import exit_now
         from server.demo import main as demo_main
 
-        return int(demo_main(argv[1:]))
+        exit_now(int(demo_main(argv[1:])))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
