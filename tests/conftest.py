@@ -11,6 +11,13 @@ import pytest
 from tests.browser import browser, screenshot_dir  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
+# Door mode is bounded by the calibration's expected false matches (issue 13): with dlib, one
+# member already exceeds the default bound of 1 per 1,000, and a live door gallery past it ships
+# no template. Tests of the loop run door mode with members knowingly, as an operator who raised
+# the bound would; tests of the bound itself set it back (mark ``door_bound``,
+# tests/server/test_false_matches.py). Subprocess servers get it from this environment.
+os.environ.setdefault("VERTROUWD_MAX_FALSE_MATCHES_PER_1000", "1000")
+
 FACES = Path(os.environ.get("VERTROUWD_TEST_FACES", REPO.parent / "shared" / "faces"))
 CLIP = FACES / "video" / "short_hamilton_clip.mp4"
 

@@ -54,6 +54,11 @@ class LiveServer:
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
     env["VERTROUWD_ENVIRONMENT"] = "test"
+    env["VERTROUWD_MAX_FALSE_MATCHES_PER_1000"] = (
+        os.environ[  # door mode knowingly: tests/conftest.py
+            "VERTROUWD_MAX_FALSE_MATCHES_PER_1000"
+        ]
+    )
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

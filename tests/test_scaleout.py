@@ -71,6 +71,10 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
         env |= {
             "VERTROUWD_ENVIRONMENT": "test",
+            # door mode knowingly (tests/conftest.py)
+            "VERTROUWD_MAX_FALSE_MATCHES_PER_1000": os.environ[
+                "VERTROUWD_MAX_FALSE_MATCHES_PER_1000"
+            ],
             "VERTROUWD_DATABASE_URL": url,
             "VERTROUWD_REDIS_URL": REDIS_URL,
         }

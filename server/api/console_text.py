@@ -665,7 +665,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "devices": "Devices",
         "gallery_version": "Gallery version",
         "false_matches": "Expected false matches",
-        "above_bound": "above the bound, door mode cannot go live",
+        "above_bound": "above the bound, door mode cannot go live, and a live door camera "
+        "recognises nobody until the store switches mode",
         "fm_value": "{n} per 1,000 {per}, at {members}",
         "fm_door_allows": " (door mode allows {bound})",
         "fm_not_measured": "not measured for this model at {members}: run",
@@ -1146,7 +1147,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         "devices": "Apparaten",
         "gallery_version": "Galerijversie",
         "false_matches": "Verwachte valse herkenningen",
-        "above_bound": "boven de grens, deurherkenning kan niet live",
+        "above_bound": "boven de grens, deurherkenning kan niet live, en een live deurcamera "
+        "herkent niemand tot de winkel van modus wisselt",
         "fm_value": "{n} per 1.000 {per}, bij {members}",
         "fm_door_allows": " (deurherkenning staat er {bound} toe)",
         "fm_not_measured": "niet gemeten voor dit model bij {members}: voer uit",

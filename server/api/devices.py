@@ -90,6 +90,8 @@ def get_gallery(
         validity=timedelta(seconds=rt.settings.gallery_validity_s),
         threshold=rt.threshold,
         min_margin=rt.min_margin,
+        calibration=rt.calibration,
+        door_bound=rt.settings.max_false_matches_per_1000,
         now=rt.now(),
         allow_x25519=rt.settings.gallery_kem == "x25519",
     )

@@ -76,6 +76,9 @@ def settings(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[ServerS
             privacy_contact="privacy@test.example",
             staff_language="en",  # the page tests read the register's English words
         )
+        bound = request.node.get_closest_marker("door_bound")
+        if bound is not None:
+            settings = settings.model_copy(update={"max_false_matches_per_1000": bound.args[0]})
         if "live" in request.fixturenames:
             port = request.getfixturevalue("live_socket").getsockname()[1]
             settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from consent.gallery import open_gallery
+from consent.signing import load_public_key, public_key_bytes
 from models.calibration import load_calibration
 from models.exposure import expected_false_matches_per_1000
 from server.app import create_app
@@ -27,6 +30,10 @@ from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, add_template, build_world
 from tests.server.factories import make_member
+from tests.server.members import enrol_member, register_device
+
+# the bound as shipped (the other tests run door mode with members knowingly: tests/conftest.py)
+pytestmark = pytest.mark.door_bound(1.0)
 
 API = "/api/v1/console"
 ZONE = {"x": 0.2, "y": 0.1, "w": 0.6, "h": 0.8, "min_face_size": 90}
@@ -155,3 +162,39 @@ def test_the_bound_applies_to_door_mode_only(runtime: Runtime, world: World) -> 
         assert checkin["amsterdam"].per_1000 == figures["amsterdam"].per_1000
         assert not checkin["amsterdam"].over_bound
         assert "who step onto the check-in spot" in checkin["amsterdam"].text
+
+
+def _door_entries(settings: ServerSettings, runtime: Runtime, store: StoreFixture) -> int:
+    """How many members the door gallery a device fetches holds."""
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        device_id, token, keys = register_device(client, runtime, store)
+        r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    opened = open_gallery(
+        r.content,
+        device_keys=keys,
+        device_id=device_id,
+        server_public_key=load_public_key(public_key_bytes(runtime.signing_key)),
+        min_version=0,
+        now=runtime.now(),
+    )
+    assert opened.payload.mode == "door"
+    return len(opened.payload.entries)
+
+
+def test_a_live_door_store_past_the_bound_ships_no_template(
+    settings: ServerSettings, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    # live in door mode with no member (0 expected), then a member enrols: past the bound
+    enrol_member(runtime, store, faces, "obama")
+    assert _door_figure(1) > settings.max_false_matches_per_1000
+    assert _door_entries(settings, runtime, store) == 0  # the door camera recognises nobody
+
+
+@pytest.mark.door_bound(1000.0)
+def test_a_live_door_store_within_a_raised_bound_ships_its_members(
+    settings: ServerSettings, runtime: Runtime, store: StoreFixture, faces: Path
+) -> None:
+    enrol_member(runtime, store, faces, "obama")
+    assert _door_figure(1) <= settings.max_false_matches_per_1000
+    assert _door_entries(settings, runtime, store) == 1

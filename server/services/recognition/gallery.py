@@ -7,6 +7,7 @@ exist only inside ``member_templates`` while a gallery is sealed to one device.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from consent.gallery import GalleryEntry, GalleryPass, GalleryPayload, seal_gall
 from consent.keys import KeyProvider
 from consent.modes import DEFAULT_MODE, parse_mode, uses_face_search, uses_passes
 from consent.signing import Ed25519PrivateKey
+from models.calibration import Calibration
+from models.exposure import expected_false_matches_per_1000
 from models.types import Embedding
 from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceTemplate, MemberPass
 from server.db.recognition import EdgeDevice, GalleryPublication, StoreMode
@@ -34,6 +37,8 @@ from server.realtime import device_channel
 from server.services import audit
 from server.services.errors import Conflict, Forbidden
 from server.services.recognition import signage
+
+log = logging.getLogger(__name__)
 
 Notify = Callable[[str, dict[str, Any]], None]
 """``broker.publish``: (channel, message); called only after the transaction committed."""
@@ -242,6 +247,8 @@ def seal_for_device(
     threshold: float | None,
     min_margin: float | None,
     now: datetime,
+    calibration: Calibration,
+    door_bound: float,
     model_id: str = "dlib_resnet_v1",
     dim: int = 128,
     allow_x25519: bool = False,
@@ -253,7 +260,13 @@ def seal_for_device(
     So does the store's recognition mode (``golive``; invariant 13): a ``pass`` gallery holds
     the valid pass digests and NO template at all; a ``pass+face`` gallery the digests and the
     templates of pass holders who enrolled a face (compared 1:1 only); ``door`` and ``checkin``
-    the templates, as before modes existed."""
+    the templates, as before modes existed.
+
+    Door mode holds while it is live, not only at go-live: a door gallery whose member count
+    makes the calibration expect more than ``door_bound`` false matches per 1,000 passers-by
+    (``VERTROUWD_MAX_FALSE_MATCHES_PER_1000``; issue 13) ships without templates, so the door
+    camera recognises nobody until the store switches mode (the console says so). Enrolments
+    after go-live would otherwise carry a door store past the bound its go-live was held to."""
     store = session.get(Store, device.store_id)
     if store is None or not store.live:
         raise Forbidden(
@@ -276,6 +289,18 @@ def seal_for_device(
         ]
     else:  # "pass": no template is even decrypted
         members = []
+    if mode == "door" and members:
+        per_1000 = expected_false_matches_per_1000(calibration, len(members), mode)
+        if per_1000 is not None and per_1000 > door_bound:
+            log.warning(
+                "door recognition paused at store %s: %.3g false matches per 1,000 expected at "
+                "%d members, above the bound of %g",
+                store.code,
+                per_1000,
+                len(members),
+                door_bound,
+            )
+            members = []
     zone = signage.member_zone(session, store.id)
     model_ids = {m.model_id for m in members} or {model_id}
     if len(model_ids) > 1:
