@@ -29,6 +29,7 @@ from server.serve import start_server_process
 from server.services.recognition import devices
 from server.services.staff import accounts as staff
 from server.settings import ServerSettings
+from tests.waiting import HANG_S
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 PASSWORD = "correct horse battery"
@@ -90,7 +91,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 )
             codes[code] = devices.create_enrolment_code(session, store=store, now=rt.now())
     rt.close()
-    proc, base = start_server_process(_env(), data_dir, cwd=REPO, timeout=60)
+    proc, base = start_server_process(_env(), data_dir, cwd=REPO, timeout=HANG_S)
     try:
         yield LiveServer(base, data_dir, codes, proc, settings)
     finally:

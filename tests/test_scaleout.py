@@ -28,6 +28,7 @@ from server.services.recognition import devices
 from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.databases import postgres_database
+from tests.waiting import HANG_S
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -46,7 +47,7 @@ def _redis_up() -> None:
 
 
 def _start(env: dict[str, str], data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    return start_server_process(env, data_dir, cwd=REPO, timeout=60)
+    return start_server_process(env, data_dir, cwd=REPO, timeout=HANG_S)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from edge.settings import EdgeSettings
 from tests.edge.conftest import LIN, ClipRun, Models, build_index, clip_settings, subject_id
 from tests.waiting import wait_with_progress
 
-pytestmark = [pytest.mark.faces, pytest.mark.slow]
+# One xdist group with test_track_decision.py: both read the session's ``member_run``.
+pytestmark = [pytest.mark.faces, pytest.mark.slow, pytest.mark.xdist_group("edge-clip")]
 
 FLOAT_RUN = re.compile(r"-?\d+\.\d+(?:[,\s]+-?\d+\.\d+){3,}")
 

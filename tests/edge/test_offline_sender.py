@@ -24,6 +24,7 @@ from edge.sender import EventSender
 from edge.settings import EdgeSettings
 from tests.edge.eventserver import TOKEN, EventServer, wait_until
 from tests.edge.fakeserver import CODE, FakeServer
+from tests.waiting import HANG_S
 
 
 def _event(n: int) -> ArrivalEvent:
@@ -62,7 +63,7 @@ def test_outage_goes_to_disk_and_is_replayed_in_order_exactly_once(
             before = [_event(n) for n in range(3)]
             for e in before:
                 sender.put(e)
-            assert sender.drain(5)
+            assert sender.drain(HANG_S)
             assert not (tmp_path / QUEUE_DIR).exists()  # online: nothing touches the disk
             assert not (tmp_path / KEY_FILE).exists()
 
@@ -70,7 +71,7 @@ def test_outage_goes_to_disk_and_is_replayed_in_order_exactly_once(
             during = [_event(n) for n in range(3, 14)]
             for e in during:
                 sender.put(e)
-            wait_until(lambda: sender.queued_on_disk == len(during), 5, "events on disk")
+            wait_until(lambda: sender.queued_on_disk == len(during), HANG_S, "events on disk")
             assert sender.offline
             files = sender.offline_queue.files() if sender.offline_queue else []
             assert len(files) == len(during)
@@ -81,7 +82,7 @@ def test_outage_goes_to_disk_and_is_replayed_in_order_exactly_once(
             after = [_event(n) for n in range(14, 16)]
             for e in after:
                 sender.put(e)
-            assert sender.drain(10)
+            assert sender.drain(HANG_S)
         finally:
             sender.shutdown()
     expected = [e.id for e in before + during + after]
@@ -104,14 +105,14 @@ def test_while_backing_off_new_events_are_on_disk_at_once_and_wake_retries_now(
         sender.start()
         try:
             sender.put(_event(1))
-            wait_until(lambda: sender.queued_on_disk == 1, 5, "first event on disk")
+            wait_until(lambda: sender.queued_on_disk == 1, HANG_S, "first event on disk")
             assert sender.failures == 1
             sender.put(_event(2))  # the sender is waiting out its 60 s backoff
-            wait_until(lambda: sender.queued_on_disk == 2, 5, "second event on disk")
+            wait_until(lambda: sender.queued_on_disk == 2, HANG_S, "second event on disk")
             assert sender.failures == 1  # written to disk without another attempt
             server.start()
             sender.wake()  # e.g. the gallery poll reached the server again
-            assert sender.drain(5)
+            assert sender.drain(HANG_S)
         finally:
             sender.shutdown()
     assert len(server.ids()) == 2
@@ -136,7 +137,7 @@ def test_503_queues_and_waits_at_least_retry_after(server: EventServer, tmp_path
             sender.put(e)
         sender.start()
         try:
-            assert sender.drain(10)
+            assert sender.drain(HANG_S)
         finally:
             sender.shutdown()
     assert waits == [7.0]  # the server's Retry-After, not the 0.02 s backoff
@@ -182,7 +183,7 @@ def test_a_restarted_edge_replays_what_the_last_run_queued(
         assert second.pending == 6
         second.start()
         try:
-            assert second.drain(10)
+            assert second.drain(HANG_S)
         finally:
             second.shutdown()
     assert server.ids() == [e.id for e in events]

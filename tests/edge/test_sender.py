@@ -12,6 +12,7 @@ from edge.capture import Backoff
 from edge.events import ArrivalEvent
 from edge.sender import EventSender
 from tests.edge.fakeserver import TOKEN, FakeServer
+from tests.waiting import HANG_S
 
 
 def _event(n: int) -> ArrivalEvent:
@@ -77,7 +78,7 @@ def test_failures_back_off_and_retry_with_the_same_ids(tmp_path: Path) -> None:
         sender.put(event)
         sender.start()
         try:
-            assert sender.drain(timeout=10)
+            assert sender.drain(HANG_S)
         finally:
             sender.shutdown()
     assert waits == [1.0, 2.0, 3.0]

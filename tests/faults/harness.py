@@ -37,6 +37,7 @@ from server.serve import free_port, start_server_process
 from server.services.recognition import devices
 from server.services.staff import accounts as staff
 from server.settings import ServerSettings
+from tests.waiting import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "faults"
@@ -92,7 +93,7 @@ class ServerProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> float:
+    def start(self, timeout: float = HANG_S) -> float:
         """Start and wait until /healthz answers; the seconds it took."""
         started = time.monotonic()
         self.log_path = self.settings.data_dir / "server.log"

@@ -9,6 +9,7 @@ import pytest
 
 from models.backends.dlib import DlibHogDetector, DlibResnetEmbedder
 from models.images import load_image_file
+from models.install import InstallReport, install_models
 from models.types import Embedding, FaceBox, FaceLandmarks, RGBImage
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
@@ -81,3 +82,16 @@ def scenes(
         f.name: _analyse(f, f.name, "", detector, embedder)
         for f in sorted((faces_dir / "scenes").iterdir())
     }
+
+
+@pytest.fixture(scope="session")
+def installed_with_faces(
+    tmp_path_factory: pytest.TempPathFactory, faces_dir: Path
+) -> tuple[Path, InstallReport]:
+    """``vertrouwd models install --faces people/`` into a fresh directory, once per session
+    (test_install.py and test_int8_check.py share one xdist group for it): dlib's network
+    converted and checked against dlib on the 11 real faces, the int8 model quantised with
+    them, its self-check's reference chips. Finding the faces' chips is the slow part (~15 s
+    of CPU a run). Read-only: a test that changes the files works on a copy."""
+    out = tmp_path_factory.mktemp("installed-with-faces")
+    return out, install_models(out, faces=faces_dir / "people")

@@ -4,19 +4,25 @@ against dlib on the real faces, does nothing the second time, and redoes a damag
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from models.backends.onnx import OnnxEmbedder, model_file
 from models.cli import main
-from models.install import MIN_COSINE, install_models
+from models.install import MIN_COSINE, InstallReport, install_models
+
+# One xdist group with the other user of the session's installed_with_faces (conftest.py).
+pytestmark = pytest.mark.xdist_group("models-installed")
 
 
-def test_install_converts_verifies_and_is_idempotent(tmp_path: Path, faces_dir: Path) -> None:
+def test_install_converts_verifies_and_is_idempotent(
+    installed_with_faces: tuple[Path, InstallReport], tmp_path: Path, faces_dir: Path
+) -> None:
     people = faces_dir / "people"
-    first = install_models(tmp_path, faces=people)
-    model = model_file(tmp_path, int8=False)
+    installed, first = installed_with_faces  # install_models(installed, faces=people)
+    model = model_file(installed, int8=False)
     assert first.float_model == model
     assert first.converted
     assert first.verified_faces == 11
@@ -26,6 +32,10 @@ def test_install_converts_verifies_and_is_idempotent(tmp_path: Path, faces_dir: 
     assert first.detector_weights.is_file()
     card = json.loads(model.with_name(model.name + ".json").read_text())
     assert card["check_faces"]["faces"] == 11
+
+    # The rest changes files: on a copy of the session's install (times kept).
+    shutil.copytree(installed, tmp_path, dirs_exist_ok=True)
+    model = model_file(tmp_path, int8=False)
     stamp = model.stat().st_mtime_ns
 
     again = install_models(tmp_path, faces=people)

@@ -15,7 +15,7 @@ from edge.model_choice import build_models, checked_embedder_config
 from edge.settings import EdgeSettings
 from models.backends.onnx import DLIB_FLOAT_ID, DLIB_INT8_ID, OnnxEmbedder
 from models.convert_dlib import calibration_chips
-from models.install import install_models
+from models.install import InstallReport
 from models.int8_check import (
     MIN_COSINE,
     REFERENCE_FILE,
@@ -24,11 +24,14 @@ from models.int8_check import (
 )
 from models.registry import OnnxEmbedderConfig
 
+# One xdist group with the other user of the session's installed_with_faces (conftest.py).
+pytestmark = pytest.mark.xdist_group("models-installed")
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
-    out = tmp_path_factory.mktemp("int8-installed")
-    report = install_models(out, faces=faces_dir / "people")
+
+@pytest.fixture
+def installed(installed_with_faces: tuple[Path, InstallReport]) -> Path:
+    """The session's ``install_models(..., faces=people)`` (tests/models/conftest.py)."""
+    out, report = installed_with_faces
     assert report.int8_quantized
     return out
 
