@@ -58,6 +58,7 @@ def _tree_load() -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["tree_load"] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
