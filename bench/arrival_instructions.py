@@ -44,8 +44,8 @@ from typing import Any
 HERE = Path(__file__).resolve()
 
 
-def _callgrind(switch: str) -> None:
-    subprocess.run(["callgrind_control", switch, str(os.getpid())], check=True,
+def _callgrind(*switch: str) -> None:
+    subprocess.run(["callgrind_control", *switch, str(os.getpid())], check=True,
                    capture_output=True)  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def _tree_load() -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["tree_load"] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -108,14 +109,14 @@ def _writer_path(rt: Any, queue: list[tuple[str, str]], warm: int, events: int) 
                            visit_live=timedelta(seconds=rt.settings.visit_live_s))  # fmt: skip
     for n in range(warm + events):
         if n == warm:
-            _callgrind("-i")
+            _callgrind("-i", "on")
         token, subject = queue.pop()
         event = ArrivalIn(uuid.uuid4().hex, subject, datetime.now(UTC), 0.4, 0.3)
         job = _Job(token, [event], rt.now())
         writer._handle([job])
         if job.future.result().accepted != 1:
             raise SystemExit("an arrival was not accepted")
-    _callgrind("--dump")
+    _callgrind("-d")
     if len(cards) != warm + events:
         raise SystemExit(f"{len(cards)} cards for {warm + events} arrivals")
 
@@ -126,7 +127,7 @@ async def _http_path(
     async with app.router.lifespan_context(app):
         for n in range(warm + events):
             if n == warm:
-                _callgrind("-i")
+                _callgrind("-i", "on")
             token, subject = queue.pop()
             body = json.dumps({"events": [load.event(subject)]}).encode()
             headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
@@ -153,7 +154,7 @@ async def _http_path(
             await app(scope, receive, send)
             if answer[0]["status"] != 202 or json.loads(answer[1]["body"])["accepted"] != 1:
                 raise SystemExit(f"an arrival was not accepted: {answer}")
-        _callgrind("--dump")
+        _callgrind("-d")
 
 
 def measure(tree: Path, path: str, db: str, events: int, faces: Path) -> float:
@@ -172,7 +173,8 @@ def measure(tree: Path, path: str, db: str, events: int, faces: Path) -> float:
         if len(dumps) != 1:
             raise SystemExit(f"expected one callgrind dump, found {dumps}")
         found = re.search(r"^summary: (\d+)$", dumps[0].read_text(), re.MULTILINE)
-        assert found is not None
+        if found is None or int(found.group(1)) == 0:
+            raise SystemExit(f"{tree} {path}: nothing counted")
         return int(found.group(1)) / events
 
 
