@@ -15,10 +15,9 @@ is raised as SQLAlchemy raises it (``sqlalchemy.exc.OperationalError`` for a dat
 away, the connection invalidated), so callers handle errors as before. No
 ``before_cursor_execute`` events fire for these statements.
 
-An INSERT takes its rows through :meth:`Prepared.insert`: one multi-row ``VALUES`` statement a
-page of rows (as SQLAlchemy's "insertmanyvalues" sends them), compiled for the columns the rows
-give; a column the rows leave to a Python-side default is refused (nothing here computes it).
-Positional (SQLite) and named (psycopg) parameter styles.
+Only SELECTs and UPDATE/DELETEs whose parameters are all named ``bindparam``s (no INSERT, whose
+columns SQLAlchemy picks from each call's parameters), on the positional (SQLite) and named
+(psycopg) parameter styles.
 """
 
 from __future__ import annotations
@@ -36,8 +35,6 @@ from sqlalchemy.sql.expression import ReturnsRows
 
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 _MAX_SHAPES = 256  # rendered SQL kept per statement and dialect (IN-list length combinations)
-_PAGE = 500  # rows per multi-row INSERT (SQLite allows 32,766 parameters a statement)
-_NAMED = re.compile(r"%\((\w+)\)s")
 
 
 class Prepared:
@@ -46,7 +43,6 @@ class Prepared:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._forms: dict[str, _Form] = {}
-        self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
 
     def rows(self, db: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """The statement's rows (named tuples: ``row.column`` and unpacking both work); an
@@ -56,33 +52,16 @@ class Prepared:
             form = self._forms[db.dialect.name] = _Form(self.statement, db.dialect)
         return form.run(db, params or {})
 
-    def insert(self, db: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Run an INSERT for ``rows`` (each giving the same columns); the RETURNING rows of
-        all of them (in no promised order, as with SQLAlchemy's own multi-row INSERT)."""
-        if not rows:
-            return []
-        columns = tuple(rows[0])
-        key = (db.dialect.name, columns)
-        form = self._inserts.get(key)
-        if form is None:
-            form = self._inserts[key] = _Insert(self.statement, db.dialect, columns)
-        out: list[Any] = []
-        for start in range(0, len(rows), _PAGE):
-            out.extend(form.run_rows(db, rows[start : start + _PAGE]))
-        return out
-
 
 Processor = Callable[[Any], Any]
 
 
 class _Form:
-    def __init__(
-        self, statement: ClauseElement, dialect: Dialect, columns: Sequence[str] | None = None
-    ) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         if dialect.paramstyle not in ("qmark", "pyformat"):
             raise NotImplementedError(f"paramstyle {dialect.paramstyle}")
         self.dialect = dialect
-        self.compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=columns))
+        self.compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = self.compiled.string
         self.positional = dialect.paramstyle == "qmark"
         self.order: Sequence[str] = list(self.compiled.positiontup or ())
@@ -94,13 +73,13 @@ class _Form:
         self.row_type: Any = None
         self.results: list[Processor | None] = []
         if isinstance(statement, ReturnsRows):
-            exported = list(statement.exported_columns)
-            if exported:
+            columns = list(statement.exported_columns)
+            if columns:
                 self.row_type = namedtuple(  # type: ignore[misc]
-                    "Row", [c.key for c in exported], rename=True
+                    "Row", [c.key for c in columns], rename=True
                 )
                 self.results = [
-                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in exported
+                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
                 ]
 
     def _sql(self, lengths: tuple[int, ...]) -> str:
@@ -148,9 +127,6 @@ class _Form:
             for name, items in lists.items():
                 for i, v in enumerate(items):
                     args[f"{name}__{i}"] = self._value(name, v)
-        return self._execute(db, sql, args)
-
-    def _execute(self, db: Connection, sql: str, args: list[Any] | dict[str, Any]) -> list[Any]:
         raw = db.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
@@ -176,51 +152,3 @@ class _Form:
             make([v if p is None else p(v) for p, v in zip(results, r, strict=True)])
             for r in fetched
         ]
-
-
-class _Insert(_Form):
-    """An INSERT compiled for ``columns``; each call renders its rows as one ``VALUES`` list."""
-
-    def __init__(self, statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> None:
-        super().__init__(statement, dialect, columns)
-        if self.compiled.insert_prefetch or self.expanding:
-            raise NotImplementedError("an INSERT whose rows leave a Python-side default")
-        start = self.sql.index(" VALUES (") + len(" VALUES ")
-        depth, end = 0, start
-        for end in range(start, len(self.sql)):
-            depth += {"(": 1, ")": -1}.get(self.sql[end], 0)
-            if depth == 0:
-                break
-        self.head, self.group, self.tail = (
-            self.sql[:start],
-            self.sql[start : end + 1],
-            self.sql[end + 1 :],
-        )
-        self.pages: dict[int, str] = {}
-
-    def _page_sql(self, n: int) -> str:
-        sql = self.pages.get(n)
-        if sql is None:
-            if self.positional:
-                groups = [self.group] * n
-            else:
-                groups = [_NAMED.sub(rf"%(\1__r{i})s", self.group) for i in range(n)]
-            sql = self.pages[n] = self.head + ", ".join(groups) + self.tail
-        return sql
-
-    def run_rows(self, db: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        args: list[Any] | dict[str, Any]
-        if self.positional:
-            args = []
-            for row in rows:
-                values = self.compiled.construct_params(row)
-                assert values is not None
-                args.extend(self._value(name, values[name]) for name in self.order)
-        else:
-            args = {}
-            for i, row in enumerate(rows):
-                values = self.compiled.construct_params(row)
-                assert values is not None
-                for name, value in values.items():
-                    args[f"{name}__r{i}"] = self._value(name, value)
-        return self._execute(db, self._page_sql(len(rows)), args)

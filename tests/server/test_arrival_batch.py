@@ -28,7 +28,7 @@ from consent.envelope import new_data_key, seal_blob
 from server.db.clienteling import Sale, Visit
 from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceThumbnail
 from server.db.prepared import Prepared
-from server.db.recognition import EdgeDevice, EventReceipt, Incident
+from server.db.recognition import Incident
 from server.db.session import transaction
 from server.db.stores import Store
 from server.runtime import Runtime, build_runtime, utc_now
@@ -444,53 +444,5 @@ def test_prepared_statements_return_what_sqlalchemy_returns(tmp_path: Path) -> N
                 select(Customer.id).where(Customer.last_interaction_at == later)
             ).scalars()
             assert sorted(touched) == sorted([ids["Anna de Vries"], ids["Bram Jansen"]])
-        with w.rt.engine.begin() as db:  # INSERTs: pages of rows, RETURNING from all pages
-            receipts = arrivals._RECEIPTS_NEW[db.dialect.name]
-            device_id, store_id = db.execute(
-                select(EdgeDevice.id, EdgeDevice.store_id).where(
-                    EdgeDevice.token_hash == token_digest(w.tokens["n1"])
-                )
-            ).one()
-            first = [
-                {"id": f"r{i:05d}", "device_id": device_id, "received_at": now} for i in range(700)
-            ]
-            assert {i for (i,) in receipts.insert(db, first)} == {r["id"] for r in first}
-            again = first[600:] + [
-                {"id": f"r{i:05d}", "device_id": device_id, "received_at": later}
-                for i in range(700, 1300)
-            ]
-            fresh = {i for (i,) in receipts.insert(db, again)}
-            assert fresh == {f"r{i:05d}" for i in range(700, 1300)}
-            stored = dict(db.execute(select(EventReceipt.id, EventReceipt.received_at)).all())
-            assert len(stored) == 1300
-            assert stored["r00650"] == now  # not overwritten by the conflicting second insert
-            assert stored["r01299"] == later
-            visit = {
-                "customer_id": ids["Anna de Vries"],
-                "store_id": store_id,
-                "device_id": device_id,
-                "arrived_at": now,
-                "score": 0.4,
-                "margin": None,
-                "live_until": later,
-                "method": "pass",
-                "face_verified": True,
-            }
-            made = Prepared(arrivals._NEW_VISITS).insert(db, [visit])
-            assert [(r.customer_id, r.store_id) for r in made] == [
-                (visit["customer_id"], visit["store_id"])
-            ]
-        with w.rt.sessions() as session:
-            stored_visit = session.get(Visit, made[0].id)
-            assert stored_visit is not None
-            assert (
-                stored_visit.status,
-                stored_visit.arrived_at,
-                stored_visit.live_until,
-                stored_visit.margin,
-                stored_visit.method,
-                stored_visit.face_verified,
-                stored_visit.ended_at,
-            ) == ("live", now, later, None, "pass", True, None)
         with w.rt.engine.begin() as db, pytest.raises(DBAPIError):
             Prepared(select(Customer.id).where(Customer.id == func.no_such_function())).rows(db)

@@ -219,21 +219,18 @@ _WITH_FACE = (
     .where(FaceTemplate.customer_id.in_(bindparam("customer_ids", expanding=True)))
     .distinct()
 )
-# The batch's statements run on the driver's cursor (server/db/prepared.py): on a batch of one
-# event, SQLAlchemy's execution machinery cost more than the database's work.
+# The SELECTs and the UPDATE run on the driver's cursor (server/db/prepared.py): on a batch of
+# one event, SQLAlchemy's execution machinery cost more than the database's work.
 _MEMBERS_RUN = Prepared(_MEMBERS)
 _MEMBER_STATE_RUN = Prepared(_MEMBER_STATE)
 _TOUCH_CUSTOMERS_RUN = Prepared(_TOUCH_CUSTOMERS)
-_NEW_VISITS_RUN = Prepared(_NEW_VISITS)
 _RECEIPTS_NEW = {
-    "sqlite": Prepared(
-        sqlite_insert(_RECEIPTS)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(_RECEIPTS.c.id)
-    ),
-    "postgresql": Prepared(
-        pg_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["id"]).returning(_RECEIPTS.c.id)
-    ),
+    "sqlite": sqlite_insert(_RECEIPTS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_RECEIPTS.c.id),
+    "postgresql": pg_insert(_RECEIPTS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_RECEIPTS.c.id),
 }
 
 
@@ -277,7 +274,7 @@ def _record_receipts(session: Session, db: Connection, rows: list[dict[str, Any]
         return set()
     stmt = _RECEIPTS_NEW.get(db.dialect.name)
     if stmt is not None:
-        return {str(i) for (i,) in stmt.insert(db, rows)}
+        return {str(i) for i in db.execute(stmt, rows).scalars()}
     fresh: set[str] = set()
     for row in rows:
         try:
@@ -475,7 +472,7 @@ def ingest_batch(
         return results
     visit_ids = {
         (str(c), int(s)): int(i)
-        for i, c, s in _NEW_VISITS_RUN.insert(db, [values for *_, values in new_visits])
+        for i, c, s in db.execute(_NEW_VISITS, [values for *_, values in new_visits])
     }
     touched = sorted({m.customer_id for _, _, m, _ in new_visits})
     touch = {"customer_ids": touched, "now": now}
