@@ -16,26 +16,23 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import delete, select, update
 
 from consent.envelope import new_data_key, seal_blob
 from server.db.clienteling import Sale, Visit
 from server.db.membership import ConsentRecord, Customer, CustomerKey, FaceThumbnail
-from server.db.prepared import Prepared
 from server.db.recognition import Incident
 from server.db.session import transaction
 from server.db.stores import Store
 from server.runtime import Runtime, build_runtime, utc_now
 from server.services.errors import Unauthorized
-from server.services.ids import token_digest
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE
-from server.services.recognition import arrivals, devices
+from server.services.recognition import devices
 from server.services.recognition.arrival_writer import ArrivalWriter
 from server.services.recognition.arrivals import (
     ArrivalIn,
@@ -398,51 +395,3 @@ def test_a_face_card_carries_the_photo_opened_with_its_key(tmp_path: Path, faces
             anna = session.get(Customer, ids["Anna de Vries"])
             assert anna is not None
             assert thumbnail_b64(session, anna, w.rt.kek) == photos["Anna"]
-
-
-def test_prepared_statements_return_what_sqlalchemy_returns(tmp_path: Path) -> None:
-    """The hot path's statements on the driver's cursor (server/db/prepared.py) give the rows,
-    types included (aware datetimes, JSON, bytes, counts), that ``Connection.execute`` gives,
-    for IN lists of one and of several; the UPDATE changes the same rows; a driver error is
-    raised as SQLAlchemy raises it."""
-    with world(tmp_path / "w") as w:
-        with w.rt.sessions() as session:
-            ids = {c.name: c.id for c in session.scalars(select(Customer))}
-        _give_photo(w.rt, ids["Anna de Vries"], [b"photo of anna"])
-        now = w.rt.now()
-        everyone = sorted(ids.values())
-        cases: list[tuple[Any, dict[str, Any]]] = [
-            (arrivals._MEMBERS, {"subject_ids": [w.subjects["Anna de Vries"]], "now": now}),
-            (arrivals._MEMBERS, {"subject_ids": sorted(w.subjects.values()), "now": now}),
-            (arrivals._MEMBER_STATE, {"customer_ids": [ids["Finn de Boer"]], "now": now}),
-            (arrivals._MEMBER_STATE, {"customer_ids": everyone, "now": now}),
-            (devices._DEVICES_BY_TOKEN, {"token_hashes": [token_digest(w.tokens["n1"])]}),
-            (
-                devices._DEVICES_BY_TOKEN,
-                {"token_hashes": sorted(token_digest(t) for t in w.tokens.values())},
-            ),
-        ]
-        with w.rt.engine.begin() as db:
-            for statement, params in cases:
-                expected = sorted(tuple(r) for r in db.execute(statement, params))
-                got = Prepared(statement).rows(db, params)
-                assert sorted(tuple(r) for r in got) == expected
-                assert expected  # the comparison compared something
-            members = Prepared(arrivals._MEMBERS).rows(
-                db, {"subject_ids": [w.subjects["Anna de Vries"]], "now": now}
-            )
-            assert [(m.id, m.scope, m.given_at.tzinfo) for m in members] == [
-                (ids["Anna de Vries"], ["north"], UTC)
-            ]
-            assert members[0].photo is not None
-            assert members[0].photo_dek is not None
-            later = now + timedelta(minutes=3)
-            Prepared(arrivals._TOUCH_CUSTOMERS).rows(
-                db, {"customer_ids": [ids["Anna de Vries"], ids["Bram Jansen"]], "now": later}
-            )
-            touched = db.execute(
-                select(Customer.id).where(Customer.last_interaction_at == later)
-            ).scalars()
-            assert sorted(touched) == sorted([ids["Anna de Vries"], ids["Bram Jansen"]])
-        with w.rt.engine.begin() as db, pytest.raises(DBAPIError):
-            Prepared(select(Customer.id).where(Customer.id == func.no_such_function())).rows(db)

@@ -57,7 +57,6 @@ from server.db.membership import (
     MemberPass,
     ProfileKey,
 )
-from server.db.prepared import Prepared
 from server.db.recognition import EventReceipt, Incident
 from server.services.clienteling import cards
 from server.services.membership.enrolment import THUMBNAIL_PURPOSE
@@ -219,11 +218,6 @@ _WITH_FACE = (
     .where(FaceTemplate.customer_id.in_(bindparam("customer_ids", expanding=True)))
     .distinct()
 )
-# The SELECTs and the UPDATE run on the driver's cursor (server/db/prepared.py): on a batch of
-# one event, SQLAlchemy's execution machinery cost more than the database's work.
-_MEMBERS_RUN = Prepared(_MEMBERS)
-_MEMBER_STATE_RUN = Prepared(_MEMBER_STATE)
-_TOUCH_CUSTOMERS_RUN = Prepared(_TOUCH_CUSTOMERS)
 _RECEIPTS_NEW = {
     "sqlite": sqlite_insert(_RECEIPTS)
     .on_conflict_do_nothing(index_elements=["id"])
@@ -367,7 +361,7 @@ def ingest_batch(
     subjects = sorted({e.subject_id for _, d, e in first if d.store_live})
     members: dict[str, list[_Member]] = {}
     if subjects:
-        rows = _MEMBERS_RUN.rows(db, {"subject_ids": subjects, "now": now})
+        rows = list(db.execute(_MEMBERS, {"subject_ids": subjects, "now": now}))
         sealed.cache_wrapped_keys(session, {str(row.id): row.profile_dek for row in rows})
         for row in rows:
             preferred = sealed.open_value(
@@ -438,7 +432,7 @@ def ingest_batch(
     suppressed: set[tuple[str, str]] = set()
     live: set[tuple[str, int]] = set()
     counts: dict[str, int] = {}  # visits so far plus sales made outside a visit
-    for kind, c, d, k in _MEMBER_STATE_RUN.rows(db, ids):
+    for kind, c, d, k in db.execute(_MEMBER_STATE, ids):
         if kind == "s":
             suppressed.add((str(c), str(d)))
         elif kind == "l":
@@ -476,7 +470,7 @@ def ingest_batch(
     }
     touched = sorted({m.customer_id for _, _, m, _ in new_visits})
     touch = {"customer_ids": touched, "now": now}
-    _TOUCH_CUSTOMERS_RUN.rows(db, touch)
+    db.execute(_TOUCH_CUSTOMERS, touch)
     # 5. the teasers: visit number (visits so far, this one included, plus sales made outside
     # a visit) and the enrolment photo
     later = dict.fromkeys(touched, 0)  # a member arriving in two stores in one batch

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from consent.audit_kinds import DeviceAcknowledged, DeviceRegistered, DeviceRevoked, StoreLive
 from consent.device import load_device_public_key
-from server.db.prepared import Prepared
 from server.db.recognition import DeviceEnrolmentCode, EdgeDevice, StoreMode
 from server.db.session import after_commit
 from server.db.stores import Store
@@ -165,10 +164,6 @@ _DEVICES_SEEN = (
     .values(last_seen_at=bindparam("now"))
 )
 
-# on the driver's cursor (server/db/prepared.py): the arrival hot path
-_DEVICES_BY_TOKEN_RUN = Prepared(_DEVICES_BY_TOKEN)
-_DEVICES_SEEN_RUN = Prepared(_DEVICES_SEEN)
-
 
 def authenticate_devices(
     session: Session, *, tokens: Iterable[str], now: datetime
@@ -179,7 +174,7 @@ def authenticate_devices(
     out: dict[str, DeviceRef] = {}
     seen: list[str] = []
     db = session.connection()  # Core rows on the connection: no ORM layer on the hot path
-    for row in _DEVICES_BY_TOKEN_RUN.rows(db, {"token_hashes": list(by_hash)}):
+    for row in db.execute(_DEVICES_BY_TOKEN, {"token_hashes": list(by_hash)}):
         if row.revoked_at is not None:
             continue
         if row.last_seen_at is None or now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
@@ -188,7 +183,7 @@ def authenticate_devices(
             row.id, row.store_id, row.code, bool(row.live), row.mode or "door"
         )
     if seen:
-        _DEVICES_SEEN_RUN.rows(db, {"device_ids": seen, "now": now})
+        db.execute(_DEVICES_SEEN, {"device_ids": seen, "now": now})
     return out
 
 
