@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from server import demo
+from tests.waiting import HANG_S
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +77,7 @@ def test_on_a_terminal_the_demo_keeps_running_until_ctrl_c(faces: Path, tmp_path
         assert f"{url}/console" in text
         # the system is still there: every printed password signs in
         for username, password in passwords.items():
-            with httpx.Client(base_url=url) as http:
+            with httpx.Client(base_url=url, timeout=HANG_S) as http:
                 r = http.post(
                     "/api/v1/auth/login", json={"username": username, "password": password}
                 )
@@ -85,7 +86,7 @@ def test_on_a_terminal_the_demo_keeps_running_until_ctrl_c(faces: Path, tmp_path
                     rows = http.get("/api/v1/console/devices").json()
                     assert rows, "the demo registered its edge device"
                     assert {d["status"] for d in rows} == {"revoked"}  # retired: the clip ended
-        assert httpx.get(f"{url}/tablet").status_code == 200
+        assert httpx.get(f"{url}/tablet", timeout=HANG_S).status_code == 200
 
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)

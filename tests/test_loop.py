@@ -46,7 +46,9 @@ class LiveServer:
 
     def login(self, username: str) -> str:
         r = httpx.post(
-            f"{self.base}/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+            f"{self.base}/api/v1/auth/login",
+            json={"username": username, "password": PASSWORD},
+            timeout=HANG_S,
         )
         r.raise_for_status()
         return str(r.cookies["vt_session"])
@@ -217,6 +219,7 @@ def test_member_walks_in_and_the_tablet_gets_the_card(
         card = httpx.post(
             f"{live_server.base}/api/v1/visits/{arrival['visit_id']}/reveal",
             cookies={"vt_session": tablet.cookie},
+            timeout=HANG_S,
         ).json()
         assert card["name"] == "Lin Manuel Miranda"
         assert card["visit_number"] == 1

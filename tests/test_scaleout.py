@@ -90,6 +90,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
                     "name": "door",
                     "public_key": base64.b64encode(keys.public_bytes()).decode(),
                 },
+                timeout=HANG_S,
             )
             assert r.status_code == 201, r.text
             token = r.json()["token"]
@@ -158,7 +159,9 @@ def test_arrival_on_process_a_reaches_tablets_on_a_and_b(
 
     async def scenario() -> tuple[list[dict[str, object]], list[dict[str, object]], float]:
         cookie_b = httpx.post(
-            f"{base_b}/api/v1/auth/login", json={"username": "sales", "password": PASSWORD}
+            f"{base_b}/api/v1/auth/login",
+            json={"username": "sales", "password": PASSWORD},
+            timeout=HANG_S,
         ).cookies["vt_session"]
         got_a: list[dict[str, object]] = []
         got_b: list[dict[str, object]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from edge.health import HealthServer, render_prometheus
+from tests.waiting import HANG_S
 
 
 def test_prometheus_text_format() -> None:
@@ -36,7 +37,7 @@ def test_server_serves_health_and_metrics() -> None:
     )
     server.start()
     try:
-        with httpx.Client(base_url=server.url) as client:
+        with httpx.Client(base_url=server.url, timeout=HANG_S) as client:
             health = client.get("/healthz")
             assert health.status_code == 200
             assert health.json()["gallery_version"] == 3

@@ -22,6 +22,7 @@ from server.serve import ServerThread
 from server.services.recognition import gallery
 from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import audit_kinds, enrol_member, row_counts, token
+from tests.waiting import HANG_S
 
 pytestmark = pytest.mark.faces
 
@@ -246,7 +247,9 @@ def test_a_50_mb_upload_is_refused_before_it_is_read(
     live: ServerThread, runtime: Runtime, store: StoreFixture
 ) -> None:
     login = httpx.post(
-        f"{live.base_url}/api/v1/auth/login", json={"username": "cashier", "password": PASSWORD}
+        f"{live.base_url}/api/v1/auth/login",
+        json={"username": "cashier", "password": PASSWORD},
+        timeout=HANG_S,
     )
     cookie = login.cookies["vt_session"]
     before = row_counts(runtime)

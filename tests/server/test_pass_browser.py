@@ -29,6 +29,7 @@ from tests.server.live_pages import decode_qr, sign_in_register
 from tests.server.members import enrol_member, new_link
 from tests.server.test_passes import enrol_pass_member
 from tests.server.test_tablet_browser import device_token
+from tests.waiting import HANG_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.faces]
 TABLET = {"width": 1024, "height": 900}
@@ -228,6 +229,7 @@ def test_a_pass_arrival_shows_on_the_tablet_as_checked_in_with_pass(
                     }
                 ]
             },
+            timeout=HANG_S,
         )
         assert r.status_code == 202, r.text
 

@@ -88,6 +88,7 @@ def device_token(rt: Runtime, live: ServerThread, store: StoreFixture) -> str:
             "name": "entrance",
             "public_key": base64.b64encode(keys.public_bytes()).decode(),
         },
+        timeout=HANG_S,
     )
     assert r.status_code == 201, r.text
     return str(r.json()["token"])
@@ -110,6 +111,7 @@ def arrival(live: ServerThread, token: str, subject_id: str) -> dict[str, Any]:
                 }
             ]
         },
+        timeout=HANG_S,
     )
     assert r.status_code == 202, r.text
     return dict(r.json())
