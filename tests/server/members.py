@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from consent.device import DeviceKeyPair
+from consent.gallery import OpenedGallery, open_gallery
+from consent.signing import load_public_key, public_key_bytes
 from server.db.audit import AuditEntry
 from server.db.base import Base
 from server.db.clienteling import Allergy, Preference, Purchase, Visit
@@ -213,3 +215,18 @@ def audit_entries(rt: Runtime, kind: str) -> list[dict[str, Any]]:
 def customer_exists(rt: Runtime, customer_id: str) -> bool:
     with rt.sessions() as session:
         return session.get(Customer, customer_id) is not None
+
+
+def fetch_gallery(client: TestClient, rt: Runtime, store: StoreFixture) -> OpenedGallery:
+    """The store's gallery as a newly registered device fetches and opens it."""
+    device_id, token, keys = register_device(client, rt, store)
+    r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return open_gallery(
+        r.content,
+        device_keys=keys,
+        device_id=device_id,
+        server_public_key=load_public_key(public_key_bytes(rt.signing_key)),
+        min_version=0,
+        now=rt.now(),
+    )

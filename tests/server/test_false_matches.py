@@ -15,8 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from consent.gallery import open_gallery
-from consent.signing import load_public_key, public_key_bytes
 from models.calibration import load_calibration
 from models.exposure import expected_false_matches_per_1000
 from server.app import create_app
@@ -30,7 +28,7 @@ from server.settings import ServerSettings
 from tests.server.conftest import StoreFixture, sign_in
 from tests.server.console_world import OFFICER, World, add_template, build_world
 from tests.server.factories import make_member
-from tests.server.members import enrol_member, register_device
+from tests.server.members import enrol_member, fetch_gallery
 
 # the bound as shipped (the other tests run door mode with members knowingly: tests/conftest.py)
 pytestmark = pytest.mark.door_bound(1.0)
@@ -167,17 +165,7 @@ def test_the_bound_applies_to_door_mode_only(runtime: Runtime, world: World) -> 
 def _door_entries(settings: ServerSettings, runtime: Runtime, store: StoreFixture) -> int:
     """How many members the door gallery a device fetches holds."""
     with TestClient(create_app(settings, runtime=runtime)) as client:
-        device_id, token, keys = register_device(client, runtime, store)
-        r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 200, r.text
-    opened = open_gallery(
-        r.content,
-        device_keys=keys,
-        device_id=device_id,
-        server_public_key=load_public_key(public_key_bytes(runtime.signing_key)),
-        min_version=0,
-        now=runtime.now(),
-    )
+        opened = fetch_gallery(client, runtime, store)
     assert opened.payload.mode == "door"
     return len(opened.payload.entries)
 

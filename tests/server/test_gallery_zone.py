@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from consent.gallery import MemberZone, OpenedGallery, open_gallery
-from consent.signing import load_public_key, public_key_bytes
+from consent.gallery import MemberZone
 from server.db.session import transaction
 from server.runtime import Runtime
 from server.services.recognition import devices, signage
 from tests.server.conftest import StoreFixture
-from tests.server.members import register_device
-
-
-def _fetch(client: TestClient, rt: Runtime, store: StoreFixture) -> OpenedGallery:
-    device_id, token, keys = register_device(client, rt, store)
-    r = client.get("/api/v1/device/gallery", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200, r.text
-    return open_gallery(
-        r.content,
-        device_keys=keys,
-        device_id=device_id,
-        server_public_key=load_public_key(public_key_bytes(rt.signing_key)),
-        min_version=0,
-        now=rt.now(),
-    )
+from tests.server.members import fetch_gallery
 
 
 def test_the_stores_member_zone_is_sealed_into_the_gallery(
@@ -42,7 +27,7 @@ def test_the_stores_member_zone_is_sealed_into_the_gallery(
             now=runtime.now(),
         )
         delft = StoreFixture(s.id, s.code)
-    opened = _fetch(client, runtime, delft)
+    opened = fetch_gallery(client, runtime, delft)
     assert opened.manifest.store_id == "delft"
     assert opened.payload.zone == MemberZone(x=0.2, y=0.15, w=0.6, h=0.8, min_face_size=96)
     # the zone is inside the encrypted payload, not in the signed cleartext manifest
@@ -54,4 +39,4 @@ def test_a_store_without_a_recorded_zone_ships_none(
 ) -> None:
     with transaction(runtime.sessions) as session:
         assert signage.member_zone(session, store.id) is None
-    assert _fetch(client, runtime, store).payload.zone is None
+    assert fetch_gallery(client, runtime, store).payload.zone is None
