@@ -598,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
             f"walkby: {len(walkers)} walkers ({len(MEMBERS)} members, {len(NON_MEMBERS)} "
             f"non-members, a group with a passer-by); face {FACE_FROM:g}->{FACE_TO:g} px over "
             f"{ZOOM_S:g} s, pause {PAUSE_S:g} s; min_face_size {MIN_FACE}; edge defaults "
-            f"{EdgeSettings().detector} + {EdgeSettings().embedder}; machine shared, loaded"
+            f"{EdgeSettings().detector} + {EdgeSettings().embedder}; load average at start "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         for res in args.res:
             for fps in args.fps:
