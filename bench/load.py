@@ -632,7 +632,9 @@ def main() -> int:
         "errors appear, and print the knee as a 'capacity:' line",
     )
     # 100 and 200 first: on a loaded machine the knee can lie below 300
-    parser.add_argument("--steps", default="100,200,300,500,700,900,1100,1300,1500")
+    parser.add_argument(
+        "--steps", default="100,200,300,400,500,600,700,800,900,1000,1100,1300,1500"
+    )
     parser.add_argument("--step-duration", type=float, default=3.0)
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin the generator and the server to cores"
