@@ -31,6 +31,7 @@ import websockets
 from sqlalchemy import func, select
 
 from consent.gallery import MemberZone
+from server.api.tablet_text import tablet_texts
 from server.app import create_app
 from server.db.clienteling import Visit
 from server.db.session import transaction
@@ -56,9 +57,10 @@ def display_name(folder: str) -> str:
 class CardPrinter:
     """A tablet: WebSocket client that reveals each arrival and prints the card."""
 
-    def __init__(self, base: str, cookie: str) -> None:
+    def __init__(self, base: str, cookie: str, language: str = "nl") -> None:
         self.base = base
         self.cookie = cookie
+        self.language = language
         self.cards: list[dict[str, Any]] = []
         self.visit_ids: list[int] = []
         self.ready = threading.Event()
@@ -94,7 +96,7 @@ class CardPrinter:
                     print(f"tablet: card {message['visit_id']} not shown ({r.status_code})")
                     continue
                 card = r.json()
-                print_card(message, card)
+                print_card(message, card, self.language)
                 with self.changed:
                     self.visit_ids.append(int(message["visit_id"]))
                     self.cards.append(card)
@@ -118,24 +120,39 @@ class CardPrinter:
         self.thread.join(5)
 
 
-def print_card(teaser: dict[str, Any], card: dict[str, Any]) -> None:
-    last = card["last_visit_at"][:10] if card.get("last_visit_at") else "first visit"
+def _nth(n: int, language: str) -> str:
+    if language == "nl":
+        return f"{n}e"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def print_card(teaser: dict[str, Any], card: dict[str, Any], language: str = "nl") -> None:
+    """The card as the tablet shows it, in the salesperson's language (the tablet's own words:
+    a Dutch card's reasons and service items come from the server in Dutch, so its labels must
+    not be English)."""
+    words = tablet_texts(language)
+    when = card["last_visit_at"][:10] if card.get("last_visit_at") else None
+    last = words["last_here"].format(ago=when) if when else words["first_visit"]
+    photo = f" · {words['photo_alt']}" if teaser.get("thumbnail") else ""
+    nth = _nth(int(card["visit_number"]), language)
     lines = [
-        f"┌─ {card['preferred_name']} ({card['name']}) · visit {card['visit_number']} · "
-        f"last visit: {last} · photo: {'yes' if teaser.get('thumbnail') else 'no'}",
+        f"┌─ {card['preferred_name']} ({card['name']}) · "
+        f"{words['visit_last'].format(nth=nth, last=last)}{photo}",
     ]
     if card["allergies"]:
-        lines.append(f"│ ⚠ ALLERGIES: {', '.join(card['allergies']).upper()}")
+        what = ", ".join(words.get(f"allergen:{a}", a) for a in card["allergies"])
+        lines.append(f"│ ⚠ {words['allergic'].format(what=what).upper()}")
     for item in card.get("service_items", []):
-        lines.append(f"│ for today: {item['text']}")
+        lines.append(f"│ {words['for_today']}: {item['text']}")
     if card.get("follow_up"):
-        lines.append(f"│ for today: {card['follow_up']['text']}")
+        lines.append(f"│ {words['for_today']}: {card['follow_up']['text']}")
     bought = "; ".join(p["product_name"] for p in card["last_purchases"])
-    lines.append(f"│ last purchases: {bought or '-'}")
+    lines.append(f"│ {words['last_bought']}: {bought or '-'}")
     likes = "; ".join(f"{k}: {', '.join(v)}" for k, v in card["preferences"].items())
-    lines.append(f"│ likes: {likes or '-'}")
+    lines.append(f"│ {words['likes']}: {likes or '-'}")
     for s in card["suggestions"]:
-        lines.append(f"│ suggest: {s['title']} ({s['reason']})")
+        lines.append(f"│ {words['suggest']}: {s['title']} ({s['reason']})")
     lines.append("└─")
     print("\n".join(lines), flush=True)
 
@@ -324,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             names = enrol_all(rt, base, cashier, faces, tokens)
             tokens[FACELESS_MEMBER] = enrol_without_face(rt, base, cashier, store_code=STORE_CODE)
             names.append(FACELESS_MEMBER)
-            tablet = CardPrinter(base, login(base, "verkoop", sales_pw))
+            tablet = CardPrinter(base, login(base, "verkoop", sales_pw), settings.staff_language)
             tablet.start()
             print(f"edge: running on {video}")
             edge_args = [

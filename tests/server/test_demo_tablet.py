@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from server.api.tablet_text import tablet_texts
 from server.demo import CardPrinter, login
 from server.realtime import tablet_channel
 from server.runtime import Runtime
@@ -29,7 +30,9 @@ def test_a_refused_reveal_is_skipped_and_the_next_card_printed(
 ) -> None:
     _, subject = enrol_lin(runtime, store, faces)
     token = device_token(runtime, live, store)
-    printer = CardPrinter(live.base_url, login(live.base_url, "sales", PASSWORD))
+    printer = CardPrinter(
+        live.base_url, login(live.base_url, "sales", PASSWORD), runtime.settings.staff_language
+    )
     printer.start()
     try:
         # an arrival message for a visit the server does not show: its reveal is refused
@@ -42,4 +45,8 @@ def test_a_refused_reveal_is_skipped_and_the_next_card_printed(
     out = capsys.readouterr().out
     assert "card 987654 not shown (404)" in out
     assert "Lin (Lin Manuel Miranda)" in out
+    # labels in the salesperson's language, as the server's reasons on the card are
+    words = tablet_texts(runtime.settings.staff_language)
+    assert f"│ {words['last_bought']}: " in out
+    assert f"│ {words['suggest']}: " in out
     assert [c["preferred_name"] for c in printer.cards] == ["Lin"]
