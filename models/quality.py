@@ -45,14 +45,28 @@ SHARPNESS_SIDE = 128
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a face as a code and its figures, for a page to say in its own
+    language (the Dutch register); ``FaceQuality.reasons`` says the same in English (the API's
+    error detail, logs). Codes: ``too_small`` (px), ``too_blurred`` (sharpness),
+    ``not_frontal`` (frontalness 0..1); enrolment adds ``no_face`` and ``several_faces``."""
+
+    code: str
+    value: float
+    need: float
+
+
+@dataclass(frozen=True, slots=True)
 class FaceQuality:
-    """The measurements and the verdict; ``reasons`` is empty exactly when ``ok`` is true."""
+    """The measurements and the verdict; ``reasons`` is empty exactly when ``ok`` is true, and
+    ``problems`` holds one code for each reason, in the same order."""
 
     face_size: int
     sharpness: float
     frontalness: float | None
     ok: bool
     reasons: tuple[str, ...]
+    problems: tuple[Problem, ...] = ()
 
 
 def sharpness(image: RGBImage, box: FaceBox) -> float:
@@ -104,20 +118,25 @@ def assess_face(
     sharp = sharpness(image, box)
     front = frontalness(landmarks) if landmarks is not None else None
     reasons: list[str] = []
+    problems: list[Problem] = []
     if size < min_face_size:
         reasons.append(f"face too small ({size} px, need {min_face_size})")
+        problems.append(Problem("too_small", size, min_face_size))
     if sharp < min_sharpness:
         reasons.append(f"face too blurred (sharpness {sharp:.0f}, need {min_sharpness:.0f})")
+        problems.append(Problem("too_blurred", sharp, min_sharpness))
     if front is not None and front < min_frontalness:
         reasons.append(
             f"face not looking at the camera (frontalness {front:.2f}, need {min_frontalness:.2f})"
         )
+        problems.append(Problem("not_frontal", front, min_frontalness))
     return FaceQuality(
         face_size=size,
         sharpness=sharp,
         frontalness=front,
         ok=not reasons,
         reasons=tuple(reasons),
+        problems=tuple(problems),
     )
 
 

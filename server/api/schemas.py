@@ -185,10 +185,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 # template, a token digest) is refused by FastAPI as a server error instead of being sent.
 
 
+class PhotoProblemOut(PublicOut):
+    """One reason as a code and its figures (frontalness 0..1), for a page in any language."""
+
+    code: Literal["no_face", "several_faces", "too_small", "too_blurred", "not_frontal"]
+    value: float
+    need: float
+
+
 class PhotoCheckOut(PublicOut):
     ok: bool
     reasons: list[str]
     hints: list[str]
+    problems: list[PhotoProblemOut]
     faces: int
     face_size: int | None
     sharpness: float | None

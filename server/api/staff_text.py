@@ -132,6 +132,21 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "err_not_found": "Not enrolled, nothing was saved: {message}. Search for the customer "
         "again.",
         "err_too_large": "A photo is too large. Use a smaller photo.",
+        # the photo check's reasons and what to do about them ({value}, {need}: the figures)
+        "photo_problem_no_face": "No face found.",
+        "photo_problem_several_faces": "{value} faces found: exactly one person may be in the "
+        "photo.",
+        "photo_problem_too_small": "Face too small ({value} px, at least {need} needed).",
+        "photo_problem_too_blurred": "Face too blurred (sharpness {value}, at least {need} "
+        "needed).",
+        "photo_problem_not_frontal": "Not looking at the camera ({value}% frontal, at least "
+        "{need}% needed).",
+        "photo_hint_no_face": "Ask the customer to look straight at the camera, face uncovered.",
+        "photo_hint_several_faces": "Only the customer may be in the photo: ask others to step "
+        "aside.",
+        "photo_hint_too_small": "Ask the customer to step closer to the camera.",
+        "photo_hint_too_blurred": "Hold still and make sure the face is in focus and well lit.",
+        "photo_hint_not_frontal": "Ask the customer to face the camera straight on.",
         "err_invalid": "Not enrolled, nothing was saved: {message}",
         "err_forbidden": "Not allowed: {message}",
         "err_failed": "Enrolment failed, nothing was saved: {message}",
@@ -272,6 +287,22 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "err_not_found": "Niet ingeschreven, er is niets opgeslagen: {message}. Zoek de klant "
         "opnieuw op.",
         "err_too_large": "Een foto is te groot. Gebruik een kleinere foto.",
+        "photo_problem_no_face": "Geen gezicht gevonden.",
+        "photo_problem_several_faces": "{value} gezichten gevonden: er mag precies één persoon "
+        "op de foto.",
+        "photo_problem_too_small": "Gezicht te klein ({value} px, minstens {need} nodig).",
+        "photo_problem_too_blurred": "Gezicht te onscherp (scherpte {value}, minstens {need} "
+        "nodig).",
+        "photo_problem_not_frontal": "Kijkt niet in de camera ({value}% frontaal, minstens "
+        "{need}% nodig).",
+        "photo_hint_no_face": "Vraag de klant recht in de camera te kijken, met het gezicht "
+        "onbedekt.",
+        "photo_hint_several_faces": "Alleen de klant mag op de foto: vraag anderen even opzij "
+        "te gaan.",
+        "photo_hint_too_small": "Vraag de klant dichter bij de camera te komen.",
+        "photo_hint_too_blurred": "Stilhouden, en zorg dat het gezicht scherp en goed verlicht "
+        "is.",
+        "photo_hint_not_frontal": "Vraag de klant recht naar de camera te kijken.",
         "err_invalid": "Niet ingeschreven, er is niets opgeslagen: {message}",
         "err_forbidden": "Niet toegestaan: {message}",
         "err_failed": "Inschrijven mislukt, er is niets opgeslagen: {message}",

@@ -281,11 +281,24 @@ function renderVerdict(slot) {
       (r.frontalness == null ? "" : fmt(T.photo_frontal, { percent: Math.round(r.frontalness * 100) }));
   } else if (slot.status === "bad") {
     slot.verdictEl.textContent = T.photo_bad;
-    const reasons = slot.result ? slot.result.reasons : [slot.error];
-    const hints = slot.result ? slot.result.hints || [] : [];
+    // the server's reasons as codes, said in the page's language (its English sentences only
+    // for a code this page does not know)
+    const problems = slot.result ? slot.result.problems || [] : [];
+    const said = problems.map(problemText);
+    const known = problems.length > 0 && said.every((t) => t);
+    const reasons = !slot.result ? [slot.error] : known ? said : slot.result.reasons;
+    const hints = !slot.result ? [] : known
+      ? [...new Set(problems.map((p) => T[`photo_hint_${p.code}`]).filter((t) => t))]
+      : slot.result.hints || [];
     slot.detailEl.replaceChildren(...reasons.map((t) => el("div", {}, t)),
       ...hints.map((t) => el("div", { class: "muted" }, t)));
   }
+}
+function problemText(p) {
+  const template = T[`photo_problem_${p.code}`];
+  if (!template) return null;
+  const scale = p.code === "not_frontal" ? 100 : 1; // frontalness 0..1, said as a percentage
+  return fmt(template, { value: Math.round(p.value * scale), need: Math.round(p.need * scale) });
 }
 async function addPhoto(blob, source) {
   if (state.slots.length >= MAX_PHOTOS) {

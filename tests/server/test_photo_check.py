@@ -54,6 +54,7 @@ def test_good_photo_is_ok_with_measurements(
     assert body["face_size"] >= 80
     assert body["sharpness"] >= 30
     assert body["frontalness"] >= 0.5
+    assert body["problems"] == []
     # A check never stores anything: no customer, template, thumbnail or audit entry.
     assert rows(runtime) == before
 
@@ -69,12 +70,15 @@ def test_two_people_no_face_blur_and_tiny_face_are_refused_with_reasons(
     assert two["faces"] == 2
     assert any("2 faces" in r for r in two["reasons"])
     assert any("step aside" in h for h in two["hints"])
+    # the same as codes, for a page to say in its own language
+    assert two["problems"] == [{"code": "several_faces", "value": 2, "need": 1}]
 
     blank = np.full((400, 400, 3), 200, np.uint8)
     none = check(client, jpeg(blank))
     assert none["ok"] is False
     assert none["faces"] == 0
     assert any("no face" in r for r in none["reasons"])
+    assert [p["code"] for p in none["problems"]] == ["no_face"]
 
     obama = cv2.imread(str(faces / "people" / "obama" / "obama.jpg"))
     assert obama is not None
@@ -82,12 +86,19 @@ def test_two_people_no_face_blur_and_tiny_face_are_refused_with_reasons(
     blurred = check(client, jpeg(cv2.GaussianBlur(obama, (0, 0), sigma)))
     assert blurred["ok"] is False
     assert any("blurred" in r for r in blurred["reasons"])
+    codes = [p["code"] for p in blurred["problems"]]
+    assert "too_blurred" in codes
+    assert len(codes) == len(blurred["reasons"])
+    blur = next(p for p in blurred["problems"] if p["code"] == "too_blurred")
+    assert blur["value"] < blur["need"]
 
     small = cv2.resize(obama, None, fx=0.22, fy=0.22, interpolation=cv2.INTER_AREA)
     tiny = check(client, jpeg(small))
     assert tiny["ok"] is False
     assert any("too small" in r for r in tiny["reasons"])
     assert any("closer" in h for h in tiny["hints"])
+    small_face = next(p for p in tiny["problems"] if p["code"] == "too_small")
+    assert small_face["value"] == tiny["face_size"] < small_face["need"]
 
     assert rows(runtime) == before
 

@@ -197,8 +197,17 @@ def test_the_register_speaks_dutch_to_a_dutch_cashier(
     slot = page.inner_text(".slot")
     assert "Foto 1 · gekozen bestand" in slot, slot
     assert "één gezicht, " in slot, slot
+    # a refused photo: the check's reason and what to do, in Dutch too
+    page.set_input_files("#upload", str(faces / "scenes" / "two_people.jpg"))
+    wait_for_checks(page, 2)
+    refused = page.locator(".slot").nth(1)
+    assert refused.get_attribute("data-status") == "bad"
+    said = refused.inner_text()
+    assert "2 gezichten gevonden: er mag precies één persoon op de foto." in said, said
+    assert "vraag anderen even opzij te gaan" in said, said
     app = page.inner_text("#app")
     for english in ("Full name", "Still needed", "The typed name", "Start over", "Search",
+                    "faces found", "step aside",
                     "Photo 1", "uploaded", "one face", "sharpness", "frontal",
                     "recognition on", "Print self-service link", "New pass", "Renew consent",
                     "Stop recognition", "Erase"):  # fmt: skip

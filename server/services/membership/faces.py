@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from models.images import ImageError, decode_image
-from models.quality import assess_face
+from models.quality import Problem, assess_face
 from models.registry import create_detector, create_embedder
 from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
 from server.services.errors import BadInput
@@ -49,10 +49,13 @@ class PhotoCheck:
     face_size: int | None = None
     sharpness: float | None = None
     frontalness: float | None = None
+    # the reasons as codes and figures, in the same order (the register says them in its
+    # language)
+    problems: tuple[Problem, ...] = ()
 
     @classmethod
-    def refused(cls, faces: int, reason: str) -> PhotoCheck:
-        return cls(ok=False, reasons=(reason,), faces=faces)
+    def refused(cls, faces: int, reason: str, problem: Problem) -> PhotoCheck:
+        return cls(ok=False, reasons=(reason,), faces=faces, problems=(problem,))
 
 
 @dataclass(frozen=True)
@@ -146,10 +149,11 @@ class FaceAnalyser:
             boxes = detector.detect(image)
         if not boxes:
             reason = "no face found; the customer should face the camera"
-            return _Inspected(image, None, PhotoCheck.refused(0, reason))
+            return _Inspected(image, None, PhotoCheck.refused(0, reason, Problem("no_face", 0, 1)))
         if len(boxes) > 1:
             reason = f"{len(boxes)} faces found; exactly one person may be in the photo"
-            return _Inspected(image, None, PhotoCheck.refused(len(boxes), reason))
+            problem = Problem("several_faces", len(boxes), 1)
+            return _Inspected(image, None, PhotoCheck.refused(len(boxes), reason, problem))
         box = boxes[0].clipped(image.shape[1], image.shape[0])
         with self._lock:
             marks = _landmarks(embedder, image, box)
@@ -157,6 +161,7 @@ class FaceAnalyser:
         check = PhotoCheck(
             ok=quality.ok,
             reasons=quality.reasons,
+            problems=quality.problems,
             faces=1,
             face_size=quality.face_size,
             sharpness=quality.sharpness,

@@ -34,6 +34,11 @@ class PhotoReport:
             "ok": c.ok,
             "reasons": list(c.reasons),
             "hints": list(self.hints),
+            # the same as codes and figures: the register page says them in its language
+            "problems": [
+                {"code": p.code, "value": round(p.value, 2), "need": round(p.need, 2)}
+                for p in c.problems
+            ],
             "faces": c.faces,
             "face_size": c.face_size,
             "sharpness": None if c.sharpness is None else round(c.sharpness, 1),
