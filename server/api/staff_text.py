@@ -300,8 +300,7 @@ STAFF_TEXT: Final[dict[str, dict[str, str]]] = {
         "photo_hint_several_faces": "Alleen de klant mag op de foto: vraag anderen even opzij "
         "te gaan.",
         "photo_hint_too_small": "Vraag de klant dichter bij de camera te komen.",
-        "photo_hint_too_blurred": "Stilhouden, en zorg dat het gezicht scherp en goed verlicht "
-        "is.",
+        "photo_hint_too_blurred": "Stilhouden, en zorg dat het gezicht scherp en goed verlicht is.",
         "photo_hint_not_frontal": "Vraag de klant recht naar de camera te kijken.",
         "err_invalid": "Niet ingeschreven, er is niets opgeslagen: {message}",
         "err_forbidden": "Niet toegestaan: {message}",
