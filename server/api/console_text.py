@@ -82,6 +82,32 @@ _WHAT_NL: Final[dict[str, str]] = {
     "console": "console",
 }
 
+# Why a request was refused, as the origin guard (``server.security``) writes it in an
+# ``access.denied`` entry's ``reason``: English sentences with a site, a method or a header in
+# them, read back by pattern (``console.common.denial_words``) and said in the officer's
+# language. (Role refusals record the role and what was asked for, not a sentence.) A reason
+# matching none is shown as stored.
+DENIALS: Final[tuple[tuple[str, str], ...]] = (
+    ("ws_foreign_origin", "a WebSocket from a foreign origin"),
+    ("ws_other_site", "a WebSocket from another site"),
+    ("not_navigation", "a {site} {method} that is not a navigation"),
+    ("foreign_origin", "a request from a foreign origin"),
+    ("site_request", "a {site} request"),
+    ("no_csrf", "a signed-in request without the {header} header"),
+)
+_DENIALS_NL: Final[dict[str, str]] = {
+    "ws_foreign_origin": "een WebSocket van een vreemde herkomst (origin)",
+    "ws_other_site": "een WebSocket van een andere site",
+    "not_navigation": "een {method}-verzoek {site} dat geen navigatie is",
+    "foreign_origin": "een verzoek van een vreemde herkomst (origin)",
+    "site_request": "een verzoek {site}",
+    "no_csrf": "een aangemeld verzoek zonder de header {header}",
+}
+_DENIAL_SITES_NL: Final[dict[str, str]] = {
+    "same-site": "van een andere pagina op hetzelfde domein",
+    "cross-site": "van een andere site",
+}
+
 # Why an opening of a member's card or profile is flagged (the service's sentences, in Dutch).
 _WHY_NL: Final[dict[str, str]] = {
     "no visit on record for this opening": "geen bezoek vastgelegd bij deze inzage",
@@ -725,6 +751,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"fm_per:{mode}": text for mode, text in false_matches.PER.items()},
         **{f"what:{what}": what for what in _WHAT_NL},
         **{f"why:{why}": why for why in _WHY_NL},
+        **{f"denial:{code}": text for code, text in DENIALS},
+        **{f"denial_site:{site}": site for site in _DENIAL_SITES_NL},
         **{f"chain_reason:{code}": text for code, text in VERIFY_REASONS.items()},
         **{f"field:{key}": key.replace("_", " ") for key in _FIELDS_NL},
         **{f"value:{key}:{value}": value for key, values in _VALUES_NL.items() for value in values},
@@ -1206,6 +1234,8 @@ CONSOLE_TEXT: Final[dict[str, dict[str, str]]] = {
         **{f"fm_per:{mode}": text for mode, text in _PER_NL.items()},
         **{f"what:{what}": text for what, text in _WHAT_NL.items()},
         **{f"why:{why}": text for why, text in _WHY_NL.items()},
+        **{f"denial:{code}": text for code, text in _DENIALS_NL.items()},
+        **{f"denial_site:{site}": text for site, text in _DENIAL_SITES_NL.items()},
         **{f"chain_reason:{code}": text for code, text in _CHAIN_REASONS_NL.items()},
         **{f"field:{key}": text for key, text in _FIELDS_NL.items()},
         **{

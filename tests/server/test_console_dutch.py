@@ -20,9 +20,11 @@ from sqlalchemy import text
 
 from consent.audit import VERIFY_REASONS, read_reason
 from consent.audit_kinds import PAYLOADS
+from server.api.console.common import denial_words
 from server.api.console_text import CONSOLE_TEXT
 from server.app import create_app
 from server.runtime import Runtime
+from server.security import BrowserGuard
 from server.services.console import charts
 from server.services.console.ropa_text import ROPA_TEXT
 from server.settings import ServerSettings
@@ -334,3 +336,56 @@ def test_the_consent_logs_clear_button_says_its_word(officer: TestClient, langua
     word = "Wissen" if language == "nl" else "Clear"
     assert f'<a class="button secondary" href="/console/consents">{word}</a>' in page
     assert "built-in method" not in page
+
+
+def _refusals() -> list[str]:
+    """What the origin guard itself writes as an ``access.denied`` reason, for requests a
+    browser on another site could make (``BrowserGuard.refusal``, the real code)."""
+    guard = BrowserGuard(
+        lambda scope, receive, send: None,  # type: ignore[arg-type,return-value]
+        public_url="https://shop.example",
+        trusted_origins=(),
+    )
+    cookie = ("cookie", "vt_session=abc")
+    cases = [
+        ("websocket", "GET", [("origin", "https://evil.example")]),
+        ("websocket", "GET", [("sec-fetch-site", "cross-site"), cookie]),
+        ("http", "GET", [("sec-fetch-site", "cross-site"), ("sec-fetch-mode", "cors"), cookie]),
+        ("http", "POST", [("origin", "https://evil.example")]),
+        ("http", "POST", [("sec-fetch-site", "same-site")]),
+    ]
+    said = []
+    for kind, method, headers in cases:
+        scope = {"type": kind, "method": method, "path": "/x", "headers": [],
+                 "server": ("shop.example", 443), "scheme": "https"}  # fmt: skip
+        reason = guard.refusal(scope, dict(headers))
+        assert reason is not None, (kind, method, headers)
+        said.append(reason)
+    return said
+
+
+def test_every_refusal_the_origin_guard_writes_is_said_in_dutch() -> None:
+    nl, en = CONSOLE_TEXT["nl"], CONSOLE_TEXT["en"]
+    for stored in _refusals():
+        dutch = denial_words(nl, stored)
+        assert dutch != stored, stored
+        assert dutch.startswith("een "), dutch
+        assert denial_words(en, stored) == stored
+
+
+@pytest.mark.parametrize(
+    ("stored", "dutch"),
+    [
+        (
+            "a cross-site POST that is not a navigation",
+            "een POST-verzoek van een andere site dat geen navigatie is",
+        ),
+        ("a WebSocket from a foreign origin", "een WebSocket van een vreemde herkomst (origin)"),
+        ("a same-site request", "een verzoek van een andere pagina op hetzelfde domein"),
+        ("withdrawal", "intrekking"),  # a fixed word, as before
+        ("anything else", "anything else"),  # shown as stored
+    ],
+)
+def test_every_refusal_sentence_reads_back(stored: str, dutch: str) -> None:
+    assert denial_words(CONSOLE_TEXT["nl"], stored) == dutch
+    assert denial_words(CONSOLE_TEXT["en"], stored) == stored

@@ -18,7 +18,7 @@ from jinja2.runtime import Context
 from sqlalchemy.orm import Session
 
 from consent.audit import read_reason
-from server.api.console_text import console_texts
+from server.api.console_text import DENIALS, console_texts
 from server.api.pages import CSP, zone_in
 from server.deps import (
     SESSION_COOKIE,
@@ -135,6 +135,38 @@ def chain_reason(t: dict[str, str], reason: str | None) -> str:
     return t["chain_reason:" + code].format(**values)
 
 
+def _denial_pattern(template: str) -> re.Pattern[str]:
+    """The English sentence ``template`` as a pattern: each ``{name}`` a named group."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile(
+        "".join(
+            re.escape(part) if i % 2 == 0 else rf"(?P<{part}>.+?)" for i, part in enumerate(parts)
+        )
+    )
+
+
+_DENIALS = tuple((code, _denial_pattern(template)) for code, template in DENIALS)
+
+
+# Where the words for a refusal's parts are in ``t`` (a method or a header name stays as is).
+_DENIAL_PARTS = {"site": "denial_site:"}
+
+
+def denial_words(t: dict[str, str], reason: str | None) -> str:
+    """Why a request was refused, in the words ``t``: the origin guard's ``access.denied``
+    entries store an English sentence (``console_text.DENIALS``), said here in the officer's
+    language, its site too; another reason is looked up as a fixed word, else shown as stored."""
+    for code, pattern in _DENIALS:
+        found = pattern.fullmatch(reason or "")
+        if found is not None:
+            parts = {
+                name: t.get(_DENIAL_PARTS[name] + value, value) if name in _DENIAL_PARTS else value
+                for name, value in found.groupdict().items()
+            }
+            return t["denial:" + code].format(**parts)
+    return t.get("value:reason:" + (reason or ""), reason or "")
+
+
 _TABLET = re.compile(
     r"(?P<browser>.+?) on (?P<device>.+?) #(?P<hash>[0-9a-f]{6})(?: · session (?P<session>\w+))?"
 )
@@ -166,6 +198,7 @@ templates.env.filters["dmy"] = fmt_dmy
 templates.env.filters["iso_dt"] = _iso_dt_filter
 templates.env.globals["label"] = console.label
 templates.env.globals["chain_reason"] = chain_reason
+templates.env.globals["denial_words"] = denial_words
 templates.env.globals["tablet_words"] = tablet_words
 
 NAV = (  # each section's name is the staff words' ``nav_<section>``
