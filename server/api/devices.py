@@ -28,7 +28,7 @@ from server.api.schemas import (
     EventsOut,
     file_answer,
 )
-from server.deps import ArrivalWriterDep, BearerToken, CurrentDevice, RuntimeDep, SessionDep
+from server.deps import ArrivalIntakeDep, CurrentDevice, RuntimeDep, SessionDep
 from server.realtime import as_text, device_channel
 from server.runtime import Runtime
 from server.services.errors import BadInput, ServiceError
@@ -112,13 +112,11 @@ def ack(body: AckIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep)
 
 
 @router.post(API + "/device/events", status_code=202)
-async def events(
-    body: EventsIn, token: BearerToken, rt: RuntimeDep, writer: ArrivalWriterDep
-) -> EventsOut:
+async def events(body: EventsIn, intake: ArrivalIntakeDep) -> EventsOut:
     # The hot path of every store: handed to the arrival writer (group commit; it
     # authenticates, ingests, commits and notifies the tablets), no thread-pool trip here.
-    result = await writer.receive(
-        token=token,
+    result = await intake.writer.receive(
+        token=intake.token,
         events=[
             arrivals.ArrivalIn(
                 e.id,
@@ -132,7 +130,7 @@ async def events(
             )
             for e in body.events
         ],
-        now=rt.now(),
+        now=intake.runtime.now(),
     )
     if result.rejected:
         # A pass or mode rule refused these events: no visit for them. The request's other

@@ -87,6 +87,16 @@ def test_events_need_a_valid_device_credential(
     assert count(runtime, EventReceipt) == 0
 
 
+def test_the_credential_is_checked_before_the_body(client: TestClient, runtime: Runtime) -> None:
+    """No credential and a malformed body: 401, not 422 (the route's one dependency reads the
+    credential before the body is validated, as the separate dependencies did)."""
+    bad = {"events": [{"id": "short"}]}
+    r = client.post("/api/v1/device/events", json=bad)
+    assert r.status_code == 401, r.text
+    assert r.json() == {"detail": "device credential missing"}
+    assert count(runtime, EventReceipt) == 0
+
+
 def test_an_event_from_before_the_consent_makes_no_visit(
     client: TestClient, runtime: Runtime, store: StoreFixture
 ) -> None:
