@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from tests.browser import browser, screenshot_dir  # noqa: F401  (fixtures)
 
@@ -75,19 +76,23 @@ def clip(faces: Path) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cheap_password_hashing() -> Iterator[None]:
+def _cheap_password_hashing() -> Iterator[PasswordHasher]:
     """Staff passwords hashed with the cheapest Argon2 parameters in this test process: the
     production ones (~0.3 s a hash) were paid twice per store fixture, hundreds of times a run.
     Verification reads the parameters from the hash itself, so the login path is unchanged;
     tests/server/test_password_hashing.py asserts the production parameters once."""
-    from argon2 import PasswordHasher
-
     from server.services.staff import accounts as staff
 
     production = staff._hasher
     staff._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    yield
+    yield production
     staff._hasher = production
+
+
+@pytest.fixture(scope="session")
+def production_hasher(_cheap_password_hashing: PasswordHasher) -> PasswordHasher:
+    """The staff accounts' Argon2 hasher as the module made it (swapped above)."""
+    return _cheap_password_hashing
 
 
 @pytest.fixture
