@@ -48,7 +48,7 @@ typecheck: $(STAMP)
 # tests behave the same on both). Two test processes (pytest-xdist, one test file each at a
 # time, the long files first: tests/conftest.py): one's waits on chromium, sockets,
 # subprocesses and the database overlap with the other's work. PYTEST_XDIST= runs in one process.
-PYTEST_XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 pytest: models system-deps
 	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 	VERTROUWD_TEST_DB=postgres $(PY) -m pytest $(PYTEST_XDIST) -m db tests/server $(PYTEST_ARGS)

@@ -32,8 +32,7 @@ from tests.waiting import HANG_S
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
-# one process at a time on the shared Redis (tests/conftest.py)
-pytestmark = pytest.mark.xdist_group("redis")
+# one process at a time on the shared Redis (SHARED in tests/conftest.py)
 REDIS_URL = os.environ.get("VERTROUWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

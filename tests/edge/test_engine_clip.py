@@ -17,8 +17,9 @@ from edge.settings import EdgeSettings
 from tests.edge.conftest import LIN, ClipRun, Models, build_index, clip_settings, subject_id
 from tests.waiting import wait_with_progress
 
-# One xdist group with test_track_decision.py: both read the session's ``member_run``.
-pytestmark = [pytest.mark.faces, pytest.mark.slow, pytest.mark.xdist_group("edge-clip")]
+# One xdist work unit with test_track_decision.py (SHARED in tests/conftest.py): both read the
+# session's ``member_run``.
+pytestmark = [pytest.mark.faces, pytest.mark.slow]
 
 FLOAT_RUN = re.compile(r"-?\d+\.\d+(?:[,\s]+-?\d+\.\d+){3,}")
 

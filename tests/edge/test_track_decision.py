@@ -21,9 +21,10 @@ from models.quality import assess_face, score_for_selection
 from models.types import FaceBox, RGBImage
 from tests.edge.conftest import LIN, ClipRun, Models, build_index, run_clip, subject_id
 
-# In one xdist group with test_engine_clip.py: both read the session's ``member_run``, one run
-# of the models over the whole clip, made once when both files run in the same process.
-pytestmark = [pytest.mark.faces, pytest.mark.slow, pytest.mark.xdist_group("edge-clip")]
+# In one xdist work unit with test_engine_clip.py (SHARED in tests/conftest.py): both read the
+# session's ``member_run``, one run of the models over the whole clip, made once when both
+# files run in the same process.
+pytestmark = [pytest.mark.faces, pytest.mark.slow]
 
 LOOK_ALIKE = "Minnie_Mendoza/Minnie_Mendoza_0001.jpg"
 """An LFW photo of one person that lies within the door threshold of one photo of another."""

@@ -13,8 +13,8 @@ from models.backends.onnx import OnnxEmbedder, model_file
 from models.cli import main
 from models.install import MIN_COSINE, InstallReport, install_models
 
-# One xdist group with the other user of the session's installed_with_faces (conftest.py).
-pytestmark = pytest.mark.xdist_group("models-installed")
+# One xdist work unit with the other user of the session's installed_with_faces (conftest.py;
+# SHARED in tests/conftest.py).
 
 
 def test_install_converts_verifies_and_is_idempotent(

@@ -24,8 +24,8 @@ from models.int8_check import (
 )
 from models.registry import OnnxEmbedderConfig
 
-# One xdist group with the other user of the session's installed_with_faces (conftest.py).
-pytestmark = pytest.mark.xdist_group("models-installed")
+# One xdist work unit with the other user of the session's installed_with_faces (conftest.py;
+# SHARED in tests/conftest.py).
 
 
 @pytest.fixture

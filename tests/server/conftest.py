@@ -19,6 +19,7 @@ from server.services.recognition import devices
 from server.services.staff import accounts as staff
 from server.settings import ServerSettings
 from tests.databases import database_url_for_tests
+from tests.server.facememo import MemoFaceAnalyser
 
 PASSWORD = "correct horse battery"
 HERE = Path(__file__).resolve().parent
@@ -41,8 +42,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def shared_analyser() -> FaceAnalyser:
-    """dlib models load once per test session; each runtime gets this analyser."""
+    """dlib models load once per test session; the runtime of a test marked ``face_analysis``
+    gets this analyser, which runs the models on every photo."""
     return FaceAnalyser(
+        detector="dlib_hog", embedder="dlib_resnet", min_face_size=80, max_bytes=12_000_000
+    )
+
+
+@pytest.fixture(scope="session")
+def memo_analyser() -> MemoFaceAnalyser:
+    """The same models, their answers memoised per image in this process
+    (tests/server/facememo.py): every other test's runtime gets this analyser."""
+    return MemoFaceAnalyser(
         detector="dlib_hog", embedder="dlib_resnet", min_face_size=80, max_bytes=12_000_000
     )
 
@@ -86,12 +97,13 @@ def settings(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[ServerS
 
 
 @pytest.fixture
-def runtime(settings: ServerSettings, shared_analyser: FaceAnalyser) -> Iterator[Runtime]:
+def runtime(settings: ServerSettings, request: pytest.FixtureRequest) -> Iterator[Runtime]:
     # The database is a copy of the migrated template (``settings``): Alembic would load and
     # compile its scripts only to find the schema at head (~50 ms of CPU, every server test,
     # twice a run). Tests of the migrations call build_runtime or upgrade themselves.
     rt = build_runtime(settings, migrate=False)
-    rt.faces = shared_analyser
+    uncached = request.node.get_closest_marker("face_analysis") is not None
+    rt.faces = request.getfixturevalue("shared_analyser" if uncached else "memo_analyser")
     yield rt
     rt.close()
 

@@ -24,7 +24,7 @@ from tests.server.conftest import PASSWORD, StoreFixture, sign_in
 from tests.server.members import audit_kinds, enrol_member, row_counts, token
 from tests.waiting import HANG_S
 
-pytestmark = pytest.mark.faces
+pytestmark = [pytest.mark.faces, pytest.mark.face_analysis]
 
 NAME = "Barack Obama"
 

@@ -18,8 +18,8 @@ from server.runtime import Runtime
 from tests.server.conftest import StoreFixture
 from tests.server.notices import REDIS_URL, gallery_notice, redis_client
 
-# one process at a time on the shared Redis (tests/conftest.py)
-pytestmark = [pytest.mark.faces, pytest.mark.xdist_group("redis")]
+# one process at a time on the shared Redis (SHARED in tests/conftest.py)
+pytestmark = pytest.mark.faces
 
 
 def _version(runtime: Runtime, store_id: int) -> int:

@@ -14,6 +14,9 @@ from server.db.stores import Store
 from server.runtime import Runtime
 from tests.server.conftest import StoreFixture, sign_in
 
+# the subject is the analysis of enrolment photos: the models run on every photo
+pytestmark = pytest.mark.face_analysis
+
 STORED = (Customer, CustomerKey, ConsentRecord, FaceTemplate, FaceThumbnail, AuditEntry)
 
 

@@ -19,7 +19,7 @@ from server.services.membership.faces import FaceAnalyser
 from tests.server.conftest import StoreFixture, sign_in
 
 # the same on any database: the models on photos; nothing is stored
-pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic]
+pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic, pytest.mark.face_analysis]
 CHECK = "/api/v1/enrolments/check-photo"
 
 

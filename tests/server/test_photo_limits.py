@@ -39,7 +39,7 @@ from tests.server.conftest import StoreFixture, sign_in
 from tests.server.factories import arrival_event, device_token, make_member, make_store
 
 # the same on any database: photo budgets before decoding; nothing is stored
-pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic]
+pytestmark = [pytest.mark.faces, pytest.mark.db_agnostic, pytest.mark.face_analysis]
 
 CHECK = "/api/v1/enrolments/check-photo"
 

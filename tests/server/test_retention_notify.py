@@ -19,8 +19,8 @@ from tests.server.conftest import StoreFixture
 from tests.server.members import enrol_member
 from tests.server.notices import REDIS_URL, gallery_notice, redis_client
 
-# one process at a time on the shared Redis (tests/conftest.py)
-pytestmark = [pytest.mark.faces, pytest.mark.xdist_group("redis")]
+# one process at a time on the shared Redis (SHARED in tests/conftest.py)
+pytestmark = pytest.mark.faces
 
 
 def test_the_cli_retention_pass_notifies_the_devices(
