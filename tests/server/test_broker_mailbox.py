@@ -5,8 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from server.realtime import InProcessBroker, as_text
+
+T = TypeVar("T")
+
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a browser test earlier in the same process
+    (Playwright's sync API) leaves an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 def test_a_slow_subscriber_loses_its_oldest_messages_and_keeps_the_order() -> None:
@@ -19,7 +31,7 @@ def test_a_slow_subscriber_loses_its_oldest_messages_and_keeps_the_order() -> No
             got = [(await anext(messages))["n"] for _ in range(4)]
         return got, broker.dropped
 
-    got, dropped = asyncio.run(scenario())
+    got, dropped = run(scenario())
     assert got == [2, 3, 4, 5]
     assert dropped == 2
 
@@ -45,7 +57,7 @@ def test_a_waiting_subscriber_wakes_for_a_publish_from_another_thread() -> None:
             other = await anext(theirs)
         return as_text(first), as_text(other), broker.dropped
 
-    first, other, dropped = asyncio.run(scenario())
+    first, other, dropped = run(scenario())
     assert first == '{"type":"card","id":"v1"}'
     assert other == '{"type":"card","id":"v2"}'
     assert dropped == 0
@@ -60,4 +72,4 @@ def test_leaving_unsubscribes() -> None:
         broker.publish("store-1", {"n": 1})  # nobody left: nothing kept, nothing raised
         return "store-1" in broker._subs
 
-    assert asyncio.run(scenario()) is False
+    assert run(scenario()) is False
