@@ -9,8 +9,11 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
+
 from server.realtime import InProcessBroker, as_text
 
+pytestmark = pytest.mark.db_agnostic  # the broker's own logic: no database
 T = TypeVar("T")
 
 
