@@ -13,14 +13,14 @@ from typing import Any
 
 from server.services.membership.faces import FaceAnalyser, PhotoCheck
 
-# What the cashier can do about each kind of reason (matched on the reason's wording).
-_HINTS: tuple[tuple[str, str], ...] = (
-    ("no face found", "Ask the customer to look straight at the camera, face uncovered."),
-    ("faces found", "Only the customer may be in the photo: ask others to step aside."),
-    ("too small", "Ask the customer to step closer to the camera."),
-    ("too blurred", "Hold still and make sure the face is in focus and well lit."),
-    ("not looking at the camera", "Ask the customer to face the camera straight on."),
-)
+# What the cashier can do about each kind of problem (by its code, ``models.quality.Problem``).
+_HINTS: dict[str, str] = {
+    "no_face": "Ask the customer to look straight at the camera, face uncovered.",
+    "several_faces": "Only the customer may be in the photo: ask others to step aside.",
+    "too_small": "Ask the customer to step closer to the camera.",
+    "too_blurred": "Hold still and make sure the face is in focus and well lit.",
+    "not_frontal": "Ask the customer to face the camera straight on.",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,5 @@ class PhotoReport:
 def check_photo(*, analyser: FaceAnalyser, data: bytes) -> PhotoReport:
     """Judge ``data`` as an enrolment photo. Raises ``BadInput`` when it is not an image."""
     check = analyser.check(data)
-    hints = tuple(
-        dict.fromkeys(hint for reason in check.reasons for key, hint in _HINTS if key in reason)
-    )
+    hints = tuple(dict.fromkeys(_HINTS[p.code] for p in check.problems if p.code in _HINTS))
     return PhotoReport(check=check, hints=hints)
