@@ -60,6 +60,9 @@ class Tree:
     proc: subprocess.Popen[bytes] | None = None
     base: str = ""
     setups: list[StoreSetup] = field(default_factory=list)
+    own_prepare: bool = False
+    """Prepare this tree's database with the tree's own ``bench/load.py`` (in a subprocess):
+    a peer from before a schema change cannot run on a database this tree's code made."""
     cpu_ms: list[float] = field(default_factory=list)
     loop_ms: list[float] = field(default_factory=list)
     """Of ``cpu_ms``: the event loop's thread (HTTP, FastAPI, WebSocket sends); the rest is
@@ -74,6 +77,35 @@ def main_thread_cpu_s(pid: int) -> float:
     stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_PREPARE_IN = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, "bench")
+from load import prepare, thumbnail_jpeg
+from server.settings import ServerSettings
+data_dir, faces = Path(sys.argv[1]), Path(sys.argv[4])
+settings = ServerSettings(data_dir=data_dir, environment="test")
+setups = prepare(settings, int(sys.argv[2]), int(sys.argv[3]), thumbnail_jpeg(faces))
+print("SETUPS " + json.dumps([[s.code, s.enrol_code, s.members] for s in setups]))
+"""
+
+
+def prepare_in(
+    root: Path, env: dict[str, str], data_dir: Path, stores: int, members: int, faces: Path
+) -> list[StoreSetup]:
+    """The stores, members and salespeople of ``prepare``, made by another tree's own code."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PREPARE_IN, str(data_dir), str(stores), str(members),
+         str(faces.resolve())],
+        cwd=root, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("SETUPS "))
+    return [
+        StoreSetup(code, enrol, [tuple(m) for m in ms])  # type: ignore[misc]
+        for code, enrol, ms in json.loads(line.removeprefix("SETUPS "))
+    ]
 
 
 async def connect(tree: Tree, tablets_per_store: int, stack: contextlib.AsyncExitStack) -> None:
@@ -182,22 +214,30 @@ def main() -> int:
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--tablets-per-store", type=int, default=2)
     parser.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "faces")
+    parser.add_argument(
+        "--peer-prepares",
+        action="store_true",
+        help="the peer's database is made by the peer's own bench/load.py (an older schema)",
+    )
     args = parser.parse_args()
     split = cpu_split()
     if split is not None:
         os.sched_setaffinity(0, split[0])
     thumbnail = thumbnail_jpeg(args.faces)
     members = int(args.rate * args.seconds * args.phases / args.stores) + 2
-    trees = [Tree("this", REPO), Tree("peer", args.peer.resolve())]
+    trees = [Tree("this", REPO), Tree("peer", args.peer.resolve(), own_prepare=args.peer_prepares)]
     with tempfile.TemporaryDirectory(prefix="vt-arrival-cpu-") as tmp:
         try:
             for t in trees:
                 data_dir = Path(tmp) / t.name
-                settings = ServerSettings(data_dir=data_dir, environment="test")
-                t.setups = prepare(settings, args.stores, members, thumbnail)
                 env = {k: v for k, v in os.environ.items() if not k.startswith("VERTROUWD_")}
                 env["VERTROUWD_ENVIRONMENT"] = "test"
                 env["PYTHONPATH"] = str(t.root)
+                if t.own_prepare:
+                    t.setups = prepare_in(t.root, env, data_dir, args.stores, members, args.faces)
+                else:
+                    settings = ServerSettings(data_dir=data_dir, environment="test")
+                    t.setups = prepare(settings, args.stores, members, thumbnail)
                 with started_on(split[1] if split else None):
                     t.proc, t.base = start_server_process(env, data_dir, cwd=t.root, timeout=300)
                 if split is not None:
