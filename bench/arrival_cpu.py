@@ -103,7 +103,7 @@ def prepare_in(
     ).stdout  # fmt: skip
     line = next(x for x in out.splitlines() if x.startswith("SETUPS "))
     return [
-        StoreSetup(code, enrol, [tuple(m) for m in ms])  # type: ignore[misc]
+        StoreSetup(code, enrol, [(m[0], m[1]) for m in ms])
         for code, enrol, ms in json.loads(line.removeprefix("SETUPS "))
     ]
 
