@@ -194,6 +194,10 @@ def connect_server(
         ),
         offline=offline,
         on_unauthorized=lambda: gallery.credential_refused(),
+        # With the push socket on, batches go over it (posted while it is down).
+        channel=(lambda events, timeout: gallery.send_events(events, timeout))
+        if settings.gallery_push
+        else None,
     )
     gallery = GalleryClient(
         identity=identity,

@@ -227,6 +227,22 @@ class GalleryState:
             )
 
 
+@dataclass(frozen=True)
+class SocketAnswer:
+    """The server's answer to a batch sent on the push socket: the status the POST would
+    have had, the answer's fields, and ``retry_after`` seconds (on 503)."""
+
+    status: int
+    body: dict[str, Any]
+    retry_after: float | None = None
+
+
+class _Answer:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: SocketAnswer | None = None
+
+
 class GalleryClient:
     """Keeps ``state`` current from the server; one polling thread owns the HTTP client, and
     (with ``push``) one push thread owns the WebSocket. See the module docstring."""
@@ -272,6 +288,10 @@ class GalleryClient:
         """Set while the push socket is open (tests and the health page read it)."""
         self.push_notices = 0
         self._socket: Any = None
+        self._answers: dict[int, _Answer] = {}
+        """Batches of events sent on the socket, by id, until their answer arrives."""
+        self._answers_lock = threading.Lock()
+        self._next_id = 0
         self._on_contact = on_contact
         self._on_unauthorized = on_unauthorized
         """Called when a poll got a real answer (200/304) or the push socket opened: the
@@ -420,13 +440,66 @@ class GalleryClient:
     def _on_push(self, raw: str | bytes) -> None:
         try:
             message = json.loads(raw)
-            version = int(message["version"]) if message.get("type") == "gallery" else None
+            kind = message.get("type")
+            if kind == "events_answer":
+                self._answered(message)
+                return
+            version = int(message["version"]) if kind == "gallery" else None
         except (ValueError, TypeError, KeyError, AttributeError):
             log.warning("push: ignored a malformed message")
             return
         if version is not None and version != self.state.version:
             self.push_notices += 1
             self.wake()
+
+    # --- events over the socket -------------------------------------------------------------
+
+    def send_events(self, events: list[dict[str, Any]], timeout: float) -> SocketAnswer | None:
+        """Send a batch of arrival events on the push socket and wait for the server's answer
+        (issue 19: the socket is open anyway, and a POST a batch cost the server an HTTP
+        request). None when the socket is not open, or it closed or stayed silent for
+        ``timeout`` seconds: the caller posts the batch instead (event ids make a batch sent
+        twice count once). Called from the event sender's thread; the answer comes through
+        this client's push thread."""
+        socket = self._socket
+        if socket is None:
+            return None
+        with self._answers_lock:
+            self._next_id += 1
+            ident = self._next_id
+            waiter = self._answers[ident] = _Answer()
+        try:
+            socket.send(json.dumps({"type": "events", "id": ident, "events": events}))
+            waiter.done.wait(timeout)
+        except Exception as exc:  # closed under us: post instead
+            log.debug("events over the socket failed: %s", type(exc).__name__)
+        finally:
+            with self._answers_lock:
+                self._answers.pop(ident, None)
+        return waiter.answer
+
+    def _answered(self, message: dict[str, Any]) -> None:
+        ident = message.get("id")
+        with self._answers_lock:
+            waiter = self._answers.get(ident) if isinstance(ident, int) else None
+        if waiter is None:
+            # a refusal of a message without a readable id, or an answer after its timeout
+            log.warning("push: an answer nobody waits for (%s)", message.get("status"))
+            return
+        retry = message.get("retry_after")
+        waiter.answer = SocketAnswer(
+            status=int(message["status"]),
+            body=message,
+            retry_after=float(retry) if isinstance(retry, int | float) else None,
+        )
+        waiter.done.set()
+
+    def _release_waiters(self) -> None:
+        """The socket closed: nobody gets an answer on it; their senders post instead."""
+        with self._answers_lock:
+            waiting = list(self._answers.values())
+        for waiter in waiting:
+            waiter.done.set()
 
     def _push_session(self) -> bool:
         """One WebSocket session; False when the server refused the credential."""
@@ -464,6 +537,7 @@ class GalleryClient:
                     return False
             finally:
                 self._socket = None
+                self._release_waiters()
                 if self.push_connected.is_set():
                     self.push_connected.clear()
                     self.wake()  # fall back to polling every poll_s from now

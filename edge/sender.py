@@ -2,7 +2,9 @@
 
 ``EventSender`` is an ``EventSink``. ``put`` never blocks on the network or the disk: events go
 to a bounded in-memory queue (when full, the oldest is dropped and counted). One sender thread
-posts batches to ``POST /api/v1/device/events``:
+sends batches on the device's push socket while it is open (``channel``: the gallery client's
+``send_events``; the server answers each with the status a POST would have had), and posts
+them to ``POST /api/v1/device/events`` while it is not (or when its answer does not come):
 
 * 2xx: the batch is done (accepted, or a duplicate: event ids are idempotency keys, so a batch
   sent again after a lost answer is counted once by the server).
@@ -34,17 +36,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from edge.capture import Backoff
 from edge.events import ArrivalEvent
+from edge.gallery import SocketAnswer
 from edge.offline_queue import OfflineQueue
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/v1/device/events"
 REFUSED_FOR_GOOD = (400, 413, 422)
+
+Channel = Callable[[list[dict[str, Any]], float], SocketAnswer | None]
+"""Sends a batch of events (their wire form) on the push socket and waits at most the given
+seconds for the answer: ``GalleryClient.send_events``."""
 
 
 class EventSender:
@@ -61,7 +69,11 @@ class EventSender:
         on_unauthorized: Callable[[], None] | None = None,
         stop: threading.Event | None = None,
         wait: Callable[[float], bool] | None = None,
+        channel: Channel | None = None,
+        channel_timeout: float = 10.0,
     ) -> None:
+        """``channel``: sends a batch over the device's push socket and gives the server's
+        answer, or None when the socket is down (then the batch is posted)."""
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be positive")
         self.url = server_url.rstrip("/") + EVENTS_PATH
@@ -72,6 +84,10 @@ class EventSender:
         self.backoff = backoff or Backoff(initial=1.0, maximum=30.0)
         self.offline_queue = offline
         self._on_unauthorized = on_unauthorized
+        self._channel = channel
+        self._channel_timeout = channel_timeout
+        self.over_socket = 0
+        """Batches answered over the push socket (the rest were posted)."""
         self.stop = stop or threading.Event()
         self._wake = threading.Event()
         self._retry_now = False
@@ -179,15 +195,11 @@ class EventSender:
                 batch = list(self._queue)[: self.batch_size]
         if not batch:
             return True
-        body = {"events": [e.to_json() for e in batch]}
-        headers = {"Authorization": f"Bearer {self._token}"}
-        try:
-            response = self.client.post(self.url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            log.warning("sending events failed: %s", type(exc).__name__)
+        answer = self._deliver([e.to_json() for e in batch])
+        if answer is None:
             self._went_offline(None)
             return False
-        status = response.status_code
+        status = answer.status
         if 200 <= status < 300:
             if from_disk:
                 assert disk is not None
@@ -195,7 +207,7 @@ class EventSender:
                 self.replayed += len(batch)
             else:
                 self._remove(batch)
-            accepted, duplicates = _counts(response, len(batch))
+            accepted, duplicates = _counts(answer.body, len(batch))
             self.sent += accepted
             self.duplicates += duplicates
             self.backoff.reset()
@@ -221,8 +233,32 @@ class EventSender:
             log.error("server refused %d events (%d)", len(batch), status)
             return True
         log.warning("sending events answered %d", status)
-        self._went_offline(_retry_after(response))
+        self._went_offline(answer.retry_after)
         return False
+
+    def _deliver(self, events: list[dict[str, Any]]) -> SocketAnswer | None:
+        """One batch to the server: over the push socket while it is open, else posted. None
+        when the server could not be reached."""
+        if self._channel is not None:
+            answer = self._channel(events, self._channel_timeout)
+            if answer is not None:
+                self.over_socket += 1
+                return answer
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            response = self.client.post(self.url, json={"events": events}, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("sending events failed: %s", type(exc).__name__)
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return SocketAnswer(
+            response.status_code,
+            body if isinstance(body, dict) else {},
+            _retry_after(response),
+        )
 
     def _went_offline(self, retry_after: float | None) -> None:
         self.failures += 1
@@ -317,11 +353,10 @@ class EventSender:
             self.spill()
 
 
-def _counts(response: httpx.Response, default: int) -> tuple[int, int]:
+def _counts(body: dict[str, Any], default: int) -> tuple[int, int]:
     try:
-        data = response.json()
-        return int(data.get("accepted", default)), int(data.get("duplicates", 0))
-    except (ValueError, AttributeError, TypeError):
+        return int(body.get("accepted", default)), int(body.get("duplicates", 0))
+    except (ValueError, TypeError):
         return default, 0
 
 

@@ -241,7 +241,8 @@ class EdgeSettings(BaseSettings):
     gallery_push: bool = Field(
         True,
         description="Keep a WebSocket open to the server's /ws/device: a new gallery version "
-        "(e.g. a withdrawal) is fetched at once instead of at the next poll.",
+        "(e.g. a withdrawal) is fetched at once instead of at the next poll, and arrival "
+        "events are sent on it (posted while it is down).",
     )
     gallery_confirm_s: float = Field(
         60.0,

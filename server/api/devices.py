@@ -3,8 +3,15 @@
 ``GET /ws/device`` is the push channel: the device's bearer credential is checked once when it
 connects (close code 4401 when unknown or revoked); the server then sends
 ``{"type": "gallery", "version": N}`` at once (the current version, so a device that was
-offline catches up) and whenever its store publishes a new gallery version. The socket only
+offline catches up) and whenever its store publishes a new gallery version. That notice only
 says "poll now"; the gallery itself always comes sealed over ``GET /api/v1/device/gallery``.
+
+The device sends its arrival events on the same socket (issue 19): ``{"type": "events", "id":
+N, "events": [...]}``, the body of ``POST /api/v1/device/events`` with an id, answered in
+order with ``{"type": "events_answer", "id": N, "status": 202, ...}`` (the status and fields
+the POST would have had). Both go through :func:`take_events`; the arrival writer checks the
+credential in each batch's transaction either way. The POST stays for devices whose socket is
+down (and for integrations without one).
 """
 
 from __future__ import annotations
@@ -13,11 +20,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Header, Response, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from consent.signing import public_key_bytes
 from server.api.schemas import (
@@ -26,6 +38,8 @@ from server.api.schemas import (
     DeviceRegisterOut,
     EventsIn,
     EventsOut,
+    SocketEventsAnswer,
+    SocketEventsIn,
     file_answer,
 )
 from server.deps import ArrivalIntakeDep, CurrentDevice, RuntimeDep, SessionDep
@@ -33,6 +47,7 @@ from server.realtime import as_text, device_channel
 from server.runtime import Runtime
 from server.services.errors import BadInput, ServiceError
 from server.services.recognition import arrivals, devices, gallery
+from server.services.recognition.arrival_writer import ArrivalWriter
 from server.session_watch import CredentialChecks
 
 router = APIRouter(tags=["devices"])
@@ -115,8 +130,17 @@ def ack(body: AckIn, device: CurrentDevice, rt: RuntimeDep, session: SessionDep)
 async def events(body: EventsIn, intake: ArrivalIntakeDep) -> EventsOut:
     # The hot path of every store: handed to the arrival writer (group commit; it
     # authenticates, ingests, commits and notifies the tablets), no thread-pool trip here.
-    result = await intake.writer.receive(
-        token=intake.token,
+    return await take_events(intake.writer, intake.token, body, intake.runtime.now())
+
+
+async def take_events(
+    writer: ArrivalWriter, token: str, body: EventsIn, now: datetime
+) -> EventsOut:
+    """A device's batch of arrivals, from ``POST /api/v1/device/events`` or its push socket:
+    the writer checks the credential in the batch's transaction (so a revoked device is
+    refused at once either way), ingests and commits, and tells the tablets."""
+    result = await writer.receive(
+        token=token,
         events=[
             arrivals.ArrivalIn(
                 e.id,
@@ -130,7 +154,7 @@ async def events(body: EventsIn, intake: ArrivalIntakeDep) -> EventsOut:
             )
             for e in body.events
         ],
-        now=intake.runtime.now(),
+        now=now,
     )
     if result.rejected:
         # A pass or mode rule refused these events: no visit for them. The request's other
@@ -142,6 +166,61 @@ async def events(body: EventsIn, intake: ArrivalIntakeDep) -> EventsOut:
             + "; ".join(f"{event_id}: {why}" for event_id, why in result.rejected[:20])
         )
     return EventsOut(accepted=result.accepted, duplicates=result.duplicates, refused=result.refused)
+
+
+# A batch over the socket is bounded like the POST's body (500 events of a few hundred bytes).
+MAX_SOCKET_BATCH_BYTES = 1_000_000
+
+
+def _invalid(errors: list[Any]) -> str:
+    first = errors[0] if errors else {}
+    where = ".".join(str(x) for x in first.get("loc", ()))
+    return f"invalid batch: {where}: {first.get('msg', 'invalid')}" if where else "invalid batch"
+
+
+async def answer_socket_batch(
+    writer: ArrivalWriter, token: str, raw: str | None, now: datetime
+) -> SocketEventsAnswer:
+    """One message a device sent on its push socket: a batch of arrivals, answered with the
+    status and body the POST would have had. Never raises: a bad message is answered, and the
+    socket stays open for the next one."""
+    if raw is None:
+        return SocketEventsAnswer(id=None, status=422, detail="send text (JSON) messages")
+    if len(raw) > MAX_SOCKET_BATCH_BYTES:
+        return SocketEventsAnswer(id=None, status=413, detail="batch too large")
+    try:
+        # pydantic's JSON parser refuses NaN and Infinity (the POST's StrictJSON does it there)
+        body = SocketEventsIn.model_validate_json(raw)
+    except ValidationError as exc:
+        return SocketEventsAnswer(id=_message_id(raw), status=422, detail=_invalid(exc.errors()))
+    try:
+        out = await take_events(writer, token, body, now)
+    except ServiceError as exc:
+        retry = exc.headers.get("Retry-After")
+        return SocketEventsAnswer(
+            id=body.id,
+            status=exc.status_code,
+            detail=exc.reason,
+            retry_after=float(retry) if retry is not None else None,
+        )
+    except (OperationalError, PoolTimeout):  # the database is down or busy: retry shortly
+        return SocketEventsAnswer(
+            id=body.id, status=503, detail="the database is unavailable", retry_after=5.0
+        )
+    return SocketEventsAnswer(
+        id=body.id, status=202, accepted=out.accepted, duplicates=out.duplicates,
+        refused=out.refused,
+    )  # fmt: skip
+
+
+def _message_id(raw: str) -> int | None:
+    """The id of a message that failed validation, when it has a readable one (so the device
+    can tell which batch was refused)."""
+    try:
+        value = json.loads(raw).get("id")  # only the id is read from it
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _bearer(websocket: WebSocket) -> str:
@@ -224,11 +303,20 @@ async def device_ws(websocket: WebSocket) -> None:
 
             jobs.start_soon(pump)
             jobs.start_soon(recheck)
-            # reading (to notice a disconnect) in this task itself: one task fewer a socket
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:  # the device sends nothing
+            # Reading in this task itself (one task fewer a socket): the device's batches of
+            # arrivals, answered in order, and the disconnect.
+            writer = websocket.app.state.arrival_writer
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                while True:
                     received = await websocket.receive()
                     if received["type"] == "websocket.disconnect":
+                        break
+                    answer = await answer_socket_batch(
+                        writer, token, received.get("text"), rt.now()
+                    )
+                    await websocket.send_text(answer.model_dump_json(exclude_none=True))
+                    if answer.status == 401:  # revoked since it connected
+                        refused = True
                         break
             jobs.cancel_scope.cancel()
         if refused:

@@ -112,6 +112,31 @@ class EventsOut(PublicOut):
     refused: int
 
 
+class SocketEventsIn(EventsIn):
+    """The same batch sent over the device's push socket (``/ws/device``) instead of
+    ``POST /api/v1/device/events``, with an id of the device's choosing that its answer
+    carries (issue 19: the socket is open anyway; a POST a batch cost the server an HTTP
+    request's parsing, middleware and routing)."""
+
+    type: Literal["events"]
+    id: int = Field(ge=0, le=2**53)
+
+
+class SocketEventsAnswer(PublicOut):
+    """The answer to a :class:`SocketEventsIn`: the HTTP status the POST would have had, and
+    its body's fields (``EventsOut``'s on 202; ``detail`` and, on 503, ``retry_after``
+    otherwise)."""
+
+    type: Literal["events_answer"] = "events_answer"
+    id: int | None
+    status: int
+    accepted: int | None = None
+    duplicates: int | None = None
+    refused: int | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+
+
 class EnrolmentOut(PublicOut):
     customer_id: str
     templates: int

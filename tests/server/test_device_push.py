@@ -13,14 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from edge.events import ArrivalEvent
 from edge.gallery import GalleryClient, GalleryState, push_url
 from edge.provision import DeviceIdentity, load_or_create_keys, register
+from edge.sender import EventSender
+from server.db.clienteling import Visit
 from server.db.recognition import EdgeDevice
 from server.db.session import transaction
 from server.db.stores import Store
@@ -320,3 +325,118 @@ def test_a_revocation_no_broker_carried_closes_the_socket_at_the_next_check(
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4401
         assert time.monotonic() - started < 5.0
+
+
+# --- arrivals over the push socket (issue 19) ------------------------------------------------
+
+
+def visits_of(rt: Runtime, customer_id: str) -> int:
+    with transaction(rt.sessions) as session:
+        return len(session.scalars(select(Visit).where(Visit.customer_id == customer_id)).all())
+
+
+def test_the_edge_sends_its_arrivals_on_the_push_socket_and_posts_while_it_is_down(
+    runtime: Runtime, store: StoreFixture, device: Device, faces: Path
+) -> None:
+    """The real sender with the real gallery client's socket as its channel: a batch goes over
+    the socket (no HTTP request at all), is committed as a visit and answered; a sent-again
+    batch counts as a duplicate. With the socket closed, the next batch is posted."""
+    connected(device, runtime)
+    member = enrol_lin(runtime, store, faces)
+    posts: list[str] = []
+    with httpx.Client(
+        timeout=10.0, event_hooks={"request": [lambda r: posts.append(r.url.path)]}
+    ) as http:
+        sender = EventSender(
+            server_url=device.identity.server_url,
+            token=device.identity.token,
+            client=http,
+            channel=device.client.send_events,
+        )
+        event = ArrivalEvent(member.subject_id, runtime.now(), 0.3, 0.5, 3)
+        sender.put(event)
+        assert sender.send_once()
+        assert (sender.sent, sender.over_socket, posts) == (1, 1, [])
+        assert visits_of(runtime, member.customer_id) == 1
+        sender.put(event)  # the same event again (a lost answer, retried)
+        assert sender.send_once()
+        assert (sender.sent, sender.duplicates, sender.over_socket) == (1, 1, 2)
+        device.client.shutdown()  # the socket closes: the sender posts instead
+        assert not device.client.push_connected.is_set()
+        later = ArrivalEvent(member.subject_id, runtime.now(), 0.3, 0.5, 3)
+        sender.put(later)
+        assert sender.send_once()
+        assert (sender.sent, sender.duplicates, sender.over_socket) == (2, 1, 2)
+        assert posts == ["/api/v1/device/events"]
+    assert visits_of(runtime, member.customer_id) == 1  # the visit was still live
+
+
+def _answer(ws: Any, message: str | bytes) -> dict[str, Any]:
+    """Send one message on a device socket and read its answer (skipping gallery notices)."""
+    ws.send(message)
+    while True:
+        data = json.loads(ws.recv(timeout=10))
+        if data["type"] == "events_answer":
+            return cast(dict[str, Any], data)
+
+
+def test_bad_batches_on_the_socket_are_answered_with_a_reason_and_the_socket_stays_open(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread, faces: Path
+) -> None:
+    connected(device, runtime)
+    member = enrol_lin(runtime, store, faces)
+    good = ArrivalEvent(member.subject_id, runtime.now(), 0.3, 0.5, 3).to_json()
+    naive = dict(good, id="e-naive-0001", at=runtime.now().replace(tzinfo=None).isoformat())
+    headers = {"Authorization": f"Bearer {device.identity.token}"}
+    with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
+        nan = json.dumps({"type": "events", "id": 1, "events": [good]}).replace(
+            '"score": 0.3', '"score": NaN'
+        )
+        assert "NaN" in nan
+        refused: list[tuple[str | bytes, int | None, str]] = [
+            (nan, 1, "score"),
+            (json.dumps({"type": "events", "id": 2, "events": [naive]}), 2, "timezone"),
+            (json.dumps({"type": "events", "id": 3, "events": [good], "extra": 1}), 3, "extra"),
+            ("not json", None, "invalid"),
+            (b"\x00binary", None, "text"),
+            (json.dumps({"type": "events", "id": 4, "events": [good] * 501}), 4, "events"),
+        ]
+        for message, ident, reason in refused:
+            answer = _answer(ws, message)
+            assert answer["status"] == 422, answer
+            assert answer.get("id") == ident
+            assert reason in answer["detail"].lower(), answer
+        huge = json.dumps({"type": "events", "id": 5, "events": [], "pad": "x" * 1_100_000})
+        assert _answer(ws, huge)["status"] == 413
+        assert visits_of(runtime, member.customer_id) == 0  # nothing half-written
+        answer = _answer(ws, json.dumps({"type": "events", "id": 6, "events": [good]}))
+        assert (answer["status"], answer["id"], answer["accepted"]) == (202, 6, 1)
+    assert visits_of(runtime, member.customer_id) == 1
+
+
+def test_a_revoked_device_batch_on_its_open_socket_makes_no_visit(
+    runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread, faces: Path
+) -> None:
+    """Revoked without any broker message reaching the socket (the command line's quiet
+    context): its next batch is refused by the writer's credential check (401, then 4401)."""
+    connected(device, runtime)
+    member = enrol_lin(runtime, store, faces)
+    event = ArrivalEvent(member.subject_id, runtime.now(), 0.3, 0.5, 3).to_json()
+    headers = {"Authorization": f"Bearer {device.identity.token}"}
+    with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
+        with transaction(runtime.sessions) as session:
+            devices.revoke_device(
+                session,
+                runtime.context().quiet(),
+                device_id=device.identity.device_id,
+                actor="test",
+            )
+        answer = _answer(ws, json.dumps({"type": "events", "id": 9, "events": [event]}))
+        assert (answer["status"], answer["id"]) == (401, 9)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+    assert visits_of(runtime, member.customer_id) == 0
