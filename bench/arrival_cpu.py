@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from load import (  # noqa: E402  (bench/ is this script's own directory)
     PASSWORD,
+    DeviceSocket,
     RawHTTP,
     ServerCPU,
     StoreSetup,
@@ -60,6 +61,9 @@ class Tree:
     proc: subprocess.Popen[bytes] | None = None
     base: str = ""
     setups: list[StoreSetup] = field(default_factory=list)
+    transport: str = "socket"
+    """How its devices send arrivals (bench/load.py's ``--transport``)."""
+    sockets: dict[str, DeviceSocket] = field(default_factory=dict)
     own_prepare: bool = False
     """Prepare this tree's database with the tree's own ``bench/load.py`` (in a subprocess):
     a peer from before a schema change cannot run on a database this tree's code made."""
@@ -123,6 +127,8 @@ async def connect(tree: Tree, tablets_per_store: int, stack: contextlib.AsyncExi
             )  # fmt: skip
             r.raise_for_status()
             s.token = r.json()["token"]
+            if tree.transport == "socket":
+                tree.sockets[s.token] = await DeviceSocket.open(tree.base, s.token)
         cookies = []
         for i in range(len(tree.setups)):
             r = await http.post(
@@ -161,6 +167,11 @@ async def phase(tree: Tree, queue: list[tuple[StoreSetup, str]], rate: float,
 
     async def post(s: StoreSetup, subject: str) -> None:
         nonlocal ok
+        if tree.transport == "socket":
+            status, answered = await tree.sockets[s.token].send([event(subject)])
+            if status == 202 and answered["accepted"] == 1:
+                ok += 1
+            return
         body = json.dumps({"events": [event(subject)]}).encode()
         status, answer = await raw.post(
             "/api/v1/device/events", body, {"Authorization": f"Bearer {s.token}"}
@@ -219,13 +230,24 @@ def main() -> int:
         action="store_true",
         help="the peer's database is made by the peer's own bench/load.py (an older schema)",
     )
+    parser.add_argument("--transport", choices=("socket", "http"), default="socket")
+    parser.add_argument(
+        "--peer-transport",
+        choices=("socket", "http"),
+        default="http",
+        help="socket only for a peer whose server takes arrivals on /ws/device",
+    )
     args = parser.parse_args()
     split = cpu_split()
     if split is not None:
         os.sched_setaffinity(0, split[0])
     thumbnail = thumbnail_jpeg(args.faces)
     members = int(args.rate * args.seconds * args.phases / args.stores) + 2
-    trees = [Tree("this", REPO), Tree("peer", args.peer.resolve(), own_prepare=args.peer_prepares)]
+    trees = [
+        Tree("this", REPO, transport=args.transport),
+        Tree("peer", args.peer.resolve(), transport=args.peer_transport,
+             own_prepare=args.peer_prepares),
+    ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="vt-arrival-cpu-") as tmp:
         try:
             for t in trees:
@@ -250,7 +272,7 @@ def main() -> int:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         t.proc.wait(15)
     for t in trees:
-        print(f"arrival_cpu: tree={t.name} root={t.root} "
+        print(f"arrival_cpu: tree={t.name} root={t.root} transport={t.transport} "
               f"cpu_ms_per_event={statistics.median(t.cpu_ms):.3f} "
               f"event_loop_ms={statistics.median(t.loop_ms):.3f} phases={len(t.cpu_ms)} "
               f"cards={t.cards}/{t.expected}", flush=True)  # fmt: skip

@@ -2,7 +2,7 @@
 
 For each configuration (SQLite + one process; PostgreSQL + Redis + several processes) this
 starts real server processes, creates N live stores with a device, members and a salesperson
-each, connects M tablets spread over the stores, then posts arrival events open-loop at a target
+each, connects M tablets spread over the stores, then sends arrival events open-loop at a target
 rate for a fixed time. Each event names a member who is not in the store yet, so each one makes
 a visit and a card. It measures, per event, the time from sending the POST to the card arriving
 on the first tablet of that store, and prints one line per configuration:
@@ -25,6 +25,10 @@ time to work off what is left (bounded), then the fixed-rate run follows on the 
 On a machine with two or more cores the generator (this process: the events and the tablets)
 is pinned to the first core and the server processes to the others (``--no-pin`` leaves them
 free); a ``pinning:`` line says so. PostgreSQL and Redis are not pinned.
+
+The simulated devices send their arrivals as the edge does: on their push socket
+(``/ws/device``, one a store), one event a message (``--transport http``: one
+``POST /api/v1/device/events`` an event instead, what the edge does while its socket is down).
 
 Runs on loopback only, bounded in time; it stops by itself.
 """
@@ -118,6 +122,50 @@ class RawHTTP:
         while not self.pool.empty():
             _, writer = self.pool.get_nowait()
             writer.close()
+
+
+class DeviceSocket:
+    """A simulated edge device's push socket (``/ws/device``), on which it sends its arrival
+    batches as the edge does while the socket is open; answers are matched by id."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.waiting: dict[int, asyncio.Future[dict[str, object]]] = {}
+        self.next_id = 0
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, base: str, token: str) -> DeviceSocket:
+        ws = await websockets.connect(
+            base.replace("http://", "ws://") + "/ws/device",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            max_queue=None,
+        )
+        await ws.recv()  # the gallery notice it greets with
+        return cls(ws)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message.get("type") == "events_answer":
+                    waiter = self.waiting.pop(message.get("id"), None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(message)
+        for waiter in self.waiting.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionError("device socket closed"))
+
+    async def send(self, events: list[dict[str, object]]) -> tuple[int, dict[str, object]]:
+        self.next_id += 1
+        waiter = self.waiting[self.next_id] = asyncio.get_running_loop().create_future()
+        await self.ws.send(json.dumps({"type": "events", "id": self.next_id, "events": events}))
+        answer = await waiter
+        return int(answer["status"]), answer
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
 
 
 @dataclass
@@ -446,6 +494,7 @@ async def run_load(
     steps: list[float] | None = None,
     step_duration: float = 3.0,
     server: ServerCPU | None = None,
+    transport: str = "socket",
 ) -> tuple[Result, list[Step]]:
     """The load at ``rate`` for ``duration``. Before it, when ``steps`` are given, the same
     tablets and devices at each offered rate of ``steps`` for ``step_duration`` until one
@@ -511,6 +560,24 @@ async def run_load(
         port = int(base.rsplit(":", 1)[1])
         raw = RawHTTP("127.0.0.1", port, connections=64)
         await raw.open()
+        sockets: dict[str, DeviceSocket] = {}
+        if transport == "socket":  # one push socket a device, as the edge keeps
+            for s in setups:
+                sockets[s.token] = await DeviceSocket.open(base, s.token)
+
+        async def send(
+            s: StoreSetup, events: list[dict[str, object]]
+        ) -> tuple[int, dict[str, object]]:
+            if transport == "socket":
+                return await sockets[s.token].send(events)
+            body = json.dumps({"events": events}).encode()
+            status, answer = await raw.post(
+                "/api/v1/device/events", body, {"Authorization": f"Bearer {s.token}"}
+            )
+            try:
+                return status, json.loads(answer)
+            except ValueError:
+                return status, {"detail": answer[:300].decode(errors="replace")}
 
         async def phase(name: str, rate: float, duration: float) -> Result:
             nonlocal queue
@@ -522,22 +589,16 @@ async def run_load(
             async def post(s: StoreSetup, member: tuple[str, str]) -> None:
                 nonlocal errors, ok
                 subject, name = member
-                body = json.dumps({"events": [event(subject)]}).encode()
                 sent_at[name] = time.perf_counter()
                 try:
-                    status, answer = await asyncio.wait_for(
-                        raw.post(
-                            "/api/v1/device/events", body, {"Authorization": f"Bearer {s.token}"}
-                        ),
-                        10,
-                    )
-                    if status == 202 and json.loads(answer)["accepted"] == 1:
+                    status, answer = await asyncio.wait_for(send(s, [event(subject)]), 10)
+                    if status == 202 and answer["accepted"] == 1:
                         ok += 1
                     else:
                         errors += 1
                         if errors <= 3:
-                            print(f"error: {status} {answer[:300]!r}", file=sys.stderr)
-                except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                            print(f"error: {status} {str(answer)[:300]}", file=sys.stderr)
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
                     errors += 1
                     if errors <= 3:
                         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -599,6 +660,8 @@ async def run_load(
                 break
         result = await phase(config, rate, duration)
         await raw.close()
+        for sock in sockets.values():
+            await sock.close()
         stop.set()
         await asyncio.gather(*tablet_tasks, return_exceptions=True)
         return result, found
@@ -615,10 +678,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--configs",
-        default="sqlite,postgres,postgres-batch1,store-200,store-1",
+        default="sqlite,postgres,postgres+http,postgres-batch1,store-200,store-1",
         help="postgres-batch1 is the peer: the same servers with one transaction a request "
-        "(VERTROUWD_ARRIVAL_BATCH_MAX=1), as a plain implementation would do it; store-200 is "
-        "one store with 200 tablets (SQLite), its peer store-1 the same store with one tablet",
+        "(VERTROUWD_ARRIVAL_BATCH_MAX=1), as a plain implementation would do it; '+http': "
+        "the devices POST each event (the edge's path while its socket is down; compared, not "
+        "held to the targets); store-200 is one store with 200 tablets (SQLite), its peer "
+        "store-1 the same store with one tablet",
     )
     parser.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "faces")
     parser.add_argument(
@@ -633,11 +698,18 @@ def main() -> int:
     )
     # 100 and 200 first: on a loaded machine the knee can lie below 300
     parser.add_argument(
-        "--steps", default="100,200,300,400,500,600,700,800,900,1000,1100,1300,1500"
+        "--steps", default="100,200,300,400,500,600,700,800,900,1000,1100,1300,1500,1700,2000"
     )
     parser.add_argument("--step-duration", type=float, default=3.0)
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin the generator and the server to cores"
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("socket", "http"),
+        default="socket",
+        help="how the simulated devices send arrivals: on their push socket (/ws/device, what "
+        "the edge does while it is open) or one POST /api/v1/device/events a batch",
     )
     args = parser.parse_args()
     steps = [float(x) for x in args.steps.split(",")] if args.capacity else []
@@ -652,10 +724,15 @@ def main() -> int:
               "(PostgreSQL and Redis unpinned)", flush=True)  # fmt: skip
     else:
         print("pinning: none", flush=True)
+    print(f"transport: {args.transport} (how the simulated devices send arrivals)", flush=True)
     thumbnail = thumbnail_jpeg(args.faces)
     results = []
     capacities: list[str] = []
+    knees: dict[str, float] = {}
     for config in args.configs.split(","):
+        # "+http": the same configuration with devices that POST (the edge's fallback path)
+        transport = "http" if config.endswith("+http") else args.transport
+        config, http_suffix = config.removesuffix("+http"), "-http" if transport == "http" else ""
         stores, tablets, rate = args.stores, args.tablets, args.rate
         if config.startswith("store-"):  # one store: does a full shop floor of tablets cost?
             stores, tablets, rate = 1, int(config.removeprefix("store-")), args.store_rate
@@ -691,10 +768,11 @@ def main() -> int:
                     name = f"sqlite-1proc-1store-{tablets}tablets"
                 else:
                     name = f"postgres-redis-{workers}proc" + config.removeprefix("postgres")
+                name += http_suffix
                 result, found = asyncio.run(
                     run_load(
                         name, base, setups, tablets, rate, args.duration,
-                        my_steps, args.step_duration, ServerCPU(proc.pid),
+                        my_steps, args.step_duration, ServerCPU(proc.pid), transport,
                     )
                 )  # fmt: skip
             finally:
@@ -709,6 +787,7 @@ def main() -> int:
             if my_steps:
                 capacities.append(capacity_line(name, found))
                 print(capacities[-1], flush=True)
+                knees[name] = max((st.events_per_s for st in found if st.passed), default=0.0)
     by_name = {r.config.removesuffix("-batch1"): r for r in results if r.config.endswith("-batch1")}
     for r in results:
         peer = by_name.get(r.config)
@@ -734,7 +813,7 @@ def main() -> int:
     # The peer is there to be compared with, not held to them.
     missed = []
     for r in results:
-        if r.config.endswith("-batch1"):
+        if r.config.endswith(("-batch1", "-http")):
             continue
         wanted_rate = args.store_rate if r.config.startswith("sqlite-1proc-1store-") else args.rate
         wanted_tablets = (
@@ -752,6 +831,11 @@ def main() -> int:
             missed.append(f"{r.config}: {r.tablets} of {wanted_tablets} tablets connected")
     for line in capacities:  # again at the end, beside the summary
         print(line, flush=True)
+    for name, knee in knees.items():  # the socket against the POST, same servers, same run
+        if name.endswith("-http") and name.removesuffix("-http") in knees:
+            print(f"capacity_ratio: config={name.removesuffix('-http')} peer={name} "
+                  f"events_per_s_ratio={knees[name.removesuffix('-http')] / max(knee, 1):.2f}",
+                  flush=True)  # fmt: skip
     for line in missed:
         print(f"load: TARGET MISSED {line}", flush=True)
     if not missed:
