@@ -292,6 +292,8 @@ class GalleryClient:
         """Batches of events sent on the socket, by id, until their answer arrives."""
         self._answers_lock = threading.Lock()
         self._next_id = 0
+        self._silent_socket: Any = None
+        """The open socket that left a batch unanswered (see ``send_events``)."""
         self._on_contact = on_contact
         self._on_unauthorized = on_unauthorized
         """Called when a poll got a real answer (200/304) or the push socket opened: the
@@ -462,7 +464,7 @@ class GalleryClient:
         twice count once). Called from the event sender's thread; the answer comes through
         this client's push thread."""
         socket = self._socket
-        if socket is None:
+        if socket is None or socket is self._silent_socket:
             return None
         with self._answers_lock:
             self._next_id += 1
@@ -476,6 +478,11 @@ class GalleryClient:
         finally:
             with self._answers_lock:
                 self._answers.pop(ident, None)
+        if waiter.answer is None and self._socket is socket:
+            # Open but silent: a server from before events on the socket ignores them. Post
+            # until the next connection rather than wait out every batch.
+            log.warning("no answer to events on the push socket; posting them instead")
+            self._silent_socket = socket
         return waiter.answer
 
     def _answered(self, message: dict[str, Any]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,3 +224,50 @@ def test_without_the_push_socket_the_device_polls_every_poll_s(rig: Rig) -> None
         client.shutdown()
     assert client.state.version == 1
     assert rig.server.acks == [1]
+
+
+def test_events_on_a_socket_that_never_answers_are_posted_until_the_next_connection(
+    rig: Rig,
+) -> None:
+    """A server from before arrivals on the push socket reads them and says nothing: the first
+    batch waits out its timeout, later ones on that connection are not sent on it at all (the
+    sender posts them at once), instead of every batch waiting."""
+    from websockets.sync.server import ServerConnection, serve
+
+    received: list[str] = []
+    closed = threading.Event()
+
+    def silent(ws: ServerConnection) -> None:
+        ws.send(json.dumps({"type": "gallery", "version": 1}))
+        try:
+            for message in ws:
+                received.append(str(message))
+        finally:
+            closed.set()
+
+    rig.server.publish({"s-a": _vec(1)})
+    with serve(silent, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.socket.getsockname()[1]
+        identity = dataclasses.replace(rig.identity, server_url=f"http://127.0.0.1:{port}")
+        client = GalleryClient(
+            identity=identity,
+            keys=load_or_create_keys(rig.data),
+            state=GalleryState(ttl_s=600, now=rig.clock),
+            data_dir=rig.data,
+            client=rig.http,
+            poll_s=3600,
+            confirm_s=3600,
+            now=rig.clock,
+            push=True,
+        )
+        client.start()
+        try:
+            assert client.push_connected.wait(10)
+            assert client.send_events([{"id": "e-1"}], 0.3) is None  # waited, unanswered
+            assert client.send_events([{"id": "e-2"}], 0.3) is None  # not sent on it
+        finally:
+            client.shutdown()
+        assert closed.wait(10)
+        server.shutdown()
+    assert [json.loads(m)["events"] for m in received] == [[{"id": "e-1"}]]
