@@ -302,6 +302,14 @@ def test_pausing_a_store_stops_its_online_devices_at_once(
     assert device.client.state.current() is None
 
 
+def revoke_where_no_broker_reaches(rt: Runtime, dev: Device) -> None:
+    """As ``vertrouwd devices revoke`` on the embedded default: no message to the sockets."""
+    with transaction(rt.sessions) as session:
+        devices.revoke_device(
+            session, rt.context().quiet(), device_id=dev.identity.device_id, actor="test"
+        )
+
+
 def test_a_revocation_no_broker_carried_closes_the_socket_at_the_next_check(
     runtime: Runtime, store: StoreFixture, device: Device, live: ServerThread
 ) -> None:
@@ -312,13 +320,7 @@ def test_a_revocation_no_broker_carried_closes_the_socket_at_the_next_check(
     headers = {"Authorization": f"Bearer {device.identity.token}"}
     with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
-        with transaction(runtime.sessions) as session:
-            devices.revoke_device(
-                session,
-                runtime.context().quiet(),
-                device_id=device.identity.device_id,
-                actor="test",
-            )
+        revoke_where_no_broker_reaches(runtime, device)
         started = time.monotonic()
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
@@ -426,13 +428,7 @@ def test_a_revoked_device_batch_on_its_open_socket_makes_no_visit(
     headers = {"Authorization": f"Bearer {device.identity.token}"}
     with connect(push_url(live.base_url), additional_headers=headers, proxy=None) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "gallery"
-        with transaction(runtime.sessions) as session:
-            devices.revoke_device(
-                session,
-                runtime.context().quiet(),
-                device_id=device.identity.device_id,
-                actor="test",
-            )
+        revoke_where_no_broker_reaches(runtime, device)
         answer = _answer(ws, json.dumps({"type": "events", "id": 9, "events": [event]}))
         assert (answer["status"], answer["id"]) == (401, 9)
         with pytest.raises(ConnectionClosed) as closed:
