@@ -50,6 +50,7 @@ from models.registry import (
     embedder_config,
 )
 from models.types import BackendUnavailable, Embedding, FaceEmbedder
+from tests.facememo import MemoDetector
 from tests.models.conftest import Face
 
 # -- conversion, once per session ------------------------------------------------------------
@@ -225,7 +226,9 @@ def test_identification_on_the_clip_is_identical(
     from edge.settings import EdgeSettings
     from models.backends.dlib import DlibHogDetector
 
-    detector = DlibHogDetector(upsample=1)
+    # one detector for both runs, its boxes memoised per frame (tests/facememo.py): both
+    # embedders get the same real boxes, and the clip is scanned once, not twice
+    detector = MemoDetector(DlibHogDetector(upsample=1))
     runs = {}
     for name, emb in (("dlib", create_embedder("dlib_resnet")), ("onnx", onnx_embedder)):
         emb.load()
