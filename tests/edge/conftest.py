@@ -21,6 +21,7 @@ from models.images import load_image_file
 from models.matcher import GalleryIndex
 from models.registry import create_detector, create_embedder
 from models.types import FaceDetector, FaceEmbedder
+from tests.facememo import MemoDetector
 
 REPO = Path(__file__).resolve().parents[2]
 FACES = REPO.parent / "shared" / "faces"
@@ -51,11 +52,16 @@ class Models:
 
 @pytest.fixture(scope="session")
 def edge_models() -> Models:
+    """dlib's HOG detector and network. The detector's boxes are memoised per image
+    (tests/facememo.py): the clip's 275 frames are scanned once a session, not once per run of
+    the engine over them (the member's, the strangers', the threaded pipeline's), where the
+    scan was most of each run's time. The engine's paths are the same with the memo (HOG is
+    neither a region nor a sized detector); the embedder runs on every face."""
     detector = create_detector("dlib_hog", upsample=1)
     embedder = create_embedder("dlib_resnet")
     detector.load()
     embedder.load()
-    return Models(detector, embedder)
+    return Models(MemoDetector(detector), embedder)
 
 
 @pytest.fixture(scope="session")

@@ -50,26 +50,30 @@ from models.registry import (
     embedder_config,
 )
 from models.types import BackendUnavailable, Embedding, FaceEmbedder
+from tests.facememo import MemoDetector
 from tests.models.conftest import Face
 
 # -- conversion, once per session ------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dlib's network converted by the command line into a fresh directory."""
+def model_dir(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
+    """dlib's network converted by the command line into a fresh directory: the float model and
+    the int8 one, its ranges set by the chips of people/. One conversion for both: with
+    ``--int8`` the command converts and checks the float model exactly as without it (the same
+    ``convert`` call, the same card), then quantises it, so a second, float-only conversion
+    checked nothing more and cost a conversion (``test_convert_cli_refusals`` covers how the
+    options combine)."""
     out = tmp_path_factory.mktemp("onnx-models")
-    assert main(["convert-dlib", "--out", str(out)]) == 0
+    argv = ["convert-dlib", "--out", str(out), "--int8", "--calibration", str(faces_dir / "people")]
+    assert main(argv) == 0
     return out
 
 
 @pytest.fixture(scope="session")
-def int8_dir(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
-    """The float and the int8 model, the int8 ranges set by the chips of people/."""
-    out = tmp_path_factory.mktemp("onnx-int8")
-    argv = ["convert-dlib", "--out", str(out), "--int8", "--calibration", str(faces_dir / "people")]
-    assert main(argv) == 0
-    return out
+def int8_dir(model_dir: Path) -> Path:
+    """The float and the int8 model (``model_dir``)."""
+    return model_dir
 
 
 @pytest.fixture(scope="session")
@@ -225,7 +229,9 @@ def test_identification_on_the_clip_is_identical(
     from edge.settings import EdgeSettings
     from models.backends.dlib import DlibHogDetector
 
-    detector = DlibHogDetector(upsample=1)
+    # one detector for both runs, its boxes memoised per frame (tests/facememo.py): both
+    # embedders get the same real boxes, and the clip is scanned once, not twice
+    detector = MemoDetector(DlibHogDetector(upsample=1))
     runs = {}
     for name, emb in (("dlib", create_embedder("dlib_resnet")), ("onnx", onnx_embedder)):
         emb.load()

@@ -6,88 +6,22 @@ times a run: dlib's HOG detector, shape predictor and ResNet take ~1.5 s of CPU 
 The models are deterministic (dlib's ResNet with ``num_jitters=1``, the HOG scan, the 5-point
 predictor), so the second analysis of the same pixels gives exactly the first one's answer.
 
-This is memoisation, not a mock: the first call for an image runs the real model, and a later
-call with the same pixels (sha256 of the decoded image, its shape and dtype) and the same boxes
-returns a copy of what the model returned then. Decoding, the quality checks, the thumbnail and
-everything around the models still run on every photo. The memo lives in one test process and
-one analyser (one set of models, one configuration), never on disk.
+This is memoisation, not a mock (tests/facememo.py): the first call for an image runs the real
+model, and a later call with the same pixels (sha256 of the decoded image, its shape and dtype)
+and the same boxes returns a copy of what the model returned then. Decoding, the quality checks,
+the thumbnail and everything around the models still run on every photo. The memo lives in one
+test process and one analyser (one set of models, one configuration), never on disk.
 
 Tests whose subject is the analysis itself (enrolment, photo checks, photo limits, bad input:
-mark ``face_analysis``) get the plain analyser and run the models on every photo, as do the
-models' own tests (tests/models) and every server started in a subprocess.
+mark ``face_analysis``) get the plain analyser and run the models on every photo, as does every
+server started in a subprocess.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-
-import numpy as np
-
-from models.types import Embedding, FaceBox, FaceDetector, FaceEmbedder, FaceLandmarks, RGBImage
+from models.types import FaceDetector, FaceEmbedder
 from server.services.membership.faces import FaceAnalyser
-
-_Pixels = tuple[str, tuple[int, ...], str]
-
-
-def _pixels(image: RGBImage) -> _Pixels:
-    """What identifies an image to a model: its pixels' digest, shape and dtype."""
-    data = np.ascontiguousarray(image)
-    return hashlib.sha256(data.data).hexdigest(), data.shape, data.dtype.str
-
-
-class MemoDetector:
-    """The real detector's boxes for each image it has seen once (a copy of the list)."""
-
-    def __init__(self, inner: FaceDetector) -> None:
-        self.inner = inner
-        self.key = inner.key
-        self.calls = 0  # real detections run
-        self._boxes: dict[_Pixels, list[FaceBox]] = {}
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def detect(self, image: RGBImage) -> list[FaceBox]:
-        key = _pixels(image)
-        if key not in self._boxes:
-            self.calls += 1
-            self._boxes[key] = self.inner.detect(image)
-        return list(self._boxes[key])  # FaceBox is frozen; the list is the caller's
-
-
-class MemoEmbedder:
-    """The real embedder's embeddings and landmarks for each (image, boxes) seen once. The
-    vectors are copied out, as the model makes a new array on every call."""
-
-    def __init__(self, inner: FaceEmbedder) -> None:
-        landmarks = getattr(inner, "landmarks", None)
-        if landmarks is None:
-            raise TypeError(f"{inner.key} has no landmarks(): the analyser's quality check needs")
-        self.inner = inner
-        self.key = inner.key
-        self.model_id = inner.model_id
-        self.calls = 0  # real embeddings and landmark runs
-        self._landmarks_of = landmarks
-        self._embeddings: dict[tuple[_Pixels, tuple[FaceBox, ...]], list[Embedding]] = {}
-        self._landmarks: dict[tuple[_Pixels, tuple[FaceBox, ...]], list[FaceLandmarks]] = {}
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def embed(self, image: RGBImage, boxes: list[FaceBox]) -> list[Embedding]:
-        key = (_pixels(image), tuple(boxes))
-        if key not in self._embeddings:
-            self.calls += 1
-            self._embeddings[key] = self.inner.embed(image, boxes)
-        return [Embedding(e.vector.copy(), e.model_id) for e in self._embeddings[key]]
-
-    def landmarks(self, image: RGBImage, boxes: Sequence[FaceBox]) -> list[FaceLandmarks]:
-        key = (_pixels(image), tuple(boxes))
-        if key not in self._landmarks:
-            self.calls += 1
-            self._landmarks[key] = list(self._landmarks_of(image, boxes))
-        return list(self._landmarks[key])  # FaceLandmarks is frozen
+from tests.facememo import MemoDetector, MemoEmbedder
 
 
 class MemoFaceAnalyser(FaceAnalyser):
