@@ -77,7 +77,10 @@ def settings(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[ServerS
     """SQLite by default; a fresh PostgreSQL database with ``VERTROUWD_TEST_DB=postgres``.
     A test that uses ``live`` gets the live server's own address as ``public_url``, so a link
     on a receipt opens in the same test and its pages come from the configured origin."""
-    with database_url_for_tests(data_dir, migrated=True) as url:
+    # PostgreSQL: this process's database, emptied after each test; a test marked
+    # ``fresh_database`` (it reads the database's own files) gets one nobody used before.
+    fresh = request.node.get_closest_marker("fresh_database") is not None
+    with database_url_for_tests(data_dir, migrated=True, reuse=not fresh) as url:
         settings = ServerSettings(
             data_dir=data_dir,
             environment="test",

@@ -43,6 +43,9 @@ from tests.server.members import add_history, enrol_member
 from tests.server.test_erasure import fill_every_customer_table
 from tests.server.test_sealed_fields import join
 
+# These tests read the database's own files and WAL: a database no other test wrote to.
+pytestmark = pytest.mark.fresh_database
+
 CONTROL = {
     "name": "Controla Klaartekst-Vermeulen",
     "email": "controla.klaartekst@example.nl",
