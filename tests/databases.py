@@ -206,14 +206,16 @@ def _reset_reused(name: str) -> bool:
 
     admin = _admin()
     assert isinstance(admin, psycopg.Connection)
-    # Connections a test left open would hold locks the DELETEs wait for: end them, as
-    # DROP DATABASE ... WITH (FORCE) did.
-    admin.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()",
-        (name,),
-    )
     try:
+        # Connections a test left open would hold locks the DELETEs wait for: end them, as
+        # DROP DATABASE ... WITH (FORCE) did. Only client connections of this role: an
+        # autovacuum worker on the database is the superuser's (and takes no such locks).
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND usename = current_user",
+            (name,),
+        )
         conn = _connect(name)
         assert isinstance(conn, psycopg.Connection)
         with conn:
